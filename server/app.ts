@@ -1,0 +1,89 @@
+/**
+ * Builds the Fastify application from a Config and a database pool: registers plugins and routes, nothing else.
+ */
+import crypto from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Config } from './config';
+import type { Pool } from './database/pool';
+import { migrationsCurrent } from './database/migrate';
+import { Repository } from './repository/repository';
+import { errorHandler, notFoundHandler } from './rest/errors';
+import { registerRoutes } from './rest/router';
+import type { RestContext } from './rest/context';
+
+export const FHIR_PREFIX = '/fhir';
+
+/** Content types whose bodies are kept as text for the interaction modules to parse (losslessly). */
+const TEXT_BODY_TYPES = [
+  'application/fhir+json',
+  'application/json',
+  'application/json+fhir',
+  'application/json-patch+json',
+  'application/x-www-form-urlencoded',
+];
+
+/** Request ids: the caller's X-Request-Id when it is a sane token, else a new UUID. */
+function requestId(req: { headers: Record<string, string | string[] | undefined> }): string {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && /^[A-Za-z0-9._:-]{1,128}$/.test(given) ? given : crypto.randomUUID();
+}
+
+/**
+ * Log lines never carry patient data: the URL is logged as its path plus the *names* of its query parameters
+ * (values such as identifiers or names are dropped), and no bodies or headers are logged.
+ */
+function redactedUrl(url: string): string {
+  const q = url.indexOf('?');
+  if (q < 0) return url;
+  const names = [...new URLSearchParams(url.slice(q + 1)).keys()];
+  return `${url.slice(0, q)}?${names.map((n) => `${n}=…`).join('&')}`;
+}
+
+export function loggerOptions(config: Config): FastifyServerOptions['logger'] {
+  return {
+    level: config.logLevel,
+    redact: ['req.headers.authorization', 'req.headers.cookie'],
+    serializers: {
+      req: (req: { method: string; url: string; id: string }) => ({ method: req.method, url: redactedUrl(req.url), id: req.id }),
+      res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+    },
+  };
+}
+
+export async function buildApp(config: Config, pool: Pool, opts: { logger?: boolean } = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: opts.logger === false ? false : loggerOptions(config),
+    bodyLimit: config.bodyLimit,
+    genReqId: requestId,
+    requestIdHeader: false,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    return503OnClosing: true,
+  });
+  const repo = new Repository(pool, {
+    referentialIntegrity: config.referentialIntegrity,
+    baseUrl: config.baseUrl,
+    timeZone: config.timeZone,
+  });
+  const ctx: RestContext = { config, pool, repo };
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(TEXT_BODY_TYPES, { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('X-Request-Id', req.id);
+  });
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler(notFoundHandler);
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    try {
+      await pool.query('SELECT 1');
+      if (!(await migrationsCurrent(pool))) return reply.code(503).send({ status: 'migrations pending' });
+      return { status: 'ready' };
+    } catch {
+      return reply.code(503).send({ status: 'database unreachable' });
+    }
+  });
+  registerRoutes(app, ctx, FHIR_PREFIX);
+  return app;
+}

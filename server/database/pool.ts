@@ -1,0 +1,44 @@
+/**
+ * The PostgreSQL connection pool. jsonb and timestamptz columns are handed over as text: resource bodies are
+ * parsed losslessly (fhir/json.ts) or sent on unparsed, and instants are formatted by the database itself.
+ */
+import pg from 'pg';
+
+const JSONB_OID = 3802;
+const JSON_OID = 114;
+const TIMESTAMPTZ_OID = 1184;
+const INT8_OID = 20;
+
+const textTypes: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: string) => {
+    if (oid === JSONB_OID || oid === JSON_OID || oid === TIMESTAMPTZ_OID) return (v: string) => v;
+    if (oid === INT8_OID) return (v: string) => Number(v);
+    return pg.types.getTypeParser(oid, format as 'text');
+  }) as pg.CustomTypesConfig['getTypeParser'],
+};
+
+export type Pool = pg.Pool;
+export type PoolClient = pg.PoolClient;
+
+export function createPool(url: string, max: number, applicationName = 'arogya'): pg.Pool {
+  const pool = new pg.Pool({ connectionString: url, max, types: textTypes, application_name: applicationName });
+  // An idle client's error (e.g. the server restarting) must not crash the process; the next query reconnects.
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+/** Run `fn` in one transaction; rolls back on any error and rethrows it. */
+export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (e) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw e;
+  } finally {
+    client.release();
+  }
+}

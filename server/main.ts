@@ -1,0 +1,153 @@
+/**
+ * CLI entry: `arogya serve | migrate` (DESIGN.md §1). `serve` starts the embedded PostgreSQL unless DATABASE_URL
+ * is set, applies migrations, then serves FHIR from one worker process per core (node:cluster) so both cores
+ * take requests. SIGTERM/SIGINT: stop accepting, finish in-flight requests, stop the embedded database cleanly.
+ */
+import cluster from 'node:cluster';
+import pino from 'pino';
+import { buildApp } from './app';
+import { ConfigError, loadConfig, type Config } from './config';
+import { startEmbeddedDatabase, type EmbeddedDatabase } from './database/embedded';
+import { migrateLatest } from './database/migrate';
+import { createPool } from './database/pool';
+import { r4Model } from './fhir/definitions';
+
+const WORKER_DB_ENV = 'AROGYA_WORKER_DATABASE_URL';
+
+function logger(config: Config): pino.Logger {
+  return pino({ level: config.logLevel });
+}
+
+async function openDatabase(config: Config, log: pino.Logger): Promise<{ url: string; embedded?: EmbeddedDatabase }> {
+  if (config.databaseUrl) return { url: config.databaseUrl };
+  const embedded = await startEmbeddedDatabase(config.dataDir, (m) => log.info(m));
+  log.info({ dataDir: config.dataDir }, 'embedded PostgreSQL started');
+  return { url: embedded.url, embedded };
+}
+
+/** One HTTP server process; resolves with a function that shuts it down gracefully. */
+async function serveHttp(config: Config, url: string, log: pino.Logger): Promise<() => Promise<void>> {
+  const pool = createPool(url, config.poolSize);
+  const app = await buildApp(config, pool);
+  await app.listen({ port: config.port, host: config.host });
+  return async () => {
+    await app.close(); // stops accepting, waits for in-flight requests
+    await pool.end();
+    log.debug('worker closed');
+  };
+}
+
+async function serve(config: Config): Promise<void> {
+  const log = logger(config);
+  if (cluster.isWorker) {
+    const close = await serveHttp(config, process.env[WORKER_DB_ENV]!, log);
+    process.on('SIGTERM', () => void close().then(() => process.exit(0)));
+    process.on('SIGINT', () => undefined); // the primary coordinates shutdown
+    return;
+  }
+  const db = await openDatabase(config, log);
+  const applied = await migrateLatest(db.url);
+  if (applied.length) log.info({ migrations: applied }, 'migrations applied');
+  r4Model(); // build the definitions cache once before workers start
+  if (config.auth === 'off') {
+    log.warn('AROGYA_AUTH=off: this server accepts every request without authentication. Local experiments only.');
+  }
+  log.warn('Authorization is not implemented yet (the SMART-on-FHIR layer is a later issue): the FHIR API is OPEN to anyone who can reach it, whatever AROGYA_AUTH says.');
+
+  let stopping = false;
+  let closeLocal: (() => Promise<void>) | undefined;
+  if (config.workers > 1) {
+    cluster.setupPrimary({ env: { ...process.env, [WORKER_DB_ENV]: db.url } } as Parameters<typeof cluster.setupPrimary>[0]);
+    for (let i = 0; i < config.workers; i++) cluster.fork({ [WORKER_DB_ENV]: db.url });
+    cluster.on('exit', (worker, code) => {
+      if (!stopping) {
+        log.error({ worker: worker.id, code }, 'worker exited unexpectedly; starting a replacement');
+        cluster.fork({ [WORKER_DB_ENV]: db.url });
+      }
+    });
+    await new Promise<void>((resolve) => {
+      let listening = 0;
+      cluster.on('listening', () => {
+        if (++listening === config.workers) resolve();
+      });
+    });
+  } else {
+    closeLocal = await serveHttp(config, db.url, log);
+  }
+  log.info(
+    { url: config.baseUrl, database: db.embedded ? 'embedded' : 'external', workers: config.workers },
+    `Arogya FHIR R4 server listening on http://${config.host}:${config.port}/fhir`,
+  );
+
+  const shutdown = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down: finishing in-flight requests');
+    if (closeLocal) await closeLocal();
+    await Promise.all(
+      Object.values(cluster.workers ?? {}).map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            if (!w || w.isDead()) return resolve();
+            w.once('exit', () => resolve());
+            w.process.kill('SIGTERM');
+          }),
+      ),
+    );
+    if (db.embedded) await db.embedded.stop();
+    log.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+async function migrate(config: Config): Promise<void> {
+  const log = logger(config);
+  const db = await openDatabase(config, log);
+  try {
+    const applied = await migrateLatest(db.url);
+    log.info({ migrations: applied }, applied.length ? 'migrations applied' : 'database is up to date');
+  } finally {
+    await db.embedded?.stop();
+  }
+}
+
+const USAGE = `usage: arogya <command>
+  serve     serve the FHIR API (default)
+  migrate   apply database migrations and exit`;
+
+export async function main(argv: string[]): Promise<void> {
+  const [command = 'serve'] = argv;
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(`configuration error: ${e.message}`);
+      process.exit(2);
+    }
+    throw e;
+  }
+  switch (command) {
+    case 'serve':
+      return serve(config);
+    case 'migrate':
+      return migrate(config);
+    case '-h':
+    case '--help':
+    case 'help':
+      console.log(USAGE);
+      return;
+    default:
+      console.error(`unknown command '${command}'\n${USAGE}`);
+      process.exit(2);
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).catch((e: unknown) => {
+    console.error(e instanceof Error ? e.stack : e);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,10 @@
+/** What every interaction module is given: the repository and the configuration, nothing else. */
+import type { Config } from '../config';
+import type { Pool } from '../database/pool';
+import type { Repository } from '../repository/repository';
+
+export interface RestContext {
+  config: Config;
+  pool: Pool;
+  repo: Repository;
+}

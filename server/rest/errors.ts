@@ -1,0 +1,47 @@
+/**
+ * The one place where errors become HTTP responses (DESIGN.md §2): OperationOutcomeErrors keep their status;
+ * Fastify's own errors (body too large, bad media type, malformed body) get the matching FHIR status; anything
+ * else is a 500 whose details go to the log (with the request id), never to the client.
+ */
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { OperationOutcomeError, issue, type Issue } from '../fhir/outcome';
+import { toJson } from '../fhir/json';
+
+function send(reply: FastifyReply, status: number, issues: Issue[], headers: Record<string, string> = {}): FastifyReply {
+  for (const [k, v] of Object.entries(headers)) reply.header(k, v);
+  return reply
+    .code(status)
+    .type('application/fhir+json; charset=utf-8')
+    .send(toJson({ resourceType: 'OperationOutcome', issue: issues }));
+}
+
+export function errorHandler(error: FastifyError | Error, req: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (error instanceof OperationOutcomeError) {
+    if (error.status >= 500) req.log.error({ err: error }, 'request failed');
+    return send(reply, error.status, error.issues, error.headers);
+  }
+  const code = (error as FastifyError).code;
+  switch (code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return send(reply, 413, [issue('error', 'too-long', `The request body exceeds the limit of ${req.routeOptions.bodyLimit ?? ''} bytes`)]);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return send(reply, 415, [
+        issue('error', 'not-supported', `Content-Type '${req.headers['content-type'] ?? '(none)'}' is not supported: send application/fhir+json`),
+      ]);
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return send(reply, 400, [issue('error', 'invalid', 'The request body is empty or its length is wrong')]);
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return send(reply, 400, [issue('error', 'invalid', 'Malformed JSON body')]);
+  }
+  const status = (error as FastifyError).statusCode;
+  if (status && status >= 400 && status < 500) {
+    return send(reply, status, [issue('error', 'invalid', error.message)]);
+  }
+  req.log.error({ err: error }, 'unexpected error');
+  return send(reply, 500, [issue('fatal', 'exception', `Internal server error (request id ${req.id}); the error has been logged`)]);
+}
+
+export function notFoundHandler(req: FastifyRequest, reply: FastifyReply): FastifyReply {
+  return send(reply, 404, [issue('error', 'not-found', `No FHIR endpoint at ${req.method} ${req.url.split('?')[0]}`)]);
+}

@@ -1,0 +1,113 @@
+/**
+ * Integration-test harness: boots the real app on a fresh PostgreSQL database (cloned from the migrated
+ * template that globalSetup prepared) and talks to it over real HTTP.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../server/app';
+import { loadConfig, type Config } from '../server/config';
+import { freePort } from '../server/database/embedded';
+import { createPool, type Pool } from '../server/database/pool';
+
+export interface FhirResponse<T = any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  status: number;
+  headers: Headers;
+  text: string;
+  body: T;
+}
+
+export interface TestServer {
+  base: string;
+  config: Config;
+  pool: Pool;
+  app: FastifyInstance;
+  databaseUrl: string;
+  request<T = any>(method: string, path: string, init?: { body?: unknown; headers?: Record<string, string> }): Promise<FhirResponse<T>>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  close(): Promise<void>;
+}
+
+/** A new empty database (migrated) for one test file; returns its URL. */
+export async function createTestDatabase(): Promise<string> {
+  const adminUrl = process.env.AROGYA_TEST_ADMIN_URL;
+  const template = process.env.AROGYA_TEST_TEMPLATE;
+  if (!adminUrl || !template) throw new Error('jest globalSetup did not run (AROGYA_TEST_ADMIN_URL unset)');
+  const name = `${template.replace('_template_', '_')}_${crypto.randomBytes(6).toString('hex')}`;
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    await client.query(`CREATE DATABASE ${name} TEMPLATE ${template}`);
+  } finally {
+    await client.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+export async function startServer(overrides: Partial<Config> = {}): Promise<TestServer> {
+  const databaseUrl = await createTestDatabase();
+  const port = await freePort();
+  const config: Config = {
+    ...loadConfig({}),
+    port,
+    host: '127.0.0.1',
+    databaseUrl,
+    baseUrl: `http://127.0.0.1:${port}/fhir`,
+    workers: 1,
+    logLevel: 'silent',
+    ...overrides,
+  };
+  const pool = createPool(databaseUrl, config.poolSize);
+  const app = await buildApp(config, pool, { logger: false });
+  await app.listen({ port, host: '127.0.0.1' });
+  const base = `http://127.0.0.1:${port}/fhir`;
+  return {
+    base,
+    config,
+    pool,
+    app,
+    databaseUrl,
+    async request(method, p, init = {}) {
+      const headers: Record<string, string> = { ...(init.headers ?? {}) };
+      let body: string | undefined;
+      if (init.body !== undefined) {
+        body = typeof init.body === 'string' ? init.body : JSON.stringify(init.body);
+        if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/fhir+json';
+      }
+      const res = await fetch(p.startsWith('http') ? p : `${base}${p.startsWith('/') ? '' : '/'}${p}`, { method, headers, body });
+      const text = await res.text();
+      let parsed: unknown;
+      try {
+        parsed = text ? JSON.parse(text) : undefined;
+      } catch {
+        parsed = undefined;
+      }
+      return { status: res.status, headers: res.headers, text, body: parsed as any }; // eslint-disable-line @typescript-eslint/no-explicit-any
+    },
+    async close() {
+      await app.close();
+      await pool.end();
+    },
+  };
+}
+
+/** ../shared/fixtures (beside the project). Tests needing it skip when absent — but fail under CI=true. */
+export const FIXTURES_DIR = path.resolve(__dirname, '..', '..', 'shared', 'fixtures');
+
+export function fixturesAvailable(what: string): boolean {
+  if (fs.existsSync(FIXTURES_DIR)) return true;
+  if (process.env.CI === 'true') throw new Error(`${what} needs ${FIXTURES_DIR}, which is missing (CI=true: failing instead of skipping)`);
+  console.warn(`skipping ${what}: ${FIXTURES_DIR} is not present`);
+  return false;
+}
+
+export function syntheaBundles(): string[] {
+  const dir = path.join(FIXTURES_DIR, 'synthea');
+  return fs
+    .readdirSync(dir)
+    .flatMap((sub) => (fs.statSync(path.join(dir, sub)).isDirectory() ? fs.readdirSync(path.join(dir, sub)).filter((f) => f.endsWith('.json')).map((f) => path.join(dir, sub, f)) : []))
+    .sort();
+}

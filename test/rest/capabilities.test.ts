@@ -1,0 +1,60 @@
+/** GET /metadata: a CapabilityStatement generated from what the server routes, indexes and implements. */
+import { startServer, type TestServer } from '../harness';
+import { r4Model } from '../../server/fhir/definitions';
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startServer();
+});
+afterAll(async () => server?.close());
+
+test('lists every R4 resource type with the interactions that are routed', async () => {
+  const res = await server.request('GET', '/metadata');
+  expect(res.status).toBe(200);
+  const cs = res.body as Json;
+  expect(cs.resourceType).toBe('CapabilityStatement');
+  expect(cs.fhirVersion).toBe('4.0.1');
+  expect(cs.format).toContain('application/fhir+json');
+  expect(cs.patchFormat).toEqual(['application/json-patch+json', 'application/fhir+json']);
+  const rest = cs.rest[0];
+  expect(rest.resource.map((r: Json) => r.type)).toEqual(r4Model().resourceTypes);
+  expect(rest.resource.length).toBeGreaterThanOrEqual(145);
+  const patient = rest.resource.find((r: Json) => r.type === 'Patient');
+  expect(patient.interaction.map((i: Json) => i.code).sort()).toEqual(
+    ['create', 'delete', 'history-instance', 'history-type', 'patch', 'read', 'search-type', 'update', 'vread'].sort(),
+  );
+  expect(patient.conditionalDelete).toBe('multiple');
+  expect(patient.searchParam.map((p: Json) => p.name)).toEqual(['_id', '_lastUpdated', 'identifier']);
+  expect(patient.operation).toEqual([{ name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' }]);
+  expect(rest.interaction).toEqual([{ code: 'history-system' }]);
+  // nothing claimed that is not routed: batch/transaction arrive with bundle support
+  expect(rest.interaction.map((i: Json) => i.code)).not.toContain('transaction');
+});
+
+test('every claimed interaction answers (not 404/405)', async () => {
+  const created = await server.request('POST', '/Basic', { body: { resourceType: 'Basic', code: { text: 'capability probe' } } });
+  const id = created.body.id;
+  const probes: [string, string, unknown?][] = [
+    ['GET', `/Basic/${id}`],
+    ['GET', `/Basic/${id}/_history/1`],
+    ['PUT', `/Basic/${id}`, { ...created.body, code: { text: 'changed' } }],
+    ['GET', `/Basic/${id}/_history`],
+    ['GET', '/Basic/_history'],
+    ['GET', '/Basic?_id=' + id],
+    ['GET', '/_history'],
+  ];
+  for (const [m, p, body] of probes) {
+    const res = await server.request(m, p, body ? { body } : undefined);
+    expect({ m, p, status: res.status }).toEqual({ m, p, status: 200 });
+  }
+});
+
+test('health endpoints', async () => {
+  const root = server.base.replace(/\/fhir$/, '');
+  expect((await fetch(`${root}/healthz`)).status).toBe(200);
+  const ready = await fetch(`${root}/readyz`);
+  expect(ready.status).toBe(200);
+  expect(await ready.json()).toEqual({ status: 'ready' });
+});
