@@ -29,9 +29,20 @@ async function openDatabase(config: Config, log: pino.Logger): Promise<{ url: st
 async function serveHttp(config: Config, url: string, log: pino.Logger): Promise<() => Promise<void>> {
   const pool = createPool(url, config.poolSize);
   const app = await buildApp(config, pool);
+  let closing = false;
+  // Keep-alive connections that finish a request after shutdown began would otherwise idle until their timeout.
+  app.addHook('onSend', async (_req, reply) => {
+    if (closing) reply.header('Connection', 'close');
+  });
   await app.listen({ port: config.port, host: config.host });
   return async () => {
-    await app.close(); // stops accepting, waits for in-flight requests
+    closing = true;
+    const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
+    try {
+      await app.close(); // stops accepting, waits for in-flight requests
+    } finally {
+      clearInterval(sweep);
+    }
     await pool.end();
     log.debug('worker closed');
   };

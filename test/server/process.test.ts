@@ -1,0 +1,161 @@
+/**
+ * The operational contract (DESIGN.md §1) on the compiled server process: `serve` on an external database with
+ * a worker per core, on the embedded PostgreSQL (also as root), `migrate`, health endpoints, structured logs with
+ * request ids and no patient data, config errors, and graceful shutdown on SIGTERM (in-flight requests finish,
+ * nothing acknowledged is lost, the embedded database stops cleanly).
+ * Needs `dist/` (npm test builds it first).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { createTestDatabase } from '../harness';
+import { freePort } from '../../server/database/embedded';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const MAIN = path.join(ROOT, 'dist', 'server', 'main.js');
+
+interface Proc {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+function start(args: string[], env: Record<string, string | undefined>): Proc {
+  const child = spawn(process.execPath, [MAIN, ...args], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, output: () => out, exited };
+}
+
+async function waitReady(port: number, proc: Proc, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (proc.child.exitCode !== null) throw new Error(`server exited early:\n${proc.output()}`);
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/readyz`);
+      if (res.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`server not ready in ${timeoutMs} ms:\n${proc.output()}`);
+}
+
+beforeAll(() => {
+  if (!fs.existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` (npm test does it)`);
+});
+
+test('serve on an external database with 2 workers: health, request ids, redacted logs, graceful SIGTERM', async () => {
+  const databaseUrl = await createTestDatabase();
+  const port = await freePort();
+  const proc = start(['serve'], { DATABASE_URL: databaseUrl, PORT: String(port), AROGYA_WORKERS: '2', LOG_LEVEL: 'info' });
+  try {
+    await waitReady(port, proc);
+    const base = `http://127.0.0.1:${port}/fhir`;
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+
+    const nhid = '91-7777-3333-1111';
+    const body = JSON.stringify({
+      resourceType: 'Patient',
+      identifier: [{ system: 'https://healthid.abdm.gov.in', value: nhid }],
+      name: [{ text: 'Kavita Deshpande' }],
+    });
+    const created = await fetch(`${base}/Patient`, { method: 'POST', body, headers: { 'content-type': 'application/fhir+json', 'x-request-id': 'trace-abc-123' } });
+    expect(created.status).toBe(201);
+    expect(created.headers.get('x-request-id')).toBe('trace-abc-123');
+    const found = await fetch(`${base}/Patient?identifier=https://healthid.abdm.gov.in|${nhid}`);
+    expect(((await found.json()) as { total: number }).total).toBe(1);
+
+    // Fire a burst of writes and SIGTERM while they are in flight.
+    const burst = Array.from({ length: 40 }, (_, i) =>
+      fetch(`${base}/Basic`, {
+        method: 'POST',
+        body: JSON.stringify({ resourceType: 'Basic', code: { text: `burst ${i}` } }),
+        headers: { 'content-type': 'application/fhir+json' },
+      }).then(
+        (r) => r.status,
+        () => 0, // refused after shutdown began: never acknowledged
+      ),
+    );
+    await new Promise((r) => setTimeout(r, 15));
+    const t0 = Date.now();
+    proc.child.kill('SIGTERM');
+    const statuses = await Promise.all(burst);
+    expect(await proc.exited).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(10_000); // no lingering keep-alive connections
+    expect(statuses.every((s) => s === 201 || s === 0 || s === 503)).toBe(true);
+
+    const client = new pg.Client({ connectionString: databaseUrl });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM resource WHERE resource_type = 'Basic'`);
+      expect(rows[0].n).toBeGreaterThanOrEqual(statuses.filter((s) => s === 201).length); // nothing acknowledged was lost
+      const hist = await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM resource_history WHERE resource_type = 'Basic'`);
+      expect(hist.rows[0].n).toBe(rows[0].n); // no half-written versions
+    } finally {
+      await client.end();
+    }
+
+    const logs = proc.output();
+    const lines = logs.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.length).toBeGreaterThan(3);
+    expect(lines.some((l) => l.reqId === 'trace-abc-123')).toBe(true);
+    expect(logs).not.toContain(nhid);
+    expect(logs).not.toContain('Kavita');
+    expect(logs).toMatch(/OPEN to anyone/);
+  } finally {
+    if (proc.child.exitCode === null) proc.child.kill('SIGKILL');
+  }
+}, 90_000);
+
+test('serve on the embedded PostgreSQL (as root too): data persists across restarts, SIGTERM stops it cleanly', async () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'arogya-embedded-'));
+  try {
+    const port = await freePort();
+    const env = { AROGYA_DATA_DIR: dataDir, PORT: String(port), AROGYA_WORKERS: '1', LOG_LEVEL: 'warn' };
+    let proc = start(['serve'], env);
+    await waitReady(port, proc, 120_000);
+    const put = await fetch(`http://127.0.0.1:${port}/fhir/Organization/arogya-pune`, {
+      method: 'PUT',
+      body: JSON.stringify({ resourceType: 'Organization', id: 'arogya-pune', name: 'Arogya Hospital, Pune' }),
+      headers: { 'content-type': 'application/fhir+json' },
+    });
+    expect(put.status).toBe(201);
+    proc.child.kill('SIGTERM');
+    expect(await proc.exited).toBe(0);
+    expect(fs.existsSync(path.join(dataDir, 'pg', 'postmaster.pid'))).toBe(false); // PostgreSQL shut down cleanly
+    expect((fs.statSync(path.join(dataDir, 'pg-password')).mode & 0o777).toString(8)).toBe('600');
+
+    proc = start(['serve'], env);
+    await waitReady(port, proc, 120_000);
+    const read = await fetch(`http://127.0.0.1:${port}/fhir/Organization/arogya-pune`);
+    expect(read.status).toBe(200);
+    expect(((await read.json()) as { name: string }).name).toBe('Arogya Hospital, Pune');
+    proc.child.kill('SIGTERM');
+    expect(await proc.exited).toBe(0);
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}, 240_000);
+
+test('migrate applies migrations and exits; a bad setting is a clear configuration error', async () => {
+  const databaseUrl = await createTestDatabase();
+  const migrate = start(['migrate'], { DATABASE_URL: databaseUrl, LOG_LEVEL: 'info' });
+  expect(await migrate.exited).toBe(0);
+  expect(migrate.output()).toMatch(/up to date|migrations applied/);
+
+  const bad = start(['serve'], { DATABASE_URL: databaseUrl, PORT: 'eighty' });
+  expect(await bad.exited).toBe(2);
+  expect(bad.output()).toContain('PORT must be an integer');
+
+  const unknown = start(['dance'], { DATABASE_URL: databaseUrl });
+  expect(await unknown.exited).toBe(2);
+});
