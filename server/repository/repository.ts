@@ -20,11 +20,11 @@ import {
   type Issue,
 } from '../fhir/outcome';
 import { collectReferences, type LocalReference } from '../fhir/references';
-import { extractTokens } from '../fhir/search/extract';
+import { extractIndexRows } from '../fhir/search/extract';
 import { validateResource } from '../fhir/validation';
 import { compileCriteria } from './search/compile';
 import { criteriaKey, parseCriteria } from './search/parse';
-import { INSTANT_SQL, versionWriteStatement, type WriteMethod } from './writes';
+import { INSTANT_SQL, versionWritesStatement, type VersionWrite, type WriteMethod } from './writes';
 
 export interface StoredVersion {
   resourceType: string;
@@ -219,27 +219,45 @@ export class Repository {
     }
   }
 
+  /** Plans the write of one version: serialisation, search-value extraction and references; no I/O. */
+  planVersion(
+    v: { resourceType: string; id: string; versionId: number; method: WriteMethod; insert: boolean },
+    resource: JsonObject | undefined,
+  ): VersionWrite {
+    const content = resource ? toJson(resource) : undefined;
+    // PostgreSQL text cannot hold U+0000, and FHIR strings have no use for it: refuse rather than fail in SQL.
+    if (content?.includes('\\u0000')) throw badRequest('The resource contains a NUL character (U+0000), which FHIR strings may not contain');
+    return {
+      ...v,
+      content,
+      index: resource ? extractIndexRows(resource) : {},
+      links: resource ? collectReferences(resource, this.options.baseUrl).local : [],
+    };
+  }
+
+  /** Executes planned writes as one multi-row statement inside `client`'s transaction (or autocommit on the pool). */
+  async executeWrites(client: Pool | PoolClient, writes: VersionWrite[]): Promise<StoredVersion[]> {
+    if (writes.length === 0) return [];
+    const stmt = versionWritesStatement(writes);
+    const { rows } = await client.query<{ ord: number; last_updated: string; content: string | null }>(stmt.text, stmt.values);
+    return rows.map((r, i) => ({
+      resourceType: writes[i].resourceType,
+      id: writes[i].id,
+      versionId: writes[i].versionId,
+      lastUpdated: r.last_updated,
+      deleted: r.content === null,
+      content: r.content ?? undefined,
+    }));
+  }
+
   /** Writes one version inside `client`'s transaction (or autocommit when `client` is the pool). */
   private async writeVersion(
     client: Pool | PoolClient,
     v: { resourceType: string; id: string; versionId: number; method: WriteMethod; insert: boolean },
     resource: JsonObject | undefined,
   ): Promise<StoredVersion> {
-    const tokens = resource ? extractTokens(resource) : [];
-    const links = resource ? collectReferences(resource, this.options.baseUrl).local : [];
-    const content = resource ? toJson(resource) : undefined;
-    // PostgreSQL text cannot hold U+0000, and FHIR strings have no use for it: refuse rather than fail in SQL.
-    if (content?.includes('\\u0000')) throw badRequest('The resource contains a NUL character (U+0000), which FHIR strings may not contain');
-    const stmt = versionWriteStatement({ ...v, content, tokens, links });
-    const { rows } = await client.query<{ last_updated: string; content: string | null }>(stmt.text, stmt.values);
-    return {
-      resourceType: v.resourceType,
-      id: v.id,
-      versionId: v.versionId,
-      lastUpdated: rows[0].last_updated,
-      deleted: !resource,
-      content: rows[0].content ?? undefined,
-    };
+    const [written] = await this.executeWrites(client, [this.planVersion(v, resource)]);
+    return written;
   }
 
   /** A transaction-scoped advisory lock on normalised conditional criteria: identical conditional writes serialise,

@@ -1,18 +1,41 @@
 /**
- * The SQL of a resource write. One statement writes a version everywhere it lives — the current row, the history
- * row, the extracted search values and the reference links — so a create without references is a single
- * round trip, and every write is atomic by construction.
+ * The SQL of resource writes, set-based: one statement writes any number of versions everywhere they live — the
+ * current row, the history row, the extracted search values and the reference links — as multi-row operations
+ * over arrays (`unnest`). A single create is one round trip; a 500-resource transaction bundle is one statement,
+ * not thousands of round trips.
  *
  * lastUpdated comes from the database clock inside the writing statement (truncated to milliseconds, as FHIR
  * instants are usually read), never from the application: history's commit horizon (history.ts) relies on every
  * version's lastUpdated being no earlier than the start of the transaction that wrote it.
+ *
+ * Search index tables are declared in INDEX_TABLES; the extraction layer (fhir/search/extract.ts) produces rows
+ * for them, and this module deletes a resource's old rows and inserts the new ones in the same statement.
  */
-import type { TokenValue } from '../fhir/search/extract';
 import type { LocalReference } from '../fhir/references';
 
 export const INSTANT_SQL = (col: string): string => `to_char(${col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
 export type WriteMethod = 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+/** An index table: besides (id, resource_type) every row has these columns, in this order. */
+export interface IndexTable {
+  name: string;
+  columns: { name: string; sqlType: string }[];
+}
+
+export const INDEX_TABLES: IndexTable[] = [
+  {
+    name: 'search_token',
+    columns: [
+      { name: 'param', sqlType: 'text' },
+      { name: 'system', sqlType: 'text' },
+      { name: 'code', sqlType: 'text' },
+    ],
+  },
+];
+
+/** Index rows of one resource version: table name → rows (each row in the table's column order). */
+export type IndexRows = Record<string, unknown[][]>;
 
 export interface VersionWrite {
   resourceType: string;
@@ -21,7 +44,7 @@ export interface VersionWrite {
   method: WriteMethod;
   /** Resource JSON text without server meta (set here); undefined for a deletion. */
   content?: string;
-  tokens: TokenValue[];
+  index: IndexRows;
   links: LocalReference[];
   /** true: no row exists yet for (id, type); false: the row exists (update, re-create after delete, delete). */
   insert: boolean;
@@ -33,62 +56,93 @@ export interface WrittenVersion {
   content: string | null;
 }
 
-const WITH_CONTENT = `
+interface Statement {
+  text: string;
+  values: unknown[];
+}
+
+function buildSql(): string {
+  // $1..$6: the versions; $7..$9: the links (source index, target type, target id); then per index table: the
+  // source index array followed by one array per column.
+  let n = 10;
+  const indexCtes: string[] = [];
+  for (const t of INDEX_TABLES) {
+    const src = `$${n++}`;
+    const cols = t.columns.map((c) => ({ ...c, param: `$${n++}` }));
+    indexCtes.push(`
+  del_${t.name} AS (DELETE FROM ${t.name} x USING v WHERE NOT v.ins AND x.id = v.id AND x.resource_type = v.rt),
+  ins_${t.name} AS (
+    INSERT INTO ${t.name} (id, resource_type, ${cols.map((c) => c.name).join(', ')})
+    SELECT v.id, v.rt, ${cols.map((c) => `r.${c.name}`).join(', ')}
+      FROM unnest(${src}::int[], ${cols.map((c) => `${c.param}::${c.sqlType}[]`).join(', ')}) AS r(ord, ${cols.map((c) => c.name).join(', ')})
+      JOIN v ON v.ord = r.ord
+  ),`);
+  }
+  return `WITH
   ts AS (SELECT date_trunc('milliseconds', clock_timestamp()) AS t),
-  c AS (
-    SELECT t,
-      CASE WHEN $3::text IS NULL THEN NULL ELSE jsonb_set($3::text::jsonb, '{meta}',
-        coalesce($3::text::jsonb -> 'meta', '{}'::jsonb)
-        || jsonb_build_object('versionId', $4::int::text, 'lastUpdated', ${INSTANT_SQL('t')})) END AS content
-    FROM ts
-  )`;
-
-const SIDE_TABLES = `
-  h AS (
-    INSERT INTO resource_history (id, resource_type, version_id, last_updated, deleted, method, content)
-    SELECT $2, $1, $4::int, t, $3::text IS NULL, $5, content FROM c
+  v AS (
+    SELECT i.ord::int AS ord, i.rt, i.id, i.vid, i.method, i.ins, ts.t,
+      CASE WHEN i.content IS NULL THEN NULL ELSE jsonb_set(i.content::jsonb, '{meta}',
+        coalesce(i.content::jsonb -> 'meta', '{}'::jsonb)
+        || jsonb_build_object('versionId', i.vid::text, 'lastUpdated', ${INSTANT_SQL('ts.t')})) END AS body
+    FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::bool[])
+           WITH ORDINALITY AS i(rt, id, vid, method, content, ins, ord), ts
   ),
-  tk AS (
-    INSERT INTO search_token (id, resource_type, param, system, code)
-    SELECT $2, $1, p, s, v FROM unnest($6::text[], $7::text[], $8::text[]) AS x(p, s, v)
-  ),
-  ln AS (
-    INSERT INTO resource_link (id, resource_type, target_type, target_id)
-    SELECT DISTINCT $2, $1, tt, ti FROM unnest($9::text[], $10::text[]) AS y(tt, ti)
-  )
-  SELECT ${INSTANT_SQL('t')} AS last_updated, content::text AS content FROM c`;
-
-const INSERT_SQL = `WITH ${WITH_CONTENT},
-  r AS (
+  ins_resource AS (
     INSERT INTO resource (id, resource_type, version_id, last_updated, deleted, content)
-    SELECT $2, $1, $4::int, t, false, content FROM c
+    SELECT id, rt, vid, t, body IS NULL, body FROM v WHERE ins
   ),
-  ${SIDE_TABLES}`;
-
-const UPDATE_SQL = `WITH ${WITH_CONTENT},
-  r AS (
-    UPDATE resource SET version_id = $4::int, last_updated = c.t, deleted = $3::text IS NULL, content = c.content
-    FROM c WHERE resource.id = $2 AND resource.resource_type = $1
+  upd_resource AS (
+    UPDATE resource r SET version_id = v.vid, last_updated = v.t, deleted = v.body IS NULL, content = v.body
+      FROM v WHERE NOT v.ins AND r.id = v.id AND r.resource_type = v.rt
   ),
-  dt AS (DELETE FROM search_token WHERE id = $2 AND resource_type = $1),
-  dl AS (DELETE FROM resource_link WHERE id = $2 AND resource_type = $1),
-  ${SIDE_TABLES}`;
+  ins_history AS (
+    INSERT INTO resource_history (id, resource_type, version_id, last_updated, deleted, method, content)
+    SELECT id, rt, vid, t, body IS NULL, method, body FROM v
+  ),
+  del_link AS (DELETE FROM resource_link x USING v WHERE NOT v.ins AND x.id = v.id AND x.resource_type = v.rt),
+  ins_link AS (
+    INSERT INTO resource_link (id, resource_type, target_type, target_id)
+    SELECT DISTINCT v.id, v.rt, l.tt, l.ti FROM unnest($7::int[], $8::text[], $9::text[]) AS l(ord, tt, ti) JOIN v ON v.ord = l.ord
+  ),${indexCtes.join('')}
+  done AS (SELECT 1)
+  SELECT ord, ${INSTANT_SQL('t')} AS last_updated, body::text AS content FROM v ORDER BY ord`;
+}
 
-export function versionWriteStatement(w: VersionWrite): { text: string; values: unknown[] } {
-  const refs = w.links.filter((l) => !(l.targetType === w.resourceType && l.targetId === w.id));
-  return {
-    text: w.insert ? INSERT_SQL : UPDATE_SQL,
-    values: [
-      w.resourceType,
-      w.id,
-      w.content ?? null,
-      w.versionId,
-      w.method,
-      w.tokens.map((t) => t.param),
-      w.tokens.map((t) => t.system),
-      w.tokens.map((t) => t.code),
-      refs.map((l) => l.targetType),
-      refs.map((l) => l.targetId),
-    ],
-  };
+let sql: string | undefined;
+
+export function versionWritesStatement(writes: VersionWrite[]): Statement {
+  sql ??= buildSql();
+  const values: unknown[] = [
+    writes.map((w) => w.resourceType),
+    writes.map((w) => w.id),
+    writes.map((w) => w.versionId),
+    writes.map((w) => w.method),
+    writes.map((w) => w.content ?? null),
+    writes.map((w) => w.insert),
+  ];
+  const linkOrd: number[] = [];
+  const linkType: string[] = [];
+  const linkId: string[] = [];
+  writes.forEach((w, i) => {
+    for (const l of w.links) {
+      if (l.targetType === w.resourceType && l.targetId === w.id) continue;
+      linkOrd.push(i + 1);
+      linkType.push(l.targetType);
+      linkId.push(l.targetId);
+    }
+  });
+  values.push(linkOrd, linkType, linkId);
+  for (const t of INDEX_TABLES) {
+    const ord: number[] = [];
+    const cols: unknown[][] = t.columns.map(() => []);
+    writes.forEach((w, i) => {
+      for (const row of w.index[t.name] ?? []) {
+        ord.push(i + 1);
+        row.forEach((v, c) => cols[c].push(v));
+      }
+    });
+    values.push(ord, ...cols);
+  }
+  return { text: sql, values };
 }

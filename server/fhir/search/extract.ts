@@ -7,6 +7,7 @@ import fhirpath from 'fhirpath';
 import r4 from 'fhirpath/fhir-context/r4';
 import { isJsonObject, type JsonObject, type JsonValue } from '../json';
 import { indexedParams, splitUnion, type ActiveSearchParam } from './registry';
+import type { IndexRows } from '../../repository/writes';
 
 export interface TokenValue {
   param: string;
@@ -76,4 +77,9 @@ export function extractTokens(resource: JsonObject): TokenValue[] {
     for (const v of evaluator(param)(resource)) tokensOf(param.code, v, out);
   }
   return out;
+}
+
+/** Every index row of a resource version, by index table (repository/writes.ts INDEX_TABLES). */
+export function extractIndexRows(resource: JsonObject): IndexRows {
+  return { search_token: extractTokens(resource).map((t) => [t.param, t.system, t.code]) };
 }
