@@ -6,12 +6,17 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import type { Config } from './config';
 import type { Pool } from './database/pool';
 import { migrationsCurrent } from './database/migrate';
+import { JobRunner } from './jobs/runner';
 import { Repository } from './repository/repository';
+import { SearchParameterRunner } from './repository/search/reindex';
+import { bulkRoutes } from './rest/operations/bulk';
 import { errorHandler, notFoundHandler } from './rest/errors';
 import { registerRoutes } from './rest/router';
 import type { RestContext } from './rest/context';
 
 export const FHIR_PREFIX = '/fhir';
+/** Largest request line + headers accepted (long GET search URLs). */
+export const SEARCH_MAX_URL_BYTES = 256 * 1024;
 
 /** Content types whose bodies are kept as text for the interaction modules to parse (losslessly). */
 const TEXT_BODY_TYPES = [
@@ -50,13 +55,26 @@ export function loggerOptions(config: Config): FastifyServerOptions['logger'] {
   };
 }
 
-export async function buildApp(config: Config, pool: Pool, opts: { logger?: boolean } = {}): Promise<FastifyInstance> {
+export interface AppOptions {
+  logger?: boolean;
+  /**
+   * The background job runner (bulk $export/$import), started with the app and stopped by app.close(): on by
+   * default; `false` builds an app without one (bulk kick-offs then answer 503); `{ pollingIntervalSeconds }`
+   * sets how often an idle runner polls the queue.
+   */
+  jobs?: boolean | { pollingIntervalSeconds: number };
+}
+
+export async function buildApp(config: Config, pool: Pool, opts: AppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: opts.logger === false ? false : loggerOptions(config),
     bodyLimit: config.bodyLimit,
     genReqId: requestId,
     requestIdHeader: false,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    // Search URLs may carry hundreds of identifiers (`identifier=a,b,…`): allow request lines up to 256 KiB
+    // (Node's default header limit is 16 KiB); POST [type]/_search has no such limit.
+    http: { maxHeaderSize: SEARCH_MAX_URL_BYTES },
     return503OnClosing: true,
   });
   const repo = new Repository(pool, {
@@ -84,6 +102,31 @@ export async function buildApp(config: Config, pool: Pool, opts: { logger?: bool
       return reply.code(503).send({ status: 'database unreachable' });
     }
   });
+  // Custom SearchParameters: registry sync and reindex jobs (every process runs one; they share the work).
+  const searchParameters = new SearchParameterRunner({
+    pool,
+    timeZone: config.timeZone,
+    baseUrl: config.baseUrl,
+    log: app.log,
+    pollMs: config.searchParameterPollMs,
+  });
+  await searchParameters.start();
+  app.addHook('onClose', async () => searchParameters.stop());
+
   registerRoutes(app, ctx, FHIR_PREFIX);
+  await app.register(bulkRoutes(ctx), { prefix: `${FHIR_PREFIX}/_bulk` });
+
+  if (opts.jobs !== false) {
+    const jobs = new JobRunner({
+      config,
+      pool,
+      repo,
+      log: app.log,
+      pollingIntervalSeconds: typeof opts.jobs === 'object' ? opts.jobs.pollingIntervalSeconds : undefined,
+    });
+    await jobs.start();
+    ctx.jobs = jobs;
+    app.addHook('onClose', async () => jobs.stop());
+  }
   return app;
 }

@@ -25,6 +25,14 @@ export interface Config {
   /** IANA zone for dates written without an offset. */
   timeZone: string;
   logLevel: string;
+  /** URL prefixes `$import` may read inputs from besides the server's own uploads (none by default). */
+  importAllow: string[];
+  /** Largest NDJSON upload (`POST /fhir/_bulk/upload`) in bytes. */
+  bulkUploadLimit: number;
+  /** Hours a finished bulk job's status, files and uploads are kept before they are deleted. */
+  bulkRetentionHours: number;
+  /** How often each process syncs custom SearchParameters and looks for reindex work (ms). */
+  searchParameterPollMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -45,6 +53,27 @@ function boolEnv(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boole
   if (['1', 'true', 'on', 'yes'].includes(raw)) return true;
   if (['0', 'false', 'off', 'no'].includes(raw)) return false;
   throw new ConfigError(`${name} must be on or off, got "${env[name]}"`);
+}
+
+/** `AROGYA_IMPORT_ALLOW`: comma-separated absolute URL prefixes (http, https or file), normalised. */
+function urlPrefixes(env: NodeJS.ProcessEnv, name: string): string[] {
+  const raw = env[name];
+  if (!raw) return [];
+  return raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((s) => {
+      let url: URL;
+      try {
+        url = new URL(s);
+      } catch {
+        throw new ConfigError(`${name}: "${s}" is not an absolute URL`);
+      }
+      if (!['http:', 'https:', 'file:'].includes(url.protocol)) throw new ConfigError(`${name}: "${s}" must be an http, https or file URL`);
+      if (url.username || url.password || url.search || url.hash) throw new ConfigError(`${name}: "${s}" may not carry credentials, a query or a fragment`);
+      return url.href;
+    });
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -79,5 +108,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     poolSize: intEnv(env, 'AROGYA_POOL_SIZE', 10, 1, 1000),
     timeZone,
     logLevel: env.LOG_LEVEL || 'info',
+    importAllow: urlPrefixes(env, 'AROGYA_IMPORT_ALLOW'),
+    bulkUploadLimit: intEnv(env, 'AROGYA_BULK_UPLOAD_LIMIT', 256 * 1024 * 1024, 1024, 64 * 1024 * 1024 * 1024),
+    bulkRetentionHours: intEnv(env, 'AROGYA_BULK_RETENTION_HOURS', 24, 1, 24 * 365),
+    searchParameterPollMs: intEnv(env, 'AROGYA_SEARCH_PARAMETER_POLL_MS', 2000, 100, 60_000),
   };
 }

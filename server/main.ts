@@ -1,5 +1,5 @@
 /**
- * CLI entry: `arogya serve | migrate` (DESIGN.md §1). `serve` starts the embedded PostgreSQL unless DATABASE_URL
+ * CLI entry: `arogya serve | migrate | import` (DESIGN.md §1). `serve` starts the embedded PostgreSQL unless DATABASE_URL
  * is set, applies migrations, then serves FHIR from one worker process per core (node:cluster) so both cores
  * take requests. SIGTERM/SIGINT: stop accepting, finish in-flight requests, stop the embedded database cleanly.
  */
@@ -11,6 +11,9 @@ import { startEmbeddedDatabase, type EmbeddedDatabase } from './database/embedde
 import { migrateLatest } from './database/migrate';
 import { createPool } from './database/pool';
 import { r4Model } from './fhir/definitions';
+import { IMPORT_USAGE, Importer, parseImportArgs } from './cli/import';
+import { Repository } from './repository/repository';
+import { TransactionProcessor } from './repository/transaction';
 
 const WORKER_DB_ENV = 'AROGYA_WORKER_DATABASE_URL';
 
@@ -126,7 +129,36 @@ async function migrate(config: Config): Promise<void> {
 
 const USAGE = `usage: arogya <command>
   serve     serve the FHIR API (default)
-  migrate   apply database migrations and exit`;
+  migrate   apply database migrations and exit
+  import    load FHIR Bundles and NDJSON files: arogya import [--concurrency N] <files or folders>…`;
+
+/**
+ * `import`: straight into the database (DATABASE_URL or the embedded one), no server needed; migrations are
+ * applied first, as `serve` does. Sets the exit code: 0 all loaded, 1 something failed, 2 usage.
+ */
+async function importCommand(config: Config, args: string[]): Promise<void> {
+  let parsed: { paths: string[]; concurrency: number };
+  try {
+    parsed = parseImportArgs(args);
+  } catch (e) {
+    console.error(`arogya import: ${(e as Error).message}\n${IMPORT_USAGE}`);
+    process.exitCode = 2;
+    return;
+  }
+  const log = logger({ ...config, logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel });
+  const db = await openDatabase(config, log);
+  // A bundle holds one connection for its transaction and may briefly need a second (terminology lookups).
+  const pool = createPool(db.url, 2 * parsed.concurrency + 2, 'arogya-import');
+  try {
+    await migrateLatest(db.url);
+    const repo = new Repository(pool, { referentialIntegrity: config.referentialIntegrity, baseUrl: config.baseUrl, timeZone: config.timeZone });
+    const importer = new Importer(new TransactionProcessor(repo, pool), config.baseUrl, { concurrency: parsed.concurrency });
+    process.exitCode = await importer.run(parsed.paths);
+  } finally {
+    await pool.end();
+    await db.embedded?.stop();
+  }
+}
 
 export async function main(argv: string[]): Promise<void> {
   const [command = 'serve'] = argv;
@@ -145,6 +177,8 @@ export async function main(argv: string[]): Promise<void> {
       return serve(config);
     case 'migrate':
       return migrate(config);
+    case 'import':
+      return importCommand(config, argv.slice(1));
     case '-h':
     case '--help':
     case 'help':

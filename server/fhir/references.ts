@@ -29,27 +29,44 @@ export function parseRelativeReference(reference: string, baseUrl?: string): Omi
   return m[3] ? { targetType: m[1], targetId: m[2], versionId: m[3] } : { targetType: m[1], targetId: m[2] };
 }
 
-/** Every string `reference` property of an object, anywhere in the tree (Reference.reference). */
+/** Every string `reference` property of an object, anywhere in the tree (Reference.reference). Runs on every
+ * write, so the location of a reference is only spelled out for the references found, not for every node. */
 export function collectReferences(resource: JsonValue, baseUrl?: string): { local: LocalReference[]; all: { path: string; reference: string }[] } {
   const local: LocalReference[] = [];
   const all: { path: string; reference: string }[] = [];
-  const walk = (node: JsonValue, path: string): void => {
+  const root = isJsonObject(resource) && typeof resource.resourceType === 'string' ? resource.resourceType : 'Resource';
+  const steps: (string | number)[] = [];
+  const pathHere = (): string => {
+    let out = root;
+    for (const s of steps) out += typeof s === 'number' ? `[${s}]` : `.${s}`;
+    return `${out}.reference`;
+  };
+  const walk = (node: JsonValue): void => {
     if (Array.isArray(node)) {
-      node.forEach((item, i) => walk(item, `${path}[${i}]`));
+      for (let i = 0; i < node.length; i++) {
+        const item = node[i];
+        if (typeof item !== 'object' || item === null) continue;
+        steps.push(i);
+        walk(item);
+        steps.pop();
+      }
       return;
     }
     if (!isJsonObject(node)) return;
-    for (const [key, value] of Object.entries(node)) {
+    for (const key in node) {
+      const value = node[key];
       if (key === 'reference' && typeof value === 'string') {
-        all.push({ path: `${path}.reference`, reference: value });
+        const path = pathHere();
+        all.push({ path, reference: value });
         const parsed = parseRelativeReference(value, baseUrl);
-        if (parsed) local.push({ path: `${path}.reference`, ...parsed });
+        if (parsed) local.push({ path, ...parsed });
       } else if (typeof value === 'object' && value !== null) {
-        walk(value, `${path}.${key}`);
+        steps.push(key);
+        walk(value);
+        steps.pop();
       }
     }
   };
-  const root = isJsonObject(resource) && typeof resource.resourceType === 'string' ? resource.resourceType : 'Resource';
-  walk(resource, root);
+  walk(resource);
   return { local, all };
 }

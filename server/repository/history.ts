@@ -69,9 +69,16 @@ function decodeCursor(s: string): Cursor {
   }
 }
 
+/**
+ * The application_name of sessions that only read inside long transactions (bulk export cursors, in READ ONLY
+ * transactions): they can never commit a version, so they do not hold the horizon back.
+ */
+export const READ_ONLY_APPLICATION_NAME = 'arogya-export';
+
 export async function readHorizon(pool: Pool): Promise<string> {
   const { rows } = await pool.query<{ h: string }>(
-    `SELECT ${INSTANT_SQL("date_trunc('milliseconds', least(clock_timestamp(), (SELECT min(xact_start) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL)))")} AS h`,
+    `SELECT ${INSTANT_SQL("date_trunc('milliseconds', least(clock_timestamp(), (SELECT min(xact_start) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL AND application_name IS DISTINCT FROM $1)))")} AS h`,
+    [READ_ONLY_APPLICATION_NAME],
   );
   return rows[0].h;
 }

@@ -20,10 +20,15 @@ import {
   type Issue,
 } from '../fhir/outcome';
 import { collectReferences, type LocalReference } from '../fhir/references';
+import { checkSearchParameter } from '../fhir/search/custom';
 import { extractIndexRows } from '../fhir/search/extract';
 import { validateResource } from '../fhir/validation';
 import { compileCriteria } from './search/compile';
-import { criteriaKey, parseCriteria } from './search/parse';
+import { executeSearch, type SearchRequest, type SearchResult } from './search/execute';
+import { parseSearch } from './search/parse';
+import { recordSearchParameterWrites, syncSearchParameterRegistry } from './search/parameters';
+import { resolveTerminology } from './search/terminology';
+import { criteriaKey, parseCriteria, type Criterion } from './search/parse';
 import { INSTANT_SQL, versionWritesStatement, type VersionWrite, type WriteMethod } from './writes';
 
 export interface StoredVersion {
@@ -55,9 +60,11 @@ export interface RepositoryOptions {
 export interface SearchPage {
   resources: StoredVersion[];
   total?: number;
-  /** Continuation cursor (the last id of this page) when more results exist. */
+  /** Continuation cursor when more results exist. */
   next?: string;
 }
+
+const READ_SQL = `SELECT version_id, ${INSTANT_SQL('last_updated')} AS last_updated, deleted, content FROM resource WHERE id = $1 AND resource_type = $2`;
 
 const ID_PATTERN = /^[A-Za-z0-9\-.]{1,64}$/;
 const MAX_LISTED_REFERRERS = 20;
@@ -81,11 +88,33 @@ function isUniqueViolation(e: unknown): boolean {
   return (e as { code?: string }).code === '23505';
 }
 
+function isPoolClient(c: Pool | PoolClient): c is PoolClient {
+  return typeof (c as PoolClient).release === 'function';
+}
+
 export class Repository {
+  /** A SearchParameter was written by this process: sync the registry before the next search or write. */
+  private searchParametersStale = false;
+
   constructor(
     private readonly pool: Pool,
     readonly options: RepositoryOptions,
   ) {}
+
+  /**
+   * Brings this process's search parameter registry up to date with custom SearchParameters (repository/
+   * search/parameters.ts) — at once when this process wrote one (or when `force`d), else the runner's polling does.
+   */
+  async syncSearchParameters(force = false): Promise<void> {
+    if (!force && !this.searchParametersStale) return;
+    this.searchParametersStale = false;
+    try {
+      await syncSearchParameterRegistry(this.pool);
+    } catch (e) {
+      this.searchParametersStale = true;
+      throw e;
+    }
+  }
 
   // -------------------------------------------------------------------------------------------------------------
   // Reads
@@ -94,10 +123,12 @@ export class Repository {
   async read(resourceType: string, id: string, client: Pool | PoolClient = this.pool): Promise<StoredVersion> {
     assertResourceType(resourceType);
     assertId(id);
-    const { rows } = await client.query<{ version_id: number; last_updated: string; deleted: boolean; content: string | null }>(
-      `SELECT version_id, ${INSTANT_SQL('last_updated')} AS last_updated, deleted, content FROM resource WHERE id = $1 AND resource_type = $2`,
-      [id, resourceType],
-    );
+    // Named (prepared): planning costs more than this primary-key probe itself.
+    const { rows } = await client.query<{ version_id: number; last_updated: string; deleted: boolean; content: string | null }>({
+      name: 'arogya_read',
+      text: READ_SQL,
+      values: [id, resourceType],
+    });
     const row = rows[0];
     if (!row) throw notFound(`${resourceType}/${id} is not known`);
     const v: StoredVersion = { resourceType, id, versionId: row.version_id, lastUpdated: row.last_updated, deleted: row.deleted };
@@ -107,11 +138,11 @@ export class Repository {
   }
 
   /** https://hl7.org/fhir/R4/http.html#vread */
-  async vread(resourceType: string, id: string, versionId: string): Promise<StoredVersion> {
+  async vread(resourceType: string, id: string, versionId: string, client: Pool | PoolClient = this.pool): Promise<StoredVersion> {
     assertResourceType(resourceType);
     assertId(id);
     if (!/^[1-9]\d{0,9}$/.test(versionId)) throw notFound(`${resourceType}/${id} has no version '${versionId}'`);
-    const { rows } = await this.pool.query<{ last_updated: string; deleted: boolean; content: string | null }>(
+    const { rows } = await client.query<{ last_updated: string; deleted: boolean; content: string | null }>(
       `SELECT ${INSTANT_SQL('last_updated')} AS last_updated, deleted, content FROM resource_history
         WHERE id = $1 AND resource_type = $2 AND version_id = $3`,
       [id, resourceType, Number(versionId)],
@@ -124,10 +155,13 @@ export class Repository {
     return v;
   }
 
-  /** Ids of current resources matching `query` (for conditional operations); at most `limit`. */
+  /** Ids of current resources matching `query` (for conditional operations); at most `limit`. Strict: every
+   * criterion must be understood (parseCriteria refuses anything else), so a conditional write never acts on an
+   * ignored parameter. */
   async findIds(client: Pool | PoolClient, resourceType: string, query: URLSearchParams, purpose: string, limit: number): Promise<string[]> {
-    const criteria = parseCriteria(resourceType, query, purpose, this.options.timeZone);
+    const criteria = parseCriteria(resourceType, query, purpose, this.options.timeZone, this.options.baseUrl);
     if (criteria.length === 0) throw badRequest(`${purpose} needs at least one search criterion`);
+    await resolveTerminology(this.pool, criteria);
     const where = compileCriteria(resourceType, criteria);
     const { rows } = await client.query<{ id: string }>(
       `SELECT r.id FROM resource r WHERE ${where.sql} LIMIT ${Math.max(1, Math.floor(limit))}`,
@@ -137,39 +171,70 @@ export class Repository {
   }
 
   /**
-   * Type-level search over the indexed criteria, ordered by id with keyset paging (a cursor is the last id seen,
-   * so pages neither skip nor repeat resources when others are created or deleted meanwhile).
+   * findIds for many parsed criteria at once (transaction and batch bundles): one statement per 100 criteria, a
+   * UNION ALL of the predicates findIds compiles, each branch with its own LIMIT. Returns the ids per query, in
+   * order. Used by repository/bundle-plan.ts.
+   */
+  async findIdsMany(client: Pool | PoolClient, queries: { resourceType: string; criteria: Criterion[]; limit: number }[]): Promise<string[][]> {
+    const out: string[][] = queries.map(() => []);
+    for (let start = 0; start < queries.length; start += 100) {
+      const chunk = queries.slice(start, start + 100);
+      const params: unknown[] = [];
+      const parts: string[] = [];
+      for (const [i, q] of chunk.entries()) {
+        if (q.criteria.length === 0) throw badRequest('A conditional reference or operation needs at least one search criterion');
+        await resolveTerminology(this.pool, q.criteria);
+        const where = compileCriteria(q.resourceType, q.criteria, params);
+        parts.push(`(SELECT ${start + i}::int AS q, r.id FROM resource r WHERE ${where.sql} LIMIT ${Math.max(1, Math.floor(q.limit))})`);
+      }
+      const { rows } = await client.query<{ q: number; id: string }>(parts.join(' UNION ALL '), params);
+      for (const r of rows) out[r.q].push(r.id);
+    }
+    return out;
+  }
+
+  /**
+   * Search (https://hl7.org/fhir/R4/search.html) of parsed criteria — type, system or compartment level — with
+   * sorting, keyset paging, totals and includes, under an optional access restriction applied inside every SQL
+   * statement (repository/search/execute.ts).
+   */
+  async searchResources(request: SearchRequest): Promise<SearchResult> {
+    for (const t of request.types ?? []) assertResourceType(t);
+    await this.syncSearchParameters();
+    return executeSearch(this.pool, request);
+  }
+
+  /**
+   * Type-level search from query parameters (strict grammar, `_count`/`_cursor`/`_sort`/`_total`/`_include`
+   * understood): a page of matches with the cursor of the next page.
    */
   async search(resourceType: string, query: URLSearchParams, opts: { count: number; cursor?: string; total: boolean }): Promise<SearchPage> {
     assertResourceType(resourceType);
-    const criteria = parseCriteria(resourceType, query, 'search', this.options.timeZone);
-    const where = compileCriteria(resourceType, criteria);
-    const totalPromise = opts.total
-      ? this.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM resource r WHERE ${where.sql}`, where.params)
-      : undefined;
-    const params = [...where.params];
-    let sql = `SELECT r.id, r.version_id, ${INSTANT_SQL('r.last_updated')} AS last_updated, r.content FROM resource r WHERE ${where.sql}`;
-    if (opts.cursor !== undefined) {
-      assertId(opts.cursor);
-      params.push(opts.cursor);
-      sql += ` AND r.id > $${params.length}`;
-    }
-    sql += ` ORDER BY r.id LIMIT ${opts.count + 1}`;
-    const { rows } = opts.count > 0 ? await this.pool.query<{ id: string; version_id: number; last_updated: string; content: string }>(sql, params) : { rows: [] };
-    const page = rows.slice(0, opts.count);
-    const result: SearchPage = {
-      resources: page.map((r) => ({ resourceType, id: r.id, versionId: r.version_id, lastUpdated: r.last_updated, deleted: false, content: r.content })),
+    await this.syncSearchParameters();
+    const parsed = parseSearch([resourceType], [...query], { timeZone: this.options.timeZone, baseUrl: this.options.baseUrl });
+    const c = parsed.controls;
+    const result = await executeSearch(this.pool, {
+      types: [resourceType],
+      criteria: parsed.criteria,
+      sort: c.sort,
+      count: opts.count,
+      cursor: opts.cursor ?? c.cursor,
+      include: c.include,
+      total: opts.total ? (c.total ?? 'accurate') : 'none',
+    });
+    const page: SearchPage = {
+      resources: [...result.matches, ...result.includes].map((r) => ({ ...r, deleted: false })),
+      total: result.total,
     };
-    if (rows.length > opts.count) result.next = page[page.length - 1].id;
-    if (totalPromise) result.total = (await totalPromise).rows[0].n;
-    return result;
+    if (result.next) page.next = result.next;
+    return page;
   }
 
   // -------------------------------------------------------------------------------------------------------------
   // Writes
 
   /** Validates and normalises a resource for writing; throws 400 with every issue on error. */
-  private prepare(resource: unknown, expectedType: string, id: string): { resource: JsonObject; warnings: Issue[] } {
+  prepare(resource: unknown, expectedType: string, id: string): { resource: JsonObject; warnings: Issue[] } {
     if (!isJsonObject(resource)) throw badRequest('The body must be a JSON object (a FHIR resource)');
     if (typeof resource.resourceType !== 'string') throw badRequest('The resource has no resourceType', 'resourceType');
     if (resource.resourceType !== expectedType) {
@@ -224,30 +289,91 @@ export class Repository {
     v: { resourceType: string; id: string; versionId: number; method: WriteMethod; insert: boolean },
     resource: JsonObject | undefined,
   ): VersionWrite {
+    if (resource && v.resourceType === 'SearchParameter') {
+      // Custom search parameters: refused on write when the server could not serve them (fhir/search/custom.ts).
+      const check = checkSearchParameter(resource);
+      if (check.kind === 'refused') throw new OperationOutcomeError(422, check.issues);
+    }
     const content = resource ? toJson(resource) : undefined;
     // PostgreSQL text cannot hold U+0000, and FHIR strings have no use for it: refuse rather than fail in SQL.
     if (content?.includes('\\u0000')) throw badRequest('The resource contains a NUL character (U+0000), which FHIR strings may not contain');
     return {
       ...v,
       content,
-      index: resource ? extractIndexRows(resource) : {},
+      index: resource ? extractIndexRows(resource, { timeZone: this.options.timeZone, baseUrl: this.options.baseUrl }) : {},
       links: resource ? collectReferences(resource, this.options.baseUrl).local : [],
     };
   }
 
-  /** Executes planned writes as one multi-row statement inside `client`'s transaction (or autocommit on the pool). */
-  async executeWrites(client: Pool | PoolClient, writes: VersionWrite[]): Promise<StoredVersion[]> {
+  /**
+   * Executes planned writes as one multi-row statement inside `client`'s transaction (or autocommit on the pool).
+   * With `returnContent: false` the stored bodies are not sent back (content is then undefined).
+   */
+  async executeWrites(client: Pool | PoolClient, writes: VersionWrite[], opts: { returnContent?: boolean } = {}): Promise<StoredVersion[]> {
     if (writes.length === 0) return [];
-    const stmt = versionWritesStatement(writes);
-    const { rows } = await client.query<{ ord: number; last_updated: string; content: string | null }>(stmt.text, stmt.values);
+    const searchParameters = writes.some((w) => w.resourceType === 'SearchParameter');
+    // A SearchParameter's state (and reindex job) is written in the same transaction as the resource.
+    if (searchParameters && !isPoolClient(client)) return inTransaction(this.pool, (c) => this.executeWrites(c, writes, opts));
+    const stmt = versionWritesStatement(writes, opts.returnContent ?? true);
+    const { rows } = await client.query<{ ord: number; last_updated: string; content: string | null }>(stmt);
+    if (searchParameters) {
+      await recordSearchParameterWrites(client as PoolClient, writes);
+      this.searchParametersStale = true;
+    }
     return rows.map((r, i) => ({
       resourceType: writes[i].resourceType,
       id: writes[i].id,
       versionId: writes[i].versionId,
       lastUpdated: r.last_updated,
-      deleted: r.content === null,
+      deleted: writes[i].content === undefined,
       content: r.content ?? undefined,
     }));
+  }
+
+  /**
+   * The checks and normalisation an update by id makes (http.html#update), without I/O: for bulk paths (import)
+   * that validate resource by resource and then write them in batches with `upsertBatch`.
+   */
+  prepareUpdate(resourceType: string, id: string, resource: unknown): { resource: JsonObject; warnings: Issue[] } {
+    assertResourceType(resourceType);
+    assertId(id);
+    if (isJsonObject(resource) && resource.id !== undefined && resource.id !== id) {
+      throw badRequest(`The resource id '${String(resource.id)}' does not match the id '${id}'`, `${resourceType}.id`);
+    }
+    return this.prepare(resource, resourceType, id);
+  }
+
+  /**
+   * Updates by id (update-as-create for new ids) of many prepared resources inside `client`'s transaction: one
+   * locking read of their current rows and one multi-row write statement. A body identical to the current version
+   * makes no new version ('unchanged'). References are NOT checked here: the caller checks them (bulk import does
+   * so once its whole job is written, since its files arrive in any order). Each (type, id) at most once.
+   */
+  async upsertBatch(client: PoolClient, items: { resourceType: string; id: string; resource: JsonObject }[]): Promise<WriteOutcome[]> {
+    if (items.length === 0) return [];
+    const plans = items.map((it) => this.planVersion({ resourceType: it.resourceType, id: it.id, versionId: 1, method: 'PUT', insert: true }, it.resource));
+    const { rows } = await client.query<{ ord: number; version_id: number; deleted: boolean; same: boolean }>(
+      `SELECT i.ord::int AS ord, r.version_id, r.deleted,
+              NOT r.deleted AND arogya_content_key(r.content) = arogya_content_key(i.content::jsonb) AS same
+         FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS i(id, rt, content, ord)
+         JOIN resource r ON r.id = i.id AND r.resource_type = i.rt
+        FOR NO KEY UPDATE OF r`,
+      [plans.map((p) => p.id), plans.map((p) => p.resourceType), plans.map((p) => p.content)],
+    );
+    const current = new Map(rows.map((r) => [r.ord - 1, r]));
+    const outcomes: WriteOutcome[] = [];
+    const writes: VersionWrite[] = [];
+    plans.forEach((plan, i) => {
+      const prev = current.get(i);
+      if (prev?.same) {
+        outcomes.push('unchanged');
+        return;
+      }
+      outcomes.push(prev && !prev.deleted ? 'updated' : 'created');
+      writes.push({ ...plan, versionId: prev ? prev.version_id + 1 : 1, insert: !prev });
+    });
+    await this.executeWrites(client, writes);
+    return outcomes;
   }
 
   /** Writes one version inside `client`'s transaction (or autocommit when `client` is the pool). */
@@ -269,6 +395,7 @@ export class Repository {
   /** https://hl7.org/fhir/R4/http.html#create (+ conditional create with If-None-Exist). */
   async create(resource: unknown, resourceType: string, opts: { ifNoneExist?: string } = {}): Promise<WriteResult> {
     assertResourceType(resourceType);
+    await this.syncSearchParameters();
     const id = crypto.randomUUID();
     const { resource: body, warnings } = this.prepare(resource, resourceType, id);
     const refs = collectReferences(body, this.options.baseUrl).local;
@@ -280,7 +407,7 @@ export class Repository {
     return inTransaction(this.pool, async (client) => {
       if (opts.ifNoneExist !== undefined) {
         const query = new URLSearchParams(opts.ifNoneExist.replace(/^\?/, ''));
-        const criteria = parseCriteria(resourceType, query, 'If-None-Exist', this.options.timeZone);
+        const criteria = parseCriteria(resourceType, query, 'If-None-Exist', this.options.timeZone, this.options.baseUrl);
         if (criteria.length === 0) throw badRequest('If-None-Exist has no search criteria');
         await this.lockCriteria(client, criteriaKey(resourceType, criteria));
         const ids = await this.findIds(client, resourceType, query, 'If-None-Exist', 2);
@@ -302,6 +429,7 @@ export class Repository {
    */
   async update(resourceType: string, id: string, resource: unknown, opts: { ifMatch?: string } = {}): Promise<WriteResult> {
     assertResourceType(resourceType);
+    await this.syncSearchParameters();
     assertId(id);
     if (isJsonObject(resource) && resource.id !== undefined && resource.id !== id) {
       throw badRequest(`The resource id '${String(resource.id)}' does not match the URL id '${id}'`, `${resourceType}.id`);
@@ -358,8 +486,9 @@ export class Repository {
   /** https://hl7.org/fhir/R4/http.html#cond-update */
   async conditionalUpdate(resourceType: string, criteria: string, resource: unknown, opts: { ifMatch?: string } = {}): Promise<WriteResult> {
     assertResourceType(resourceType);
+    await this.syncSearchParameters();
     const query = new URLSearchParams(criteria);
-    const parsed = parseCriteria(resourceType, query, 'conditional update', this.options.timeZone);
+    const parsed = parseCriteria(resourceType, query, 'conditional update', this.options.timeZone, this.options.baseUrl);
     if (parsed.length === 0) throw badRequest('A conditional update needs search criteria');
     const ifMatch = opts.ifMatch !== undefined ? parseVersionTag(opts.ifMatch) : undefined;
     const bodyId = isJsonObject(resource) && typeof resource.id === 'string' ? resource.id : undefined;
@@ -383,6 +512,7 @@ export class Repository {
   /** https://hl7.org/fhir/R4/http.html#patch — `apply` turns the current resource into the patched one. */
   async patch(resourceType: string, id: string, apply: (current: JsonObject) => unknown, opts: { ifMatch?: string } = {}): Promise<WriteResult> {
     assertResourceType(resourceType);
+    await this.syncSearchParameters();
     assertId(id);
     const ifMatch = opts.ifMatch !== undefined ? parseVersionTag(opts.ifMatch) : undefined;
     return inTransaction(this.pool, async (client) => {
@@ -408,6 +538,7 @@ export class Repository {
   /** https://hl7.org/fhir/R4/http.html#delete — idempotent; 409 while other resources still reference it. */
   async delete(resourceType: string, id: string, opts: { ifMatch?: string } = {}): Promise<WriteResult> {
     assertResourceType(resourceType);
+    await this.syncSearchParameters();
     assertId(id);
     const ifMatch = opts.ifMatch !== undefined ? parseVersionTag(opts.ifMatch) : undefined;
     return inTransaction(this.pool, (client) => this.deleteIn(client, resourceType, id, ifMatch));
@@ -447,8 +578,9 @@ export class Repository {
   /** https://hl7.org/fhir/R4/http.html#cdelete — with `multiple`, every match is deleted (up to `max`). */
   async conditionalDelete(resourceType: string, criteria: string, opts: { multiple: boolean; max: number }): Promise<WriteResult[]> {
     assertResourceType(resourceType);
+    await this.syncSearchParameters();
     const query = new URLSearchParams(criteria);
-    const parsed = parseCriteria(resourceType, query, 'conditional delete', this.options.timeZone);
+    const parsed = parseCriteria(resourceType, query, 'conditional delete', this.options.timeZone, this.options.baseUrl);
     if (parsed.length === 0) throw badRequest('A conditional delete needs search criteria (deleting every resource of a type is refused)');
     return inTransaction(this.pool, async (client) => {
       await this.lockCriteria(client, criteriaKey(resourceType, parsed));

@@ -23,15 +23,40 @@ export interface IndexTable {
   columns: { name: string; sqlType: string }[];
 }
 
+const col = (name: string, sqlType: string) => ({ name, sqlType });
+
+/** The search index tables (migrations 20261127000100 and 20261127000300; rows from fhir/search/extract.ts). */
 export const INDEX_TABLES: IndexTable[] = [
+  { name: 'search_token', columns: [col('param', 'text'), col('system', 'text'), col('code', 'text')] },
   {
-    name: 'search_token',
+    name: 'search_string',
+    columns: [col('param', 'text'), col('value', 'text'), col('exact', 'text'), col('smin', 'bool'), col('smax', 'bool')],
+  },
+  {
+    name: 'search_date',
+    columns: [col('param', 'text'), col('low', 'timestamptz'), col('high', 'timestamptz'), col('smin', 'bool'), col('smax', 'bool')],
+  },
+  {
+    name: 'search_number',
+    columns: [col('param', 'text'), col('low', 'numeric'), col('high', 'numeric'), col('smin', 'bool'), col('smax', 'bool')],
+  },
+  {
+    name: 'search_quantity',
     columns: [
-      { name: 'param', sqlType: 'text' },
-      { name: 'system', sqlType: 'text' },
-      { name: 'code', sqlType: 'text' },
+      col('param', 'text'), col('system', 'text'), col('code', 'text'), col('low', 'numeric'), col('high', 'numeric'),
+      col('canon_unit', 'text'), col('canon_low', 'numeric'), col('canon_high', 'numeric'), col('smin', 'bool'), col('smax', 'bool'),
     ],
   },
+  { name: 'search_uri', columns: [col('param', 'text'), col('value', 'text')] },
+  { name: 'search_reference', columns: [col('param', 'text'), col('target_type', 'text'), col('target_id', 'text'), col('url', 'text')] },
+  {
+    name: 'search_composite',
+    columns: [
+      col('param', 'text'), col('c1_system', 'text'), col('c1_code', 'text'), col('c2_system', 'text'), col('c2_code', 'text'),
+      col('c2_low', 'numeric'), col('c2_high', 'numeric'), col('c2_dlow', 'timestamptz'), col('c2_dhigh', 'timestamptz'), col('c2_text', 'text'),
+    ],
+  },
+  { name: 'search_text', columns: [col('param', 'text'), col('tsv', 'tsvector')] },
 ];
 
 /** Index rows of one resource version: table name → rows (each row in the table's column order). */
@@ -57,20 +82,55 @@ export interface WrittenVersion {
 }
 
 interface Statement {
+  /**
+   * Prepared-statement name, one per statement shape: each connection parses a shape once and PostgreSQL reuses
+   * its plan, because planning this many-CTE statement costs more than executing a one-resource write.
+   */
+  name: string;
   text: string;
   values: unknown[];
 }
 
-function buildSql(): string {
-  // $1..$6: the versions; $7..$9: the links (source index, target type, target id); then per index table: the
-  // source index array followed by one array per column.
-  let n = 10;
-  const indexCtes: string[] = [];
-  for (const t of INDEX_TABLES) {
+/**
+ * What a batch of writes needs: updates/deletes of existing rows (else only inserts), links, and which index
+ * tables get rows. Only the CTEs a shape needs are in its statement: empty CTEs still cost planning and execution.
+ */
+interface Shape {
+  updates: boolean;
+  links: boolean;
+  tables: IndexTable[];
+}
+
+function buildSql(shape: Shape): string {
+  // $1..$6: the versions; then the links (source index, target type, target id) when present; then per index
+  // table with rows: the source index array followed by one array per column; last, the return-content flag.
+  let n = 7;
+  const ctes: string[] = [];
+  if (shape.updates) {
+    ctes.push(`
+  upd_resource AS (
+    UPDATE resource r SET version_id = v.vid, last_updated = v.t, deleted = v.body IS NULL, content = v.body
+      FROM v WHERE NOT v.ins AND r.id = v.id AND r.resource_type = v.rt
+  ),
+  del_link AS (DELETE FROM resource_link x USING v WHERE NOT v.ins AND x.id = v.id AND x.resource_type = v.rt),`);
+    // Index rows of every table go, not only of the tables this batch has rows for.
+    for (const t of INDEX_TABLES) {
+      ctes.push(`
+  del_${t.name} AS (DELETE FROM ${t.name} x USING v WHERE NOT v.ins AND x.id = v.id AND x.resource_type = v.rt),`);
+    }
+  }
+  if (shape.links) {
+    const [o, tt, ti] = [n++, n++, n++];
+    ctes.push(`
+  ins_link AS (
+    INSERT INTO resource_link (id, resource_type, target_type, target_id)
+    SELECT DISTINCT v.id, v.rt, l.tt, l.ti FROM unnest($${o}::int[], $${tt}::text[], $${ti}::text[]) AS l(ord, tt, ti) JOIN v ON v.ord = l.ord
+  ),`);
+  }
+  for (const t of shape.tables) {
     const src = `$${n++}`;
     const cols = t.columns.map((c) => ({ ...c, param: `$${n++}` }));
-    indexCtes.push(`
-  del_${t.name} AS (DELETE FROM ${t.name} x USING v WHERE NOT v.ins AND x.id = v.id AND x.resource_type = v.rt),
+    ctes.push(`
   ins_${t.name} AS (
     INSERT INTO ${t.name} (id, resource_type, ${cols.map((c) => c.name).join(', ')})
     SELECT v.id, v.rt, ${cols.map((c) => `r.${c.name}`).join(', ')}
@@ -82,37 +142,40 @@ function buildSql(): string {
   ts AS (SELECT date_trunc('milliseconds', clock_timestamp()) AS t),
   v AS (
     SELECT i.ord::int AS ord, i.rt, i.id, i.vid, i.method, i.ins, ts.t,
-      CASE WHEN i.content IS NULL THEN NULL ELSE jsonb_set(i.content::jsonb, '{meta}',
-        coalesce(i.content::jsonb -> 'meta', '{}'::jsonb)
+      CASE WHEN c.j IS NULL THEN NULL ELSE jsonb_set(c.j, '{meta}',
+        coalesce(c.j -> 'meta', '{}'::jsonb)
         || jsonb_build_object('versionId', i.vid::text, 'lastUpdated', ${INSTANT_SQL('ts.t')})) END AS body
     FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::bool[])
-           WITH ORDINALITY AS i(rt, id, vid, method, content, ins, ord), ts
+           WITH ORDINALITY AS i(rt, id, vid, method, content, ins, ord)
+      -- each body is parsed once (OFFSET 0 keeps the planner from inlining the cast into both uses)
+      CROSS JOIN LATERAL (SELECT i.content::jsonb AS j OFFSET 0) c, ts
   ),
   ins_resource AS (
     INSERT INTO resource (id, resource_type, version_id, last_updated, deleted, content)
     SELECT id, rt, vid, t, body IS NULL, body FROM v WHERE ins
   ),
-  upd_resource AS (
-    UPDATE resource r SET version_id = v.vid, last_updated = v.t, deleted = v.body IS NULL, content = v.body
-      FROM v WHERE NOT v.ins AND r.id = v.id AND r.resource_type = v.rt
-  ),
   ins_history AS (
     INSERT INTO resource_history (id, resource_type, version_id, last_updated, deleted, method, content)
     SELECT id, rt, vid, t, body IS NULL, method, body FROM v
-  ),
-  del_link AS (DELETE FROM resource_link x USING v WHERE NOT v.ins AND x.id = v.id AND x.resource_type = v.rt),
-  ins_link AS (
-    INSERT INTO resource_link (id, resource_type, target_type, target_id)
-    SELECT DISTINCT v.id, v.rt, l.tt, l.ti FROM unnest($7::int[], $8::text[], $9::text[]) AS l(ord, tt, ti) JOIN v ON v.ord = l.ord
-  ),${indexCtes.join('')}
+  ),${ctes.join('')}
   done AS (SELECT 1)
-  SELECT ord, ${INSTANT_SQL('t')} AS last_updated, body::text AS content FROM v ORDER BY ord`;
+  SELECT ord, ${INSTANT_SQL('t')} AS last_updated, CASE WHEN $${n}::bool THEN body::text END AS content FROM v ORDER BY ord`;
 }
 
-let sql: string | undefined;
+const statements = new Map<string, { name: string; text: string }>();
 
-export function versionWritesStatement(writes: VersionWrite[]): Statement {
-  sql ??= buildSql();
+function statementFor(shape: Shape): { name: string; text: string } {
+  const key = `${shape.updates ? 'u' : 'i'}${shape.links ? 'l' : ''}-${shape.tables.map((t) => INDEX_TABLES.indexOf(t)).join('.')}`;
+  let s = statements.get(key);
+  if (!s) {
+    s = { name: `arogya_write_${key}`, text: buildSql(shape) };
+    statements.set(key, s);
+  }
+  return s;
+}
+
+/** `returnContent: false` (bundles answering return=minimal) spares the database serialising every body back. */
+export function versionWritesStatement(writes: VersionWrite[], returnContent = true): Statement {
   const values: unknown[] = [
     writes.map((w) => w.resourceType),
     writes.map((w) => w.id),
@@ -132,7 +195,8 @@ export function versionWritesStatement(writes: VersionWrite[]): Statement {
       linkId.push(l.targetId);
     }
   });
-  values.push(linkOrd, linkType, linkId);
+  if (linkOrd.length) values.push(linkOrd, linkType, linkId);
+  const tables: IndexTable[] = [];
   for (const t of INDEX_TABLES) {
     const ord: number[] = [];
     const cols: unknown[][] = t.columns.map(() => []);
@@ -142,7 +206,11 @@ export function versionWritesStatement(writes: VersionWrite[]): Statement {
         row.forEach((v, c) => cols[c].push(v));
       }
     });
+    if (!ord.length) continue;
+    tables.push(t);
     values.push(ord, ...cols);
   }
-  return { text: sql, values };
+  values.push(returnContent);
+  const { name, text } = statementFor({ updates: writes.some((w) => !w.insert), links: linkOrd.length > 0, tables });
+  return { name, text, values };
 }

@@ -11,7 +11,7 @@ export interface BundleEntry {
   resource?: string;
   search?: { mode: 'match' | 'include' | 'outcome'; score?: number };
   request?: { method: string; url: string };
-  response?: { status: string; location?: string; etag?: string; lastModified?: string };
+  response?: { status: string; location?: string; etag?: string; lastModified?: string; outcome?: unknown };
 }
 
 export interface BundleEnvelope {

@@ -7,7 +7,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { r4Model } from '../fhir/definitions';
 import { badRequest } from '../fhir/outcome';
-import { indexedParams } from '../fhir/search/registry';
+import { PREFIXED_TYPES, SORTABLE_TYPES, modifiersOf, registryGeneration, searchParams, type ActiveSearchParam } from '../fhir/search/registry';
 import type { RestContext } from './context';
 import { checkParams, negotiate, queryValue, sendJson, type Query } from './http';
 import { operations } from './operations';
@@ -20,19 +20,53 @@ const TYPE_LEVEL: InteractionCode[] = ['read', 'vread', 'update', 'patch', 'dele
 
 function routedInteractions(): Set<InteractionCode> {
   const out = new Set<InteractionCode>();
-  for (const r of routes) for (const m of Object.values(r.methods)) if (m?.interaction) out.add(m.interaction);
+  for (const r of routes) for (const m of Object.values(r.methods)) for (const c of [m?.interaction ?? []].flat()) out.add(c);
   return out;
 }
 
-function docFor(code: string): string {
-  switch (code) {
-    case '_id':
-      return 'Logical id of the resource';
-    case '_lastUpdated':
-      return 'When the resource version last changed (prefixes eq ne gt lt ge le sa eb ap)';
-    default:
-      return `${code} (token: system|code, |code, code, system|)`;
+const PREFIXES = 'prefixes eq ne gt lt ge le sa eb ap';
+
+function docFor(p: ActiveSearchParam): string {
+  if (p.code === '_id') return 'Logical id of the resource (token; comma = OR)';
+  if (p.code === '_lastUpdated') return `When the resource version last changed (date; ${PREFIXES}; sortable)`;
+  if (p.code === '_text' || p.code === '_content') return `${p.code === '_text' ? 'Narrative' : 'Every string of the resource'}: full-text words, all present`;
+  const mods = modifiersOf(p).map((m) => `:${m}`);
+  const parts: string[] = [p.type];
+  if (mods.length) parts.push(`modifiers ${mods.join(' ')}`);
+  if (PREFIXED_TYPES.has(p.type)) parts.push(PREFIXES);
+  if (p.type === 'reference') parts.push('chaining (.param) and :[type]');
+  if (SORTABLE_TYPES.has(p.type)) parts.push('sortable');
+  return `${p.code} (${parts.join('; ')})`;
+}
+
+/** Every search parameter of a type, as CapabilityStatement.rest.resource.searchParam. */
+function searchParamsFor(type: string): Record<string, unknown>[] {
+  const special = [
+    { name: '_list', type: 'special', documentation: 'Resources referenced by the items of List/[id]' },
+    { name: '_has', type: 'special', documentation: 'Reverse chaining: _has:Type:reference:parameter=value (nested _has allowed)' },
+  ];
+  return [...searchParams(type).map((p) => ({ name: p.code, definition: p.url, type: p.type, documentation: docFor(p) })), ...special];
+}
+
+let revIncludes: Map<string, string[]> | undefined;
+let revIncludesGeneration = -1;
+
+/** `Source:param` for every reference parameter that can point at each type (searchRevInclude). */
+function revIncludesOf(type: string): string[] {
+  if (!revIncludes || revIncludesGeneration !== registryGeneration()) {
+    revIncludesGeneration = registryGeneration();
+    revIncludes = new Map();
+    for (const source of r4Model().resourceTypes) {
+      for (const p of searchParams(source)) {
+        if (p.type !== 'reference') continue;
+        for (const t of p.target ?? []) {
+          if (!revIncludes.has(t)) revIncludes.set(t, []);
+          revIncludes.get(t)!.push(`${source}:${p.code}`);
+        }
+      }
+    }
   }
+  return revIncludes.get(type) ?? [];
 }
 
 export function buildCapabilityStatement(ctx: RestContext): Record<string, unknown> {
@@ -50,12 +84,10 @@ export function buildCapabilityStatement(ctx: RestContext): Record<string, unkno
     conditionalUpdate: true,
     conditionalDelete: 'multiple',
     referencePolicy: ['literal', 'local', 'enforced'],
-    searchParam: [
-      { name: '_id', definition: 'http://hl7.org/fhir/SearchParameter/Resource-id', type: 'token', documentation: docFor('_id') },
-      { name: '_lastUpdated', definition: 'http://hl7.org/fhir/SearchParameter/Resource-lastUpdated', type: 'date', documentation: docFor('_lastUpdated') },
-      ...indexedParams(type).map((p) => ({ name: p.code, definition: p.url, type: p.type, documentation: docFor(p.code) })),
-    ],
-    operation: typeOps.map((o) => ({ name: o.name, definition: o.definition })),
+    searchInclude: ['*', ...searchParams(type).filter((p) => p.type === 'reference').map((p) => `${type}:${p.code}`)],
+    searchRevInclude: revIncludesOf(type),
+    searchParam: searchParamsFor(type),
+    operation: typeOps.filter((o) => !o.types || o.types.includes(type)).map((o) => ({ name: o.name, definition: o.definition })),
   }));
   return {
     resourceType: 'CapabilityStatement',
@@ -91,7 +123,8 @@ export async function capabilities(ctx: RestContext, req: FastifyRequest, reply:
   if (mode !== undefined && mode !== 'full' && mode !== 'normative') {
     throw badRequest(`metadata mode '${mode}' is not supported (full, normative)`, 'mode');
   }
-  const key = ctx.config.baseUrl;
+  // Custom SearchParameters change the statement when they become active (or are deleted).
+  const key = `${ctx.config.baseUrl}#${registryGeneration()}`;
   if (!cached || cached.key !== key) cached = { key, text: buildCapabilityStatement(ctx) };
   return sendJson(req, reply, 200, cached.text);
 }

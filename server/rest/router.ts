@@ -5,15 +5,16 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
 import { OperationOutcomeError, issue, notFound } from '../fhir/outcome';
-import { isResourceType } from '../fhir/definitions';
+import { isResourceType, r4Model } from '../fhir/definitions';
 import type { RestContext } from './context';
+import { batchOrTransaction } from './batch-transaction';
 import { capabilities } from './capabilities';
 import { create } from './create';
 import { conditionalDelete, deleteResource } from './delete';
 import { history } from './history';
 import { conditionalPatch, patch } from './patch';
 import { read } from './read';
-import { search } from './search';
+import { compartmentSearch, search, systemSearch } from './search';
 import { conditionalUpdate, update } from './update';
 import { vread } from './vread';
 import { findOperation } from './operations';
@@ -28,7 +29,7 @@ export type InteractionCode =
 
 interface Route {
   url: string;
-  methods: Partial<Record<HTTPMethods, { handler: Handler; interaction?: InteractionCode }>>;
+  methods: Partial<Record<HTTPMethods, { handler: Handler; interaction?: InteractionCode | InteractionCode[] }>>;
 }
 
 function criteriaOf(req: FastifyRequest): string {
@@ -53,9 +54,10 @@ function needsCriteria(req: FastifyRequest, what: string): string {
 
 /** `[type]/$op` or `[type]/[id]/$op` dispatch. */
 async function operation(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, name: string, type?: string, id?: string): Promise<FastifyReply> {
-  const op = findOperation(name);
+  const op = findOperation(name, type);
   const level = id ? 'instance' : type ? 'type' : 'system';
   if (!op || !op[level]) throw notFound(`Unknown operation ${name} at ${level} level`);
+  if (type && op.types && !op.types.includes(type)) throw notFound(`Operation ${name} is not defined on ${type}`);
   if (!op.methods.includes(req.method as 'GET' | 'POST')) {
     throw new OperationOutcomeError(405, [issue('error', 'not-supported', `${name} does not accept ${req.method}`)], { Allow: op.methods.join(', ') });
   }
@@ -63,6 +65,14 @@ async function operation(ctx: RestContext, req: FastifyRequest, reply: FastifyRe
 }
 
 export const routes: Route[] = [
+  {
+    url: '',
+    methods: {
+      GET: { handler: (ctx, req, reply) => systemSearch(ctx, req, reply), interaction: 'search-system' },
+      POST: { handler: (ctx, req, reply) => batchOrTransaction(ctx, req, reply), interaction: ['transaction', 'batch'] },
+    },
+  },
+  { url: '/_search', methods: { POST: { handler: (ctx, req, reply) => systemSearch(ctx, req, reply) } } },
   { url: '/metadata', methods: { GET: { handler: (ctx, req, reply) => capabilities(ctx, req, reply) } } },
   { url: '/_history', methods: { GET: { handler: (ctx, req, reply) => history(ctx, req, reply), interaction: 'history-system' } } },
   {
@@ -121,7 +131,11 @@ export const routes: Route[] = [
   },
 ];
 
+/** `[type]/[id]/$op`, or a compartment search `[compartment]/[id]/[type]` (search.html#compartments). */
 function instanceOperation(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, p: Params): Promise<FastifyReply> {
+  if (p.op && !p.op.startsWith('$') && isResourceType(p.op) && req.method === 'GET' && p.type && r4Model().compartments[p.type]) {
+    return compartmentSearch(ctx, req, reply, p.type, p.id!, p.op);
+  }
   if (!p.op?.startsWith('$')) throw notFound(`No FHIR endpoint at ${req.method} ${req.url.split('?')[0]}`);
   return operation(ctx, req, reply, p.op, typeOf(p), p.id);
 }

@@ -1,72 +1,153 @@
 /**
- * search — https://hl7.org/fhir/R4/http.html#search (`GET [type]?…`, `POST [type]/_search` with a form body).
- * The criteria the storage indexes today are `_id`, `_lastUpdated` and `identifier`; anything else is refused
- * with 400 (or ignored and reported under `Prefer: handling=lenient`), never silently dropped.
- * Result control: `_count` (default 20, max 1000), `_total` (none|estimate|accurate), `_summary=count`,
- * keyset paging links.
+ * search — https://hl7.org/fhir/R4/http.html#search and https://hl7.org/fhir/R4/search.html:
+ * - type level:        `GET [base]/[type]?…`, `POST [base]/[type]/_search` (form body; same result)
+ * - system level:      `GET [base]?_type=…&…`, `POST [base]/_search`
+ * - compartment level: `GET [base]/Patient/[id]/[type]?…` (CompartmentDefinition membership)
+ *
+ * The query grammar is repository/search/parse.ts (strict: unknown parameters or modifiers are a 400, or, with
+ * `Prefer: handling=lenient`, ignored and reported in an OperationOutcome entry with search.mode `outcome`);
+ * the SQL is repository/search. This module turns the page into a `searchset` Bundle: entries marked `match` or
+ * `include`, `total`, and `self`/`next`/`previous` links that carry the paging cursor. Resources are spliced in
+ * as stored text unless `_summary`/`_elements` ask for a subset.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { badRequest, issue, type Issue } from '../fhir/outcome';
-import { toJson } from '../fhir/json';
+import { isResourceType, r4Model } from '../fhir/definitions';
+import { parseStoredJson, toJson } from '../fhir/json';
+import { badRequest, notFound, type Issue } from '../fhir/outcome';
+import { applySummary } from '../fhir/summary';
+import { assertId } from '../repository/repository';
+import { compartmentParams, type AccessRestriction } from '../repository/search/compile';
+import type { FoundResource } from '../repository/search/execute';
+import { parseSearch, parseTypes, SearchParameterNotReady, type Criterion, type ParsedSearch, type SearchControls } from '../repository/search/parse';
 import type { RestContext } from './context';
 import { bundleText, type BundleEntry } from './bundle';
 import { negotiate, preferLenient, sendBundle } from './http';
-import { OperationOutcomeError } from '../fhir/outcome';
 
-const DEFAULT_COUNT = 20;
-const MAX_COUNT = 1000;
-/** Parameters this module handles itself (not criteria). */
-const CONTROL = new Set(['_count', '_cursor', '_total', '_summary', '_format', '_pretty']);
-const CRITERIA = /^(_id|_lastUpdated|identifier)$/;
+export const DEFAULT_COUNT = 20;
+export const MAX_COUNT = 1000;
 
-function paramsOf(req: FastifyRequest): URLSearchParams {
+/** Query parameters, plus the form body of `POST …/_search` (search.html#search-post). */
+export function searchParamsOf(req: FastifyRequest): [string, string][] {
   const url = req.url;
-  const qs = url.includes('?') ? url.slice(url.indexOf('?') + 1) : '';
-  const params = new URLSearchParams(qs);
-  if (req.method === 'POST' && typeof req.body === 'string' && req.body.length) {
-    for (const [k, v] of new URLSearchParams(req.body)) params.append(k, v);
+  const q = url.indexOf('?');
+  const params: [string, string][] = q >= 0 ? [...new URLSearchParams(url.slice(q + 1))] : [];
+  if (req.method === 'POST') {
+    const type = String(req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+    if (typeof req.body === 'string' && req.body.length) {
+      if (type !== 'application/x-www-form-urlencoded') {
+        throw badRequest(`POST _search takes an application/x-www-form-urlencoded body, not '${type}'`);
+      }
+      params.push(...new URLSearchParams(req.body));
+    }
   }
   return params;
 }
 
-export async function search(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, type: string): Promise<FastifyReply> {
-  negotiate(req);
-  const all = paramsOf(req);
-  const criteria = new URLSearchParams();
-  const ignored: string[] = [];
-  for (const [k, v] of all) {
-    if (CONTROL.has(k)) continue;
-    if (CRITERIA.test(k.split(':')[0]) || !preferLenient(req)) criteria.append(k, v);
-    else ignored.push(k);
+export interface SearchScope {
+  /** undefined: every type (system search without _type) */
+  types: string[] | undefined;
+  /** path of the search under the base, for links: `Patient`, `` (system), `Patient/123/Observation` */
+  path: string;
+  compartment?: { type: string; id: string };
+}
+
+/** Runs a search and builds its Bundle text (also usable by other entry points, e.g. bundle GET entries). */
+export async function searchBundle(
+  ctx: RestContext,
+  scope: SearchScope,
+  params: [string, string][],
+  opts: { lenient: boolean; restriction?: AccessRestriction },
+): Promise<string> {
+  const parse = (): ParsedSearch =>
+    parseSearch(scope.types ?? r4Model().resourceTypes, params, { timeZone: ctx.config.timeZone, baseUrl: ctx.config.baseUrl, lenient: opts.lenient });
+  await ctx.repo.syncSearchParameters();
+  let parsed: ParsedSearch;
+  try {
+    parsed = parse();
+  } catch (e) {
+    // A custom parameter this process still sees as reindexing may have become active since its last poll.
+    if (!(e instanceof SearchParameterNotReady)) throw e;
+    await ctx.repo.syncSearchParameters(true);
+    parsed = parse();
   }
-  const countRaw = all.get('_count');
-  if (countRaw !== null && !/^\d+$/.test(countRaw)) throw badRequest(`_count must be a non-negative integer, got '${countRaw}'`, '_count');
-  const summary = all.get('_summary');
-  if (summary !== null && !['count', 'false'].includes(summary)) {
-    throw new OperationOutcomeError(400, [issue('error', 'not-supported', `_summary=${summary} is not supported on search yet (count, false are)`)]);
-  }
-  const totalMode = all.get('_total') ?? 'accurate';
-  if (!['none', 'estimate', 'accurate'].includes(totalMode)) throw badRequest(`_total must be none, estimate or accurate`, '_total');
-  const count = summary === 'count' ? 0 : Math.min(countRaw === null ? DEFAULT_COUNT : Number(countRaw), MAX_COUNT);
-  const cursor = all.get('_cursor') ?? undefined;
-  const page = await ctx.repo.search(type, criteria, { count, cursor, total: totalMode !== 'none' || summary === 'count' });
+  const criteria: Criterion[] = [...parsed.criteria];
+  if (scope.compartment) criteria.push({ kind: 'compartment', type: scope.compartment.type, id: scope.compartment.id });
+  const c: SearchControls = parsed.controls;
+  const count = c.summary === 'count' ? 0 : Math.min(c.count ?? DEFAULT_COUNT, MAX_COUNT);
+  // Without _total, a total is given when the first page holds every match (it is free then), else not: counting
+  // every match of a large result costs more than the page itself. `_total=accurate` always counts.
+  const total = c.summary === 'count' || count === 0 ? 'accurate' : (c.total ?? 'complete');
+  const result = await ctx.repo.searchResources({
+    types: scope.types,
+    criteria,
+    sort: c.sort,
+    count,
+    cursor: c.cursor,
+    include: c.include,
+    total,
+    restriction: opts.restriction,
+  });
 
   const base = ctx.config.baseUrl;
-  const selfParams = new URLSearchParams(all);
-  const link = [{ relation: 'self', url: `${base}/${type}?${selfParams}` }];
-  if (page.next) {
-    const next = new URLSearchParams(all);
-    next.set('_cursor', page.next);
-    link.push({ relation: 'next', url: `${base}/${type}?${next}` });
-  }
-  const entries: BundleEntry[] = page.resources.map((r) => ({
-    fullUrl: `${base}/${type}/${r.id}`,
-    resource: r.content,
-    search: { mode: 'match' },
-  }));
-  if (ignored.length) {
-    const issues: Issue[] = [issue('warning', 'not-supported', `Ignored unsupported search parameters: ${ignored.join(', ')}`)];
+  const at = scope.path ? `${base}/${scope.path}` : base;
+  const linkTo = (cursor?: string): string => {
+    const qs = new URLSearchParams(params.filter(([k]) => k !== '_cursor'));
+    if (cursor) qs.set('_cursor', cursor);
+    const s = qs.toString();
+    return s ? `${at}?${s}` : at;
+  };
+  const link = [{ relation: 'self', url: linkTo(c.cursor) }];
+  if (result.next) link.push({ relation: 'next', url: linkTo(result.next) });
+  if (result.previous) link.push({ relation: 'previous', url: linkTo(result.previous) });
+
+  const subset = (c.summary && c.summary !== 'false') || c.elements;
+  const render = (r: FoundResource): string =>
+    subset ? toJson(applySummary(parseStoredJson(r.content), c.summary ?? 'false', c.elements)) : r.content;
+  const entries: BundleEntry[] = [
+    ...result.matches.map((r) => ({ fullUrl: `${base}/${r.resourceType}/${r.id}`, resource: render(r), search: { mode: 'match' as const } })),
+    ...result.includes.map((r) => ({ fullUrl: `${base}/${r.resourceType}/${r.id}`, resource: render(r), search: { mode: 'include' as const } })),
+  ];
+  const issues: Issue[] = [...parsed.ignored, ...result.warnings];
+  if (issues.length) {
     entries.push({ resource: toJson({ resourceType: 'OperationOutcome', issue: issues }), search: { mode: 'outcome' } });
   }
-  return sendBundle(req, reply, bundleText({ type: 'searchset', total: page.total, link }, entries));
+  return bundleText({ type: 'searchset', total: result.total, link }, entries);
 }
+
+/** `GET [type]?…` and `POST [type]/_search`. */
+export async function search(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, type: string): Promise<FastifyReply> {
+  negotiate(req);
+  const text = await searchBundle(ctx, { types: [type], path: type }, searchParamsOf(req), { lenient: preferLenient(req) });
+  return sendBundle(req, reply, text);
+}
+
+/** `GET [base]?_type=…` and `POST [base]/_search`. */
+export async function systemSearch(ctx: RestContext, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  negotiate(req);
+  const params = searchParamsOf(req);
+  const types = parseTypes(params);
+  const text = await searchBundle(ctx, { types, path: '' }, params, { lenient: preferLenient(req) });
+  return sendBundle(req, reply, text);
+}
+
+/** `GET [base]/[compartment]/[id]/[type]` (search.html#compartments). */
+export async function compartmentSearch(
+  ctx: RestContext,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  compartment: string,
+  id: string,
+  type: string,
+): Promise<FastifyReply> {
+  negotiate(req);
+  if (!isResourceType(type)) throw notFound(`Unknown resource type '${type}'`);
+  assertId(id);
+  if (compartmentParams(compartment, type).length === 0 && type !== compartment) {
+    throw badRequest(`${type} is not in the ${compartment} compartment (CompartmentDefinition ${compartment})`);
+  }
+  const text = await searchBundle(ctx, { types: [type], path: `${compartment}/${id}/${type}`, compartment: { type: compartment, id } }, searchParamsOf(req), {
+    lenient: preferLenient(req),
+  });
+  return sendBundle(req, reply, text);
+}
+

@@ -26,11 +26,30 @@ test('lists every R4 resource type with the interactions that are routed', async
     ['create', 'delete', 'history-instance', 'history-type', 'patch', 'read', 'search-type', 'update', 'vread'].sort(),
   );
   expect(patient.conditionalDelete).toBe('multiple');
-  expect(patient.searchParam.map((p: Json) => p.name)).toEqual(['_id', '_lastUpdated', 'identifier']);
-  expect(patient.operation).toEqual([{ name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' }]);
-  expect(rest.interaction).toEqual([{ code: 'history-system' }]);
-  // nothing claimed that is not routed: batch/transaction arrive with bundle support
-  expect(rest.interaction.map((i: Json) => i.code)).not.toContain('transaction');
+  const names = patient.searchParam.map((p: Json) => p.name);
+  for (const n of ['_id', '_lastUpdated', '_tag', '_profile', '_security', '_source', '_text', '_content', '_list', '_has', 'identifier', 'name', 'family', 'birthdate', 'gender', 'organization']) {
+    expect(names).toContain(n);
+  }
+  const byName = (n: string) => patient.searchParam.find((p: Json) => p.name === n);
+  expect(byName('birthdate')).toMatchObject({ type: 'date', definition: 'http://hl7.org/fhir/SearchParameter/individual-birthdate' });
+  expect(byName('family').documentation).toContain(':exact');
+  expect(byName('identifier').documentation).toContain(':of-type');
+  expect(patient.searchInclude).toContain('Patient:organization');
+  expect(patient.searchRevInclude).toContain('Observation:subject');
+  const observation = rest.resource.find((r: Json) => r.type === 'Observation');
+  expect(observation.searchParam.find((p: Json) => p.name === 'code-value-quantity').type).toBe('composite');
+  expect(patient.operation).toEqual(
+    expect.arrayContaining([
+      { name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' },
+      { name: 'export', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export' },
+    ]),
+  );
+  // $export is defined on Patient (type level) and Group (instance level) only
+  expect(rest.resource.find((r: Json) => r.type === 'Observation').operation.map((o: Json) => o.name)).not.toContain('export');
+  expect(rest.operation.map((o: Json) => o.name)).toEqual(expect.arrayContaining(['export', 'import']));
+  expect(rest.interaction).toEqual(expect.arrayContaining([{ code: 'history-system' }, { code: 'search-system' }]));
+  // batch and transaction are routed (POST [base], rest/batch-transaction.ts)
+  expect(rest.interaction.map((i: Json) => i.code)).toEqual(expect.arrayContaining(['transaction', 'batch']));
 });
 
 test('every claimed interaction answers (not 404/405)', async () => {
@@ -44,6 +63,8 @@ test('every claimed interaction answers (not 404/405)', async () => {
     ['GET', '/Basic/_history'],
     ['GET', '/Basic?_id=' + id],
     ['GET', '/_history'],
+    ['POST', '/', { resourceType: 'Bundle', type: 'batch', entry: [] }],
+    ['POST', '/', { resourceType: 'Bundle', type: 'transaction', entry: [] }],
   ];
   for (const [m, p, body] of probes) {
     const res = await server.request(m, p, body ? { body } : undefined);

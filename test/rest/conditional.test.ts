@@ -75,7 +75,7 @@ describe('conditional create (If-None-Exist)', () => {
   });
 
   test('unsupported or malformed criteria are refused with 400, never ignored', async () => {
-    for (const criteria of ['name=Asha', 'identifier:text=x', 'bogus=1', '_id=not%20an%20id', 'identifier=']) {
+    for (const criteria of ['name:fuzzy=Asha', 'identifier:nope=x', 'bogus=1', '_id=not%20an%20id', 'identifier=', '_count=1', '_sort=name', 'birthdate=xx']) {
       const res = await server.request('POST', '/Patient', { body: patient('55'), headers: { 'if-none-exist': criteria } });
       expect({ criteria, status: res.status }).toEqual({ criteria, status: 400 });
       expect(res.body.resourceType).toBe('OperationOutcome');
@@ -150,6 +150,7 @@ describe('conditional delete', () => {
 
   test('conditional delete without criteria or with unknown criteria is refused', async () => {
     expect((await server.request('DELETE', '/Patient')).status).toBe(405);
-    expect((await server.request('DELETE', '/Patient?family=Verma')).status).toBe(400);
+    expect((await server.request('DELETE', '/Patient?family:fuzzy=Verma')).status).toBe(400);
+    expect((await server.request('DELETE', '/Patient?family=Verma&_count=1')).status).toBe(400);
   });
 });

@@ -1,13 +1,545 @@
 /**
- * Write-time extraction of search values (DESIGN.md §3): each indexed SearchParameter's FHIRPath expression is
- * compiled once per resource type into a plain property walk when it is a simple path (the common case, and
- * ~100× cheaper than interpreting FHIRPath), falling back to a cached fhirpath.js compilation otherwise.
+ * Write-time extraction of search values (DESIGN.md §3): every active SearchParameter of the resource's type is
+ * evaluated (expressions compiled once per type by paths.ts) and its values are normalised per parameter type
+ * into rows of the index tables declared in repository/writes.ts (INDEX_TABLES), in their column order:
+ *
+ *   search_token      param, system, code                      (identifiers, codes, booleans, ContactPoints)
+ *   search_string     param, value (folded), exact, smin, smax  (also `<token>:text` rows: display / text)
+ *   search_date       param, low, high, smin, smax             ([low, high) of the value's precision)
+ *   search_number     param, low, high, smin, smax
+ *   search_quantity   param, system, code, low, high, canon_unit, canon_low, canon_high, smin, smax
+ *   search_uri        param, value
+ *   search_reference  param, target_type, target_id, url       (local Type/id, or an absolute/canonical url)
+ *   search_composite  param, c1_system, c1_code, c2_system, c2_code, c2_low, c2_high, c2_dlow, c2_dhigh, c2_text
+ *   search_text       param, tsv                                (`_text` narrative, `_content` every string)
+ *
+ * Derived rows: an Identifier's type is indexed under `<param>:of-type` (system `typeSystem|typeCode`), a
+ * Reference's identifier under `<param>:identifier` in search_token. `smin`/`smax` mark, per resource and
+ * parameter, the row holding the lowest and highest value: sorting walks the value index through them.
  */
-import fhirpath from 'fhirpath';
-import r4 from 'fhirpath/fhir-context/r4';
-import { isJsonObject, type JsonObject, type JsonValue } from '../json';
-import { indexedParams, splitUnion, type ActiveSearchParam } from './registry';
+import { parseDateRange } from '../datetime';
+import { isJsonObject, isLosslessNumber, type JsonObject, type JsonValue, type LosslessNumber } from '../json';
+import { parseRelativeReference } from '../references';
+import { compileExpression, compileMember, type Evaluator, type PathContext } from './paths';
+import { indexedParams, registryGeneration, splitUnion, type ActiveSearchParam } from './registry';
+import {
+  CANONICAL_MARK,
+  IDENTIFIER_TYPE_SYSTEM,
+  MAX_STRING,
+  NATIONAL_TYPE_CODES,
+  canonicalSystem,
+  fold,
+  normaliseIdentifierValue,
+  tsvectorLiteral,
+  words,
+} from './normalise';
+import { UCUM, toCanonical } from './ucum';
 import type { IndexRows } from '../../repository/writes';
+
+export interface ExtractOptions {
+  /** Zone for dates without an offset. */
+  timeZone: string;
+  /** Absolute references to this base are local. */
+  baseUrl?: string;
+}
+
+const DEFAULTS: ExtractOptions = { timeZone: 'UTC' };
+
+type Row = unknown[];
+
+interface Sink {
+  token: Row[];
+  string: Row[];
+  date: Row[];
+  number: Row[];
+  quantity: Row[];
+  uri: Row[];
+  reference: Row[];
+  composite: Row[];
+  text: Row[];
+  seen: Set<string>;
+}
+
+/** Adds a row once (values of one resource often repeat: the same code in several places). */
+function add(sink: Sink, table: keyof Omit<Sink, 'seen'>, row: Row): void {
+  const key = `${table}\u0000${row.join('\u0000')}`;
+  if (sink.seen.has(key)) return;
+  sink.seen.add(key);
+  sink[table].push(row);
+}
+
+function str(v: JsonValue | undefined): string | null {
+  return typeof v === 'string' && v !== '' ? v : null;
+}
+
+function decimalText(v: JsonValue | undefined): string | null {
+  if (typeof v === 'number') return Number.isFinite(v) ? String(v) : null;
+  if (isLosslessNumber(v)) return (v as LosslessNumber).value;
+  return null;
+}
+
+function canonText(n: number): string {
+  return String(Number(n.toPrecision(15)));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Per-type normalisers (shape-based: a value's JSON shape tells its FHIR type for every type a parameter can use)
+
+function tokenValues(param: string, value: JsonValue, sink: Sink): void {
+  if (typeof value === 'string') {
+    add(sink, 'token', [param, null, value]);
+    return;
+  }
+  if (typeof value === 'boolean') {
+    add(sink, 'token', [param, null, String(value)]);
+    return;
+  }
+  if (!isJsonObject(value)) return;
+  if (Array.isArray(value.coding) || (typeof value.text === 'string' && value.system === undefined && value.value === undefined)) {
+    // CodeableConcept (possibly text only)
+    if (Array.isArray(value.coding)) for (const c of value.coding) tokenValues(param, c, sink);
+    const text = str(value.text);
+    if (text) textRow(param, text, sink);
+    return;
+  }
+  const rawSystem = str(value.system);
+  const system = rawSystem === null ? null : canonicalSystem(rawSystem);
+  if (value.value !== undefined || isJsonObject(value.type)) {
+    // Identifier (or ContactPoint: system + value)
+    const v = str(value.value);
+    const types = isJsonObject(value.type) && Array.isArray(value.type.coding) ? value.type.coding.filter(isJsonObject) : [];
+    const national = types.some((t) => t.system === IDENTIFIER_TYPE_SYSTEM && typeof t.code === 'string' && NATIONAL_TYPE_CODES.has(t.code));
+    if (v !== null) {
+      const code = normaliseIdentifierValue(system, v, national);
+      add(sink, 'token', [param, system, code]);
+      for (const t of types) {
+        const ts = str(t.system);
+        const tc = str(t.code);
+        if (tc !== null) add(sink, 'token', [`${param}:of-type`, `${ts === null ? '' : canonicalSystem(ts)}|${tc}`, code]);
+      }
+    }
+    if (isJsonObject(value.type) && str(value.type.text)) textRow(param, value.type.text as string, sink);
+    return;
+  }
+  const code = str(value.code);
+  if (code !== null || system !== null) add(sink, 'token', [param, system, code]);
+  const display = str(value.display);
+  if (display) textRow(param, display, sink);
+}
+
+function textRow(param: string, text: string, sink: Sink): void {
+  add(sink, 'string', [`${param}:text`, fold(text).slice(0, MAX_STRING), text.slice(0, MAX_STRING), false, false]);
+}
+
+const NAME_PARTS = ['family', 'given', 'prefix', 'suffix', 'text'];
+const ADDRESS_PARTS = ['line', 'city', 'district', 'state', 'postalCode', 'country', 'text'];
+
+function stringValues(param: string, value: JsonValue, out: string[]): void {
+  if (typeof value === 'string') {
+    out.push(value);
+    return;
+  }
+  if (!isJsonObject(value)) return;
+  const parts = 'family' in value || 'given' in value ? NAME_PARTS : 'city' in value || 'line' in value || 'postalCode' in value ? ADDRESS_PARTS : Object.keys(value);
+  for (const k of parts) {
+    const v = value[k];
+    if (typeof v === 'string') out.push(v);
+    else if (Array.isArray(v)) for (const s of v) if (typeof s === 'string') out.push(s);
+  }
+}
+
+function dateRange(value: string, opts: ExtractOptions): { low: string; high: string } | undefined {
+  try {
+    return parseDateRange(value, opts.timeZone);
+  } catch {
+    return undefined; // not a date (e.g. a time): nothing to index
+  }
+}
+
+function dateValues(value: JsonValue, opts: ExtractOptions, out: { low: string; high: string }[]): void {
+  if (typeof value === 'string') {
+    const r = dateRange(value, opts);
+    if (r) out.push(r);
+    return;
+  }
+  if (!isJsonObject(value)) return;
+  if ('start' in value || 'end' in value) {
+    const s = typeof value.start === 'string' ? dateRange(value.start, opts) : undefined;
+    const e = typeof value.end === 'string' ? dateRange(value.end, opts) : undefined;
+    if (s || e) out.push({ low: s?.low ?? '-infinity', high: e?.high ?? 'infinity' });
+    return;
+  }
+  // Timing: its events, and the bounds of its repeat
+  if (Array.isArray(value.event)) for (const ev of value.event) dateValues(ev, opts, out);
+  if (isJsonObject(value.repeat) && isJsonObject(value.repeat.boundsPeriod)) dateValues(value.repeat.boundsPeriod, opts, out);
+}
+
+interface QuantityValue {
+  system: string | null;
+  code: string | null;
+  low: string | null;
+  high: string | null;
+  canonUnit: string | null;
+  canonLow: string | null;
+  canonHigh: string | null;
+  /** the canon_* columns hold a UCUM conversion (not the raw value) */
+  converted?: boolean;
+}
+
+function quantityOf(q: JsonObject, lowQ?: JsonObject, highQ?: JsonObject): QuantityValue | undefined {
+  const unitSource = q;
+  const system = str(unitSource.system) ?? (str(unitSource.currency) ? 'urn:iso:std:iso:4217' : null);
+  const code = str(unitSource.code) ?? str(unitSource.unit) ?? str(unitSource.currency);
+  const low = decimalText((lowQ ?? q).value);
+  const high = decimalText((highQ ?? q).value);
+  if (low === null && high === null) return undefined;
+  let canonUnit: string | null = null;
+  let canonLow: string | null = null;
+  let canonHigh: string | null = null;
+  if (code !== null && (system === UCUM || system === null)) {
+    const lo = low !== null ? toCanonical(Number(low), code) : null;
+    const hi = high !== null ? toCanonical(Number(high), code) : null;
+    const unit = lo?.unit ?? hi?.unit ?? null;
+    if (unit) {
+      canonUnit = unit;
+      canonLow = lo ? canonText(lo.value) : null;
+      canonHigh = hi ? canonText(hi.value) : null;
+    }
+  }
+  const converted = canonUnit !== null;
+  if (canonUnit === null) {
+    canonUnit = code;
+    canonLow = low;
+    canonHigh = high;
+  }
+  return { system: system === null ? null : canonicalSystem(system), code, low, high, canonUnit, canonLow, canonHigh, converted };
+}
+
+function quantityValues(value: JsonValue, out: QuantityValue[]): void {
+  if (!isJsonObject(value)) {
+    const d = decimalText(value);
+    if (d !== null) out.push({ system: null, code: null, low: d, high: d, canonUnit: null, canonLow: d, canonHigh: d });
+    return;
+  }
+  if (isJsonObject(value.low) || isJsonObject(value.high)) {
+    // Range: one row spanning low..high (an open end is unbounded)
+    const unitOf = (isJsonObject(value.low) ? value.low : value.high) as JsonObject;
+    const q = quantityOf(unitOf, isJsonObject(value.low) ? value.low : undefined, isJsonObject(value.high) ? value.high : undefined);
+    if (q) {
+      if (!isJsonObject(value.low)) q.low = q.canonLow = null;
+      if (!isJsonObject(value.high)) q.high = q.canonHigh = null;
+      out.push(q);
+    }
+    return;
+  }
+  const q = quantityOf(value);
+  if (q) out.push(q);
+}
+
+function numberValues(value: JsonValue, out: { low: string; high: string }[]): void {
+  const d = decimalText(value);
+  if (d !== null) {
+    out.push({ low: d, high: d });
+    return;
+  }
+  if (isJsonObject(value) && (isJsonObject(value.low) || isJsonObject(value.high))) {
+    const lo = isJsonObject(value.low) ? decimalText(value.low.value) : null;
+    const hi = isJsonObject(value.high) ? decimalText(value.high.value) : null;
+    if (lo !== null || hi !== null) out.push({ low: lo ?? '-Infinity', high: hi ?? 'Infinity' });
+  }
+}
+
+interface ReferenceValue {
+  targetType: string | null;
+  targetId: string | null;
+  url: string | null;
+}
+
+function referenceValues(param: string, value: JsonValue, opts: ExtractOptions, sink: Sink, out: ReferenceValue[]): void {
+  if (typeof value === 'string') {
+    // canonical / uri: with and without its |version
+    const bar = value.indexOf('|');
+    out.push({ targetType: null, targetId: null, url: bar >= 0 ? value.slice(0, bar) : value });
+    if (bar >= 0) out.push({ targetType: null, targetId: null, url: value });
+    return;
+  }
+  if (!isJsonObject(value)) return;
+  const ref = str(value.reference);
+  if (ref !== null && !ref.startsWith('#')) {
+    const local = parseRelativeReference(ref, opts.baseUrl);
+    if (local) out.push({ targetType: local.targetType, targetId: local.targetId, url: null });
+    else if (/^[a-z][a-z0-9+.-]*:/i.test(ref)) out.push({ targetType: null, targetId: null, url: ref });
+  }
+  if (isJsonObject(value.identifier)) tokenValues(`${param}:identifier`, value.identifier, sink);
+}
+
+function markExtremes(rows: Row[], from: number, minCol: number, maxCol: number, smin: number, smax: number): void {
+  // rows[from..] belong to one parameter of one resource
+  if (rows.length - from === 0) return;
+  let lo = from;
+  let hi = from;
+  for (let i = from + 1; i < rows.length; i++) {
+    if ((rows[i][minCol] as string) < (rows[lo][minCol] as string)) lo = i;
+    if ((rows[i][maxCol] as string) > (rows[hi][maxCol] as string)) hi = i;
+  }
+  rows[lo][smin] = true;
+  rows[hi][smax] = true;
+}
+
+/** ISO instants of one format compare as strings; the unbounded ends sort outside them. */
+function compareTime(a: string, b: string): number {
+  if (a === b) return 0;
+  if (a === '-infinity' || b === 'infinity') return -1;
+  if (a === 'infinity' || b === '-infinity') return 1;
+  return a < b ? -1 : 1;
+}
+
+function compareDecimal(a: string | null, b: string | null): number {
+  const na = a === null ? NaN : Number(a);
+  const nb = b === null ? NaN : Number(b);
+  if (Number.isNaN(na)) return Number.isNaN(nb) ? 0 : 1;
+  if (Number.isNaN(nb)) return -1;
+  return na - nb;
+}
+
+function markBy(rows: Row[], from: number, cmpMin: (a: Row, b: Row) => number, cmpMax: (a: Row, b: Row) => number, smin: number, smax: number): void {
+  if (rows.length === from) return;
+  let lo = from;
+  let hi = from;
+  for (let i = from + 1; i < rows.length; i++) {
+    if (cmpMin(rows[i], rows[lo]) < 0) lo = i;
+    if (cmpMax(rows[i], rows[hi]) > 0) hi = i;
+  }
+  rows[lo][smin] = true;
+  rows[hi][smax] = true;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Compiled extraction plans, one per resource type
+
+interface Extractor {
+  param: ActiveSearchParam;
+  evaluate: Evaluator;
+  /** Composite: per union member, the item evaluator and the two component evaluators. */
+  composite?: { items: Evaluator; c1: Evaluator; c2: Evaluator }[];
+}
+
+const plans = new Map<string, Extractor[]>();
+/** The registry generation the cached plans were compiled for (custom parameters change the plans). */
+let plansGeneration = -1;
+
+function compileComposite(p: ActiveSearchParam, type: string): Extractor['composite'] {
+  const out: NonNullable<Extractor['composite']> = [];
+  for (const member of splitUnion(p.expression)) {
+    const root: PathContext = { type, path: type };
+    const compiled = compileMember(member, root);
+    const items = compileExpression(member, root);
+    const end = compiled?.end;
+    const comp = (expr: string): Evaluator => (end ? compileExpression(expr, end, false).evaluate : compileExpression(expr, root, false).evaluate);
+    out.push({ items: items.evaluate, c1: comp(p.components![0].expression), c2: comp(p.components![1].expression) });
+  }
+  return out;
+}
+
+function compileExtractor(type: string, param: ActiveSearchParam): Extractor {
+  const root: PathContext = { type, path: type };
+  if (param.type === 'composite') return { param, evaluate: () => [], composite: compileComposite(param, type) };
+  return { param, evaluate: compileExpression(param.expression, root).evaluate };
+}
+
+export function extractionPlan(type: string): Extractor[] {
+  if (plansGeneration !== registryGeneration()) {
+    plans.clear();
+    plansGeneration = registryGeneration();
+  }
+  let plan = plans.get(type);
+  if (!plan) {
+    plan = indexedParams(type).map((param) => compileExtractor(type, param));
+    plans.set(type, plan);
+  }
+  return plan;
+}
+
+function compositeRows(ex: Extractor, resource: JsonObject, opts: ExtractOptions, sink: Sink): void {
+  const p = ex.param;
+  const c2Type = p.components![1].type;
+  for (const m of ex.composite!) {
+    for (const item of m.items(resource)) {
+      const t1: Sink = emptySink();
+      for (const v of m.c1(item)) tokenValues('c', v, t1);
+      if (t1.token.length === 0) continue;
+      const seconds: Row[] = [];
+      for (const v of m.c2(item)) {
+        if (c2Type === 'token') {
+          const t2 = emptySink();
+          tokenValues('c', v, t2);
+          for (const r of t2.token) seconds.push([r[1], r[2], null, null, null, null, null]);
+        } else if (c2Type === 'quantity' || c2Type === 'number') {
+          const qs: QuantityValue[] = [];
+          quantityValues(v, qs);
+          for (const q of qs) {
+            seconds.push([q.system, q.code, q.low, q.high, null, null, null]);
+            if (q.converted) {
+              seconds.push([CANONICAL_MARK, q.canonUnit, q.canonLow, q.canonHigh, null, null, null]);
+            }
+          }
+        } else if (c2Type === 'date') {
+          const ds: { low: string; high: string }[] = [];
+          dateValues(v, opts, ds);
+          for (const d of ds) seconds.push([null, null, null, null, d.low, d.high, null]);
+        } else if (c2Type === 'string') {
+          const ss: string[] = [];
+          stringValues('c', v, ss);
+          for (const s of ss) seconds.push([null, null, null, null, null, null, fold(s).slice(0, MAX_STRING)]);
+        } else if (c2Type === 'reference') {
+          const rs: ReferenceValue[] = [];
+          referenceValues('c', v, opts, emptySink(), rs);
+          for (const r of rs) seconds.push([null, r.url ?? `${r.targetType}/${r.targetId}`, null, null, null, null, null]);
+        }
+      }
+      for (const a of t1.token) for (const b of seconds) add(sink, 'composite', [p.code, a[1], a[2], ...b]);
+    }
+  }
+}
+
+function narrativeText(resource: JsonObject): string | null {
+  const text = resource.text;
+  if (!isJsonObject(text) || typeof text.div !== 'string') return null;
+  return text.div
+    .replace(/<[^>]*>/g, ' ')
+    .replace(/&nbsp;/g, ' ')
+    .replace(/&amp;/g, '&')
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>');
+}
+
+/** Keys whose strings are machinery (ids, URLs, base64), not content worth a word index. */
+const SKIPPED_CONTENT_KEYS = new Set(['div', 'data', 'resourceType', 'id', 'meta', 'system', 'reference', 'url', 'fullUrl']);
+
+function allStrings(node: JsonValue, out: string[], depth = 0): void {
+  if (depth > 32) return;
+  if (typeof node === 'string') out.push(node);
+  else if (Array.isArray(node)) for (const n of node) allStrings(n, out, depth + 1);
+  else if (isJsonObject(node)) {
+    for (const k in node) {
+      if (SKIPPED_CONTENT_KEYS.has(k)) continue;
+      allStrings(node[k], out, depth + 1);
+    }
+  }
+}
+
+function emptySink(): Sink {
+  return { token: [], string: [], date: [], number: [], quantity: [], uri: [], reference: [], composite: [], text: [], seen: new Set() };
+}
+
+/** Extracts every index row of a resource version, by index table (repository/writes.ts INDEX_TABLES). */
+export function extractIndexRows(resource: JsonObject, options: Partial<ExtractOptions> = {}): IndexRows {
+  return extractWith(resource, extractionPlan(resource.resourceType as string), { ...DEFAULTS, ...options }, true);
+}
+
+export type ParamExtractor = Extractor;
+
+/** A compiled extractor of one parameter for resources of `type` (a custom parameter's reindex job). */
+export function compileParamExtractor(type: string, param: ActiveSearchParam): ParamExtractor {
+  return compileExtractor(type, param);
+}
+
+/**
+ * The index rows of some parameters only (a custom parameter's reindex): every table's rows whose `param` is the
+ * parameter's code or derived from it (derivedParamCodes); no full-text rows.
+ */
+export function extractParamRows(resource: JsonObject, extractors: ParamExtractor[], options: Partial<ExtractOptions> = {}): IndexRows {
+  return extractWith(resource, extractors, { ...DEFAULTS, ...options }, false);
+}
+
+/** The `param` values of every index row a parameter's extraction can produce. */
+export function derivedParamCodes(code: string): string[] {
+  return [code, `${code}:text`, `${code}:of-type`, `${code}:identifier`];
+}
+
+function extractWith(resource: JsonObject, plan: Extractor[], opts: ExtractOptions, withText: boolean): IndexRows {
+  const sink = emptySink();
+  for (const ex of plan) {
+    const p = ex.param;
+    const code = p.code;
+    if (p.type === 'composite') {
+      compositeRows(ex, resource, opts, sink);
+      continue;
+    }
+    const values = ex.evaluate(resource);
+    if (values.length === 0) continue;
+    switch (p.type) {
+      case 'token':
+        for (const v of values) tokenValues(code, v, sink);
+        break;
+      case 'string': {
+        const ss: string[] = [];
+        for (const v of values) stringValues(code, v, ss);
+        const from = sink.string.length;
+        for (const s of ss) add(sink, 'string', [code, fold(s).slice(0, MAX_STRING), s.slice(0, MAX_STRING), false, false]);
+        markExtremes(sink.string, from, 1, 1, 3, 4);
+        break;
+      }
+      case 'date': {
+        const ds: { low: string; high: string }[] = [];
+        for (const v of values) dateValues(v, opts, ds);
+        const from = sink.date.length;
+        for (const d of ds) add(sink, 'date', [code, d.low, d.high, false, false]);
+        markBy(sink.date, from, (a, b) => compareTime(a[1] as string, b[1] as string), (a, b) => compareTime(a[2] as string, b[2] as string), 3, 4);
+        break;
+      }
+      case 'number': {
+        const ns: { low: string; high: string }[] = [];
+        for (const v of values) numberValues(v, ns);
+        const from = sink.number.length;
+        for (const n of ns) add(sink, 'number', [code, n.low, n.high, false, false]);
+        markBy(sink.number, from, (a, b) => compareDecimal(a[1] as string, b[1] as string), (a, b) => compareDecimal(a[2] as string, b[2] as string), 3, 4);
+        break;
+      }
+      case 'quantity': {
+        const qs: QuantityValue[] = [];
+        for (const v of values) quantityValues(v, qs);
+        const from = sink.quantity.length;
+        for (const q of qs) add(sink, 'quantity', [code, q.system, q.code, q.low, q.high, q.canonUnit, q.canonLow, q.canonHigh, false, false]);
+        markBy(sink.quantity, from, (a, b) => compareDecimal(a[6] as string, b[6] as string), (a, b) => compareDecimal(a[7] as string, b[7] as string), 8, 9);
+        break;
+      }
+      case 'uri':
+        for (const v of values) if (typeof v === 'string') add(sink, 'uri', [code, v]);
+        break;
+      case 'reference': {
+        const rs: ReferenceValue[] = [];
+        for (const v of values) referenceValues(code, v, opts, sink, rs);
+        for (const r of rs) add(sink, 'reference', [code, r.targetType, r.targetId, r.url]);
+        break;
+      }
+    }
+  }
+  if (withText) textRows(resource, sink);
+  return {
+    search_token: sink.token,
+    search_string: sink.string,
+    search_date: sink.date,
+    search_number: sink.number,
+    search_quantity: sink.quantity,
+    search_uri: sink.uri,
+    search_reference: sink.reference,
+    search_composite: sink.composite,
+    search_text: sink.text,
+  };
+}
+
+/** The `_text` (narrative) and `_content` (every string) full-text rows. */
+function textRows(resource: JsonObject, sink: Sink): void {
+  const narrative = narrativeText(resource);
+  if (narrative) sink.text.push(['_text', tsvectorLiteral(words(narrative))]);
+  const strings: string[] = [];
+  allStrings(resource, strings);
+  if (narrative) strings.push(narrative);
+  const contentWords: string[] = [];
+  for (const s of strings) words(s, contentWords);
+  if (contentWords.length) sink.text.push(['_content', tsvectorLiteral(contentWords)]);
+}
 
 export interface TokenValue {
   param: string;
@@ -15,71 +547,8 @@ export interface TokenValue {
   code: string | null;
 }
 
-type Evaluator = (resource: JsonObject) => JsonValue[];
-
-const SIMPLE_PATH = /^[A-Z][A-Za-z]+(\.[a-z][A-Za-z0-9]*)+$/;
-
-function compilePath(expression: string): Evaluator {
-  const members = splitUnion(expression);
-  if (members.every((m) => SIMPLE_PATH.test(m))) {
-    const paths = members.map((m) => m.split('.').slice(1));
-    return (resource) => {
-      const out: JsonValue[] = [];
-      for (const steps of paths) collect(resource, steps, 0, out);
-      return out;
-    };
-  }
-  const compiled = fhirpath.compile(expression, r4);
-  return (resource) => compiled(resource as object) as JsonValue[];
-}
-
-function collect(node: JsonValue, steps: string[], i: number, out: JsonValue[]): void {
-  if (Array.isArray(node)) {
-    for (const item of node) collect(item, steps, i, out);
-    return;
-  }
-  if (i === steps.length) {
-    if (node !== null && node !== undefined) out.push(node);
-    return;
-  }
-  if (!isJsonObject(node)) return;
-  const next = node[steps[i]];
-  if (next !== undefined) collect(next, steps, i + 1, out);
-}
-
-const evaluators = new Map<string, Evaluator>();
-
-function evaluator(param: ActiveSearchParam): Evaluator {
-  let e = evaluators.get(param.expression);
-  if (!e) {
-    e = compilePath(param.expression);
-    evaluators.set(param.expression, e);
-  }
-  return e;
-}
-
-/** Token values: Identifier, Coding, CodeableConcept, ContactPoint, code/string/boolean/uri primitives. */
-function tokensOf(param: string, value: JsonValue, out: TokenValue[]): void {
-  if (typeof value === 'string') out.push({ param, system: null, code: value });
-  else if (typeof value === 'boolean') out.push({ param, system: null, code: String(value) });
-  else if (isJsonObject(value)) {
-    if (Array.isArray(value.coding)) for (const c of value.coding) tokensOf(param, c, out);
-    const system = typeof value.system === 'string' ? value.system : null;
-    const code = typeof value.code === 'string' ? value.code : typeof value.value === 'string' ? value.value : null;
-    if (code !== null || (system !== null && !Array.isArray(value.coding))) out.push({ param, system, code });
-  }
-}
-
+/** The token rows of a resource (kept for the in-process benchmark). */
 export function extractTokens(resource: JsonObject): TokenValue[] {
-  const out: TokenValue[] = [];
-  for (const param of indexedParams(resource.resourceType as string)) {
-    if (param.type !== 'token') continue;
-    for (const v of evaluator(param)(resource)) tokensOf(param.code, v, out);
-  }
-  return out;
+  return extractIndexRows(resource).search_token.map((r) => ({ param: r[0] as string, system: r[1] as string | null, code: r[2] as string | null }));
 }
 
-/** Every index row of a resource version, by index table (repository/writes.ts INDEX_TABLES). */
-export function extractIndexRows(resource: JsonObject): IndexRows {
-  return { search_token: extractTokens(resource).map((t) => [t.param, t.system, t.code]) };
-}

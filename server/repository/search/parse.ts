@@ -1,37 +1,165 @@
 /**
- * Parsing search criteria (https://hl7.org/fhir/R4/search.html) into a typed form, strictly: an unknown or
- * unsupported parameter or modifier is a 400, never silently ignored — conditional create/update/delete must not
- * act on criteria the server did not understand.
+ * The FHIR search grammar (https://hl7.org/fhir/R4/search.html): query parameters → typed criteria and result
+ * controls, normalised exactly as extraction normalises stored values (fhir/search/normalise.ts).
+ *
+ * Strict by default: an unknown or unsupported parameter or modifier is a 400 — or, for a search sent with
+ * `Prefer: handling=lenient`, ignored and reported. Conditional create/update/delete always parse strictly (and
+ * refuse result parameters), so they never act on criteria the server did not understand. A malformed value (a
+ * bad date, an unknown prefix, a non-number) is a 400 naming the parameter in every mode. Values are data only:
+ * the compiler binds every one of them as a query parameter.
  */
-import { badRequest } from '../../fhir/outcome';
+import { isResourceType, r4Model } from '../../fhir/definitions';
 import { parseDateRange, type InstantRange } from '../../fhir/datetime';
-import { indexedParam } from '../../fhir/search/registry';
-
-export interface TokenCriterion {
-  kind: 'token';
-  code: string;
-  /** OR-ed values */
-  values: { system: string | null | undefined; code: string | null }[];
-}
-
-export interface IdCriterion {
-  kind: 'id';
-  ids: string[];
-}
+import { OperationOutcomeError, issue, type Issue } from '../../fhir/outcome';
+import {
+  bareDigits,
+  canonicalSystem,
+  fold,
+  IDENTIFIER_TYPE_SYSTEM,
+  MAX_STRING,
+  NATIONAL_TYPE_CODES,
+  normaliseIdentifierValue,
+  words,
+} from '../../fhir/search/normalise';
+import { modifiersOf, searchParam, SORTABLE_TYPES, UNSUPPORTED_PARAMS, type ActiveSearchParam, type SearchParamType } from '../../fhir/search/registry';
+import { toCanonical, UCUM } from '../../fhir/search/ucum';
 
 export type DatePrefix = 'eq' | 'ne' | 'gt' | 'lt' | 'ge' | 'le' | 'sa' | 'eb' | 'ap';
+export type Prefix = DatePrefix;
 
-export interface LastUpdatedCriterion {
-  kind: 'lastUpdated';
-  /** OR-ed values */
-  values: { prefix: DatePrefix; range: InstantRange }[];
+/** A token value: `system|code`, `|code` (system null), `code` (system undefined: any), `system|` (code null). */
+export interface TokenValue {
+  system: string | null | undefined;
+  code: string | null;
 }
 
-export type Criterion = TokenCriterion | IdCriterion | LastUpdatedCriterion;
+export interface NumberValue {
+  prefix: Prefix;
+  /** exact value as text, and the [low, high) range its precision implies */
+  value: string;
+  low: string;
+  high: string;
+}
 
-/** Parameters about the response format, which never restrict matches. Result-control parameters (_count,
- * _sort, …) are the caller's to handle and strip; here they would be unsupported criteria. */
-const RESULT_PARAMS = new Set(['_format', '_pretty']);
+export interface QuantityValue extends NumberValue {
+  system?: string;
+  code?: string;
+  /** UCUM-canonical value and bounds, when the unit converts */
+  canonical?: { unit: string; value: string; low: string; high: string };
+}
+
+export interface ReferenceValue {
+  type?: string;
+  id?: string;
+  url?: string;
+}
+
+export type CompositeSecond =
+  | { type: 'token'; value: TokenValue }
+  | { type: 'quantity' | 'number'; value: QuantityValue }
+  | { type: 'date'; value: { prefix: Prefix; range: InstantRange } }
+  | { type: 'string'; value: string }
+  | { type: 'reference'; value: string };
+
+export type Criterion =
+  | { kind: 'id'; ids: string[] }
+  | { kind: 'lastUpdated'; values: { prefix: DatePrefix; range: InstantRange }[] }
+  | { kind: 'missing'; code: string; table: string; missing: boolean }
+  | { kind: 'token'; code: string; values: TokenValue[]; not?: boolean }
+  | { kind: 'terminology'; code: string; modifier: 'in' | 'not-in' | 'above' | 'below'; values: TokenValue[]; resolved?: ResolvedCodes }
+  | { kind: 'string'; code: string; mode: 'start' | 'exact' | 'contains'; values: { folded: string; exact: string }[] }
+  | { kind: 'text'; code: '_text' | '_content'; values: string[][] }
+  // `also`: further AND-ed criteria of the same single-valued parameter, tested on the same index row (compile.ts)
+  | { kind: 'date'; code: string; values: { prefix: DatePrefix; range: InstantRange }[]; also?: { prefix: DatePrefix; range: InstantRange }[][] }
+  | { kind: 'number'; code: string; values: NumberValue[]; also?: NumberValue[][] }
+  | { kind: 'quantity'; code: string; values: QuantityValue[]; also?: QuantityValue[][] }
+  | { kind: 'uri'; code: string; mode: 'exact' | 'above' | 'below'; values: string[] }
+  | { kind: 'reference'; code: string; values: ReferenceValue[]; targets?: string[] }
+  | { kind: 'composite'; code: string; values: { first: TokenValue; second: CompositeSecond }[] }
+  | { kind: 'chain'; code: string; targets: { type: string; criterion: Criterion }[] }
+  | { kind: 'has'; type: string; code: string; criterion: Criterion }
+  | { kind: 'list'; ids: string[] }
+  | { kind: 'compartment'; type: string; id: string };
+
+/** Codes a terminology modifier stands for, read from ValueSet/CodeSystem resources on the server. */
+export interface ResolvedCodes {
+  /** system undefined: any system */
+  pairs: { system: string | null | undefined; code: string }[];
+  systems: string[];
+}
+
+export interface SortKey {
+  code: string;
+  descending: boolean;
+  type: SearchParamType | 'id' | 'lastUpdated';
+}
+
+export interface IncludeSpec {
+  sourceType: string;
+  /** reference parameter codes (every reference parameter of the source type for `*`) */
+  params: string[];
+  targetType?: string;
+  iterate: boolean;
+  reverse: boolean;
+}
+
+export interface SearchControls {
+  count?: number;
+  cursor?: string;
+  sort: SortKey[];
+  include: IncludeSpec[];
+  total?: 'none' | 'estimate' | 'accurate';
+  summary?: 'true' | 'text' | 'data' | 'count' | 'false';
+  elements?: string[];
+  contained: 'false';
+  types?: string[];
+}
+
+export interface ParsedSearch {
+  criteria: Criterion[];
+  controls: SearchControls;
+  /** Parameters ignored under lenient handling, as warnings for the Bundle's OperationOutcome. */
+  ignored: Issue[];
+}
+
+/** An unknown or unsupported parameter or modifier: a 400, or ignored under lenient handling. */
+class Unsupported extends OperationOutcomeError {
+  constructor(diagnostics: string, name: string) {
+    super(400, [issue('error', 'not-supported', diagnostics, name)]);
+  }
+}
+
+/**
+ * A custom search parameter whose reindex has not finished (or failed): refused in every handling mode, since its
+ * index does not yet cover the resources written before it was defined.
+ */
+export class SearchParameterNotReady extends OperationOutcomeError {
+  constructor(p: ActiveSearchParam, name: string) {
+    const c = p.custom!;
+    const why =
+      c.status === 'failed'
+        ? `its reindex failed (${c.error ?? 'unknown error'}); POST SearchParameter/${c.id}/$reindex to retry`
+        : `reindex in progress (${c.percent} %); GET SearchParameter/${c.id}/$reindex-status shows its progress`;
+    super(400, [issue('error', 'processing', `Search parameter '${p.code}' (SearchParameter/${c.id}) cannot be used yet: ${why}`, name)]);
+  }
+}
+
+/** Refuses a custom parameter that is not active yet. */
+function ready(p: ActiveSearchParam, name: string): ActiveSearchParam {
+  if (p.custom && p.custom.status !== 'active') throw new SearchParameterNotReady(p, name);
+  return p;
+}
+
+function invalid(name: string, message: string): OperationOutcomeError {
+  return new OperationOutcomeError(400, [issue('error', 'invalid', `Invalid value for search parameter '${name}': ${message}`, name)]);
+}
+
+/** Response-format parameters: never criteria. */
+const FORMAT_PARAMS = new Set(['_format', '_pretty']);
+const ID = /^[A-Za-z0-9\-.]{1,64}$/;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Lexical helpers
 
 /** Splits a search value on unescaped commas (`\,` is a literal comma). */
 export function splitOr(value: string): string[] {
@@ -39,8 +167,8 @@ export function splitOr(value: string): string[] {
   let cur = '';
   for (let i = 0; i < value.length; i++) {
     const c = value[i];
-    if (c === '\\' && i + 1 < value.length) {
-      cur += value[++i];
+    if (c === '\\' && i + 1 < value.length && (value[i + 1] === ',' || value[i + 1] === '$' || value[i + 1] === '|' || value[i + 1] === '\\')) {
+      cur += c + value[++i]; // keep the escape for the next level (| and $), removed by unescape()
     } else if (c === ',') {
       out.push(cur);
       cur = '';
@@ -50,68 +178,494 @@ export function splitOr(value: string): string[] {
   return out;
 }
 
-/** `system|code`, `|code`, `code`, `system|` (escaped `\|` is literal). */
-export function parseToken(value: string): { system: string | null | undefined; code: string | null } {
-  let idx = -1;
+function unescape(s: string): string {
+  return s.replace(/\\([,$|\\])/g, '$1');
+}
+
+/** Splits on an unescaped separator character. */
+function splitUnescaped(value: string, sep: string): string[] {
+  const out: string[] = [];
+  let cur = '';
   for (let i = 0; i < value.length; i++) {
-    if (value[i] === '\\') i++;
-    else if (value[i] === '|') {
-      idx = i;
-      break;
+    const c = value[i];
+    if (c === '\\' && i + 1 < value.length) {
+      cur += c + value[++i];
+    } else if (c === sep) {
+      out.push(cur);
+      cur = '';
+    } else cur += c;
+  }
+  out.push(cur);
+  return out;
+}
+
+/** `system|code`, `|code`, `code`, `system|` (escaped `\|` is literal); national ids normalised. */
+export function parseToken(value: string): TokenValue {
+  const parts = splitUnescaped(value, '|');
+  if (parts.length === 1) return { system: undefined, code: unescape(parts[0]) };
+  const system = unescape(parts[0]);
+  const code = unescape(parts.slice(1).join('|'));
+  const sys = system === '' ? null : canonicalSystem(system);
+  return { system: sys, code: code === '' ? null : normaliseIdentifierValue(sys, code) };
+}
+
+function parsePrefix(name: string, raw: string): { prefix: Prefix; rest: string } {
+  const m = /^([a-z]{2})(.*)$/.exec(raw);
+  if (m && !/^\d/.test(raw)) {
+    if (!['eq', 'ne', 'gt', 'lt', 'ge', 'le', 'sa', 'eb', 'ap'].includes(m[1])) throw invalid(name, `unknown prefix '${m[1]}' in '${raw}'`);
+    return { prefix: m[1] as Prefix, rest: m[2] };
+  }
+  return { prefix: 'eq', rest: raw };
+}
+
+const DECIMAL = /^[-+]?(\d+)(?:\.(\d+))?(?:[eE]([-+]?\d+))?$/;
+
+/** A decimal search value and the range its precision implies (search.html#number: 100 → [99.5, 100.5)). */
+function parseDecimal(name: string, text: string): { value: string; low: string; high: string; num: number } {
+  const m = DECIMAL.exec(text);
+  if (!m) throw invalid(name, `'${text}' is not a number`);
+  const decimals = m[2]?.length ?? 0;
+  const exp = m[3] ? Number(m[3]) : 0;
+  const num = Number(text);
+  const half = 0.5 * 10 ** (exp - decimals);
+  const fix = (n: number) => String(Number(n.toPrecision(15)));
+  return { value: text, low: fix(num - half), high: fix(num + half), num };
+}
+
+function parseNumberValue(name: string, raw: string): NumberValue {
+  const { prefix, rest } = parsePrefix(name, raw);
+  const d = parseDecimal(name, rest);
+  return { prefix, value: d.value, low: d.low, high: d.high };
+}
+
+function parseQuantityValue(name: string, raw: string): QuantityValue {
+  const parts = splitUnescaped(raw, '|');
+  if (parts.length !== 1 && parts.length !== 3) throw invalid(name, `expected [prefix]number|system|code, got '${raw}'`);
+  const { prefix, rest } = parsePrefix(name, parts[0]);
+  const d = parseDecimal(name, rest);
+  const q: QuantityValue = { prefix, value: d.value, low: d.low, high: d.high };
+  if (parts.length === 3) {
+    const system = unescape(parts[1]);
+    const code = unescape(parts[2]);
+    if (system) q.system = canonicalSystem(system);
+    if (code) q.code = code;
+    if (code && (!system || system === UCUM)) {
+      const v = toCanonical(d.num, code);
+      const lo = toCanonical(Number(d.low), code);
+      const hi = toCanonical(Number(d.high), code);
+      const fix = (n: number) => String(Number(n.toPrecision(15)));
+      if (v && lo && hi) {
+        // Conversion is floating point (stored canonical values keep 15 significant digits): never ask for more
+        // precision than that, or a value sent with 17 digits would miss itself.
+        const eps = Math.abs(v.value) * 1e-12;
+        const low = Math.min(lo.value, hi.value, v.value - eps);
+        const high = Math.max(lo.value, hi.value, v.value + eps);
+        q.canonical = { unit: v.unit, value: fix(v.value), low: fix(low), high: fix(high) };
+      }
     }
   }
-  const unescape = (s: string) => s.replace(/\\(.)/g, '$1');
-  if (idx < 0) return { system: undefined, code: unescape(value) };
-  const system = unescape(value.slice(0, idx));
-  const code = unescape(value.slice(idx + 1));
-  return { system: system === '' ? null : system, code: code === '' ? null : code };
+  return q;
+}
+
+function parseDateValue(name: string, raw: string, timeZone: string): { prefix: DatePrefix; range: InstantRange } {
+  const { prefix, rest } = parsePrefix(name, raw);
+  try {
+    return { prefix, range: parseDateRange(rest, timeZone, name) };
+  } catch {
+    throw invalid(name, `'${rest}' is not a FHIR date, dateTime or instant (e.g. 2024-03-01 or 2024-03-01T10:00:00Z)`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Parameter resolution over one or more resource types
+
+export interface ParseOptions {
+  timeZone: string;
+  baseUrl: string;
+  /** Ignore (and report) unknown parameters and modifiers instead of refusing them. */
+  lenient?: boolean;
+  /** Conditional operations: criteria only, no result parameters. */
+  criteriaOnly?: boolean;
+  purpose?: string;
+}
+
+/** The parameter `code` on every type of `types`, which must agree on its type. */
+function resolveParam(types: string[], code: string, name: string): ActiveSearchParam {
+  let found: ActiveSearchParam | undefined;
+  for (const t of types) {
+    const p = searchParam(t, code);
+    if (!p) {
+      if (UNSUPPORTED_PARAMS.has(code)) throw new Unsupported(`Search parameter '${code}' is not supported by this server`, name);
+      throw new Unsupported(
+        types.length === 1 ? `Unknown search parameter '${code}' for ${t}` : `Search parameter '${code}' is not defined for ${t} (all types searched must share it)`,
+        name,
+      );
+    }
+    ready(p, name);
+    if (found && found.type !== p.type) throw new Unsupported(`Search parameter '${code}' has different types across ${types.join(', ')}`, name);
+    if (!found) found = p;
+    else if (p.target) found = { ...found, target: [...new Set([...(found.target ?? []), ...p.target])] };
+  }
+  return found!;
+}
+
+function tableOf(type: SearchParamType): string {
+  switch (type) {
+    case 'token':
+      return 'search_token';
+    case 'string':
+      return 'search_string';
+    case 'date':
+      return 'search_date';
+    case 'number':
+      return 'search_number';
+    case 'quantity':
+      return 'search_quantity';
+    case 'uri':
+      return 'search_uri';
+    case 'reference':
+      return 'search_reference';
+    case 'composite':
+      return 'search_composite';
+    default:
+      return 'search_text';
+  }
+}
+
+/** The canonical reference value forms (search.html#reference). */
+function parseReferenceValue(raw: string, baseUrl: string, typeModifier: string | undefined, name: string): ReferenceValue {
+  const v = unescape(raw);
+  let ref = v;
+  if (ref.startsWith(`${baseUrl}/`)) ref = ref.slice(baseUrl.length + 1);
+  const rel = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/.exec(ref);
+  if (rel && isResourceType(rel[1])) {
+    if (typeModifier && typeModifier !== rel[1]) throw invalid(name, `'${v}' is not a ${typeModifier} reference`);
+    return { type: rel[1], id: rel[2] };
+  }
+  if (/^[a-z][a-z0-9+.-]*:/i.test(v)) return { url: v };
+  if (!ID.test(v)) throw invalid(name, `'${v}' is not an id, Type/id or absolute URL`);
+  return typeModifier ? { type: typeModifier, id: v } : { id: v };
+}
+
+interface Ctx {
+  opts: ParseOptions;
+  depth: number;
 }
 
 /**
- * Parses criteria for `resourceType`. `purpose` tells the caller's context for error messages.
- * Returns the criteria; throws 400 OperationOutcome for anything unsupported.
+ * One parameter (`name` may carry a modifier, a chain or a `_has`) for resources of `types` → a criterion.
  */
-export function parseCriteria(resourceType: string, query: URLSearchParams, purpose: string, timeZone = 'UTC'): Criterion[] {
-  const criteria: Criterion[] = [];
-  for (const [rawName, rawValue] of query) {
-    const [name, modifier] = rawName.split(':', 2);
-    if (RESULT_PARAMS.has(name)) continue;
-    if (rawValue === '') throw badRequest(`Search parameter '${rawName}' has an empty value (${purpose})`);
-    if (rawValue.includes('\0') || rawName.includes('\0')) throw badRequest(`Search parameter '${rawName}' contains a NUL character (${purpose})`);
-    if (name === '_id') {
-      if (modifier !== undefined) throw badRequest(`Modifier ':${modifier}' is not supported on _id (${purpose})`);
-      const ids = splitOr(rawValue);
-      if (ids.some((id) => !/^[A-Za-z0-9\-.]{1,64}$/.test(id))) throw badRequest(`Invalid id in _id=${rawValue} (${purpose})`);
-      criteria.push({ kind: 'id', ids });
-      continue;
-    }
-    if (name === '_lastUpdated') {
-      if (modifier !== undefined) throw badRequest(`Modifier ':${modifier}' is not supported on _lastUpdated (${purpose})`);
-      criteria.push({
-        kind: 'lastUpdated',
-        values: splitOr(rawValue).map((v) => {
-          const m = /^(eq|ne|gt|lt|ge|le|sa|eb|ap)?(.*)$/.exec(v)!;
-          return { prefix: (m[1] ?? 'eq') as DatePrefix, range: parseDateRange(m[2], timeZone, '_lastUpdated') };
-        }),
-      });
-      continue;
-    }
-    const param = indexedParam(resourceType, name);
-    if (!param) {
-      throw badRequest(`Search parameter '${name}' is not supported for ${resourceType} (${purpose}); supported here: _id, _lastUpdated, identifier`);
-    }
-    if (modifier !== undefined) throw badRequest(`Modifier ':${modifier}' is not supported on '${name}' (${purpose})`);
-    criteria.push({ kind: 'token', code: name, values: splitOr(rawValue).map(parseToken) });
+function parseParam(types: string[], name: string, value: string, ctx: Ctx): Criterion {
+  if (ctx.depth > 4) throw new Unsupported(`Search parameter '${name}' nests chains or _has deeper than 4 levels`, name);
+  if (name.startsWith('_has:')) return parseHas(types, name, value, ctx);
+  // chain: `subject:Patient.name:exact` → reference param `subject` (type Patient), rest `name:exact`
+  const dot = name.indexOf('.');
+  if (dot > 0) return parseChain(types, name, dot, value, ctx);
+
+  const colon = name.indexOf(':');
+  const code = colon >= 0 ? name.slice(0, colon) : name;
+  const modifier = colon >= 0 ? name.slice(colon + 1) : undefined;
+  if (value === '') throw invalid(name, 'the value is empty');
+  const values = splitOr(value);
+
+  if (code === '_id') {
+    if (modifier !== undefined) throw new Unsupported(`Modifier ':${modifier}' is not supported on _id`, name);
+    const ids = values.map(unescape);
+    for (const id of ids) if (!ID.test(id)) throw invalid(name, `'${id}' is not a FHIR id`);
+    return { kind: 'id', ids };
   }
-  return criteria;
+  if (code === '_lastUpdated') {
+    if (modifier !== undefined) throw new Unsupported(`Modifier ':${modifier}' is not supported on _lastUpdated`, name);
+    return { kind: 'lastUpdated', values: values.map((v) => parseDateValue(name, v, ctx.opts.timeZone)) };
+  }
+  if (code === '_list') {
+    if (modifier !== undefined) throw new Unsupported(`Modifier ':${modifier}' is not supported on _list`, name);
+    const ids = values.map(unescape);
+    for (const id of ids) if (!ID.test(id)) throw invalid(name, `'${id}' is not a List id`);
+    return { kind: 'list', ids };
+  }
+  const p = resolveParam(types, code, name);
+  if (modifier === 'missing') {
+    if (value !== 'true' && value !== 'false') throw invalid(name, `:missing takes true or false, got '${value}'`);
+    if (p.code === '_text' || p.code === '_content') throw new Unsupported(`:missing is not supported on ${p.code}`, name);
+    return { kind: 'missing', code: p.code, table: tableOf(p.type), missing: value === 'true' };
+  }
+  if (p.code === '_text' || p.code === '_content') {
+    if (modifier !== undefined) throw new Unsupported(`Modifier ':${modifier}' is not supported on ${p.code}`, name);
+    const ws = values.map((v) => words(unescape(v)));
+    if (ws.some((w) => w.length === 0)) throw invalid(name, 'the text has no words');
+    return { kind: 'text', code: p.code, values: ws };
+  }
+  const allowed = modifiersOf(p);
+  const typeModifier = p.type === 'reference' && modifier !== undefined && isResourceType(modifier) ? modifier : undefined;
+  if (modifier !== undefined && !typeModifier && !allowed.includes(modifier)) {
+    throw new Unsupported(`Modifier ':${modifier}' is not supported on ${p.type} parameter '${p.code}'${allowed.length ? ` (supported: ${allowed.map((m) => `:${m}`).join(', ')})` : ''}`, name);
+  }
+  if (typeModifier && p.target && !p.target.includes(typeModifier)) {
+    throw invalid(name, `'${p.code}' cannot refer to a ${typeModifier} (targets: ${p.target.join(', ')})`);
+  }
+
+  switch (p.type) {
+    case 'token': {
+      if (modifier === 'text') {
+        return { kind: 'string', code: `${p.code}:text`, mode: 'start', values: values.map((v) => stringValue(unescape(v))) };
+      }
+      if (modifier === 'of-type') {
+        return {
+          kind: 'token',
+          code: `${p.code}:of-type`,
+          values: values.map((v) => {
+            const parts = splitUnescaped(v, '|');
+            if (parts.length !== 3 || !parts[1] || !parts[2]) throw invalid(name, `:of-type takes system|code|value, got '${v}'`);
+            const [ts, tc, val] = parts.map(unescape);
+            const system = `${ts ? canonicalSystem(ts) : ''}|${tc}`;
+            const national = ts === IDENTIFIER_TYPE_SYSTEM && NATIONAL_TYPE_CODES.has(tc);
+            return { system, code: national ? bareDigits(val) : val };
+          }),
+        };
+      }
+      const tokens = values.map(parseToken);
+      if (modifier === 'in' || modifier === 'not-in' || modifier === 'above' || modifier === 'below') {
+        return { kind: 'terminology', code: p.code, modifier, values: tokens };
+      }
+      return { kind: 'token', code: p.code, values: tokens, not: modifier === 'not' };
+    }
+    case 'string':
+      return {
+        kind: 'string',
+        code: p.code,
+        mode: modifier === 'exact' ? 'exact' : modifier === 'contains' ? 'contains' : 'start',
+        values: values.map((v) => stringValue(unescape(v))),
+      };
+    case 'date':
+      return { kind: 'date', code: p.code, values: values.map((v) => parseDateValue(name, v, ctx.opts.timeZone)) };
+    case 'number':
+      return { kind: 'number', code: p.code, values: values.map((v) => parseNumberValue(name, v)) };
+    case 'quantity':
+      return { kind: 'quantity', code: p.code, values: values.map((v) => parseQuantityValue(name, v)) };
+    case 'uri':
+      return { kind: 'uri', code: p.code, mode: modifier === 'above' ? 'above' : modifier === 'below' ? 'below' : 'exact', values: values.map(unescape) };
+    case 'reference': {
+      if (modifier === 'identifier') return { kind: 'token', code: `${p.code}:identifier`, values: values.map(parseToken) };
+      return { kind: 'reference', code: p.code, values: values.map((v) => parseReferenceValue(v, ctx.opts.baseUrl, typeModifier, name)), targets: p.target };
+    }
+    case 'composite':
+      return { kind: 'composite', code: p.code, values: values.map((v) => parseCompositeValue(p, name, v, ctx)) };
+    default:
+      throw new Unsupported(`Search parameter '${p.code}' (${p.type}) is not supported`, name);
+  }
 }
 
-/** A canonical text of criteria (sorted, unescaped) used as the key of conditional-operation locks. */
-export function criteriaKey(resourceType: string, criteria: Criterion[]): string {
-  const parts = criteria.map((c) => {
-    if (c.kind === 'id') return `_id=${[...c.ids].sort().join(',')}`;
-    if (c.kind === 'lastUpdated') return `_lastUpdated=${c.values.map((v) => `${v.prefix}${v.range.low}/${v.range.high}`).sort().join(',')}`;
-    return `${c.code}=${c.values.map((v) => `${v.system ?? (v.system === null ? '' : '*')}|${v.code ?? ''}`).sort().join(',')}`;
+function stringValue(v: string): { folded: string; exact: string } {
+  return { folded: fold(v).slice(0, MAX_STRING), exact: v.slice(0, MAX_STRING) };
+}
+
+function parseCompositeValue(p: ActiveSearchParam, name: string, raw: string, ctx: Ctx): { first: TokenValue; second: CompositeSecond } {
+  const parts = splitUnescaped(raw, '$');
+  if (parts.length !== 2) throw invalid(name, `a composite value has two parts joined by $, got '${raw}'`);
+  const first = parseToken(parts[0]);
+  const t = p.components![1].type;
+  const v = parts[1];
+  switch (t) {
+    case 'token':
+      return { first, second: { type: 'token', value: parseToken(v) } };
+    case 'quantity':
+    case 'number':
+      return { first, second: { type: t, value: parseQuantityValue(name, v) } };
+    case 'date':
+      return { first, second: { type: 'date', value: parseDateValue(name, v, ctx.opts.timeZone) } };
+    case 'string':
+      return { first, second: { type: 'string', value: fold(unescape(v)) } };
+    default:
+      return { first, second: { type: 'reference', value: unescape(v) } };
+  }
+}
+
+function parseChain(types: string[], name: string, dot: number, value: string, ctx: Ctx): Criterion {
+  const head = name.slice(0, dot);
+  const rest = name.slice(dot + 1);
+  const [code, typeModifier] = head.split(':', 2);
+  const p = resolveParam(types, code, name);
+  if (p.type !== 'reference') throw new Unsupported(`'${code}' is a ${p.type} parameter and cannot be chained`, name);
+  if (typeModifier !== undefined && !isResourceType(typeModifier)) throw new Unsupported(`':${typeModifier}' is not a resource type to chain through`, name);
+  let targetTypes = typeModifier ? [typeModifier] : (p.target ?? []);
+  if (typeModifier && p.target && !p.target.includes(typeModifier)) throw invalid(name, `'${code}' cannot refer to a ${typeModifier}`);
+  // Without a type, chain through every target type that knows the chained parameter.
+  const restCode = rest.split(/[.:]/)[0];
+  if (!typeModifier && !restCode.startsWith('_has')) {
+    targetTypes = targetTypes.filter((t) => restCode.startsWith('_') || searchParam(t, restCode));
+    if (targetTypes.length === 0) throw new Unsupported(`No target type of '${code}' has a search parameter '${restCode}'`, name);
+  }
+  const sub: Ctx = { ...ctx, depth: ctx.depth + 1 };
+  return { kind: 'chain', code, targets: targetTypes.map((t) => ({ type: t, criterion: parseParam([t], rest, value, sub) })) };
+}
+
+function parseHas(types: string[], name: string, value: string, ctx: Ctx): Criterion {
+  // _has:Type:refParam:rest
+  const parts = name.split(':');
+  if (parts.length < 4) throw invalid(name, '_has takes _has:Type:reference:parameter');
+  const [, type, code] = parts;
+  const rest = parts.slice(3).join(':');
+  if (!isResourceType(type)) throw new Unsupported(`_has: unknown resource type '${type}'`, name);
+  const p = resolveParam([type], code, name);
+  if (p.type !== 'reference') throw new Unsupported(`_has: '${code}' is not a reference parameter of ${type}`, name);
+  if (p.target && !types.every((t) => p.target!.includes(t))) {
+    throw invalid(name, `${type}.${code} does not refer to ${types.join('/')}`);
+  }
+  return { kind: 'has', type, code, criterion: parseParam([type], rest, value, { ...ctx, depth: ctx.depth + 1 }) };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Result parameters
+
+const RESULT_PARAMS = new Set(['_sort', '_count', '_include', '_revinclude', '_summary', '_elements', '_total', '_contained', '_containedType', '_cursor', '_type']);
+
+function parseSort(types: string[], value: string): SortKey[] {
+  return value.split(',').map((raw) => {
+    const descending = raw.startsWith('-');
+    const code = descending ? raw.slice(1) : raw;
+    if (code === '_id') return { code, descending, type: 'id' as const };
+    if (code === '_lastUpdated') return { code, descending, type: 'lastUpdated' as const };
+    const p = resolveParam(types, code, '_sort');
+    if (!SORTABLE_TYPES.has(p.type) || code === '_text' || code === '_content') {
+      throw new Unsupported(`Sorting by ${p.type} parameter '${code}' is not supported (sortable: string, date, number, quantity, token, uri, _id, _lastUpdated)`, '_sort');
+    }
+    return { code, descending, type: p.type };
   });
-  return `${resourceType}?${parts.sort().join('&')}`;
+}
+
+function referenceParamsOf(type: string): string[] {
+  const out: string[] = [];
+  const model = r4Model();
+  for (const sp of model.searchParameters) {
+    if (sp.type === 'reference' && sp.base?.includes(type) && searchParam(type, sp.code)) out.push(sp.code);
+  }
+  return [...new Set(out)];
+}
+
+function parseInclude(name: string, value: string, reverse: boolean, scope: string[]): IncludeSpec {
+  const [base, mod] = name.split(':', 2);
+  if (mod !== undefined && mod !== 'iterate' && mod !== 'recurse') throw new Unsupported(`Modifier ':${mod}' is not supported on ${base}`, name);
+  const iterate = mod !== undefined;
+  if (value === '*') {
+    if (reverse) throw new Unsupported('_revinclude=* is not supported', name);
+    return { sourceType: '*', params: ['*'], iterate, reverse };
+  }
+  const [sourceType, code, targetType] = value.split(':');
+  if (!sourceType || !code || !isResourceType(sourceType)) throw invalid(name, `expected Type:parameter[:targetType], got '${value}'`);
+  if (!reverse && !iterate && !scope.includes(sourceType)) throw invalid(name, `${sourceType} is not a type being searched`);
+  if (targetType !== undefined && !isResourceType(targetType)) throw invalid(name, `'${targetType}' is not a resource type`);
+  if (code === '*') return { sourceType, params: referenceParamsOf(sourceType), targetType, iterate, reverse };
+  const p = searchParam(sourceType, code);
+  if (!p || p.type !== 'reference') throw new Unsupported(`'${code}' is not a reference parameter of ${sourceType}`, name);
+  ready(p, name);
+  return { sourceType, params: [code], targetType, iterate, reverse };
+}
+
+function parseControl(types: string[], name: string, value: string, controls: SearchControls): void {
+  const base = name.split(':')[0];
+  switch (base) {
+    case '_count':
+      if (!/^\d{1,9}$/.test(value)) throw invalid(name, `_count takes a non-negative integer, got '${value}'`);
+      controls.count = Number(value);
+      return;
+    case '_cursor':
+      controls.cursor = value;
+      return;
+    case '_sort':
+      if (name !== '_sort') throw new Unsupported(`'${name}': _sort takes no modifier (use -param for descending)`, name);
+      controls.sort = parseSort(types, value);
+      return;
+    case '_include':
+    case '_revinclude':
+      for (const v of value.split(',')) controls.include.push(parseInclude(name, v, base === '_revinclude', types));
+      return;
+    case '_total':
+      if (!['none', 'estimate', 'accurate'].includes(value)) throw invalid(name, `_total takes none, estimate or accurate, got '${value}'`);
+      controls.total = value as SearchControls['total'];
+      return;
+    case '_summary':
+      if (!['true', 'text', 'data', 'count', 'false'].includes(value)) throw invalid(name, `_summary takes true, text, data, count or false, got '${value}'`);
+      controls.summary = value as SearchControls['summary'];
+      return;
+    case '_elements': {
+      const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+      for (const n of names) if (!/^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)?$/.test(n)) throw invalid(name, `'${n}' is not an element name`);
+      controls.elements = names;
+      return;
+    }
+    case '_contained':
+      if (value !== 'false') throw new Unsupported(`_contained=${value} is not supported: contained resources are not indexed separately (only false)`, name);
+      return;
+    case '_containedType':
+      if (value !== 'container') throw new Unsupported(`_containedType=${value} is not supported (only container)`, name);
+      return;
+    case '_type':
+      return; // handled by the caller (system search)
+  }
+}
+
+/** The `_type` of a system search (`undefined` = every type). */
+export function parseTypes(params: [string, string][]): string[] | undefined {
+  const raw = params.filter(([k]) => k === '_type').map(([, v]) => v);
+  if (raw.length === 0) return undefined;
+  const types = [...new Set(raw.flatMap((v) => v.split(',')).map((t) => t.trim()).filter(Boolean))];
+  for (const t of types) if (!isResourceType(t)) throw invalid('_type', `'${t}' is not a resource type`);
+  return types;
+}
+
+/**
+ * Parses a search over `types` (one type for type-level search; several or all for system search).
+ */
+export function parseSearch(types: string[], params: [string, string][], opts: ParseOptions): ParsedSearch {
+  const criteria: Criterion[] = [];
+  const controls: SearchControls = { sort: [], include: [], contained: 'false' };
+  const ignored: Issue[] = [];
+  const ctx: Ctx = { opts, depth: 0 };
+  for (const [name, value] of params) {
+    if (name.includes('\0') || value.includes('\0')) throw invalid(name.replace(/\0/g, ''), 'it contains a NUL character');
+    if (FORMAT_PARAMS.has(name)) continue;
+    try {
+      if (RESULT_PARAMS.has(name.split(':')[0])) {
+        if (opts.criteriaOnly) throw new Unsupported(`'${name}' is a result parameter, not a criterion (${opts.purpose ?? 'conditional operation'})`, name);
+        parseControl(types, name, value, controls);
+        continue;
+      }
+      criteria.push(parseParam(types, name, value, ctx));
+    } catch (e) {
+      if (e instanceof Unsupported && opts.lenient) {
+        ignored.push(issue('warning', 'not-supported', `Ignored: ${e.issues[0].diagnostics}`, name));
+        continue;
+      }
+      if (e instanceof OperationOutcomeError && opts.purpose) {
+        const i = e.issues[0];
+        throw new OperationOutcomeError(e.status, [{ ...i, diagnostics: `${i.diagnostics} (${opts.purpose})` }]);
+      }
+      throw e;
+    }
+  }
+  return { criteria, controls, ignored };
+}
+
+/**
+ * Criteria of a conditional operation (If-None-Exist, conditional update/delete/patch): strict, criteria only.
+ */
+export function parseCriteria(resourceType: string, query: URLSearchParams, purpose: string, timeZone = 'UTC', baseUrl = ''): Criterion[] {
+  return parseSearch([resourceType], [...query], { timeZone, baseUrl, criteriaOnly: true, purpose }).criteria;
+}
+
+function sortedJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(sortedJson).join(',')}]`;
+  if (v && typeof v === 'object') {
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${sortedJson((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'null';
+}
+
+/** A canonical text of criteria (normalised values, order-independent) used as the key of conditional-operation locks. */
+export function criteriaKey(resourceType: string, criteria: Criterion[]): string {
+  return `${resourceType}?${criteria.map(sortedJson).sort().join('&')}`;
 }

@@ -4,15 +4,21 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { RestContext } from '../context';
+import { exportOperation } from './export';
+import { importOperation } from './import';
+import { everythingOperation } from './everything';
+import { reindexOperation, reindexStatusOperation } from './reindex';
 import { validateOperation } from './validate';
 
 export interface OperationHandler {
   name: string;
   definition: string;
-  /** Levels it can be invoked at; `types` undefined = every resource type. */
+  /** Levels it can be invoked at. */
   type: boolean;
   instance: boolean;
   system: boolean;
+  /** The resource types its type/instance levels are defined on; undefined = every resource type. */
+  types?: string[];
   /** Methods allowed (operations that change nothing also allow GET). */
   methods: ('GET' | 'POST')[];
   handle(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, type?: string, id?: string): Promise<FastifyReply>;
@@ -28,8 +34,64 @@ export const operations: OperationHandler[] = [
     methods: ['GET', 'POST'],
     handle: (ctx, req, reply, type, id) => validateOperation(ctx, req, reply, type!, id),
   },
+  {
+    // Bulk Data Access 2.0: [base]/$export, [base]/Patient/$export, [base]/Group/[id]/$export
+    name: 'export',
+    definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export',
+    type: true,
+    instance: true,
+    system: true,
+    types: ['Patient', 'Group'],
+    methods: ['GET', 'POST'],
+    handle: (ctx, req, reply, type, id) => exportOperation(ctx, req, reply, type, id),
+  },
+  {
+    name: 'import',
+    definition: 'urn:arogya:operation:import', // no published OperationDefinition for a bulk import yet
+    type: false,
+    instance: false,
+    system: true,
+    methods: ['POST'],
+    handle: (ctx, req, reply) => importOperation(ctx, req, reply),
+  },
+  // Custom search parameters: SearchParameter/[id]/$reindex (start over) and $reindex-status (progress)
+  {
+    name: 'reindex',
+    definition: 'urn:arogya:operation:reindex',
+    type: false,
+    instance: true,
+    system: false,
+    types: ['SearchParameter'],
+    methods: ['POST'],
+    handle: (ctx, req, reply, _type, id) => reindexOperation(ctx, req, reply, id!),
+  },
+  {
+    name: 'reindex-status',
+    definition: 'urn:arogya:operation:reindex-status',
+    type: false,
+    instance: true,
+    system: false,
+    types: ['SearchParameter'],
+    methods: ['GET'],
+    handle: (ctx, req, reply, _type, id) => reindexStatusOperation(ctx, req, reply, id!),
+  },
+  // Patient/[id]/$everything and Encounter/[id]/$everything: the compartment and what it references
+  ...(['Patient', 'Encounter'] as const).map(
+    (t): OperationHandler => ({
+      name: 'everything',
+      definition: `http://hl7.org/fhir/OperationDefinition/${t}-everything`,
+      type: false,
+      instance: true,
+      system: false,
+      types: [t],
+      methods: ['GET', 'POST'],
+      handle: (ctx, req, reply, type, id) => everythingOperation(ctx, req, reply, type!, id!),
+    }),
+  ),
 ];
 
-export function findOperation(name: string): OperationHandler | undefined {
-  return operations.find((o) => `$${o.name}` === name);
+/** The operation called `name` (`$everything`); where several are defined per resource type, the one for `type`. */
+export function findOperation(name: string, type?: string): OperationHandler | undefined {
+  const named = operations.filter((o) => `$${o.name}` === name);
+  return named.find((o) => type !== undefined && o.types?.includes(type)) ?? named[0];
 }

@@ -1,0 +1,472 @@
+/**
+ * Running a parsed search (https://hl7.org/fhir/R4/search.html): the page of matches with keyset paging, `_sort`,
+ * `_total`, and `_include`/`_revinclude` (with `:iterate`), each as SQL built by compile.ts with the caller's
+ * access restriction inside every statement.
+ *
+ * Paging is keyset paging, never OFFSET: the cursor holds the sort key values, id and type of the last (or, going
+ * back, first) resource of a page, and the next page starts strictly after it, so resources created or deleted
+ * between page fetches never make a page skip or repeat another resource. A resource whose own sort value changes
+ * between fetches may move (it is read where its new value puts it).
+ *
+ * Order: `_sort` keys, then id and type (a total order). Resources lacking a sort value come last. With no
+ * `_sort`, a type-level search with a criterion on an index table is ordered by id and paged from the index rows
+ * (compile.ts drivenSearch: one index entry per match, the resource table read only for the page); any other
+ * search is ordered by `_lastUpdated` (the resource table's (resource_type, last_updated, id) index). A single
+ * sort key walks the value index of its table through the per-resource `smin`/`smax` row — so the first page of
+ * `_sort=-date` reads twenty index entries, not the whole table — and the resources without a value follow as a
+ * second section.
+ */
+import type { Pool, PoolClient } from '../../database/pool';
+import { badRequest, issue, type Issue } from '../../fhir/outcome';
+import { searchParams } from '../../fhir/search/registry';
+import { INSTANT_SQL } from '../writes';
+import { SqlBuilder, drivenSearch, searchPredicate, visible, type AccessRestriction, type DrivenSearch } from './compile';
+import type { Criterion, IncludeSpec, SortKey } from './parse';
+import { resolveTerminology } from './terminology';
+
+export interface SearchRequest {
+  /** Resource types searched; undefined = every type (system search without _type). */
+  types: string[] | undefined;
+  criteria: Criterion[];
+  sort: SortKey[];
+  count: number;
+  cursor?: string;
+  include: IncludeSpec[];
+  /**
+   * `complete`: the total only when it costs nothing — the first page holds every match — else none (the REST
+   * default: an accurate count reads every match, which a first page of a large result never has to).
+   */
+  total: 'none' | 'estimate' | 'accurate' | 'complete';
+  restriction?: AccessRestriction;
+}
+
+export interface FoundResource {
+  resourceType: string;
+  id: string;
+  versionId: number;
+  lastUpdated: string;
+  content: string;
+}
+
+export interface SearchResult {
+  matches: FoundResource[];
+  includes: FoundResource[];
+  total?: number;
+  next?: string;
+  previous?: string;
+  warnings: Issue[];
+}
+
+/** Most resources an `_include`/`_revinclude` pass adds to one page. */
+export const MAX_INCLUDES = 1000;
+const MAX_ITERATIONS = 4;
+
+interface Key {
+  expr: string;
+  cast: string;
+  descending: boolean;
+  nullable: boolean;
+}
+
+interface Section {
+  joins: string;
+  where: string;
+  keys: Key[];
+  /** A search without `_sort` paged by id from index rows (compile.ts drivenSearch), with its own parameters. */
+  driven?: DrivenSearch;
+}
+
+interface Cursor {
+  s: number;
+  k: (string | null)[];
+  id: string;
+  rt: string;
+  b?: 1;
+}
+
+function encodeCursor(c: Cursor): string {
+  return Buffer.from(JSON.stringify(c)).toString('base64url');
+}
+
+function decodeCursor(s: string): Cursor {
+  try {
+    const c = JSON.parse(Buffer.from(s, 'base64url').toString('utf8')) as Cursor;
+    if (typeof c.s !== 'number' || !Array.isArray(c.k) || typeof c.id !== 'string' || typeof c.rt !== 'string') throw new Error('shape');
+    if (c.k.some((v) => v !== null && typeof v !== 'string')) throw new Error('keys');
+    return c;
+  } catch {
+    throw badRequest('Invalid or corrupted paging cursor (_cursor): start the search again', '_cursor');
+  }
+}
+
+const FLAGGED: Record<string, { table: string; asc: string; desc: string; cast: string }> = {
+  string: { table: 'search_string', asc: 'value', desc: 'value', cast: 'text' },
+  date: { table: 'search_date', asc: 'low', desc: 'high', cast: 'timestamptz' },
+  number: { table: 'search_number', asc: 'low', desc: 'high', cast: 'numeric' },
+  quantity: { table: 'search_quantity', asc: 'canon_low', desc: 'canon_high', cast: 'numeric' },
+};
+
+const AGGREGATED: Record<string, { table: string; column: string }> = {
+  token: { table: 'search_token', column: 'code' },
+  uri: { table: 'search_uri', column: 'value' },
+};
+
+/** The sections of a sorted search (see the module comment). */
+function sections(b: SqlBuilder, base: string, sort: SortKey[]): Section[] {
+  const tail: Key[] = [
+    { expr: 'r.id', cast: 'text', descending: false, nullable: false },
+    { expr: 'r.resource_type', cast: 'text', descending: false, nullable: false },
+  ];
+  if (sort.length === 0) return [{ joins: '', where: base, keys: [{ expr: 'r.last_updated', cast: 'timestamptz', descending: false, nullable: false }, ...tail] }];
+  if (sort.length === 1 && FLAGGED[sort[0].type]) {
+    const k = sort[0];
+    const f = FLAGGED[k.type];
+    const p = b.p(k.code);
+    const flag = k.descending ? 'smax' : 'smin';
+    return [
+      {
+        joins: `JOIN ${f.table} s1 ON s1.id = r.id AND s1.resource_type = r.resource_type AND s1.param = ${p} AND s1.${flag}`,
+        where: base,
+        keys: [{ expr: `s1.${k.descending ? f.desc : f.asc}`, cast: f.cast, descending: k.descending, nullable: false }, ...tail],
+      },
+      {
+        joins: '',
+        where: `${base}\n  AND NOT EXISTS (SELECT 1 FROM ${f.table} s1 WHERE s1.id = r.id AND s1.resource_type = r.resource_type AND s1.param = ${p})`,
+        keys: tail,
+      },
+    ];
+  }
+  const joins: string[] = [];
+  const keys: Key[] = sort.map((k, i) => {
+    if (k.type === 'id') return { expr: 'r.id', cast: 'text', descending: k.descending, nullable: false };
+    if (k.type === 'lastUpdated') return { expr: 'r.last_updated', cast: 'timestamptz', descending: k.descending, nullable: false };
+    const f = FLAGGED[k.type];
+    if (f) {
+      const a = `s${i + 1}`;
+      joins.push(`LEFT JOIN ${f.table} ${a} ON ${a}.id = r.id AND ${a}.resource_type = r.resource_type AND ${a}.param = ${b.p(k.code)} AND ${a}.${k.descending ? 'smax' : 'smin'}`);
+      return { expr: `${a}.${k.descending ? f.desc : f.asc}`, cast: f.cast, descending: k.descending, nullable: true };
+    }
+    const g = AGGREGATED[k.type];
+    const expr = `(SELECT ${k.descending ? 'max' : 'min'}(x.${g.column}) FROM ${g.table} x WHERE x.id = r.id AND x.resource_type = r.resource_type AND x.param = ${b.p(k.code)})`;
+    return { expr, cast: 'text', descending: k.descending, nullable: true };
+  });
+  return [{ joins: joins.join('\n'), where: base, keys: [...keys, ...tail] }];
+}
+
+/**
+ * "Strictly after the cursor" in the order of `keys` (nulls last), or — `backward` — strictly before it.
+ * A redundant bound on a non-null first key keeps the condition an index range.
+ */
+function afterCursor(b: SqlBuilder, keys: Key[], vals: (string | null)[], backward: boolean): string {
+  let acc = '';
+  for (let i = keys.length - 1; i >= 0; i--) {
+    const k = keys[i];
+    const v = vals[i];
+    const up = k.descending === backward; // the key increases in the walking direction
+    let strict: string;
+    let equal: string;
+    if (v === null) {
+      strict = backward ? `${k.expr} IS NOT NULL` : 'false';
+      equal = `${k.expr} IS NULL`;
+    } else {
+      const c = b.p(v, k.cast);
+      strict = `${k.expr} ${up ? '>' : '<'} ${c}`;
+      if (k.nullable && !backward) strict = `(${strict} OR ${k.expr} IS NULL)`;
+      equal = `${k.expr} = ${c}`;
+    }
+    acc = acc ? `(${strict} OR (${equal} AND ${acc}))` : strict;
+  }
+  const first = keys[0];
+  if (!first.nullable && vals[0] !== null) {
+    const up = first.descending === backward;
+    acc = `${first.expr} ${up ? '>=' : '<='} ${b.p(vals[0], first.cast)} AND ${acc}`;
+  }
+  return acc;
+}
+
+function orderBy(keys: Key[], backward: boolean): string {
+  return keys
+    .map((k) => {
+      const desc = k.descending !== backward;
+      return `${k.expr} ${desc ? 'DESC' : 'ASC'}${k.nullable ? (backward ? ' NULLS FIRST' : ' NULLS LAST') : ''}`;
+    })
+    .join(', ');
+}
+
+interface Row {
+  id: string;
+  resource_type: string;
+  version_id: number;
+  last_updated: string;
+  content: string;
+  keys: (string | null)[];
+  section: number;
+}
+
+const COLUMNS = `r.id, r.resource_type, r.version_id, ${INSTANT_SQL('r.last_updated')} AS last_updated, r.content`;
+
+/** The key order of a driven search: id (the type is fixed). */
+const ID_KEYS: Key[] = [
+  { expr: 'r.id', cast: 'text', descending: false, nullable: false },
+  { expr: 'r.resource_type', cast: 'text', descending: false, nullable: false },
+];
+
+function drivenSectionSql(d: DrivenSearch, limit: number, cursor: Cursor | undefined, backward: boolean): { sql: string; params: unknown[]; keyCount: number } {
+  const b = new SqlBuilder([...d.params]);
+  const after = cursor ? `\n      AND d.id ${backward ? '<' : '>'} ${b.p(cursor.id, 'text')}` : '';
+  const dir = backward ? 'DESC' : 'ASC';
+  const sql = `SELECT ${COLUMNS}
+  FROM resource r
+  WHERE r.resource_type = ${b.p(d.type)} AND NOT r.deleted
+    AND r.id IN (SELECT d.id FROM ${d.from}
+     WHERE ${d.where}${after}
+     GROUP BY d.id ORDER BY d.id ${dir} LIMIT ${limit})
+  ORDER BY r.id ${dir}`;
+  return { sql, params: b.params, keyCount: 0 };
+}
+
+function sectionSql(params: unknown[], sec: Section, limit: number, cursor: Cursor | undefined, backward: boolean): { sql: string; params: unknown[]; keyCount: number } {
+  if (sec.driven) return drivenSectionSql(sec.driven, limit, cursor, backward);
+  const b = new SqlBuilder([...params]);
+  let where = sec.where;
+  if (cursor) where += `\n  AND ${afterCursor(b, sec.keys, [...cursor.k, cursor.id, cursor.rt], backward)}`;
+  const keyCols = sec.keys.slice(0, -2).map((k, i) => `(${k.expr})::text AS k${i}`);
+  const sql = `SELECT ${COLUMNS}${keyCols.length ? `, ${keyCols.join(', ')}` : ''}
+  FROM resource r ${sec.joins}
+  WHERE ${where}
+  ORDER BY ${orderBy(sec.keys, backward)}
+  LIMIT ${limit}`;
+  return { sql, params: b.params, keyCount: keyCols.length };
+}
+
+async function querySection(
+  db: Pool | PoolClient,
+  params: unknown[],
+  sec: Section,
+  index: number,
+  limit: number,
+  cursor: Cursor | undefined,
+  backward: boolean,
+): Promise<Row[]> {
+  const q = sectionSql(params, sec, limit, cursor, backward);
+  const { rows } = await db.query<Record<string, unknown>>(q.sql, q.params);
+  return rows.map((r) => ({
+    id: r.id as string,
+    resource_type: r.resource_type as string,
+    version_id: r.version_id as number,
+    last_updated: r.last_updated as string,
+    content: r.content as string,
+    keys: Array.from({ length: q.keyCount }, (_, i) => (r[`k${i}`] as string | null) ?? null),
+    section: index,
+  }));
+}
+
+/** The sections of a search: driven by index rows when it has no `_sort` and a driving criterion. */
+function searchSections(b: SqlBuilder, base: string, req: SearchRequest): Section[] {
+  const driven = req.sort.length === 0 && req.types?.length === 1 ? drivenSearch(req.types[0], req.criteria, req.restriction) : undefined;
+  if (driven) return [{ joins: '', where: '', keys: ID_KEYS, driven }];
+  return sections(b, base, req.sort);
+}
+
+/** The SQL of the first page of a search, one statement per section (for EXPLAIN in tests and benchmarks). */
+export function firstPageSql(req: SearchRequest): { sql: string; params: unknown[] }[] {
+  const b = new SqlBuilder();
+  const base = searchPredicate(b, 'r', req.types, req.criteria, req.restriction);
+  const secs = searchSections(b, base, req);
+  return secs.map((sec) => {
+    const q = sectionSql(b.params, sec, req.count + 1, undefined, false);
+    return { sql: q.sql, params: q.params };
+  });
+}
+
+function toFound(r: { id: string; resource_type: string; version_id: number; last_updated: string; content: string }): FoundResource {
+  return { resourceType: r.resource_type, id: r.id, versionId: r.version_id, lastUpdated: r.last_updated, content: r.content };
+}
+
+function cursorOf(r: Row, backward: boolean): string {
+  const c: Cursor = { s: r.section, k: r.keys, id: r.id, rt: r.resource_type };
+  if (backward) c.b = 1;
+  return encodeCursor(c);
+}
+
+async function countMatches(pool: Pool, where: string, params: unknown[], mode: 'estimate' | 'accurate', driven?: DrivenSearch): Promise<number> {
+  if (mode === 'estimate') {
+    const { rows } = await pool.query<{ 'QUERY PLAN': unknown }>(`EXPLAIN (FORMAT JSON) SELECT 1 FROM resource r WHERE ${where}`, params);
+    const raw = rows[0]['QUERY PLAN'];
+    const plan = (typeof raw === 'string' ? JSON.parse(raw) : raw) as { Plan: { 'Plan Rows': number } }[];
+    return Math.round(plan[0].Plan['Plan Rows']);
+  }
+  const q = driven ? drivenCountSql(driven) : { sql: `SELECT count(*)::int AS n FROM resource r WHERE ${where}`, params };
+  const { rows } = await pool.query<{ n: number }>(q.sql, q.params);
+  return rows[0].n;
+}
+
+/** The reference parameters of a type (for `_include=*`). */
+function referenceParams(type: string): string[] {
+  return searchParams(type).filter((p) => p.type === 'reference').map((p) => p.code);
+}
+
+/** The SQL of an accurate `_total` (for EXPLAIN in tests and benchmarks). */
+export function countSql(req: SearchRequest): { sql: string; params: unknown[] } {
+  const driven = req.types?.length === 1 ? drivenSearch(req.types[0], req.criteria, req.restriction) : undefined;
+  if (driven) return drivenCountSql(driven);
+  const b = new SqlBuilder();
+  const base = searchPredicate(b, 'r', req.types, req.criteria, req.restriction);
+  return { sql: `SELECT count(*)::int AS n FROM resource r WHERE ${base}`, params: b.params };
+}
+
+/** Counting a driven search: its distinct ids, from the index rows alone. */
+function drivenCountSql(d: DrivenSearch): { sql: string; params: unknown[] } {
+  return { sql: `SELECT count(*)::int AS n FROM (SELECT d.id FROM ${d.from} WHERE ${d.where} GROUP BY d.id) x`, params: d.params };
+}
+
+/** The statement of one `_include`/`_revinclude` pass over `sources` (undefined when it has nothing to read). */
+export function includeSql(
+  spec: IncludeSpec,
+  sources: { resourceType: string; id: string }[],
+  restriction: AccessRestriction | undefined,
+  limit: number,
+): { sql: string; params: unknown[] } | undefined {
+  const b = new SqlBuilder();
+  let sql: string;
+  if (!spec.reverse) {
+    const byType = new Map<string, string[]>();
+    for (const s of sources) {
+      if (spec.sourceType !== '*' && s.resourceType !== spec.sourceType) continue;
+      if (!byType.has(s.resourceType)) byType.set(s.resourceType, []);
+      byType.get(s.resourceType)!.push(s.id);
+    }
+    if (byType.size === 0) return undefined;
+    const ors = [...byType].map(([type, ids]) => {
+      const params = spec.params[0] === '*' ? referenceParams(type) : spec.params;
+      return `(ref.resource_type = ${b.p(type)} AND ref.id = ANY(${b.p(ids, 'text[]')}) AND ref.param = ANY(${b.p(params, 'text[]')}))`;
+    });
+    const target = spec.targetType ? ` AND ref.target_type = ${b.p(spec.targetType)}` : '';
+    sql = `SELECT ${COLUMNS} FROM resource r
+      WHERE (r.id, r.resource_type) IN (SELECT ref.target_id, ref.target_type FROM search_reference ref
+                                        WHERE (${ors.join(' OR ')}) AND ref.target_id IS NOT NULL${target})
+        AND NOT r.deleted AND ${visible(b, 'r', restriction)}
+      LIMIT ${limit}`;
+  } else {
+    const targets = sources.filter((s) => !spec.targetType || s.resourceType === spec.targetType);
+    if (targets.length === 0) return undefined;
+    sql = `SELECT ${COLUMNS} FROM resource r
+      WHERE r.resource_type = ${b.p(spec.sourceType)} AND NOT r.deleted
+        AND r.id IN (SELECT ref.id FROM search_reference ref
+                      WHERE ref.resource_type = ${b.p(spec.sourceType)} AND ref.param = ANY(${b.p(spec.params, 'text[]')})
+                        AND ref.target_id = ANY(${b.p(targets.map((t) => t.id), 'text[]')})
+                        AND (ref.target_type || '/' || ref.target_id) = ANY(${b.p(targets.map((t) => `${t.resourceType}/${t.id}`), 'text[]')}))
+        AND ${visible(b, 'r', restriction, spec.sourceType)}
+      LIMIT ${limit}`;
+  }
+  return { sql, params: b.params };
+}
+
+async function includePass(
+  db: Pool | PoolClient,
+  specs: IncludeSpec[],
+  sources: FoundResource[],
+  restriction: AccessRestriction | undefined,
+  limit: number,
+): Promise<FoundResource[]> {
+  const found: FoundResource[] = [];
+  for (const spec of specs) {
+    if (found.length >= limit) break;
+    const q = includeSql(spec, sources, restriction, limit - found.length);
+    if (!q) continue;
+    const { rows } = await db.query<{ id: string; resource_type: string; version_id: number; last_updated: string; content: string }>(q.sql, q.params);
+    for (const r of rows) found.push(toFound(r));
+  }
+  return found;
+}
+
+async function includes(db: Pool | PoolClient, req: SearchRequest, matches: FoundResource[], warnings: Issue[]): Promise<FoundResource[]> {
+  const seen = new Set(matches.map((m) => `${m.resourceType}/${m.id}`));
+  const out: FoundResource[] = [];
+  const add = (rs: FoundResource[]): FoundResource[] => {
+    const fresh: FoundResource[] = [];
+    for (const r of rs) {
+      const key = `${r.resourceType}/${r.id}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      fresh.push(r);
+    }
+    out.push(...fresh);
+    return fresh;
+  };
+  let fresh = add(await includePass(db, req.include, matches, req.restriction, MAX_INCLUDES));
+  const iterating = req.include.filter((s) => s.iterate);
+  for (let i = 0; i < MAX_ITERATIONS && iterating.length && fresh.length && out.length < MAX_INCLUDES; i++) {
+    fresh = add(await includePass(db, iterating, fresh, req.restriction, MAX_INCLUDES - out.length));
+  }
+  if (out.length >= MAX_INCLUDES) {
+    warnings.push(issue('warning', 'too-costly', `Included resources were limited to ${MAX_INCLUDES}; narrow the search to see all of them`));
+  }
+  return out;
+}
+
+async function withSnapshot<T>(pool: Pool, needed: boolean, fn: (db: Pool | PoolClient) => Promise<T>): Promise<T> {
+  if (!needed) return fn(pool);
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (e) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw e;
+  } finally {
+    client.release();
+  }
+}
+
+export async function executeSearch(pool: Pool, req: SearchRequest): Promise<SearchResult> {
+  const warnings: Issue[] = [];
+  await resolveTerminology(pool, req.criteria);
+  const b = new SqlBuilder();
+  const base = searchPredicate(b, 'r', req.types, req.criteria, req.restriction);
+  const baseParams = [...b.params];
+
+  const secs = searchSections(b, base, req);
+  const params = b.params;
+  const cursor = req.cursor ? decodeCursor(req.cursor) : undefined;
+  if (cursor && (cursor.s >= secs.length || cursor.k.length !== secs[cursor.s].keys.length - 2)) {
+    throw badRequest('The paging cursor (_cursor) does not belong to this search: start the search again', '_cursor');
+  }
+  const backward = cursor?.b === 1;
+  const result = await withSnapshot(pool, req.include.length > 0 && req.count > 0, async (db) => {
+    let rows: Row[] = [];
+    if (req.count > 0) {
+      const want = req.count + 1;
+      const order = backward ? [...secs.keys()].filter((i) => i <= cursor!.s).reverse() : [...secs.keys()].filter((i) => i >= (cursor?.s ?? 0));
+      for (const i of order) {
+        const c = cursor && i === cursor.s ? cursor : undefined;
+        rows.push(...(await querySection(db, params, secs[i], i, want - rows.length, c, backward)));
+        if (rows.length >= want) break;
+      }
+    }
+    const more = rows.length > req.count;
+    rows = rows.slice(0, req.count);
+    if (backward) rows.reverse();
+    const page: SearchResult = { matches: rows.map(toFound), includes: [], warnings };
+    if (rows.length) {
+      if (backward) {
+        page.next = cursorOf(rows[rows.length - 1], false);
+        if (more) page.previous = cursorOf(rows[0], true);
+      } else {
+        if (more) page.next = cursorOf(rows[rows.length - 1], false);
+        if (cursor) page.previous = cursorOf(rows[0], true);
+      }
+    }
+    if (req.include.length && page.matches.length) page.includes = await includes(db, req, page.matches, warnings);
+    return page;
+  });
+  if ((req.total === 'accurate' || req.total === 'complete') && !cursor && !result.next && req.count > 0) {
+    result.total = result.matches.length; // the first page, when it is the only page, counts itself
+  } else if (req.total === 'accurate' || req.total === 'estimate') {
+    result.total = await countMatches(pool, base, baseParams, req.total, secs[0].driven);
+  }
+  return result;
+}
+

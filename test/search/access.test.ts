@@ -1,0 +1,115 @@
+/**
+ * Access predicates (issue 3 item 8), at the repository level: a restriction given by the caller — a patient
+ * compartment and/or a set of resource types — applies inside the search SQL to the matches and to every
+ * `_include`, `_revinclude`, chain, `_has` and `_list` path alike, so nothing outside it is ever read, counted or
+ * used to decide a match (no post-filtering: totals and pages agree).
+ */
+import { startServer, type TestServer } from '../harness';
+import type { AccessRestriction } from '../../server/repository/search/compile';
+import { parseSearch } from '../../server/repository/search/parse';
+import { Repository } from '../../server/repository/repository';
+import { loadFixtures } from './fixtures';
+
+let server: TestServer;
+let repo: Repository;
+beforeAll(async () => {
+  server = await startServer();
+  await loadFixtures(server);
+  repo = new Repository(server.pool, { referentialIntegrity: true, baseUrl: server.base, timeZone: 'UTC' });
+});
+afterAll(async () => server?.close());
+
+async function search(type: string, query: string, restriction?: AccessRestriction): Promise<{ matches: string[]; includes: string[]; total?: number }> {
+  const parsed = parseSearch([type], [...new URLSearchParams(query)], { timeZone: 'UTC', baseUrl: server.base });
+  const c = parsed.controls;
+  const r = await repo.searchResources({
+    types: [type],
+    criteria: parsed.criteria,
+    sort: c.sort,
+    count: c.count ?? 50,
+    cursor: c.cursor,
+    include: c.include,
+    total: 'accurate',
+    restriction,
+  });
+  const ref = (x: { resourceType: string; id: string }) => `${x.resourceType}/${x.id}`;
+  return { matches: r.matches.map(ref).sort(), includes: r.includes.map(ref).sort(), total: r.total };
+}
+
+const p1: AccessRestriction = { compartment: { type: 'Patient', id: 'p1' } };
+
+test('matches: only resources in the compartment, and totals count only those', async () => {
+  expect(await search('Observation', '')).toMatchObject({ total: 6 });
+  expect(await search('Observation', '', p1)).toEqual({ matches: ['Observation/o1', 'Observation/o2'], includes: [], total: 2 });
+  expect((await search('Patient', '', p1)).matches).toEqual(['Patient/p1']);
+  expect((await search('Encounter', '', p1)).matches).toEqual(['Encounter/e1']);
+  // a type outside the compartment definition is invisible unless shared
+  expect((await search('Organization', '', p1)).matches).toEqual([]);
+  expect((await search('Organization', '', { compartment: { type: 'Patient', id: 'p1', sharedTypes: ['Organization'] } })).matches).toEqual([
+    'Organization/org1',
+    'Organization/org2',
+  ]);
+});
+
+test('resource type restriction', async () => {
+  expect((await search('Observation', '', { resourceTypes: ['Patient'] })).matches).toEqual([]);
+  expect((await search('Patient', '_revinclude=Observation:subject&_id=p1', { resourceTypes: ['Patient'] })).includes).toEqual([]);
+  expect((await search('Patient', '_revinclude=Observation:subject&_id=p1', { resourceTypes: ['Patient', 'Observation'] })).includes).toEqual([
+    'Observation/o1',
+    'Observation/o2',
+  ]);
+});
+
+test('_include and _revinclude never reach outside the restriction', async () => {
+  const all = await search('Observation', '_include=Observation:subject&_include=Observation:encounter');
+  expect(all.includes).toEqual(['Encounter/e1', 'Patient/p1', 'Patient/p2', 'Patient/p3']);
+  const restricted = await search('Observation', '_include=Observation:subject&_include=Observation:encounter', p1);
+  expect(restricted.includes).toEqual(['Encounter/e1', 'Patient/p1']);
+  const rev = await search('Patient', '_revinclude=Observation:subject&_revinclude:iterate=Encounter:subject', { compartment: { type: 'Patient', id: 'p2' } });
+  expect(rev).toEqual({ matches: ['Patient/p2'], includes: ['Encounter/e2', 'Observation/o3', 'Observation/o4'], total: 1 });
+  // iterate through an organisation (shared) back to patients: only the permitted one comes back
+  const it = await search('Encounter', '_include=Encounter:service-provider&_revinclude:iterate=Patient:organization', {
+    compartment: { type: 'Patient', id: 'p1', sharedTypes: ['Organization'] },
+  });
+  expect(it.matches).toEqual(['Encounter/e1']);
+  expect(it.includes).toEqual(['Organization/org1', 'Patient/p1']);
+});
+
+test('chains and _has cannot match through resources outside the restriction', async () => {
+  // Observation o3/o4 belong to p2; within p1's compartment a chain through p2's data finds nothing
+  expect((await search('Observation', 'subject:Patient.gender=male')).matches).toEqual(['Observation/o3', 'Observation/o4']);
+  expect((await search('Observation', 'subject:Patient.gender=male', p1)).matches).toEqual([]);
+  // chain through a resource type outside the compartment: Organization is not visible unless shared
+  expect((await search('Patient', 'organization.name=ruby', p1)).matches).toEqual([]);
+  expect((await search('Patient', 'organization.name=ruby', { compartment: { type: 'Patient', id: 'p1', sharedTypes: ['Organization'] } })).matches).toEqual([
+    'Patient/p1',
+  ]);
+  // _has: organisations of patients with a systolic pressure > 130 (p2's o4) — invisible from p1's compartment
+  const has = '_has:Patient:organization:_has:Observation:subject:value-quantity=gt130';
+  expect((await search('Organization', has)).matches).toEqual(['Organization/org2']);
+  expect((await search('Organization', has, { compartment: { type: 'Patient', id: 'p1', sharedTypes: ['Organization'] } })).matches).toEqual([]);
+  expect((await search('Patient', '_has:Observation:subject:code=8480-6', { resourceTypes: ['Patient'] })).matches).toEqual([]);
+});
+
+test('_list respects the restriction on the list itself', async () => {
+  expect((await search('Observation', '_list=l1')).matches).toEqual(['Observation/o1', 'Observation/o3']);
+  expect((await search('Observation', '_list=l1', { resourceTypes: ['Observation'] })).matches).toEqual([]);
+});
+
+test('paging and totals agree under a restriction (no post-filtering)', async () => {
+  const page1 = await repo.searchResources({
+    types: ['Observation'],
+    criteria: [],
+    sort: [],
+    count: 1,
+    include: [],
+    total: 'accurate',
+    restriction: p1,
+  });
+  expect(page1.total).toBe(2);
+  expect(page1.matches).toHaveLength(1);
+  const page2 = await repo.searchResources({ types: ['Observation'], criteria: [], sort: [], count: 1, cursor: page1.next, include: [], total: 'none', restriction: p1 });
+  expect(page2.matches).toHaveLength(1);
+  expect(page2.next).toBeUndefined();
+  expect([page1.matches[0].id, page2.matches[0].id].sort()).toEqual(['o1', 'o2']);
+});
