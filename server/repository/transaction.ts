@@ -1,0 +1,216 @@
+/**
+ * TransactionProcessor — batch and transaction Bundles (https://hl7.org/fhir/R4/http.html#transaction,
+ * https://hl7.org/fhir/R4/http.html#batch, https://hl7.org/fhir/R4/bundle.html), through the Repository.
+ *
+ * - transaction: every entry in ONE PostgreSQL transaction, planned and written set-based (bundle-plan.ts); any
+ *   failing entry rolls everything back and the error names the entry. Serialisation failures, deadlocks and a
+ *   lost race on a new id are retried with a fresh plan (a plan never mutates the bundle it was given).
+ * - batch: entries are independent, each with its own status. For speed they are processed in passes of up to
+ *   PASS_SIZE entries, one PostgreSQL transaction per pass, where a failing entry is set aside and the others go
+ *   on; entries colliding with an earlier one of the pass wait for the next pass. If a pass fails as a whole (a
+ *   database error, not an entry's), its entries are redone one by one, each in its own transaction — so one
+ *   failure never affects the others. GET/HEAD entries run last, each on its own.
+ *
+ * The result is one EntryResult per entry, in bundle order; the REST layer (rest/batch-transaction.ts) and the
+ * import CLI turn them into a response Bundle or a summary.
+ */
+import type { Pool } from '../database/pool';
+import { inTransaction } from '../database/pool';
+import { isParseError, parseBundleRequest, type EntryParseError, type EntryRequest } from '../fhir/bundle-request';
+import type { JsonValue } from '../fhir/json';
+import { OperationOutcomeError, issue, type Issue } from '../fhir/outcome';
+import { BundlePlan, entryError, type EntryResult, type PreferReturn, type ReadHandler, type Work } from './bundle-plan';
+import type { Repository } from './repository';
+
+export type { EntryResult, PreferReturn, ReadHandler, ReadRequest } from './bundle-plan';
+
+export interface ProcessOptions {
+  /** Prefer: return=… for each entry (default minimal: status, location, etag, lastModified only). */
+  prefer?: PreferReturn;
+  /** Runs GET/HEAD entries; without it they fail as unsupported. */
+  read?: ReadHandler;
+  /** Batch: called after each pass with the number of entries answered so far (progress bars). */
+  progress?: (answered: number) => void;
+}
+
+/** Entries per batch pass (and so per PostgreSQL transaction): bounds statement size and advisory locks held. */
+export const PASS_SIZE = 500;
+const RETRYABLE = new Set(['40P01', '40001', '23505']);
+const ATTEMPTS = 4;
+
+const REASONS: Record<number, string> = {
+  200: 'OK', 201: 'Created', 204: 'No Content', 304: 'Not Modified', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden',
+  404: 'Not Found', 405: 'Method Not Allowed', 409: 'Conflict', 410: 'Gone', 412: 'Precondition Failed', 422: 'Unprocessable Entity',
+  500: 'Internal Server Error',
+};
+
+export function statusText(status: number): string {
+  return `${status} ${REASONS[status] ?? ''}`.trim();
+}
+
+function isRetryable(e: unknown): boolean {
+  return RETRYABLE.has((e as { code?: string }).code ?? '');
+}
+
+/** The spec's processing order: DELETE, POST, PUT/PATCH, then GET/HEAD. */
+function rank(r: EntryRequest): number {
+  return r.method === 'DELETE' ? 0 : r.method === 'POST' ? 1 : r.method === 'PUT' || r.method === 'PATCH' ? 2 : 3;
+}
+
+export function errorResult(e: OperationOutcomeError): EntryResult {
+  return { status: statusText(e.status), outcome: e.outcome, effect: 'failed' };
+}
+
+/** The response of one written entry (an alias answers with the resource of the entry it duplicates). */
+function resultOf(w: Work, prefer: PreferReturn): EntryResult {
+  if (w.error) return errorResult(w.error);
+  if (w.readResult) return w.readResult;
+  const source = w.aliasOf ?? w;
+  const type = (w.req as { type: string }).type;
+  const effect = w.aliasOf ? 'existing' : w.effect!;
+  const version = source.written?.length ? source.written[source.written.length - 1] : source.stored;
+  if (w.req.op === 'delete') {
+    const out: EntryResult = { status: statusText(204), effect };
+    if (effect === 'deleted' && version) {
+      out.etag = `W/"${version.versionId}"`;
+      out.lastModified = version.lastUpdated;
+    }
+    if (prefer === 'OperationOutcome') out.outcome = { resourceType: 'OperationOutcome', issue: [issue('information', 'informational', deleteText(w, type))] };
+    return out;
+  }
+  const out: EntryResult = { status: statusText(effect === 'created' ? 201 : 200), effect, target: { type, id: source.id! } };
+  if (version) {
+    out.location = `${type}/${version.id}/_history/${version.versionId}`;
+    out.etag = `W/"${version.versionId}"`;
+    out.lastModified = version.lastUpdated;
+    if (prefer === 'representation') out.resource = version.content;
+  }
+  if (prefer === 'OperationOutcome') {
+    const issues: Issue[] = w.warnings.length ? w.warnings : [issue('information', 'informational', `${effect}: ${type}/${source.id}`)];
+    out.outcome = { resourceType: 'OperationOutcome', issue: issues };
+  }
+  return out;
+}
+
+function deleteText(w: Work, type: string): string {
+  switch (w.effect) {
+    case 'deleted':
+      return `Deleted ${w.writes.map((v) => `${type}/${v.id}`).join(', ')}`;
+    case 'unchanged':
+      return `${type}/${w.id} was already deleted`;
+    default:
+      return w.deleteIds?.length === 0 ? `No ${type} matched; nothing was deleted` : `${type}/${w.id} does not exist`;
+  }
+}
+
+export class TransactionProcessor {
+  constructor(
+    private readonly repo: Repository,
+    private readonly pool: Pool,
+  ) {}
+
+  /** Processes a batch or transaction Bundle (parsed JSON); throws for a failed transaction. */
+  async process(bundle: JsonValue, opts: ProcessOptions = {}): Promise<{ type: 'batch' | 'transaction'; results: EntryResult[] }> {
+    const { type, entries } = parseBundleRequest(bundle, this.repo.options.baseUrl);
+    const results = type === 'transaction' ? await this.transaction(entries, opts) : await this.batch(entries, opts);
+    return { type, results };
+  }
+
+  /** All or nothing, in one PostgreSQL transaction. */
+  async transaction(entries: (EntryRequest | EntryParseError)[], opts: ProcessOptions = {}): Promise<EntryResult[]> {
+    const bad = entries.find(isParseError);
+    if (bad) throw entryError(bad, bad.error);
+    const requests = entries as EntryRequest[];
+    const prefer = opts.prefer ?? 'minimal';
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const plan = await inTransaction(this.pool, async (client) => {
+          const p = new BundlePlan(this.repo, client, requests, 'transaction', prefer, opts.read);
+          await p.run();
+          return p;
+        });
+        return plan.works.map((w) => resultOf(w, prefer));
+      } catch (e) {
+        if (attempt < ATTEMPTS && isRetryable(e)) continue;
+        throw e;
+      }
+    }
+  }
+
+  /** Each entry on its own: failures are reported per entry, never for the batch. */
+  async batch(entries: (EntryRequest | EntryParseError)[], opts: ProcessOptions = {}): Promise<EntryResult[]> {
+    const prefer = opts.prefer ?? 'minimal';
+    const results: EntryResult[] = new Array(entries.length);
+    const writes: EntryRequest[] = [];
+    const reads: EntryRequest[] = [];
+    for (const e of entries) {
+      if (isParseError(e)) results[e.index] = errorResult(entryError(e, e.error));
+      else (e.op === 'read' ? reads : writes).push(e);
+    }
+    writes.sort((a, b) => rank(a) - rank(b) || a.index - b.index);
+    // Entries redone alone after their pass failed as a whole.
+    const alone = new Set<EntryRequest>();
+    let pending = writes;
+    while (pending.length) {
+      const pass = alone.has(pending[0]) ? [pending[0]] : pending.slice(0, PASS_SIZE).filter((r) => !alone.has(r));
+      const inPass = new Set(pass);
+      const rest = pending.filter((r) => !inPass.has(r));
+      let plan: BundlePlan | undefined;
+      try {
+        plan = await this.pass(pass, prefer, pass.length === 1 ? ATTEMPTS : 1);
+      } catch (e) {
+        if (pass.length > 1) {
+          for (const r of pass) alone.add(r);
+          pending = [...pass, ...rest];
+          continue;
+        }
+        // Database details stay out of the response, as for any 500 (rest/errors.ts); the SQLSTATE helps support.
+        const code = (e as { code?: string }).code;
+        const err = e instanceof OperationOutcomeError ? e : new OperationOutcomeError(500, [issue('fatal', 'exception', `The entry could not be processed (database error${code ? ` ${code}` : ''})`)]);
+        results[pass[0].index] = errorResult(entryError(pass[0], err));
+        pending = rest;
+        continue;
+      }
+      const deferred: EntryRequest[] = [];
+      for (const w of plan.works) {
+        if (w.deferred) deferred.push(w.req);
+        else results[w.req.index] = resultOf(w, prefer);
+      }
+      pending = [...deferred, ...rest];
+      opts.progress?.(entries.length - pending.length - reads.length);
+    }
+    for (const r of reads) results[r.index] = await this.readAlone(r, opts);
+    return results;
+  }
+
+  private async pass(requests: EntryRequest[], prefer: PreferReturn, attempts: number): Promise<BundlePlan> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await inTransaction(this.pool, async (client) => {
+          const p = new BundlePlan(this.repo, client, requests, 'batch', prefer);
+          await p.run();
+          return p;
+        });
+      } catch (e) {
+        if (attempt < attempts && isRetryable(e)) continue;
+        throw e;
+      }
+    }
+  }
+
+  private async readAlone(r: EntryRequest, opts: ProcessOptions): Promise<EntryResult> {
+    if (!opts.read) return errorResult(entryError(r, new OperationOutcomeError(400, [issue('error', 'not-supported', 'GET/HEAD entries are not supported here')])));
+    try {
+      return await opts.read(this.pool, {
+        index: r.index,
+        method: r.method as 'GET' | 'HEAD',
+        url: r.url,
+        ifNoneMatch: r.ifNoneMatch,
+        ifModifiedSince: r.ifModifiedSince,
+      });
+    } catch (e) {
+      if (!(e instanceof OperationOutcomeError)) throw e;
+      return errorResult(entryError(r, e));
+    }
+  }
+}
