@@ -1,0 +1,240 @@
+/**
+ * The import job: NDJSON files (one resource type each) read line by line and written through the repository's
+ * set-based path — each resource validated as an update by id would be (resources keep their ids), then written
+ * 500 to a statement (Repository.upsertBatch). An identical resource makes no new version, so re-running an
+ * import changes nothing.
+ *
+ * Referential integrity is deferred to the end of the job: files arrive in any order (Observations before the
+ * Patients they point to), so references are not checked per batch. Once every file is written, each reference of
+ * each imported resource is checked against the database, and a dangling one is reported as an error of the
+ * file and line it came from. The resources stay imported (as with AROGYA_REFERENTIAL_INTEGRITY=off): import the
+ * missing targets and the references resolve.
+ *
+ * Per file, the manifest reports how many resources were imported and links an OperationOutcome NDJSON file with
+ * one outcome per rejected line (its line number in the diagnostics).
+ */
+import Cursor from 'pg-cursor';
+import fs from 'node:fs';
+import path from 'node:path';
+import readline from 'node:readline';
+import { inTransaction, type PoolClient } from '../database/pool';
+import { isJsonObject, parseFhirJson, toJson, type JsonObject } from '../fhir/json';
+import { OperationOutcomeError, issue, type Issue } from '../fhir/outcome';
+import { JobStopped } from './export';
+import { NdjsonWriter, jobDir, removeDir } from './files';
+import { openSource, resolveSource } from './sources';
+import type { JobContext } from './context';
+import type { BulkJob } from './store';
+
+export interface ImportParams {
+  inputs: { type: string; url: string }[];
+}
+
+export interface ImportFileResult {
+  type: string;
+  inputUrl: string;
+  count: number;
+  url?: string;
+}
+
+export interface ImportManifest {
+  transactionTime: string;
+  request: string;
+  requiresAccessToken: boolean;
+  output: ImportFileResult[];
+  error: ImportFileResult[];
+}
+
+const BATCH = 500;
+const PROGRESS_EVERY_MS = 1000;
+
+interface Item {
+  line: number;
+  resourceType: string;
+  id: string;
+  resource: JsonObject;
+}
+
+function lineOutcome(line: number, issues: Issue[]): string {
+  return toJson({ resourceType: 'OperationOutcome', issue: issues.map((i) => ({ ...i, diagnostics: `Line ${line}: ${i.diagnostics}` })) });
+}
+
+function issuesOf(e: unknown): Issue[] {
+  if (e instanceof OperationOutcomeError) return e.issues;
+  return [issue('error', 'exception', (e as Error).message)];
+}
+
+export async function runImport(ctx: JobContext, job: BulkJob<ImportParams>, signal: AbortSignal): Promise<ImportManifest> {
+  const started = new Date().toISOString();
+  const dir = jobDir(ctx.config.dataDir, job.id);
+  await removeDir(dir); // a retried job starts over
+  await fs.promises.mkdir(dir, { recursive: true });
+  await ctx.pool.query('DELETE FROM bulk_import_written WHERE job_id = $1', [job.id]);
+  const deferIntegrity = ctx.repo.options.referentialIntegrity;
+  const inputs = job.params.inputs;
+
+  const errorWriters = inputs.map((input, i) => new NdjsonWriter(path.join(dir, `input-${i + 1}-${input.type}.errors.ndjson`)));
+  const imported = inputs.map(() => 0);
+  let lastProgress = 0;
+  const checkpoint = async (text: string, force = false): Promise<void> => {
+    if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('aborted');
+    if (!force && Date.now() - lastProgress < PROGRESS_EVERY_MS) return;
+    lastProgress = Date.now();
+    if (!(await ctx.store.progress(job, text))) throw new JobStopped(`import ${job.id} was cancelled or superseded`);
+  };
+
+  const writeBatch = async (client: PoolClient, input: number, items: Item[]): Promise<void> => {
+    await ctx.repo.upsertBatch(client, items);
+    if (deferIntegrity) {
+      await client.query(
+        `INSERT INTO bulk_import_written (job_id, input, line, resource_type, id)
+         SELECT $1, $2, * FROM unnest($3::int[], $4::text[], $5::text[])`,
+        [job.id, input, items.map((i) => i.line), items.map((i) => i.resourceType), items.map((i) => i.id)],
+      );
+    }
+  };
+
+  /** One statement for the batch; if it is refused, resource by resource, so one bad line fails alone. */
+  const flush = async (input: number, items: Item[]): Promise<void> => {
+    if (items.length === 0) return;
+    try {
+      await inTransaction(ctx.pool, (client) => writeBatch(client, input, items));
+      imported[input] += items.length;
+      return;
+    } catch (e) {
+      if (!(e instanceof OperationOutcomeError) && (e as { code?: string }).code !== '23505') throw e;
+    }
+    for (const item of items) {
+      try {
+        await inTransaction(ctx.pool, (client) => writeBatch(client, input, [item]));
+        imported[input] += 1;
+      } catch (e) {
+        if (!(e instanceof OperationOutcomeError)) throw e;
+        await errorWriters[input].write([lineOutcome(item.line, e.issues)]);
+      }
+    }
+  };
+
+  try {
+    for (const [i, input] of inputs.entries()) {
+      const source = await openSource(resolveSource(ctx.config, input.url), signal);
+      const lines = readline.createInterface({ input: source, crlfDelay: Infinity });
+      let batch: Item[] = [];
+      const inBatch = new Set<string>();
+      let lineNo = 0;
+      try {
+        for await (const text of lines) {
+          lineNo++;
+          if (text.trim() === '') continue;
+          try {
+            const resource = parseFhirJson(text);
+            if (!isJsonObject(resource)) throw new OperationOutcomeError(400, [issue('error', 'structure', 'The line is not a JSON object (a FHIR resource)')]);
+            if (resource.resourceType !== input.type) {
+              throw new OperationOutcomeError(400, [
+                issue('error', 'invalid', `The resource is a ${String(resource.resourceType)}, but this input holds ${input.type} resources`),
+              ]);
+            }
+            if (typeof resource.id !== 'string') {
+              throw new OperationOutcomeError(400, [issue('error', 'required', 'The resource has no id: imported resources keep their ids', `${input.type}.id`)]);
+            }
+            const prepared = ctx.repo.prepareUpdate(input.type, resource.id, resource);
+            const key = `${input.type}/${resource.id}`;
+            if (inBatch.has(key)) {
+              // The same resource twice: the second becomes the next version, in the next statement.
+              await flush(i, batch);
+              batch = [];
+              inBatch.clear();
+            }
+            inBatch.add(key);
+            batch.push({ line: lineNo, resourceType: input.type, id: resource.id, resource: prepared.resource });
+          } catch (e) {
+            if (!(e instanceof OperationOutcomeError)) throw e;
+            await errorWriters[i].write([lineOutcome(lineNo, issuesOf(e))]);
+          }
+          if (batch.length >= BATCH) {
+            await flush(i, batch);
+            batch = [];
+            inBatch.clear();
+          }
+          await checkpoint(`input ${i + 1} of ${inputs.length} (${input.type}): ${lineNo} lines read, ${imported[i]} imported, ${errorWriters[i].lines} rejected`);
+        }
+        await flush(i, batch);
+      } finally {
+        lines.close();
+        source.destroy();
+      }
+      await checkpoint(`input ${i + 1} of ${inputs.length} (${input.type}) done: ${imported[i]} imported, ${errorWriters[i].lines} rejected`, true);
+    }
+
+    if (deferIntegrity) {
+      await checkpoint('checking references', true);
+      await reportDanglingReferences(ctx, job.id, errorWriters, checkpoint);
+    }
+  } finally {
+    for (const w of errorWriters) await w.close().catch(() => undefined);
+    await ctx.pool.query('DELETE FROM bulk_import_written WHERE job_id = $1', [job.id]).catch(() => undefined);
+  }
+
+  const output: ImportFileResult[] = inputs.map((input, i) => ({ type: input.type, inputUrl: input.url, count: imported[i] }));
+  const error: ImportFileResult[] = [];
+  for (const [i, input] of inputs.entries()) {
+    const w = errorWriters[i];
+    if (w.lines > 0) {
+      error.push({ type: 'OperationOutcome', inputUrl: input.url, url: `${ctx.config.baseUrl}/_bulk/jobs/${job.id}/files/${path.basename(w.file)}`, count: w.lines });
+    } else {
+      await fs.promises.rm(w.file, { force: true });
+    }
+  }
+  return { transactionTime: started, request: job.request, requiresAccessToken: false, output, error };
+}
+
+/** Every reference of the imported resources that names no current resource, as an error of its file and line. */
+async function reportDanglingReferences(
+  ctx: JobContext,
+  jobId: string,
+  errorWriters: NdjsonWriter[],
+  checkpoint: (text: string) => Promise<void>,
+): Promise<void> {
+  const client = await ctx.pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query('BEGIN READ ONLY');
+    const cursor = client.query(
+      new Cursor<{ input: number; line: number; resource_type: string; id: string; target_type: string; target_id: string }>(
+        `SELECT w.input, w.line, w.resource_type, w.id, l.target_type, l.target_id
+           FROM bulk_import_written w
+           JOIN resource_link l ON l.id = w.id AND l.resource_type = w.resource_type
+          WHERE w.job_id = $1
+            AND NOT EXISTS (SELECT 1 FROM resource t WHERE t.id = l.target_id AND t.resource_type = l.target_type AND NOT t.deleted)
+          ORDER BY w.input, w.line, l.target_type, l.target_id`,
+        [jobId],
+      ),
+    );
+    try {
+      for (;;) {
+        const rows = await cursor.read(1000);
+        if (rows.length === 0) break;
+        for (const r of rows) {
+          await errorWriters[r.input].write([
+            lineOutcome(r.line, [
+              issue(
+                'error',
+                'not-found',
+                `${r.resource_type}/${r.id} was imported, but its reference to ${r.target_type}/${r.target_id} does not resolve: no such resource on this server`,
+              ),
+            ]),
+          ]);
+        }
+        await checkpoint('checking references');
+      }
+    } finally {
+      await cursor.close().catch(() => undefined);
+      await client.query('COMMIT').catch(() => undefined);
+    }
+  } catch (e) {
+    broken = e as Error;
+    throw e;
+  } finally {
+    client.release(broken);
+  }
+}

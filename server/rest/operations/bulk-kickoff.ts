@@ -1,0 +1,70 @@
+/**
+ * What the bulk kick-off requests ($export, $import) share — the FHIR Asynchronous Request Pattern
+ * (https://hl7.org/fhir/uv/bulkdata/export.html#bulk-data-kick-off-request): `Prefer: respond-async` is required,
+ * parameters come from the query string (GET) or a Parameters body (POST), and a kick-off that is accepted
+ * answers 202 with `Content-Location` naming the job's status URL.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { isJsonObject, parseFhirJson, type JsonObject, type JsonValue } from '../../fhir/json';
+import { OperationOutcomeError, badRequest, issue, type Issue } from '../../fhir/outcome';
+import type { JobRunner } from '../../jobs/runner';
+import type { JobKind } from '../../jobs/store';
+import type { RestContext } from '../context';
+import { negotiate, sendOutcome } from '../http';
+
+/** The value of a Parameters.parameter, whatever its value[x]. */
+export function parameterValue(p: JsonObject): JsonValue | undefined {
+  for (const [k, v] of Object.entries(p)) if (k.startsWith('value')) return v;
+  return undefined;
+}
+
+export function requireRespondAsync(req: FastifyRequest, operation: string): void {
+  const prefer = req.headers.prefer;
+  const values = (Array.isArray(prefer) ? prefer.join(',') : prefer ?? '').split(/[,;]/).map((s) => s.trim().toLowerCase());
+  if (!values.includes('respond-async')) {
+    throw badRequest(`${operation} runs asynchronously: send the header 'Prefer: respond-async' (FHIR Asynchronous Request Pattern)`);
+  }
+}
+
+/** The Parameters body of a POST kick-off (an empty body is no parameters). */
+export function parametersBody(req: FastifyRequest): JsonObject[] {
+  if (typeof req.body !== 'string' || req.body.trim() === '') return [];
+  const body = parseFhirJson(req.body);
+  if (!isJsonObject(body) || body.resourceType !== 'Parameters') throw badRequest('The kick-off body must be a Parameters resource');
+  const params = body.parameter ?? [];
+  if (!Array.isArray(params) || !params.every(isJsonObject)) throw badRequest('Parameters.parameter must be an array of parameters');
+  return params as JsonObject[];
+}
+
+export function runnerOf(ctx: RestContext): JobRunner {
+  if (!ctx.jobs) {
+    throw new OperationOutcomeError(503, [issue('error', 'transient', 'Bulk jobs are not available: the job runner is not running in this server')]);
+  }
+  return ctx.jobs;
+}
+
+/** The kick-off URL as the client sent it, under the public base (for the manifest's `request`). */
+export function requestUrl(ctx: RestContext, req: FastifyRequest): string {
+  return `${ctx.config.baseUrl}${req.url.slice(req.url.indexOf('/', 1))}`; // req.url is /fhir/…
+}
+
+/** Creates the job, queues it and answers 202 Accepted with the status URL. */
+export async function acceptJob(
+  ctx: RestContext,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  kind: JobKind,
+  params: unknown,
+  notes: Issue[],
+): Promise<FastifyReply> {
+  negotiate(req);
+  const runner = runnerOf(ctx);
+  const id = await runner.store.create(kind, requestUrl(ctx, req), params);
+  await runner.enqueue(kind, id);
+  const status = `${ctx.config.baseUrl}/_bulk/jobs/${id}`;
+  reply.header('Content-Location', status);
+  return sendOutcome(req, reply, 202, [
+    issue('information', 'informational', `The ${kind} was accepted as job ${id}: poll ${status} for its status`),
+    ...notes,
+  ]);
+}
