@@ -1,0 +1,76 @@
+/**
+ * HTTP load against the server with autocannon: a warm-up run (discarded), then the measured run, with the CPU
+ * counters sampled around the measured run only.
+ */
+import autocannon from 'autocannon';
+import { cpuSnapshot, cpuSplit, type CpuSplit } from './cpu';
+
+export interface PhaseResult {
+  name: string;
+  requests: number;
+  seconds: number;
+  perSecond: number;
+  /** ms */
+  p50: number;
+  p99: number;
+  non2xx: number;
+  errors: number;
+  statusCodes: Record<string, number>;
+  cpu: CpuSplit;
+  /** monotonic clock (µs) of the measured window, to cut CPU profiles */
+  window: [number, number];
+}
+
+let running: autocannon.Instance | undefined;
+
+/** Stops a run in progress (on ctrl-c). */
+export function stopLoad(): void {
+  running?.stop();
+}
+
+function run(opts: autocannon.Options): Promise<autocannon.Result> {
+  return new Promise((resolve, reject) => {
+    running = autocannon(opts, (err, result) => {
+      running = undefined;
+      if (err) reject(err);
+      else resolve(result);
+    });
+  });
+}
+
+export interface LoadOptions {
+  name: string;
+  url: string;
+  connections: number;
+  warmupSeconds: number;
+  seconds: number;
+  requests: autocannon.Request[];
+  serverPid: number;
+  /** the benchmark's PostgreSQL cluster, for CPU accounting (cpu.ts) */
+  postmasterPid?: number;
+}
+
+export async function measureHttp(o: LoadOptions): Promise<PhaseResult> {
+  const base = { url: o.url, connections: o.connections, requests: o.requests, timeout: 30 };
+  if (o.warmupSeconds > 0) await run({ ...base, duration: o.warmupSeconds });
+  const before = cpuSnapshot(o.serverPid, o.postmasterPid);
+  const result = await run({ ...base, duration: o.seconds });
+  const after = cpuSnapshot(o.serverPid, o.postmasterPid);
+  const cpu = cpuSplit(before, after);
+  const statusCodes: Record<string, number> = {};
+  for (const [code, s] of Object.entries(result.statusCodeStats ?? {})) statusCodes[code] = Number(s.count);
+  const ok = result['2xx'];
+  return {
+    name: o.name,
+    requests: ok,
+    seconds: cpu.seconds,
+    perSecond: ok / cpu.seconds,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    statusCodes,
+    cpu,
+    window: [Number(before.at / 1000n), Number(after.at / 1000n)],
+  };
+}

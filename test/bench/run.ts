@@ -1,0 +1,270 @@
+/**
+ * `npm run bench`: Patient create and read-by-id throughput of the real server (separate process, production
+ * settings) against a raw PostgreSQL baseline doing the minimal equivalent work on the same database server, with
+ * the ratios the performance targets are stated in (issue 2: create ≥ 25 %, read ≥ 40 % of raw), and where the
+ * CPU goes. It reports; it never fails on a figure (exit 0), only when it cannot run (exit 1).
+ *
+ * Env: DATABASE_URL (external PostgreSQL, else embedded), BENCH_SECONDS (10), BENCH_WARMUP (2),
+ * BENCH_CONNECTIONS (16), BENCH_WORKERS (server workers, default one per core), BENCH_RAW_THREADS (auto),
+ * BENCH_CPU_PROF=1 (profile the server workers with --cpu-prof and summarise each phase).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { openBenchDatabase, type BenchDatabase } from './database';
+import { measureHttp, stopLoad, type PhaseResult } from './http-load';
+import { measureSteps } from './inprocess';
+import { PATIENT_JSON, bodyWithNhid } from './payload';
+import { summariseProfiles, type ProfileSummary } from './profile';
+import { measureRaw, stopRaw } from './raw';
+import type { RawOp } from './raw-loops';
+import { formatCpu, formatCpuRatios, formatProfile, formatResults, formatSteps, loadWarning, type Comparison } from './report';
+import { serverErrors, startServer, type BenchServer } from './server';
+
+function intEnv(name: string, fallback: number, min = 0): number {
+  const v = Number(process.env[name] ?? fallback);
+  if (!Number.isInteger(v) || v < min) throw new Error(`${name} must be an integer ≥ ${min}`);
+  return v;
+}
+
+const SECONDS = intEnv('BENCH_SECONDS', 10, 1);
+const WARMUP = intEnv('BENCH_WARMUP', 2);
+const CONNECTIONS = intEnv('BENCH_CONNECTIONS', 16, 1);
+const WORKERS = intEnv('BENCH_WORKERS', os.availableParallelism(), 1);
+const RAW_THREADS = process.env.BENCH_RAW_THREADS ? intEnv('BENCH_RAW_THREADS', 0) : undefined; // unset: probe
+const CPU_PROF = process.env.BENCH_CPU_PROF === '1';
+const READ_IDS = 1000;
+const TARGETS = { create: 25, read: 40 };
+
+const started = Date.now();
+const say = (msg: string): void => console.log(msg);
+const step = (msg: string): void => console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${msg}`);
+
+// ------------------------------------------------------------------------------------------------------------
+// Cleanup: whatever happens (error, ctrl-c), stop the load, the server and the database, and remove temp files.
+
+const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'arogya-bench-run-'));
+let server: BenchServer | undefined;
+let db: BenchDatabase | undefined;
+let interrupted = false;
+let keepWorkDir = false;
+
+async function cleanup(): Promise<void> {
+  stopLoad();
+  await stopRaw().catch(() => undefined);
+  await server?.stop().catch(() => undefined);
+  await db?.close().catch(() => undefined);
+  if (!keepWorkDir) fs.rmSync(workDir, { recursive: true, force: true });
+}
+
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(signal, () => {
+    if (interrupted) return;
+    interrupted = true;
+    console.error(`\n${signal}: stopping the load, the server and the database…`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+
+function checkpoint(): void {
+  if (interrupted) throw new Error('interrupted');
+}
+
+// ------------------------------------------------------------------------------------------------------------
+
+async function validatePayload(base: string): Promise<string> {
+  const res = await fetch(`${base}/Patient/$validate`, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: PATIENT_JSON });
+  const oo = (await res.json()) as { issue?: { severity: string; diagnostics?: string; expression?: string[] }[] };
+  const issues = (oo.issue ?? []).filter((i) => i.severity !== 'information');
+  const errors = issues.filter((i) => i.severity === 'error' || i.severity === 'fatal');
+  if (res.status !== 200 || errors.length) {
+    throw new Error(`the payload is not valid R4 (HTTP ${res.status}):\n${issues.map((i) => `  ${i.severity}: ${i.diagnostics} ${i.expression?.join(', ') ?? ''}`).join('\n')}`);
+  }
+  return issues.length ? `${issues.length} warning(s): ${issues.map((i) => i.diagnostics).join('; ')}` : 'no issues';
+}
+
+/** Creates `n` Patients over `CONNECTIONS` parallel loops; returns their ids. */
+async function createPatients(base: string, n: number, first: number): Promise<string[]> {
+  const ids: string[] = [];
+  let next = 0;
+  const loop = async (): Promise<void> => {
+    while (next < n) {
+      const k = next++;
+      const res = await fetch(`${base}/Patient`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/fhir+json', prefer: 'return=minimal' },
+        body: bodyWithNhid(first + k),
+      });
+      await res.arrayBuffer();
+      const id = /\/Patient\/([^/]+)\/_history\//.exec(res.headers.get('location') ?? '')?.[1];
+      if (res.status !== 201 || !id) throw new Error(`creating a Patient answered HTTP ${res.status}`);
+      ids.push(id);
+    }
+  };
+  await Promise.all(Array.from({ length: CONNECTIONS }, loop));
+  return ids;
+}
+
+async function serverPhases(dbUrl: string): Promise<{ create: PhaseResult; read: PhaseResult; validation: string; profile?: Record<string, ProfileSummary | undefined> }> {
+  const profDir = path.join(workDir, 'cpu-prof');
+  server = await startServer({
+    databaseUrl: dbUrl,
+    workers: WORKERS,
+    logFile: path.join(workDir, 'server.log'),
+    nodeFlags: CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [],
+  });
+  step(`server ready at ${server.base} (pid ${server.pid}, ${WORKERS} workers)`);
+  const validation = await validatePayload(server.base);
+  step(`payload: Patient, ${Buffer.byteLength(PATIENT_JSON)} bytes of JSON; POST Patient/$validate: ${validation}`);
+  checkpoint();
+
+  // Every created Patient gets its own NHID (unique in the HMS model); the counter is shared by all connections.
+  let nhidCounter = 1_000_000;
+  step(`create: POST /fhir/Patient, ${CONNECTIONS} connections, ${WARMUP} s warm-up + ${SECONDS} s`);
+  const create = await measureHttp({
+    name: 'create',
+    url: server.base,
+    connections: CONNECTIONS,
+    warmupSeconds: WARMUP,
+    seconds: SECONDS,
+    serverPid: server.pid,
+    postmasterPid: db?.postmasterPid,
+    requests: [
+      {
+        method: 'POST',
+        path: '/fhir/Patient',
+        headers: { 'content-type': 'application/fhir+json' },
+        setupRequest: (req) => ({ ...req, body: bodyWithNhid(nhidCounter++) }),
+      },
+    ],
+  });
+  checkpoint();
+
+  const ids = await createPatients(server.base, READ_IDS, 1);
+  step(`read: GET /fhir/Patient/{id} over ${ids.length} ids, ${CONNECTIONS} connections, ${WARMUP} s warm-up + ${SECONDS} s`);
+  let cursor = 0;
+  const read = await measureHttp({
+    name: 'read',
+    url: server.base,
+    connections: CONNECTIONS,
+    warmupSeconds: WARMUP,
+    seconds: SECONDS,
+    serverPid: server.pid,
+    postmasterPid: db?.postmasterPid,
+    requests: [{ method: 'GET', setupRequest: (req) => ({ ...req, path: `/fhir/Patient/${ids[cursor++ % ids.length]}` }) }],
+  });
+  checkpoint();
+
+  const errors = serverErrors(server.logFile);
+  await server.stop(); // SIGTERM; frees the cores for the baseline (and makes the workers write their profiles)
+  step('server stopped');
+  if (errors.length) {
+    keepWorkDir = true;
+    say(`server logged errors (full log: ${server.logFile}):\n${errors.map((l) => `  ${l}`).join('\n')}`);
+  }
+  const profile = CPU_PROF ? { create: summariseProfiles(profDir, create.window), read: summariseProfiles(profDir, read.window) } : undefined;
+  return { create, read, validation, profile };
+}
+
+/** The raw baseline for one statement: probes inline vs worker-thread clients (unless fixed), keeps the best. */
+async function rawPhase(url: string, op: RawOp, ids: string[]): Promise<{ result: PhaseResult; how: string }> {
+  const name = op === 'insert' ? 'raw INSERT' : 'raw SELECT';
+  const common = { name, url, op, ids, json: PATIENT_JSON, connections: CONNECTIONS, postmasterPid: db?.postmasterPid };
+  let threads: number;
+  let probes = '';
+  if (RAW_THREADS !== undefined) {
+    threads = RAW_THREADS;
+  } else {
+    const candidates = [0, Math.max(2, os.availableParallelism())];
+    const rates: number[] = [];
+    for (const t of candidates) {
+      rates.push((await measureRaw({ ...common, threads: t, warmupSeconds: 0.5, seconds: 2 })).perSecond);
+      checkpoint();
+    }
+    threads = candidates[rates.indexOf(Math.max(...rates))];
+    probes = ` (2 s probes: ${candidates.map((t, k) => `${t === 0 ? 'main thread' : `${t} threads`} ${Math.round(rates[k])}/s`).join(', ')})`;
+  }
+  const how = threads === 0 ? `${CONNECTIONS} clients in the main thread` : `${threads} worker threads × ${CONNECTIONS / threads} clients`;
+  step(`${name}: ${how}${probes}, ${WARMUP} s warm-up + ${SECONDS} s`);
+  const result = await measureRaw({ ...common, threads, warmupSeconds: WARMUP, seconds: SECONDS });
+  checkpoint();
+  return { result, how: `${how}${probes}` };
+}
+
+async function main(): Promise<void> {
+  say(`Arogya benchmark — ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.availableParallelism()} cores, Node ${process.version}`);
+  db = await openBenchDatabase((m) => step(m));
+  step(`database: ${db.description}`);
+  checkpoint();
+
+  const steps = measureSteps(PATIENT_JSON);
+  step('in-process step costs measured');
+
+  const srv = await serverPhases(db.url);
+
+  const admin = new pg.Client({ connectionString: db.url });
+  await admin.connect();
+  let insert: { result: PhaseResult; how: string };
+  let select: { result: PhaseResult; how: string };
+  try {
+    await admin.query('CREATE TABLE bench_raw (id uuid PRIMARY KEY, content jsonb)');
+    insert = await rawPhase(db.url, 'insert', []);
+    const { rows } = await admin.query<{ id: string }>(`SELECT id FROM bench_raw LIMIT ${READ_IDS}`);
+    select = await rawPhase(
+      db.url,
+      'select',
+      rows.map((r) => r.id),
+    );
+  } finally {
+    await admin.end();
+  }
+
+  const comparisons: Comparison[] = [
+    { name: 'create', server: srv.create, raw: insert.result, target: TARGETS.create },
+    { name: 'read', server: srv.read, raw: select.result, target: TARGETS.read },
+  ];
+  say('');
+  say(`Results: ${CONNECTIONS} concurrent connections/clients, ${SECONDS} s measured after ${WARMUP} s warm-up; ${db.description}`);
+  say(`  server: node dist/server/main.js serve, ${WORKERS} workers, validation + indexing + referential integrity on (defaults)`);
+  say(`  raw INSERT: ${insert.how}`);
+  say(`  raw SELECT: ${select.how}`);
+  say('  raw statements: INSERT INTO bench_raw VALUES ($1, $2) / SELECT content FROM bench_raw WHERE id = $1 (prepared, autocommit)');
+  say('');
+  say(formatResults(comparisons));
+  say('');
+  const phases = [srv.create, insert.result, srv.read, select.result];
+  const warning = loadWarning(phases);
+  if (warning) {
+    say(warning);
+    say('');
+  }
+  say(formatCpu(phases));
+  say('');
+  say('CPU cost per request, server vs raw (all processes of the phase: node + postgres + load generator):');
+  say(formatCpuRatios(comparisons));
+  say('');
+  say(formatSteps(steps));
+  if (srv.profile) {
+    for (const [phase, summary] of Object.entries(srv.profile)) {
+      say('');
+      say(formatProfile(`server CPU profile, ${phase} phase (all workers, measured window)`, summary));
+    }
+  }
+  say('');
+  say(`total time ${((Date.now() - started) / 1000).toFixed(0)} s`);
+}
+
+main()
+  .then(async () => {
+    await cleanup();
+    process.exit(0);
+  })
+  .catch(async (e: unknown) => {
+    if (interrupted) return; // the signal handler cleans up and exits
+    keepWorkDir = fs.existsSync(path.join(workDir, 'server.log'));
+    console.error(`benchmark failed: ${e instanceof Error ? e.message : String(e)}`);
+    if (keepWorkDir) console.error(`server log kept in ${path.join(workDir, 'server.log')}`);
+    await cleanup();
+    process.exit(1);
+  });
