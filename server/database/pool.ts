@@ -27,11 +27,11 @@ export function createPool(url: string, max: number, applicationName = 'arogya')
   return pool;
 }
 
-/** Run `fn` in one transaction; rolls back on any error and rethrows it. */
-export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+/** Run `fn` in one transaction (`begin` may set its isolation level); rolls back on any error and rethrows it. */
+export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
   const client = await pool.connect();
   try {
-    await client.query('BEGIN');
+    await client.query(begin);
     const result = await fn(client);
     await client.query('COMMIT');
     return result;

@@ -16,7 +16,7 @@
  * `_sort=-date` reads twenty index entries, not the whole table — and the resources without a value follow as a
  * second section.
  */
-import type { Pool, PoolClient } from '../../database/pool';
+import { inTransaction, type Pool, type PoolClient } from '../../database/pool';
 import { badRequest, issue, type Issue } from '../../fhir/outcome';
 import { searchParams } from '../../fhir/search/registry';
 import { INSTANT_SQL } from '../writes';
@@ -405,20 +405,10 @@ async function includes(db: Pool | PoolClient, req: SearchRequest, matches: Foun
   return out;
 }
 
+/** Matches and includes read from one snapshot when there are several statements. */
 async function withSnapshot<T>(pool: Pool, needed: boolean, fn: (db: Pool | PoolClient) => Promise<T>): Promise<T> {
   if (!needed) return fn(pool);
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    const result = await fn(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (e) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw e;
-  } finally {
-    client.release();
-  }
+  return inTransaction(pool, fn, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
 }
 
 export async function executeSearch(pool: Pool, req: SearchRequest): Promise<SearchResult> {
