@@ -8,9 +8,12 @@
  * own: `bodyWithNhid(n)` splices a distinct 14-digit number into the same text.
  */
 
+import type { Patient } from '@medplum/fhirtypes';
+
 const NHID_PLACEHOLDER = '@@NHID@@';
 
-const patient = {
+/** Typed with @medplum/fhirtypes so a misspelt element fails the type check before the server's validator sees it. */
+const patient: Patient = {
   resourceType: 'Patient',
   text: {
     status: 'generated',

@@ -213,15 +213,16 @@ const ID_KEYS: Key[] = [
 
 function drivenSectionSql(d: DrivenSearch, limit: number, cursor: Cursor | undefined, backward: boolean): { sql: string; params: unknown[]; keyCount: number } {
   const b = new SqlBuilder([...d.params]);
-  const after = cursor ? `\n      AND d.id ${backward ? '<' : '>'} ${b.p(cursor.id, 'text')}` : '';
+  // Byte order (COLLATE "C"): the same total order everywhere, and far cheaper to sort than a locale's.
+  const after = cursor ? `\n      AND d.id COLLATE "C" ${backward ? '<' : '>'} ${b.p(cursor.id, 'text')}` : '';
   const dir = backward ? 'DESC' : 'ASC';
   const sql = `SELECT ${COLUMNS}
   FROM resource r
   WHERE r.resource_type = ${b.p(d.type)} AND NOT r.deleted
-    AND r.id IN (SELECT d.id FROM ${d.from}
+    AND r.id IN (SELECT d.id COLLATE "C" FROM ${d.from}
      WHERE ${d.where}${after}
-     GROUP BY d.id ORDER BY d.id ${dir} LIMIT ${limit})
-  ORDER BY r.id ${dir}`;
+     GROUP BY 1 ORDER BY 1 ${dir} LIMIT ${limit})
+  ORDER BY r.id COLLATE "C" ${dir}`;
   return { sql, params: b.params, keyCount: 0 };
 }
 
