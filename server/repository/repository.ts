@@ -253,6 +253,11 @@ export class Repository {
     for (const [k, v] of Object.entries(body)) if (k !== 'resourceType' && k !== 'id') ordered[k] = v;
     const issues = validateResource(ordered, { expectedType });
     if (issues.some((i) => i.severity === 'error' || i.severity === 'fatal')) throw new OperationOutcomeError(400, issues);
+    if (expectedType === 'SearchParameter') {
+      // A custom search parameter the server could not serve is refused here, resource by resource (custom.ts).
+      const check = checkSearchParameter(ordered);
+      if (check.kind === 'refused') throw new OperationOutcomeError(422, check.issues);
+    }
     return { resource: ordered, warnings: issues };
   }
 

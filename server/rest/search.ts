@@ -13,7 +13,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { isResourceType, r4Model } from '../fhir/definitions';
 import { parseStoredJson, toJson } from '../fhir/json';
-import { badRequest, notFound, type Issue } from '../fhir/outcome';
+import { OperationOutcomeError, badRequest, notFound, type Issue } from '../fhir/outcome';
 import { applySummary } from '../fhir/summary';
 import { assertId } from '../repository/repository';
 import { compartmentParams, type AccessRestriction } from '../repository/search/compile';
@@ -61,12 +61,16 @@ export async function searchBundle(
   const parse = (): ParsedSearch =>
     parseSearch(scope.types ?? r4Model().resourceTypes, params, { timeZone: ctx.config.timeZone, baseUrl: ctx.config.baseUrl, lenient: opts.lenient });
   await ctx.repo.syncSearchParameters();
-  let parsed: ParsedSearch;
+  // A parameter this process does not know (or sees as still reindexing) may be a custom one defined or activated
+  // through another process since this one last polled: look at the database once more before refusing it.
+  let parsed: ParsedSearch | undefined;
   try {
     parsed = parse();
   } catch (e) {
-    // A custom parameter this process still sees as reindexing may have become active since its last poll.
-    if (!(e instanceof SearchParameterNotReady)) throw e;
+    const stale = e instanceof SearchParameterNotReady || (e instanceof OperationOutcomeError && e.status === 400 && e.issues[0]?.code === 'not-supported');
+    if (!stale) throw e;
+  }
+  if (!parsed || parsed.ignored.length) {
     await ctx.repo.syncSearchParameters(true);
     parsed = parse();
   }

@@ -429,8 +429,36 @@ function indexCondition(b: SqlBuilder, c: Criterion): IndexCondition | undefined
   }
 }
 
+/**
+ * A two-sided date criterion tested for candidates of another criterion: the span overlap as its own EXISTS (the
+ * GiST index, estimated from the span statistics alone — estimated together with the exact bounds, which it makes
+ * redundant, the planner would think it matches a hundredth of what it does and never hash it) and the exact
+ * conditions as a second EXISTS, probed by owner for the few candidates that remain.
+ */
+function splitDateSql(b: SqlBuilder, alias: string, c: Criterion & { kind: 'date' }): string | undefined {
+  const groups = [c.values, ...(c.also ?? [])];
+  const w = spanWindow(groups);
+  if (!w) return undefined;
+  const s = b.alias('t');
+  const t = b.alias('t');
+  const param = b.p(c.code);
+  return `EXISTS (SELECT 1 FROM search_date ${s} WHERE ${ownedBy(s, alias)} AND ${s}.param = ${param}
+      AND ${DATE_SPAN(s)} && tstzrange(${b.p(w.low, 'timestamptz')}, ${b.p(w.high, 'timestamptz')}, '[]'))
+    AND EXISTS (SELECT 1 FROM search_date ${t} WHERE ${ownedBy(t, alias)} AND ${t}.param = ${param}
+      AND ${groups.map((g) => `(${g.map((v) => dateCondition(b, `${t}.low`, `${t}.high`, v)).join(' OR ')})`).join(' AND ')})`;
+}
+
+/** Whether a criterion reads columns of the resource row itself (not only its id and type). */
+function usesResourceColumns(c: Criterion): boolean {
+  return c.kind === 'lastUpdated';
+}
+
 /** One criterion as a predicate over `alias` (resources of `knownType`, when a single type). */
-export function criterionSql(b: SqlBuilder, alias: string, c: Criterion, restriction?: AccessRestriction, knownType?: string): string {
+export function criterionSql(b: SqlBuilder, alias: string, c: Criterion, restriction?: AccessRestriction, knownType?: string, split = false): string {
+  if (split && c.kind === 'date') {
+    const sql = splitDateSql(b, alias, c);
+    if (sql) return sql;
+  }
   const ic = indexCondition(b, c);
   if (ic) {
     const t = b.alias('t');
@@ -454,6 +482,15 @@ export function criterionSql(b: SqlBuilder, alias: string, c: Criterion, restric
     }
     case 'has': {
       const ref = b.alias('h');
+      if (!usesResourceColumns(c.criterion)) {
+        // The referring resource's reference rows stand for it: they exist only while it is live and carry its
+        // (id, resource_type), all the inner criterion and the restriction look at.
+        const v = visible(b, ref, restriction, c.type);
+        return `EXISTS (SELECT 1 FROM search_reference ${ref}
+          WHERE ${ref}.resource_type = ${b.p(c.type)} AND ${ref}.param = ${b.p(c.code)}
+            AND ${ref}.target_id = ${alias}.id AND ${ref}.target_type = ${alias}.resource_type
+            AND ${criterionSql(b, ref, c.criterion, restriction, c.type)}${v === 'true' ? '' : ` AND ${v}`})`;
+      }
       const r2 = b.alias('r');
       return `EXISTS (SELECT 1 FROM search_reference ${ref} JOIN resource ${r2} ON ${r2}.id = ${ref}.id AND ${r2}.resource_type = ${ref}.resource_type
           WHERE ${ref}.resource_type = ${b.p(c.type)} AND ${ref}.param = ${b.p(c.code)}
@@ -529,7 +566,8 @@ export function searchPredicate(b: SqlBuilder, alias: string, types: string[] | 
   if (knownType) where.push(`${alias}.resource_type = ${b.p(knownType)}`);
   else if (types) where.push(`${alias}.resource_type = ANY(${b.p(types, 'text[]')})`);
   where.push(`NOT ${alias}.deleted`);
-  for (const c of mergeRanges(criteria, knownType)) where.push(criterionSql(b, alias, c, restriction, knownType));
+  const merged = mergeRanges(criteria, knownType);
+  for (const c of merged) where.push(criterionSql(b, alias, c, restriction, knownType, merged.length > 1));
   const v = visible(b, alias, restriction, knownType);
   if (v !== 'true') where.push(v);
   return where.join('\n  AND ');
@@ -607,7 +645,7 @@ export function drivenSearch(type: string, criteria: Criterion[], restriction?: 
     where.push(`d.param = ${b.p(ic.param)}`, ic.cond('d'));
   }
   merged.forEach((c, i) => {
-    if (i !== best) where.push(criterionSql(b, 'd', c, restriction, type));
+    if (i !== best) where.push(criterionSql(b, 'd', c, restriction, type, true));
   });
   const v = visible(b, 'd', restriction, type);
   if (v !== 'true') where.push(v);

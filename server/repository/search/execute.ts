@@ -16,6 +16,8 @@
  * `_sort=-date` reads twenty index entries, not the whole table — and the resources without a value follow as a
  * second section.
  */
+import crypto from 'node:crypto';
+import type { QueryConfig } from 'pg';
 import { inTransaction, type Pool, type PoolClient } from '../../database/pool';
 import { badRequest, issue, type Issue } from '../../fhir/outcome';
 import { searchParams } from '../../fhir/search/registry';
@@ -193,6 +195,42 @@ function orderBy(keys: Key[], backward: boolean): string {
     .join(', ');
 }
 
+/**
+ * Statements of equality-only searches (identifier, reference, chains of those, includes) run as named prepared
+ * statements: PostgreSQL parses and plans their text once per connection instead of on every request, and their
+ * plans do not depend on the values (a range or prefix search, whose best plan does, is planned every time). The
+ * number of distinct prepared texts is capped, since each stays on every connection of the pool.
+ */
+const MAX_PREPARED = 500;
+const prepared = new Set<string>();
+
+function statement(sql: string, params: unknown[], prepare: boolean): QueryConfig {
+  if (!prepare) return { text: sql, values: params };
+  const name = `arogya_${crypto.createHash('sha1').update(sql).digest('hex').slice(0, 20)}`;
+  if (!prepared.has(name)) {
+    if (prepared.size >= MAX_PREPARED) return { text: sql, values: params };
+    prepared.add(name);
+  }
+  return { name, text: sql, values: params };
+}
+
+/** Criteria whose plan does not depend on their values: token and reference equality, ids, and chains of them. */
+export function equalityOnly(criteria: Criterion[]): boolean {
+  return criteria.every((c) => {
+    switch (c.kind) {
+      case 'id':
+      case 'reference':
+        return true;
+      case 'token':
+        return !c.not && c.values.every((v) => v.code !== null && v.system !== undefined);
+      case 'chain':
+        return c.targets.every((t) => equalityOnly([t.criterion]));
+      default:
+        return false;
+    }
+  });
+}
+
 interface Row {
   id: string;
   resource_type: string;
@@ -213,15 +251,16 @@ const ID_KEYS: Key[] = [
 
 function drivenSectionSql(d: DrivenSearch, limit: number, cursor: Cursor | undefined, backward: boolean): { sql: string; params: unknown[]; keyCount: number } {
   const b = new SqlBuilder([...d.params]);
-  // Byte order (COLLATE "C"): the same total order everywhere, and far cheaper to sort than a locale's.
+  // Byte order (COLLATE "C"): the same total order everywhere, and far cheaper to group and sort than a locale's;
+  // the ids go back to the column's collation to probe the primary key.
   const after = cursor ? `\n      AND d.id COLLATE "C" ${backward ? '<' : '>'} ${b.p(cursor.id, 'text')}` : '';
   const dir = backward ? 'DESC' : 'ASC';
   const sql = `SELECT ${COLUMNS}
   FROM resource r
   WHERE r.resource_type = ${b.p(d.type)} AND NOT r.deleted
-    AND r.id IN (SELECT d.id COLLATE "C" FROM ${d.from}
+    AND r.id IN (SELECT k.id COLLATE "default" FROM (SELECT d.id COLLATE "C" AS id FROM ${d.from}
      WHERE ${d.where}${after}
-     GROUP BY 1 ORDER BY 1 ${dir} LIMIT ${limit})
+     GROUP BY 1 ORDER BY 1 ${dir} LIMIT ${limit}) k)
   ORDER BY r.id COLLATE "C" ${dir}`;
   return { sql, params: b.params, keyCount: 0 };
 }
@@ -248,9 +287,10 @@ async function querySection(
   limit: number,
   cursor: Cursor | undefined,
   backward: boolean,
+  prepare: boolean,
 ): Promise<Row[]> {
   const q = sectionSql(params, sec, limit, cursor, backward);
-  const { rows } = await db.query<Record<string, unknown>>(q.sql, q.params);
+  const { rows } = await db.query<Record<string, unknown>>(statement(q.sql, q.params, prepare));
   return rows.map((r) => ({
     id: r.id as string,
     resource_type: r.resource_type as string,
@@ -375,7 +415,7 @@ async function includePass(
     if (found.length >= limit) break;
     const q = includeSql(spec, sources, restriction, limit - found.length);
     if (!q) continue;
-    const { rows } = await db.query<{ id: string; resource_type: string; version_id: number; last_updated: string; content: string }>(q.sql, q.params);
+    const { rows } = await db.query<{ id: string; resource_type: string; version_id: number; last_updated: string; content: string }>(statement(q.sql, q.params, true));
     for (const r of rows) found.push(toFound(r));
   }
   return found;
@@ -426,6 +466,7 @@ export async function executeSearch(pool: Pool, req: SearchRequest): Promise<Sea
     throw badRequest('The paging cursor (_cursor) does not belong to this search: start the search again', '_cursor');
   }
   const backward = cursor?.b === 1;
+  const prepare = req.criteria.length > 0 && equalityOnly(req.criteria) && !req.restriction;
   const result = await withSnapshot(pool, req.include.length > 0 && req.count > 0, async (db) => {
     let rows: Row[] = [];
     if (req.count > 0) {
@@ -433,7 +474,7 @@ export async function executeSearch(pool: Pool, req: SearchRequest): Promise<Sea
       const order = backward ? [...secs.keys()].filter((i) => i <= cursor!.s).reverse() : [...secs.keys()].filter((i) => i >= (cursor?.s ?? 0));
       for (const i of order) {
         const c = cursor && i === cursor.s ? cursor : undefined;
-        rows.push(...(await querySection(db, params, secs[i], i, want - rows.length, c, backward)));
+        rows.push(...(await querySection(db, params, secs[i], i, want - rows.length, c, backward, prepare)));
         if (rows.length >= want) break;
       }
     }
