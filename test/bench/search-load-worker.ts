@@ -5,7 +5,7 @@
  * The next chunk is planned (extraction is CPU work) while the database writes the current one.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { createPool } from '../../server/database/pool';
+import { createPool, inTransaction } from '../../server/database/pool';
 import type { JsonObject } from '../../server/fhir/json';
 import { Repository } from '../../server/repository/repository';
 import type { VersionWrite } from '../../server/repository/writes';
@@ -27,18 +27,10 @@ function plan(chunk: number): VersionWrite[] {
 }
 
 async function write(chunk: number, writes: VersionWrite[]): Promise<void> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  await inTransaction(pool, async (client) => {
     await repo.executeWrites(client, writes, { returnContent: false });
     await client.query('INSERT INTO bench_population_chunk (chunk) VALUES ($1)', [chunk]);
-    await client.query('COMMIT');
-  } catch (e) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw e;
-  } finally {
-    client.release();
-  }
+  });
   parentPort!.postMessage({ written: writes.length });
 }
 

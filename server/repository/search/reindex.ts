@@ -17,7 +17,7 @@
  */
 import crypto from 'node:crypto';
 import os from 'node:os';
-import type { Pool, PoolClient } from '../../database/pool';
+import { inTransaction, type Pool, type PoolClient } from '../../database/pool';
 import { registryEntries, type CustomParamDefinition } from '../../fhir/search/custom';
 import { compileParamExtractor, derivedParamCodes, extractParamRows, type ParamExtractor } from '../../fhir/search/extract';
 import { parseStoredJson } from '../../fhir/json';
@@ -271,9 +271,7 @@ export class SearchParameterRunner {
       });
     }
     for (const t of perTable) values.push(t.ids, ...t.cols);
-    const client = await this.opts.pool.connect();
-    try {
-      await client.query('BEGIN');
+    await inTransaction(this.opts.pool, async (client) => {
       const held = await client.query(
         `SELECT 1 FROM search_parameter_state WHERE id = $1 AND version_id = $2 AND lease_owner = $3 AND status = 'pending' FOR SHARE`,
         [job.id, job.version_id, this.owner],
@@ -284,13 +282,7 @@ export class SearchParameterRunner {
         `UPDATE search_parameter_state SET cursor = $2::jsonb, done = done + $3, lease_until = now() + make_interval(secs => $4) WHERE id = $1`,
         [job.id, JSON.stringify(next), counted, LEASE_SECONDS],
       );
-      await client.query('COMMIT');
-    } catch (e) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw e;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   /** Purges batch after batch (in the background of the polling) until nothing is left or the server stops. */
@@ -307,9 +299,7 @@ export class SearchParameterRunner {
    * there was a pair to work on.
    */
   private async purgeStep(): Promise<boolean> {
-    const client: PoolClient = await this.opts.pool.connect();
-    try {
-      await client.query('BEGIN');
+    return inTransaction(this.opts.pool, async (client: PoolClient) => {
       const { rows } = await client.query<{ resource_type: string; code: string }>(
         `SELECT resource_type, code FROM search_parameter_purge ORDER BY queued_at LIMIT 1 FOR UPDATE SKIP LOCKED`,
       );
@@ -327,13 +317,7 @@ export class SearchParameterRunner {
         }
         if (deleted === 0) await client.query(`DELETE FROM search_parameter_purge WHERE resource_type = $1 AND code = $2`, [pair.resource_type, pair.code]);
       }
-      await client.query('COMMIT');
       return pair !== undefined;
-    } catch (e) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw e;
-    } finally {
-      client.release();
-    }
+    });
   }
 }
