@@ -250,12 +250,24 @@ export class StructureWalker {
   // Complex values and embedded resources.
 
   private complex(child: ChildDef, value: unknown, key: string): void {
+    this.eachValue(child, value, key, (item, repeating) => {
+      if (!isObject(item)) {
+        const what = repeating ? `Items of '${key}' (${child.type}) must be JSON objects` : `Element '${key}' (${child.type}) must be a JSON object`;
+        this.ctx.error('structure', `${what}, not ${jsonKind(item)}`);
+      } else this.complexValue(child, item);
+    });
+  }
+
+  /**
+   * Visits the value of an element, or each item when it repeats, with the item's location pushed; reports a
+   * non-repeating element given as an array, and checks arrays (checkArray) first.
+   */
+  private eachValue(child: ChildDef, value: unknown, key: string, visit: (item: unknown, repeating: boolean) => void): void {
     const ctx = this.ctx;
     if (!child.array) {
       ctx.keys.push(key);
       if (Array.isArray(value)) ctx.error('structure', `Element '${key}' is not repeating: it must not be an array`);
-      else if (!isObject(value)) ctx.error('structure', `Element '${key}' (${child.type}) must be a JSON object, not ${jsonKind(value)}`);
-      else this.complexValue(child, value);
+      else visit(value, false);
       ctx.keys.pop();
       return;
     }
@@ -263,9 +275,7 @@ export class StructureWalker {
     const items = value as unknown[];
     for (let i = 0; i < items.length; i++) {
       ctx.keys.push(key, i);
-      const item = items[i];
-      if (!isObject(item)) ctx.error('structure', `Items of '${key}' (${child.type}) must be JSON objects, not ${jsonKind(item)}`);
-      else this.complexValue(child, item);
+      visit(items[i], true);
       ctx.keys.pop();
       ctx.keys.pop();
     }
@@ -278,23 +288,8 @@ export class StructureWalker {
 
   /** contained, Bundle.entry.resource, Parameters.parameter.resource: any resource type, validated recursively. */
   private embeddedResources(child: ChildDef, value: unknown, key: string): void {
-    const ctx = this.ctx;
     const contained = child.element.path.endsWith('.contained');
-    if (!child.array) {
-      ctx.keys.push(key);
-      if (Array.isArray(value)) ctx.error('structure', `Element '${key}' is not repeating: it must not be an array`);
-      else this.resource(value, contained);
-      ctx.keys.pop();
-      return;
-    }
-    if (!this.checkArray(child, value, key)) return;
-    const items = value as unknown[];
-    for (let i = 0; i < items.length; i++) {
-      ctx.keys.push(key, i);
-      this.resource(items[i], contained);
-      ctx.keys.pop();
-      ctx.keys.pop();
-    }
+    this.eachValue(child, value, key, (item) => this.resource(item, contained));
   }
 
   private checkArray(child: ChildDef, value: unknown, key: string): boolean {
