@@ -7,6 +7,7 @@
 import crypto from 'node:crypto';
 import type { Pool, PoolClient } from '../database/pool';
 import { inTransaction } from '../database/pool';
+import { WriteCoalescer } from './coalesce';
 import { isResourceType } from '../fhir/definitions';
 import { isJsonObject, parseStoredJson, toJson, type JsonObject } from '../fhir/json';
 import {
@@ -21,7 +22,7 @@ import {
 } from '../fhir/outcome';
 import { collectReferences, type LocalReference } from '../fhir/references';
 import { checkSearchParameter } from '../fhir/search/custom';
-import { extractIndexRows } from '../fhir/search/extract';
+import { extractContainedIndexRows, extractIndexRows } from '../fhir/search/extract';
 import { validateResource } from '../fhir/validation';
 import { compileCriteria } from './search/compile';
 import { executeSearch, type SearchRequest, type SearchResult } from './search/execute';
@@ -55,6 +56,8 @@ export interface RepositoryOptions {
   baseUrl: string;
   /** Zone for search dates written without an offset. */
   timeZone: string;
+  /** Concurrent group-commit statements for plain creates (coalesce.ts); default 2. */
+  groupCommitStatements?: number;
 }
 
 export interface SearchPage {
@@ -95,11 +98,15 @@ function isPoolClient(c: Pool | PoolClient): c is PoolClient {
 export class Repository {
   /** A SearchParameter was written by this process: sync the registry before the next search or write. */
   private searchParametersStale = false;
+  /** Group commit of plain creates (coalesce.ts): at most this many write statements of them at a time. */
+  private readonly creates: WriteCoalescer<StoredVersion>;
 
   constructor(
     private readonly pool: Pool,
     readonly options: RepositoryOptions,
-  ) {}
+  ) {
+    this.creates = new WriteCoalescer((writes) => this.executeWrites(this.pool, writes), options.groupCommitStatements ?? 2);
+  }
 
   /**
    * Brings this process's search parameter registry up to date with custom SearchParameters (repository/
@@ -213,6 +220,8 @@ export class Repository {
     await this.syncSearchParameters();
     const parsed = parseSearch([resourceType], [...query], { timeZone: this.options.timeZone, baseUrl: this.options.baseUrl });
     const c = parsed.controls;
+    // Entries of such a page name [type]/[id]: contained resources (and their containers) have no place in it.
+    if (c.contained !== 'false') throw badRequest(`_contained=${c.contained} is not supported in a Bundle entry's search; use GET [base]/${resourceType}?…`, '_contained');
     const result = await executeSearch(this.pool, {
       types: [resourceType],
       criteria: parsed.criteria,
@@ -306,6 +315,7 @@ export class Repository {
       ...v,
       content,
       index: resource ? extractIndexRows(resource, { timeZone: this.options.timeZone, baseUrl: this.options.baseUrl }) : {},
+      contained: resource ? extractContainedIndexRows(resource, { timeZone: this.options.timeZone, baseUrl: this.options.baseUrl }) : undefined,
       links: resource ? collectReferences(resource, this.options.baseUrl).local : [],
     };
   }
@@ -406,7 +416,9 @@ export class Repository {
     const refs = collectReferences(body, this.options.baseUrl).local;
     const needsTx = opts.ifNoneExist !== undefined || (this.options.referentialIntegrity && refs.length > 0);
     if (!needsTx) {
-      const v = await this.writeVersion(this.pool, { resourceType, id, versionId: 1, method: 'POST', insert: true }, body);
+      const plan = this.planVersion({ resourceType, id, versionId: 1, method: 'POST', insert: true }, body);
+      // SearchParameter writes take a transaction of their own (executeWrites): they are not grouped.
+      const v = resourceType === 'SearchParameter' ? (await this.executeWrites(this.pool, [plan]))[0] : await this.creates.write(plan);
       return { ...v, outcome: 'created', warnings };
     }
     return inTransaction(this.pool, async (client) => {

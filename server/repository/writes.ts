@@ -25,7 +25,18 @@ export interface IndexTable {
 
 const col = (name: string, sqlType: string) => ({ name, sqlType });
 
-/** The search index tables (migrations 20261127000100 and 20261127000300; rows from fhir/search/extract.ts). */
+/** The columns of a composite's second or third component (any type but the first, a token; extract.ts). */
+function compositeComponentColumns(n: 2 | 3): IndexTable['columns'] {
+  return [
+    col(`c${n}_system`, 'text'), col(`c${n}_code`, 'text'), col(`c${n}_low`, 'numeric'), col(`c${n}_high`, 'numeric'),
+    col(`c${n}_dlow`, 'timestamptz'), col(`c${n}_dhigh`, 'timestamptz'), col(`c${n}_text`, 'text'),
+  ];
+}
+
+/**
+ * The search index tables (migrations 20261127000100, 20261127000300 and 20261127000910: smin/smax of
+ * search_reference, c3_* of search_composite; rows from fhir/search/extract.ts).
+ */
 export const INDEX_TABLES: IndexTable[] = [
   { name: 'search_token', columns: [col('param', 'text'), col('system', 'text'), col('code', 'text')] },
   {
@@ -48,15 +59,21 @@ export const INDEX_TABLES: IndexTable[] = [
     ],
   },
   { name: 'search_uri', columns: [col('param', 'text'), col('value', 'text')] },
-  { name: 'search_reference', columns: [col('param', 'text'), col('target_type', 'text'), col('target_id', 'text'), col('url', 'text')] },
+  {
+    name: 'search_reference',
+    columns: [col('param', 'text'), col('target_type', 'text'), col('target_id', 'text'), col('url', 'text'), col('smin', 'bool'), col('smax', 'bool')],
+  },
   {
     name: 'search_composite',
     columns: [
-      col('param', 'text'), col('c1_system', 'text'), col('c1_code', 'text'), col('c2_system', 'text'), col('c2_code', 'text'),
-      col('c2_low', 'numeric'), col('c2_high', 'numeric'), col('c2_dlow', 'timestamptz'), col('c2_dhigh', 'timestamptz'), col('c2_text', 'text'),
+      col('param', 'text'), col('c1_system', 'text'), col('c1_code', 'text'), ...compositeComponentColumns(2), ...compositeComponentColumns(3),
     ],
   },
   { name: 'search_text', columns: [col('param', 'text'), col('tsv', 'tsvector')] },
+  {
+    name: 'search_code_date',
+    columns: [col('param', 'text'), col('system', 'text'), col('code', 'text'), col('low', 'timestamptz'), col('high', 'timestamptz')],
+  },
 ];
 
 /** Index rows of one resource version: table name → rows (each row in the table's column order). */
@@ -70,6 +87,11 @@ export interface VersionWrite {
   /** Resource JSON text without server meta (set here); undefined for a deletion. */
   content?: string;
   index: IndexRows;
+  /**
+   * Index rows of the resources in `contained`, each under its own resource_type (fhir/search/extract.ts
+   * containedKey: `<ContainedType>#<ContainerType>#<localId>`) and the container's id; absent: none.
+   */
+  contained?: { key: string; index: IndexRows }[];
   links: LocalReference[];
   /** true: no row exists yet for (id, type); false: the row exists (update, re-create after delete, delete). */
   insert: boolean;
@@ -99,6 +121,22 @@ interface Shape {
   updates: boolean;
   links: boolean;
   tables: IndexTable[];
+  /** Tables with rows of contained resources in this batch: their rows carry their own resource_type. */
+  keyed: IndexTable[];
+}
+
+/**
+ * The CTE adding new string values to search_string_dict, whose trigrams serve `:contains` (migration
+ * 20261127000900); `valueArray` is the text[] parameter of the rows' folded values. Sorted, so that two statements
+ * adding the same new values wait for each other in one order and never deadlock.
+ */
+export function stringDictionaryCte(valueArray: string): string {
+  return `
+  ins_string_dict AS (
+    INSERT INTO search_string_dict (value)
+    SELECT DISTINCT d.value FROM unnest(${valueArray}::text[]) AS d(value) ORDER BY 1
+    ON CONFLICT DO NOTHING
+  ),`;
 }
 
 function buildSql(shape: Shape): string {
@@ -113,10 +151,13 @@ function buildSql(shape: Shape): string {
       FROM v WHERE NOT v.ins AND r.id = v.id AND r.resource_type = v.rt
   ),
   del_link AS (DELETE FROM resource_link x USING v WHERE NOT v.ins AND x.id = v.id AND x.resource_type = v.rt),`);
-    // Index rows of every table go, not only of the tables this batch has rows for.
+    // Index rows of every table go, not only of the tables this batch has rows for — and those of the resources
+    // contained in the old version (resource_type `<ContainedType>#<ContainerType>#<localId>`, id the container's):
+    // all are found through the owner index by id.
     for (const t of INDEX_TABLES) {
       ctes.push(`
-  del_${t.name} AS (DELETE FROM ${t.name} x USING v WHERE NOT v.ins AND x.id = v.id AND x.resource_type = v.rt),`);
+  del_${t.name} AS (DELETE FROM ${t.name} x USING v
+    WHERE NOT v.ins AND x.id = v.id AND (x.resource_type = v.rt OR split_part(x.resource_type, '#', 2) = v.rt)),`);
     }
   }
   if (shape.links) {
@@ -130,13 +171,17 @@ function buildSql(shape: Shape): string {
   for (const t of shape.tables) {
     const src = `$${n++}`;
     const cols = t.columns.map((c) => ({ ...c, param: `$${n++}` }));
+    // rows of contained resources: their own resource_type (null for the container's rows)
+    const key = shape.keyed.includes(t) ? `$${n++}` : undefined;
     ctes.push(`
   ins_${t.name} AS (
     INSERT INTO ${t.name} (id, resource_type, ${cols.map((c) => c.name).join(', ')})
-    SELECT v.id, v.rt, ${cols.map((c) => `r.${c.name}`).join(', ')}
-      FROM unnest(${src}::int[], ${cols.map((c) => `${c.param}::${c.sqlType}[]`).join(', ')}) AS r(ord, ${cols.map((c) => c.name).join(', ')})
+    SELECT v.id, ${key ? 'coalesce(r.owner_key, v.rt)' : 'v.rt'}, ${cols.map((c) => `r.${c.name}`).join(', ')}
+      FROM unnest(${src}::int[], ${cols.map((c) => `${c.param}::${c.sqlType}[]`).join(', ')}${key ? `, ${key}::text[]` : ''})
+           AS r(ord, ${cols.map((c) => c.name).join(', ')}${key ? ', owner_key' : ''})
       JOIN v ON v.ord = r.ord
   ),`);
+    if (t.name === 'search_string') ctes.push(stringDictionaryCte(cols.find((c) => c.name === 'value')!.param));
   }
   return `WITH
   ts AS (SELECT date_trunc('milliseconds', clock_timestamp()) AS t),
@@ -165,7 +210,8 @@ function buildSql(shape: Shape): string {
 const statements = new Map<string, { name: string; text: string }>();
 
 function statementFor(shape: Shape): { name: string; text: string } {
-  const key = `${shape.updates ? 'u' : 'i'}${shape.links ? 'l' : ''}-${shape.tables.map((t) => INDEX_TABLES.indexOf(t)).join('.')}`;
+  const keyed = shape.keyed.length ? `-k${shape.keyed.map((t) => INDEX_TABLES.indexOf(t)).join('.')}` : '';
+  const key = `${shape.updates ? 'u' : 'i'}${shape.links ? 'l' : ''}-${shape.tables.map((t) => INDEX_TABLES.indexOf(t)).join('.')}${keyed}`;
   let s = statements.get(key);
   if (!s) {
     s = { name: `arogya_write_${key}`, text: buildSql(shape) };
@@ -197,20 +243,34 @@ export function versionWritesStatement(writes: VersionWrite[], returnContent = t
   });
   if (linkOrd.length) values.push(linkOrd, linkType, linkId);
   const tables: IndexTable[] = [];
+  const keyed: IndexTable[] = [];
   for (const t of INDEX_TABLES) {
     const ord: number[] = [];
     const cols: unknown[][] = t.columns.map(() => []);
+    const keys: (string | null)[] = [];
     writes.forEach((w, i) => {
       for (const row of w.index[t.name] ?? []) {
         ord.push(i + 1);
+        keys.push(null);
         row.forEach((v, c) => cols[c].push(v));
+      }
+      for (const c of w.contained ?? []) {
+        for (const row of c.index[t.name] ?? []) {
+          ord.push(i + 1);
+          keys.push(c.key);
+          row.forEach((v, k) => cols[k].push(v));
+        }
       }
     });
     if (!ord.length) continue;
     tables.push(t);
     values.push(ord, ...cols);
+    if (keys.some((k) => k !== null)) {
+      keyed.push(t);
+      values.push(keys);
+    }
   }
   values.push(returnContent);
-  const { name, text } = statementFor({ updates: writes.some((w) => !w.insert), links: linkOrd.length > 0, tables });
+  const { name, text } = statementFor({ updates: writes.some((w) => !w.insert), links: linkOrd.length > 0, tables, keyed });
   return { name, text, values };
 }

@@ -90,6 +90,8 @@ export async function searchBundle(
     include: c.include,
     total,
     restriction: opts.restriction,
+    contained: c.contained,
+    containedType: c.containedType,
   });
 
   const base = ctx.config.baseUrl;
@@ -108,7 +110,12 @@ export async function searchBundle(
   const render = (r: FoundResource): string =>
     subset ? toJson(applySummary(parseStoredJson(r.content), c.summary ?? 'false', c.elements)) : r.content;
   const entries: BundleEntry[] = [
-    ...result.matches.map((r) => ({ fullUrl: `${base}/${r.resourceType}/${r.id}`, resource: render(r), search: { mode: 'match' as const } })),
+    // a contained resource (_containedType=contained): its container's URL and its local id (search.html#contained)
+    ...result.matches.map((r) => ({
+      fullUrl: r.container ? `${base}/${r.container.resourceType}/${r.container.id}#${r.id}` : `${base}/${r.resourceType}/${r.id}`,
+      resource: render(r),
+      search: { mode: 'match' as const },
+    })),
     ...result.includes.map((r) => ({ fullUrl: `${base}/${r.resourceType}/${r.id}`, resource: render(r), search: { mode: 'include' as const } })),
   ];
   const issues: Issue[] = [...parsed.ignored, ...result.warnings];

@@ -84,10 +84,13 @@ const shapes: [string, string, string, RegExp][] = [
   ['name prefix', 'Patient', 'name=given12', /search_string_value/],
   ['date range', 'Encounter', 'date=2020-02-01', /search_date_(low|high|span)/],
   ['two-sided date range (one row, span index)', 'Encounter', 'date=ge2020-02-01&date=lt2020-02-03', /search_date_span/],
-  ['token + date', 'Observation', 'code=http://loinc.org|29463-7&date=2021-01-05', /search_(token|date)_\w+/],
+  ['token + date (combined code+date index)', 'Observation', 'code=http://loinc.org|29463-7&date=2021-01-05', /search_code_date_span/],
+  ['token + one-sided date', 'Observation', 'code=http://loinc.org|29463-7&date=ge2021-03-05', /search_(token|date)_\w+/],
   ['chained identifier', 'Encounter', `subject:Patient.identifier=${NHID}|${nhid(2500)}`, /search_reference_target/],
   ['_has', 'Patient', '_has:Observation:subject:value-quantity=179|http://unitsofmeasure.org|mm[Hg]', /search_quantity_value/],
   ['_sort=-date first page', 'Encounter', '_sort=-date', /Index Scan Backward using search_date_high/],
+  ['_sort=subject first page (reference)', 'Observation', '_sort=subject', /Index Scan using search_reference_sort/],
+  ['_sort=-service-provider first page (reference)', 'Encounter', '_sort=-service-provider', /Index Scan Backward using search_reference_sort/],
   ['default order first page', 'Observation', '', /resource_type_last_updated/],
 ];
 

@@ -57,7 +57,7 @@ export const resources: Json[] = [
     gender: 'other',
     birthDate: '1990-01-01',
   },
-  { resourceType: 'Patient', id: 'p4', name: [{ family: 'García', given: ['Ana'] }], gender: 'female', deceasedBoolean: true },
+  { resourceType: 'Patient', id: 'p4', name: [{ family: 'García', given: ['Ana'] }, { use: 'nickname', text: 'Anita' }], gender: 'female', deceasedBoolean: true },
   {
     resourceType: 'CodeSystem',
     id: 'cs1',

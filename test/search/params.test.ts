@@ -23,6 +23,9 @@ describe('string', () => {
     expect(await q('/Patient?family=mu')).toEqual(['p1', 'p2']);
     expect(await q('/Patient?name=an')).toEqual(['p1', 'p4']); // Anna, Ana
     expect(await q('/Patient?name=garcia')).toEqual(['p4']);
+    // a name's text is searched, its `use` is not (search.html#string: the string parts of a HumanName)
+    expect(await q('/Patient?name=anita')).toEqual(['p4']);
+    expect(await q('/Patient?name=nickname')).toEqual([]);
     expect(await q('/Patient?address-city=pu')).toEqual(['p1']);
     expect(await q('/Patient?address=maha')).toEqual(['p1']);
   });

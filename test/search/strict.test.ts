@@ -25,7 +25,7 @@ test('unknown parameters and modifiers are refused with an OperationOutcome nami
     expect(res.body.issue[0].expression[0]).toBe(query.split('=')[0]);
   }
   expect((await server.request('GET', '/Location?near=1|2|3')).status).toBe(400);
-  expect((await server.request('GET', '/Patient?_contained=true')).status).toBe(400);
+  expect((await server.request('GET', '/Patient?_contained=maybe')).status).toBe(400); // true|false|both: test/search/contained.test.ts
 });
 
 test('Prefer: handling=lenient ignores them and reports them in an outcome entry', async () => {

@@ -9,15 +9,18 @@
  *   search_number     param, low, high, smin, smax
  *   search_quantity   param, system, code, low, high, canon_unit, canon_low, canon_high, smin, smax
  *   search_uri        param, value
- *   search_reference  param, target_type, target_id, url       (local Type/id, or an absolute/canonical url)
- *   search_composite  param, c1_system, c1_code, c2_system, c2_code, c2_low, c2_high, c2_dlow, c2_dhigh, c2_text
- *   search_text       param, tsv                                (`_text` narrative, `_content` every string)
+ *   search_reference  param, target_type, target_id, url, smin, smax  (local Type/id, or an absolute/canonical url)
+ *   search_composite  param, c1_system, c1_code, c2_system, c2_code, c2_low, c2_high, c2_dlow, c2_dhigh, c2_text,
+ *                     c3_system, c3_code, c3_low, c3_high, c3_dlow, c3_dhigh, c3_text  (c3_*: null for two components)
+ *   search_text       param, tsv                                (`_content`: every word; narrative words weight A = `_text`)
+ *   search_code_date  param, system, code, low, high           (`code` × `date` pairs: codeDateRows)
  *
  * Derived rows: an Identifier's type is indexed under `<param>:of-type` (system `typeSystem|typeCode`), a
  * Reference's identifier under `<param>:identifier` in search_token. `smin`/`smax` mark, per resource and
  * parameter, the row holding the lowest and highest value: sorting walks the value index through them.
  */
 import { parseDateRange } from '../datetime';
+import { isResourceType } from '../definitions';
 import { isJsonObject, isLosslessNumber, type JsonObject, type JsonValue, type LosslessNumber } from '../json';
 import { parseRelativeReference } from '../references';
 import { compileExpression, compileMember, type Evaluator, type PathContext } from './paths';
@@ -30,7 +33,7 @@ import {
   canonicalSystem,
   fold,
   normaliseIdentifierValue,
-  tsvectorLiteral,
+  weightedTsvectorLiteral,
   words,
 } from './normalise';
 import { UCUM, toCanonical } from './ucum';
@@ -56,6 +59,7 @@ interface Sink {
   uri: Row[];
   reference: Row[];
   composite: Row[];
+  codeDate: Row[];
   text: Row[];
   seen: Set<string>;
 }
@@ -140,7 +144,9 @@ function stringValues(param: string, value: JsonValue, out: string[]): void {
     return;
   }
   if (!isJsonObject(value)) return;
-  const parts = 'family' in value || 'given' in value ? NAME_PARTS : 'city' in value || 'line' in value || 'postalCode' in value ? ADDRESS_PARTS : Object.keys(value);
+  // The string parts of a HumanName or Address (search.html#string); never `use`, `type` or `period` (a name
+  // written as `{ use: 'usual', text: 'Priya R' }` must not match name=usual).
+  const parts = 'family' in value || 'given' in value || 'prefix' in value || 'suffix' in value ? NAME_PARTS : ADDRESS_PARTS;
   for (const k of parts) {
     const v = value[k];
     if (typeof v === 'string') out.push(v);
@@ -273,6 +279,18 @@ function referenceValues(param: string, value: JsonValue, opts: ExtractOptions, 
   if (isJsonObject(value.identifier)) tokenValues(`${param}:identifier`, value.identifier, sink);
 }
 
+/**
+ * The sort value of a search_reference row — its url, else 'Type/id' — in byte order, as the database compares it
+ * (repository/search/execute.ts REFERENCE_SORT: COLLATE "C").
+ */
+function referenceSortValue(row: Row): string {
+  return (row[3] as string | null) ?? `${row[1] as string}/${row[2] as string}`;
+}
+
+function compareReference(a: Row, b: Row): number {
+  return Buffer.compare(Buffer.from(referenceSortValue(a)), Buffer.from(referenceSortValue(b)));
+}
+
 function markExtremes(rows: Row[], from: number, minCol: number, maxCol: number, smin: number, smax: number): void {
   // rows[from..] belong to one parameter of one resource
   if (rows.length - from === 0) return;
@@ -320,8 +338,11 @@ function markBy(rows: Row[], from: number, cmpMin: (a: Row, b: Row) => number, c
 interface Extractor {
   param: ActiveSearchParam;
   evaluate: Evaluator;
-  /** Composite: per union member, the item evaluator and the two component evaluators. */
-  composite?: { items: Evaluator; c1: Evaluator; c2: Evaluator }[];
+  /**
+   * Composite: per union member, the item evaluator and one evaluator per component, each evaluated on the item —
+   * or, for a component expression starting `%resource.` (MolecularSequence's coordinates), on the resource.
+   */
+  composite?: { items: Evaluator; components: { evaluate: Evaluator; onResource: boolean }[] }[];
 }
 
 const plans = new Map<string, Extractor[]>();
@@ -335,8 +356,11 @@ function compileComposite(p: ActiveSearchParam, type: string): Extractor['compos
     const compiled = compileMember(member, root);
     const items = compileExpression(member, root);
     const end = compiled?.end;
-    const comp = (expr: string): Evaluator => (end ? compileExpression(expr, end, false).evaluate : compileExpression(expr, root, false).evaluate);
-    out.push({ items: items.evaluate, c1: comp(p.components![0].expression), c2: comp(p.components![1].expression) });
+    const comp = (expr: string): { evaluate: Evaluator; onResource: boolean } => {
+      if (expr.startsWith('%resource.')) return { evaluate: compileExpression(`${type}.${expr.slice('%resource.'.length)}`, root).evaluate, onResource: true };
+      return { evaluate: compileExpression(expr, end ?? root, false).evaluate, onResource: false };
+    };
+    out.push({ items: items.evaluate, components: p.components!.map((c) => comp(c.expression)) });
   }
   return out;
 }
@@ -360,44 +384,75 @@ export function extractionPlan(type: string): Extractor[] {
   return plan;
 }
 
+/** The composite parameters whose number components are sequence coordinates (search region 1-based). */
+const SEQUENCE_COORDINATES = new Set([
+  'chromosome-variant-coordinate',
+  'chromosome-window-coordinate',
+  'referenceseqid-variant-coordinate',
+  'referenceseqid-window-coordinate',
+]);
+
+/**
+ * The column values (system, code, low, high, dlow, dhigh, text) of one value of a composite's second or third
+ * component, by the component's type; a UCUM quantity adds a canonical row (system CANONICAL_MARK).
+ */
+function componentColumns(type: string, v: JsonValue, opts: ExtractOptions): Row[] {
+  const out: Row[] = [];
+  if (type === 'token') {
+    const t = emptySink();
+    tokenValues('c', v, t);
+    for (const r of t.token) out.push([r[1], r[2], null, null, null, null, null]);
+  } else if (type === 'quantity' || type === 'number') {
+    const qs: QuantityValue[] = [];
+    quantityValues(v, qs);
+    for (const q of qs) {
+      out.push([q.system, q.code, q.low, q.high, null, null, null]);
+      if (q.converted) out.push([CANONICAL_MARK, q.canonUnit, q.canonLow, q.canonHigh, null, null, null]);
+    }
+  } else if (type === 'date') {
+    const ds: { low: string; high: string }[] = [];
+    dateValues(v, opts, ds);
+    for (const d of ds) out.push([null, null, null, null, d.low, d.high, null]);
+  } else if (type === 'string') {
+    const ss: string[] = [];
+    stringValues('c', v, ss);
+    for (const s of ss) out.push([null, null, null, null, null, null, fold(s).slice(0, MAX_STRING)]);
+  } else if (type === 'reference') {
+    const rs: ReferenceValue[] = [];
+    referenceValues('c', v, opts, emptySink(), rs);
+    for (const r of rs) out.push([null, r.url ?? `${r.targetType}/${r.targetId}`, null, null, null, null, null]);
+  }
+  return out;
+}
+
+/**
+ * A sequence coordinate in the 1-based numbering the coordinate composites search in (their R4 definitions): a
+ * 0-based sequence's start (inclusive) moves up by one, its end (exclusive) is already the 1-based inclusive end.
+ */
+function oneBased(resource: JsonObject, v: JsonValue, component: number): JsonValue {
+  if (component !== 1 || decimalText(resource.coordinateSystem) !== '0') return v;
+  const d = decimalText(v); // an integer (32-bit in FHIR): exact as a JavaScript number
+  return d === null || !/^-?\d+$/.test(d) ? v : Number(d) + 1;
+}
+
 function compositeRows(ex: Extractor, resource: JsonObject, opts: ExtractOptions, sink: Sink): void {
   const p = ex.param;
-  const c2Type = p.components![1].type;
+  const comps = p.components!;
+  const coordinates = resource.resourceType === 'MolecularSequence' && SEQUENCE_COORDINATES.has(p.code);
+  const empty = [null, null, null, null, null, null, null];
   for (const m of ex.composite!) {
     for (const item of m.items(resource)) {
+      const at = (i: number): JsonValue[] => m.components[i].evaluate(m.components[i].onResource ? resource : item);
       const t1: Sink = emptySink();
-      for (const v of m.c1(item)) tokenValues('c', v, t1);
+      for (const v of at(0)) tokenValues('c', v, t1);
       if (t1.token.length === 0) continue;
-      const seconds: Row[] = [];
-      for (const v of m.c2(item)) {
-        if (c2Type === 'token') {
-          const t2 = emptySink();
-          tokenValues('c', v, t2);
-          for (const r of t2.token) seconds.push([r[1], r[2], null, null, null, null, null]);
-        } else if (c2Type === 'quantity' || c2Type === 'number') {
-          const qs: QuantityValue[] = [];
-          quantityValues(v, qs);
-          for (const q of qs) {
-            seconds.push([q.system, q.code, q.low, q.high, null, null, null]);
-            if (q.converted) {
-              seconds.push([CANONICAL_MARK, q.canonUnit, q.canonLow, q.canonHigh, null, null, null]);
-            }
-          }
-        } else if (c2Type === 'date') {
-          const ds: { low: string; high: string }[] = [];
-          dateValues(v, opts, ds);
-          for (const d of ds) seconds.push([null, null, null, null, d.low, d.high, null]);
-        } else if (c2Type === 'string') {
-          const ss: string[] = [];
-          stringValues('c', v, ss);
-          for (const s of ss) seconds.push([null, null, null, null, null, null, fold(s).slice(0, MAX_STRING)]);
-        } else if (c2Type === 'reference') {
-          const rs: ReferenceValue[] = [];
-          referenceValues('c', v, opts, emptySink(), rs);
-          for (const r of rs) seconds.push([null, r.url ?? `${r.targetType}/${r.targetId}`, null, null, null, null, null]);
-        }
+      // every combination of the item's component values (a component without a value: no row)
+      let rest: Row[] = [[]];
+      for (let i = 1; i < comps.length && rest.length; i++) {
+        const values = at(i).flatMap((v) => componentColumns(comps[i].type, coordinates ? oneBased(resource, v, i) : v, opts));
+        rest = rest.flatMap((prefix) => values.map((cols) => [...prefix, ...cols]));
       }
-      for (const a of t1.token) for (const b of seconds) add(sink, 'composite', [p.code, a[1], a[2], ...b]);
+      for (const a of t1.token) for (const b of rest) add(sink, 'composite', [p.code, a[1], a[2], ...b, ...(comps.length === 2 ? empty : [])]);
     }
   }
 }
@@ -429,12 +484,66 @@ function allStrings(node: JsonValue, out: string[], depth = 0): void {
 }
 
 function emptySink(): Sink {
-  return { token: [], string: [], date: [], number: [], quantity: [], uri: [], reference: [], composite: [], text: [], seen: new Set() };
+  return { token: [], string: [], date: [], number: [], quantity: [], uri: [], reference: [], composite: [], text: [], codeDate: [], seen: new Set() };
 }
 
 /** Extracts every index row of a resource version, by index table (repository/writes.ts INDEX_TABLES). */
 export function extractIndexRows(resource: JsonObject, options: Partial<ExtractOptions> = {}): IndexRows {
   return extractWith(resource, extractionPlan(resource.resourceType as string), { ...DEFAULTS, ...options }, true);
+}
+
+/** The index rows of one contained resource, stored under its owner key (search.html#contained). */
+export interface ContainedIndexRows {
+  /** `<ContainedType>#<ContainerType>#<localId>`: the resource_type column of every row (containedKey) */
+  key: string;
+  index: IndexRows;
+}
+
+/**
+ * The resource_type of a contained resource's index rows. The id column stays the container's id (the
+ * distribution column, DESIGN.md §3), so the rows live and die with the container's; no resource type has a '#',
+ * so a search of a type (`resource_type = 'Patient'`) never sees them. repository/search/contained.ts explains the
+ * rest of the encoding (how writes replace them, how searches find them).
+ */
+export function containedKey(containedType: string, containerType: string, localId: string): string {
+  return `${containedType}#${containerType}#${localId}`;
+}
+
+const CONTAINED_ID = /^[A-Za-z0-9\-.]{1,64}$/;
+/** Contained resources whose index rows are plain R4 parameters (custom ones are not extracted: see below). */
+const builtInPlans = new WeakMap<Extractor[], Extractor[]>();
+
+/**
+ * Index rows for each resource in `resource.contained` (search.html#contained, `_contained=true|both`), with the
+ * R4 parameters of the contained resource's own type and its full-text row, plus a `_id` token row (code: the
+ * local id) that lists every contained resource and answers `_id`. Custom SearchParameters are not extracted for
+ * contained resources: their reindex job walks top-level resources only, so their contained rows could never be
+ * complete (contained-mode searches refuse them). Skipped: a contained resource without a valid id (it cannot be
+ * addressed as `[container]#[id]`), of an unknown type, or repeating an earlier one's type and id.
+ */
+export function extractContainedIndexRows(resource: JsonObject, options: Partial<ExtractOptions> = {}): ContainedIndexRows[] {
+  const contained = resource.contained;
+  if (!Array.isArray(contained) || contained.length === 0) return [];
+  const opts = { ...DEFAULTS, ...options };
+  const out: ContainedIndexRows[] = [];
+  const seen = new Set<string>();
+  for (const c of contained) {
+    if (!isJsonObject(c) || typeof c.resourceType !== 'string' || typeof c.id !== 'string' || !CONTAINED_ID.test(c.id)) continue;
+    if (!isResourceType(c.resourceType)) continue;
+    const key = containedKey(c.resourceType, resource.resourceType as string, c.id);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const plan = extractionPlan(c.resourceType);
+    let builtIn = builtInPlans.get(plan);
+    if (!builtIn) {
+      builtIn = plan.filter((ex) => !ex.param.custom);
+      builtInPlans.set(plan, builtIn);
+    }
+    const index = extractWith(c, builtIn, opts, true);
+    index.search_token.push(['_id', null, c.id]);
+    out.push({ key, index });
+  }
+  return out;
 }
 
 export type ParamExtractor = Extractor;
@@ -510,12 +619,17 @@ function extractWith(resource: JsonObject, plan: Extractor[], opts: ExtractOptio
       case 'reference': {
         const rs: ReferenceValue[] = [];
         for (const v of values) referenceValues(code, v, opts, sink, rs);
-        for (const r of rs) add(sink, 'reference', [code, r.targetType, r.targetId, r.url]);
+        const from = sink.reference.length;
+        for (const r of rs) add(sink, 'reference', [code, r.targetType, r.targetId, r.url, false, false]);
+        markBy(sink.reference, from, compareReference, compareReference, 4, 5);
         break;
       }
     }
   }
-  if (withText) textRows(resource, sink);
+  if (withText) {
+    textRows(resource, sink);
+    codeDateRows(sink);
+  }
   return {
     search_token: sink.token,
     search_string: sink.string,
@@ -526,19 +640,38 @@ function extractWith(resource: JsonObject, plan: Extractor[], opts: ExtractOptio
     search_reference: sink.reference,
     search_composite: sink.composite,
     search_text: sink.text,
+    search_code_date: sink.codeDate,
   };
 }
 
-/** The `_text` (narrative) and `_content` (every string) full-text rows. */
+/** The `param` of search_code_date rows: the token parameter `code` paired with the date parameter `date`. */
+export const CODE_DATE_PARAM = 'code+date';
+
+/**
+ * search_code_date rows (migration 20261127000920): one per (coding of `code`, value of `date`) of a resource whose
+ * type has both parameters — a resource has `code` token rows and `date` rows only then.
+ */
+function codeDateRows(sink: Sink): void {
+  const dates = sink.date.filter((d) => d[0] === 'date');
+  if (dates.length === 0) return;
+  for (const t of sink.token) {
+    if (t[0] !== 'code' || t[2] === null) continue;
+    for (const d of dates) sink.codeDate.push([CODE_DATE_PARAM, t[1], t[2], d[1], d[2]]);
+  }
+}
+
+/**
+ * The full-text row of `_text` and `_content` (migration 20261127000900): one tsvector, the narrative's words at
+ * weight A, every other string's words at weight D; `_content` matches any weight, `_text` weight A only.
+ */
 function textRows(resource: JsonObject, sink: Sink): void {
   const narrative = narrativeText(resource);
-  if (narrative) sink.text.push(['_text', tsvectorLiteral(words(narrative))]);
   const strings: string[] = [];
   allStrings(resource, strings);
-  if (narrative) strings.push(narrative);
   const contentWords: string[] = [];
   for (const s of strings) words(s, contentWords);
-  if (contentWords.length) sink.text.push(['_content', tsvectorLiteral(contentWords)]);
+  const literal = weightedTsvectorLiteral(narrative ? words(narrative) : [], contentWords);
+  if (literal) sink.text.push(['_content', literal]);
 }
 
 export interface TokenValue {

@@ -70,15 +70,29 @@ export function words(text: string, out: string[] = []): string[] {
   return out;
 }
 
-/** A tsvector literal of distinct words (quoted, so no text is ever parsed as tsvector syntax). */
-export function tsvectorLiteral(ws: Iterable<string>, max = 2000): string {
-  const seen = new Set<string>();
-  for (const w of ws) {
-    if (seen.size >= max) break;
-    seen.add(w);
+/**
+ * A tsvector literal of distinct words: `narrative` words as `'w':1A`, the others as `'w':1` (weight D, the
+ * default); a word in both carries both weights (`'w':1A,2`). Quoted, so no text is ever parsed as tsvector syntax.
+ * At most `max` distinct words.
+ */
+export function weightedTsvectorLiteral(narrative: Iterable<string>, other: Iterable<string>, max = 2000): string {
+  const weights = new Map<string, number>(); // 1: narrative, 2: other, 3: both
+  for (const w of narrative) {
+    if (weights.size >= max) break;
+    weights.set(w, 1);
+  }
+  for (const w of other) {
+    const had = weights.get(w);
+    if (had === undefined) {
+      if (weights.size >= max) continue;
+      weights.set(w, 2);
+    } else weights.set(w, had | 2);
   }
   // words() yields letters and digits only: nothing to escape inside the quotes
   let out = '';
-  for (const w of seen) out += out ? ` '${w}'` : `'${w}'`;
+  for (const [w, k] of weights) {
+    const entry = `'${w}':${k === 1 ? '1A' : k === 2 ? '1' : '1A,2'}`;
+    out += out ? ` ${entry}` : entry;
+  }
   return out;
 }

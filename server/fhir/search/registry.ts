@@ -63,7 +63,7 @@ export const MODIFIERS: Record<string, string[]> = {
 export const PREFIXED_TYPES = new Set(['date', 'number', 'quantity']);
 
 /** Parameter types a search can be sorted by (the index tables keep a per-resource sort value for these). */
-export const SORTABLE_TYPES = new Set(['string', 'date', 'number', 'quantity', 'token', 'uri']);
+export const SORTABLE_TYPES = new Set(['string', 'date', 'number', 'quantity', 'token', 'uri', 'reference']);
 
 /** Parameters whose values live in columns of the resource table or in the full-text table. */
 const RESOURCE_LEVEL = new Set(['_id', '_lastUpdated', '_text', '_content']);
@@ -144,9 +144,10 @@ function build(): Map<string, Map<string, ActiveSearchParam>> {
           const def = byUrl.get(c.definition);
           return def ? { type: def.type, expression: c.expression, code: def.code } : undefined;
         });
-        // Two-component composites whose first component is a token (all but MolecularSequence's coordinates).
-        if (comps.length !== 2 || comps.some((c) => !c) || comps[0]!.type !== 'token') continue;
-        if (!['token', 'quantity', 'date', 'string', 'reference', 'number'].includes(comps[1]!.type)) continue;
+        // Two or three components, the first a token: every R4 composite but DocumentReference's relationship
+        // (its first component a reference). The three-component ones are MolecularSequence's coordinates.
+        if (comps.length < 2 || comps.length > 3 || comps.some((c) => !c) || comps[0]!.type !== 'token') continue;
+        if (comps.slice(1).some((c) => !['token', 'quantity', 'date', 'string', 'reference', 'number'].includes(c!.type))) continue;
         p.components = comps as ActiveSearchParam['components'];
       }
       put(base, p);

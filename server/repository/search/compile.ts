@@ -10,6 +10,7 @@
  * ever filtered after the fact.
  */
 import { r4Model } from '../../fhir/definitions';
+import { CODE_DATE_PARAM } from '../../fhir/search/extract';
 import { bareDigits, CANONICAL_MARK } from '../../fhir/search/normalise';
 import { singleValued } from '../../fhir/search/paths';
 import { registryGeneration, searchParam } from '../../fhir/search/registry';
@@ -258,28 +259,37 @@ function referenceCondition(b: SqlBuilder, t: string, values: ReferenceValue[]):
   return `(${ors.join(' OR ')})`;
 }
 
-function compositeSecond(b: SqlBuilder, c: string, s: CompositeSecond): string {
+/** A composite's second or third component (`n`) against the row's `c${n}_*` columns (extract.ts componentColumns). */
+function compositeComponent(b: SqlBuilder, c: string, s: CompositeSecond, n: 2 | 3): string {
+  const col = (name: string): string => `${c}.c${n}_${name}`;
   switch (s.type) {
     case 'token':
-      return tokenCondition(b, c, [s.value], 'c2_system', 'c2_code');
+      return tokenCondition(b, c, [s.value], `c${n}_system`, `c${n}_code`);
     case 'quantity':
     case 'number': {
       const v = s.value;
       if (v.canonical) {
-        return `(${c}.c2_system = ${b.p(CANONICAL_MARK)} AND ${c}.c2_code = ${b.p(v.canonical.unit)} AND ${numberCondition(b, `${c}.c2_low`, `${c}.c2_high`, { prefix: v.prefix, ...v.canonical })})`;
+        return `(${col('system')} = ${b.p(CANONICAL_MARK)} AND ${col('code')} = ${b.p(v.canonical.unit)} AND ${numberCondition(b, col('low'), col('high'), { prefix: v.prefix, ...v.canonical })})`;
       }
-      const conds = [`${c}.c2_system IS DISTINCT FROM ${b.p(CANONICAL_MARK)}`, numberCondition(b, `${c}.c2_low`, `${c}.c2_high`, v)];
-      if (v.code !== undefined) conds.push(`${c}.c2_code = ${b.p(v.code)}`);
-      if (v.system !== undefined) conds.push(`${c}.c2_system = ${b.p(v.system)}`);
+      const conds = [`${col('system')} IS DISTINCT FROM ${b.p(CANONICAL_MARK)}`, numberCondition(b, col('low'), col('high'), v)];
+      if (v.code !== undefined) conds.push(`${col('code')} = ${b.p(v.code)}`);
+      if (v.system !== undefined) conds.push(`${col('system')} = ${b.p(v.system)}`);
       return `(${conds.join(' AND ')})`;
     }
     case 'date':
-      return dateCondition(b, `${c}.c2_dlow`, `${c}.c2_dhigh`, s.value);
+      return dateCondition(b, col('dlow'), col('dhigh'), s.value);
     case 'string':
-      return `(${c}.c2_text >= ${b.p(s.value)} AND ${c}.c2_text < ${b.p(s.value + MAX_CHAR)})`;
+      return `(${col('text')} >= ${b.p(s.value)} AND ${col('text')} < ${b.p(s.value + MAX_CHAR)})`;
     case 'reference':
-      return `${c}.c2_code = ${b.p(s.value)}`;
+      return `${col('code')} = ${b.p(s.value)}`;
   }
+}
+
+/** One composite value: every component tested on the same index row (the same element of the resource). */
+function compositeValue(b: SqlBuilder, t: string, v: { first: TokenValue; second: CompositeSecond; third?: CompositeSecond }): string {
+  const conds = [tokenCondition(b, t, [v.first], 'c1_system', 'c1_code'), compositeComponent(b, t, v.second, 2)];
+  if (v.third) conds.push(compositeComponent(b, t, v.third, 3));
+  return `(${conds.join(' AND ')})`;
 }
 
 /** `http://a/b/c` → the URLs it is below: `http://a/b/c`, `http://a/b`, `http://a` (uri :above). */
@@ -342,7 +352,7 @@ export function visible(b: SqlBuilder, alias: string, restriction: AccessRestric
 // Criteria
 
 /** A criterion that is a condition on the rows of one index table (negated: the resource has no such row). */
-interface IndexCondition {
+export interface IndexCondition {
   table: string;
   param: string;
   cond: (t: string) => string;
@@ -350,7 +360,7 @@ interface IndexCondition {
 }
 
 /** The index-table form of a criterion, for the kinds that have one. */
-function indexCondition(b: SqlBuilder, c: Criterion): IndexCondition | undefined {
+export function indexCondition(b: SqlBuilder, c: Criterion): IndexCondition | undefined {
   switch (c.kind) {
     case 'missing':
       return { table: c.table, param: c.code, cond: () => 'true', negate: c.missing };
@@ -370,17 +380,23 @@ function indexCondition(b: SqlBuilder, c: Criterion): IndexCondition | undefined
           `(${c.values
             .map((v) => {
               if (c.mode === 'exact') return `(${t}.value = ${b.p(v.folded)} AND ${t}.exact = ${b.p(v.exact)})`;
-              if (c.mode === 'contains') return `${t}.value LIKE ${b.p(`%${escapeLike(v.folded)}%`)}`;
+              // the trigrams index the distinct values (search_string_dict), the value b-tree leads on to the rows
+              if (c.mode === 'contains') {
+                return `${t}.value IN (SELECT d.value FROM search_string_dict d WHERE d.value LIKE ${b.p(`%${escapeLike(v.folded)}%`)})`;
+              }
               return `(${t}.value >= ${b.p(v.folded)} AND ${t}.value < ${b.p(v.folded + MAX_CHAR)})`;
             })
             .join(' OR ')})`,
       };
-    case 'text':
+    case 'text': {
+      // One full-text row per resource (param _content): narrative words carry weight A, so _text asks for it.
+      const weight = c.code === '_text' ? ':A' : '';
       return {
         table: 'search_text',
-        param: c.code,
-        cond: (t) => `(${c.values.map((ws) => `${t}.tsv @@ ${b.p(ws.map((w) => `'${w}'`).join(' & '), 'tsquery')}`).join(' OR ')})`,
+        param: '_content',
+        cond: (t) => `(${c.values.map((ws) => `${t}.tsv @@ ${b.p(ws.map((w) => `'${w}'${weight}`).join(' & '), 'tsquery')}`).join(' OR ')})`,
       };
+    }
     case 'date': {
       const groups = [c.values, ...(c.also ?? [])];
       return {
@@ -422,7 +438,7 @@ function indexCondition(b: SqlBuilder, c: Criterion): IndexCondition | undefined
       return {
         table: 'search_composite',
         param: c.code,
-        cond: (t) => `(${c.values.map((v) => `(${tokenCondition(b, t, [v.first], 'c1_system', 'c1_code')} AND ${compositeSecond(b, t, v.second)})`).join(' OR ')})`,
+        cond: (t) => `(${c.values.map((v) => compositeValue(b, t, v)).join(' OR ')})`,
       };
     default:
       return undefined;
@@ -593,7 +609,7 @@ export interface DrivenSearch {
   params: unknown[];
 }
 
-function driverRank(c: Criterion): number | undefined {
+export function driverRank(c: Criterion): number | undefined {
   switch (c.kind) {
     case 'token':
       if (c.not) return undefined;
@@ -618,9 +634,45 @@ function driverRank(c: Criterion): number | undefined {
   }
 }
 
+/**
+ * A `code` token criterion and a two-sided `date` criterion of one search, answerable together from
+ * search_code_date (migration 20261127000920): the token criterion plain (no `:not`, every value with a code), the
+ * type having both parameters (only then are there rows). The date's conditions are tested on the same row, which
+ * is exact when `date` is single-valued; otherwise the date criterion is also tested on its own.
+ */
+function codeDatePair(type: string, merged: Criterion[]): { token: number; date: number; exactDate: boolean } | undefined {
+  const token = merged.findIndex((c) => c.kind === 'token' && c.code === 'code' && !c.not && c.values.every((v) => v.code !== null));
+  const date = merged.findIndex((c) => c.kind === 'date' && c.code === 'date' && spanWindow([c.values, ...(c.also ?? [])]) !== undefined);
+  if (token < 0 || date < 0) return undefined;
+  if (searchParam(type, 'code')?.type !== 'token' || searchParam(type, 'date')?.type !== 'date') return undefined;
+  return { token, date, exactDate: singleValuedParam(type, 'date') };
+}
+
 export function drivenSearch(type: string, criteria: Criterion[], restriction?: AccessRestriction): DrivenSearch | undefined {
   const merged = mergeRanges(criteria, type);
   if (merged.some((c) => c.kind === 'lastUpdated')) return undefined;
+  const pair = codeDatePair(type, merged);
+  if (pair) {
+    const b = new SqlBuilder();
+    const token = merged[pair.token] as Criterion & { kind: 'token' };
+    const date = merged[pair.date] as Criterion & { kind: 'date' };
+    const groups = [date.values, ...(date.also ?? [])];
+    const w = spanWindow(groups)!;
+    const where: string[] = [
+      `d.resource_type = ${b.p(type)}`,
+      `d.param = ${b.p(CODE_DATE_PARAM)}`,
+      tokenCondition(b, 'd', token.values),
+      `${DATE_SPAN('d')} && tstzrange(${b.p(w.low, 'timestamptz')}, ${b.p(w.high, 'timestamptz')}, '[]')`,
+      ...groups.map((g) => `(${g.map((v) => dateCondition(b, 'd.low', 'd.high', v)).join(' OR ')})`),
+    ];
+    merged.forEach((c, i) => {
+      if (i === pair.token || (i === pair.date && pair.exactDate)) return;
+      where.push(criterionSql(b, 'd', c, restriction, type, true));
+    });
+    const v = visible(b, 'd', restriction, type);
+    if (v !== 'true') where.push(v);
+    return { type, from: 'search_code_date d', where: where.join('\n      AND '), params: b.params };
+  }
   let best: number | undefined;
   merged.forEach((c, i) => {
     const r = driverRank(c);

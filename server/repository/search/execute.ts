@@ -25,6 +25,7 @@ import { INSTANT_SQL } from '../writes';
 import { SqlBuilder, drivenSearch, searchPredicate, visible, type AccessRestriction, type DrivenSearch } from './compile';
 import type { Criterion, IncludeSpec, SortKey } from './parse';
 import { resolveTerminology } from './terminology';
+import { executeContainedSearch } from './contained';
 
 export interface SearchRequest {
   /** Resource types searched; undefined = every type (system search without _type). */
@@ -40,6 +41,9 @@ export interface SearchRequest {
    */
   total: 'none' | 'estimate' | 'accurate' | 'complete';
   restriction?: AccessRestriction;
+  /** search.html#contained (contained.ts): `true`/`both` search contained resources (one type, no sort/includes) */
+  contained?: 'false' | 'true' | 'both';
+  containedType?: 'container' | 'contained';
 }
 
 export interface FoundResource {
@@ -48,6 +52,8 @@ export interface FoundResource {
   versionId: number;
   lastUpdated: string;
   content: string;
+  /** A contained resource (`_containedType=contained`): its container, whose version and lastUpdated it carries. */
+  container?: { resourceType: string; id: string };
 }
 
 export interface SearchResult {
@@ -101,12 +107,51 @@ function decodeCursor(s: string): Cursor {
   }
 }
 
-const FLAGGED: Record<string, { table: string; asc: string; desc: string; cast: string }> = {
-  string: { table: 'search_string', asc: 'value', desc: 'value', cast: 'text' },
-  date: { table: 'search_date', asc: 'low', desc: 'high', cast: 'timestamptz' },
-  number: { table: 'search_number', asc: 'low', desc: 'high', cast: 'numeric' },
-  quantity: { table: 'search_quantity', asc: 'canon_low', desc: 'canon_high', cast: 'numeric' },
+/**
+ * A reference's sort value: its url, else 'Type/id', in byte order — the expression of the index
+ * search_reference_sort (migration 20261127000910), which the first page of `_sort=subject` walks.
+ */
+const REFERENCE_SORT = (t: string): string => `(coalesce(${t}.url, ${t}.target_type || '/' || ${t}.target_id) COLLATE "C")`;
+
+interface Flagged {
+  table: string;
+  /** the sort value of a row aliased `a`, ascending and descending */
+  asc: (a: string) => string;
+  desc: (a: string) => string;
+  cast: string;
+  /** `a` is the resource's row with the lowest (highest, `descending`) value of its parameter */
+  marked?: (a: string, descending: boolean) => string;
+}
+
+const column = (name: string) => (a: string): string => `${a}.${name}`;
+
+const FLAGGED: Record<string, Flagged> = {
+  string: { table: 'search_string', asc: column('value'), desc: column('value'), cast: 'text' },
+  date: { table: 'search_date', asc: column('low'), desc: column('high'), cast: 'timestamptz' },
+  number: { table: 'search_number', asc: column('low'), desc: column('high'), cast: 'numeric' },
+  quantity: { table: 'search_quantity', asc: column('canon_low'), desc: column('canon_high'), cast: 'numeric' },
+  reference: {
+    table: 'search_reference',
+    asc: REFERENCE_SORT,
+    desc: REFERENCE_SORT,
+    cast: 'text',
+    // Rows written before the markers existed (migration 20261127000910) have none: such a row is the lowest
+    // (highest) when no other row of its resource and parameter is lower (higher). Values of one resource's
+    // parameter are distinct (extraction writes each once).
+    marked: (a, descending) => {
+      const flag = descending ? 'smax' : 'smin';
+      const o = `${a}o`;
+      return `(${a}.${flag} OR (${a}.${flag} IS NULL AND NOT EXISTS (SELECT 1 FROM search_reference ${o}
+        WHERE ${o}.id = ${a}.id AND ${o}.resource_type = ${a}.resource_type AND ${o}.param = ${a}.param
+          AND ${REFERENCE_SORT(o)} ${descending ? '>' : '<'} ${REFERENCE_SORT(a)})))`;
+    },
+  },
 };
+
+/** The condition picking the one row per resource that carries its sort value. */
+function markedRow(f: Flagged, a: string, descending: boolean): string {
+  return f.marked ? f.marked(a, descending) : `${a}.${descending ? 'smax' : 'smin'}`;
+}
 
 const AGGREGATED: Record<string, { table: string; column: string }> = {
   token: { table: 'search_token', column: 'code' },
@@ -124,12 +169,11 @@ function sections(b: SqlBuilder, base: string, sort: SortKey[]): Section[] {
     const k = sort[0];
     const f = FLAGGED[k.type];
     const p = b.p(k.code);
-    const flag = k.descending ? 'smax' : 'smin';
     return [
       {
-        joins: `JOIN ${f.table} s1 ON s1.id = r.id AND s1.resource_type = r.resource_type AND s1.param = ${p} AND s1.${flag}`,
+        joins: `JOIN ${f.table} s1 ON s1.id = r.id AND s1.resource_type = r.resource_type AND s1.param = ${p} AND ${markedRow(f, 's1', k.descending)}`,
         where: base,
-        keys: [{ expr: `s1.${k.descending ? f.desc : f.asc}`, cast: f.cast, descending: k.descending, nullable: false }, ...tail],
+        keys: [{ expr: (k.descending ? f.desc : f.asc)('s1'), cast: f.cast, descending: k.descending, nullable: false }, ...tail],
       },
       {
         joins: '',
@@ -145,8 +189,8 @@ function sections(b: SqlBuilder, base: string, sort: SortKey[]): Section[] {
     const f = FLAGGED[k.type];
     if (f) {
       const a = `s${i + 1}`;
-      joins.push(`LEFT JOIN ${f.table} ${a} ON ${a}.id = r.id AND ${a}.resource_type = r.resource_type AND ${a}.param = ${b.p(k.code)} AND ${a}.${k.descending ? 'smax' : 'smin'}`);
-      return { expr: `${a}.${k.descending ? f.desc : f.asc}`, cast: f.cast, descending: k.descending, nullable: true };
+      joins.push(`LEFT JOIN ${f.table} ${a} ON ${a}.id = r.id AND ${a}.resource_type = r.resource_type AND ${a}.param = ${b.p(k.code)} AND ${markedRow(f, a, k.descending)}`);
+      return { expr: (k.descending ? f.desc : f.asc)(a), cast: f.cast, descending: k.descending, nullable: true };
     }
     const g = AGGREGATED[k.type];
     const expr = `(SELECT ${k.descending ? 'max' : 'min'}(x.${g.column}) FROM ${g.table} x WHERE x.id = r.id AND x.resource_type = r.resource_type AND x.param = ${b.p(k.code)})`;
@@ -455,6 +499,7 @@ async function withSnapshot<T>(pool: Pool, needed: boolean, fn: (db: Pool | Pool
 export async function executeSearch(pool: Pool, req: SearchRequest): Promise<SearchResult> {
   const warnings: Issue[] = [];
   await resolveTerminology(pool, req.criteria);
+  if (req.contained === 'true' || req.contained === 'both') return executeContainedSearch(pool, req);
   const b = new SqlBuilder();
   const base = searchPredicate(b, 'r', req.types, req.criteria, req.restriction);
   const baseParams = [...b.params];

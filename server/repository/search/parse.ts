@@ -54,6 +54,7 @@ export interface ReferenceValue {
   url?: string;
 }
 
+/** A value of a composite's second or third component (the first is a token). */
 export type CompositeSecond =
   | { type: 'token'; value: TokenValue }
   | { type: 'quantity' | 'number'; value: QuantityValue }
@@ -75,7 +76,8 @@ export type Criterion =
   | { kind: 'quantity'; code: string; values: QuantityValue[]; also?: QuantityValue[][] }
   | { kind: 'uri'; code: string; mode: 'exact' | 'above' | 'below'; values: string[] }
   | { kind: 'reference'; code: string; values: ReferenceValue[]; targets?: string[] }
-  | { kind: 'composite'; code: string; values: { first: TokenValue; second: CompositeSecond }[] }
+  // `third`: the third component of a three-component composite (MolecularSequence coordinates), same element
+  | { kind: 'composite'; code: string; values: { first: TokenValue; second: CompositeSecond; third?: CompositeSecond }[] }
   | { kind: 'chain'; code: string; targets: { type: string; criterion: Criterion }[] }
   | { kind: 'has'; type: string; code: string; criterion: Criterion }
   | { kind: 'list'; ids: string[] }
@@ -111,7 +113,10 @@ export interface SearchControls {
   total?: 'none' | 'estimate' | 'accurate';
   summary?: 'true' | 'text' | 'data' | 'count' | 'false';
   elements?: string[];
-  contained: 'false';
+  /** search.html#contained: `true` searches contained resources only, `both` top-level and contained ones */
+  contained: 'false' | 'true' | 'both';
+  /** what a contained match returns: its container (default) or the contained resource itself */
+  containedType: 'container' | 'contained';
   types?: string[];
 }
 
@@ -460,24 +465,32 @@ function stringValue(v: string): { folded: string; exact: string } {
   return { folded: fold(v).slice(0, MAX_STRING), exact: v.slice(0, MAX_STRING) };
 }
 
-function parseCompositeValue(p: ActiveSearchParam, name: string, raw: string, ctx: Ctx): { first: TokenValue; second: CompositeSecond } {
+function parseCompositeValue(p: ActiveSearchParam, name: string, raw: string, ctx: Ctx): { first: TokenValue; second: CompositeSecond; third?: CompositeSecond } {
+  const comps = p.components!;
   const parts = splitUnescaped(raw, '$');
-  if (parts.length !== 2) throw invalid(name, `a composite value has two parts joined by $, got '${raw}'`);
+  if (parts.length !== comps.length) {
+    const n = comps.length === 2 ? 'two' : 'three';
+    throw invalid(name, `a value of '${p.code}' has ${n} parts joined by $ (${comps.map((c) => c.code).join('$')}), got '${raw}'`);
+  }
   const first = parseToken(parts[0]);
-  const t = p.components![1].type;
-  const v = parts[1];
+  const second = parseComponentValue(comps[1].type, name, parts[1], ctx);
+  return comps.length === 3 ? { first, second, third: parseComponentValue(comps[2].type, name, parts[2], ctx) } : { first, second };
+}
+
+/** A value of a composite's second or third component, by the component's type (prefixes on number, quantity, date). */
+function parseComponentValue(t: SearchParamType, name: string, v: string, ctx: Ctx): CompositeSecond {
   switch (t) {
     case 'token':
-      return { first, second: { type: 'token', value: parseToken(v) } };
+      return { type: 'token', value: parseToken(v) };
     case 'quantity':
     case 'number':
-      return { first, second: { type: t, value: parseQuantityValue(name, v) } };
+      return { type: t, value: parseQuantityValue(name, v) };
     case 'date':
-      return { first, second: { type: 'date', value: parseDateValue(name, v, ctx.opts.timeZone) } };
+      return { type: 'date', value: parseDateValue(name, v, ctx.opts.timeZone) };
     case 'string':
-      return { first, second: { type: 'string', value: fold(unescape(v)) } };
+      return { type: 'string', value: fold(unescape(v)) };
     default:
-      return { first, second: { type: 'reference', value: unescape(v) } };
+      return { type: 'reference', value: unescape(v) };
   }
 }
 
@@ -528,7 +541,7 @@ function parseSort(types: string[], value: string): SortKey[] {
     if (code === '_lastUpdated') return { code, descending, type: 'lastUpdated' as const };
     const p = resolveParam(types, code, '_sort');
     if (!SORTABLE_TYPES.has(p.type) || code === '_text' || code === '_content') {
-      throw new Unsupported(`Sorting by ${p.type} parameter '${code}' is not supported (sortable: string, date, number, quantity, token, uri, _id, _lastUpdated)`, '_sort');
+      throw new Unsupported(`Sorting by ${p.type} parameter '${code}' is not supported (sortable: string, date, number, quantity, token, uri, reference, _id, _lastUpdated)`, '_sort');
     }
     return { code, descending, type: p.type };
   });
@@ -595,10 +608,14 @@ function parseControl(types: string[], name: string, value: string, controls: Se
       return;
     }
     case '_contained':
-      if (value !== 'false') throw new Unsupported(`_contained=${value} is not supported: contained resources are not indexed separately (only false)`, name);
+      if (name !== base) throw new Unsupported(`'${name}': _contained takes no modifier`, name);
+      if (value !== 'false' && value !== 'true' && value !== 'both') throw invalid(name, `_contained takes true, false or both, got '${value}'`);
+      controls.contained = value;
       return;
     case '_containedType':
-      if (value !== 'container') throw new Unsupported(`_containedType=${value} is not supported (only container)`, name);
+      if (name !== base) throw new Unsupported(`'${name}': _containedType takes no modifier`, name);
+      if (value !== 'container' && value !== 'contained') throw invalid(name, `_containedType takes container or contained, got '${value}'`);
+      controls.containedType = value;
       return;
     case '_type':
       return; // handled by the caller (system search)
@@ -619,9 +636,11 @@ export function parseTypes(params: [string, string][]): string[] | undefined {
  */
 export function parseSearch(types: string[], params: [string, string][], opts: ParseOptions): ParsedSearch {
   const criteria: Criterion[] = [];
-  const controls: SearchControls = { sort: [], include: [], contained: 'false' };
+  const controls: SearchControls = { sort: [], include: [], contained: 'false', containedType: 'container' };
   const ignored: Issue[] = [];
   const ctx: Ctx = { opts, depth: 0 };
+  /** the parameter name of each criterion (for errors about combinations) */
+  const names: string[] = [];
   for (const [name, value] of params) {
     if (name.includes('\0') || value.includes('\0')) throw invalid(name.replace(/\0/g, ''), 'it contains a NUL character');
     if (FORMAT_PARAMS.has(name)) continue;
@@ -632,6 +651,7 @@ export function parseSearch(types: string[], params: [string, string][], opts: P
         continue;
       }
       criteria.push(parseParam(types, name, value, ctx));
+      names.push(name);
     } catch (e) {
       if (e instanceof Unsupported && opts.lenient) {
         ignored.push(issue('warning', 'not-supported', `Ignored: ${e.issues[0].diagnostics}`, name));
@@ -644,7 +664,36 @@ export function parseSearch(types: string[], params: [string, string][], opts: P
       throw e;
     }
   }
+  if (controls.contained !== 'false') checkContainedSearch(types, criteria, names, controls);
   return { criteria, controls, ignored };
+}
+
+/**
+ * What a search of contained resources (`_contained=true|both`, repository/search/contained.ts) cannot do, refused
+ * with a 400 in every handling mode rather than answered wrongly: another order than the container's id, includes,
+ * `_has`/`_list` (a contained resource is referred to only from inside its container, with a `#` reference that is
+ * not indexed), custom parameters (not extracted for contained resources, fhir/search/extract.ts), several types.
+ */
+function checkContainedSearch(types: string[], criteria: Criterion[], names: string[], controls: SearchControls): void {
+  const mode = `_contained=${controls.contained}`;
+  const refuse = (diagnostics: string, name: string): never => {
+    throw new OperationOutcomeError(400, [issue('error', 'not-supported', diagnostics, name)]);
+  };
+  if (types.length !== 1) refuse(`${mode} needs a single resource type (a type-level search, or _type with one type)`, '_contained');
+  if (controls.sort.length) refuse(`_sort is not supported with ${mode}: the matches are ordered by their container's id`, '_sort');
+  if (controls.include.length) {
+    const rev = controls.include.some((i) => i.reverse) ? '_revinclude' : '_include';
+    refuse(`_include and _revinclude are not supported with ${mode}`, rev);
+  }
+  criteria.forEach((c, i) => {
+    if (c.kind === 'has' || c.kind === 'list') {
+      refuse(`${c.kind === 'has' ? '_has' : '_list'} is not supported with ${mode}: only its container refers to a contained resource (with a '#' reference)`, names[i]);
+    }
+    if ('code' in c && typeof c.code === 'string') {
+      const p = searchParam(types[0], c.code.split(':')[0]);
+      if (p?.custom) refuse(`Custom search parameter '${p.code}' is not indexed for contained resources (${mode})`, names[i]);
+    }
+  });
 }
 
 /**

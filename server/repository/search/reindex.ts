@@ -21,7 +21,7 @@ import { inTransaction, type Pool, type PoolClient } from '../../database/pool';
 import { registryEntries, type CustomParamDefinition } from '../../fhir/search/custom';
 import { compileParamExtractor, derivedParamCodes, extractParamRows, type ParamExtractor } from '../../fhir/search/extract';
 import { parseStoredJson } from '../../fhir/json';
-import { INDEX_TABLES } from '../writes';
+import { INDEX_TABLES, stringDictionaryCte } from '../writes';
 import { syncSearchParameterRegistry } from './parameters';
 
 export interface RunnerLog {
@@ -71,8 +71,8 @@ interface Claimed {
 class Superseded extends Error {}
 class Stopping extends Error {}
 
-/** Index tables a custom parameter can have rows in (custom parameters have no full-text rows). */
-const TABLES = INDEX_TABLES.filter((t) => t.name !== 'search_text');
+/** Index tables a custom parameter can have rows in (no full-text rows, no combined code+date rows). */
+const TABLES = INDEX_TABLES.filter((t) => t.name !== 'search_text' && t.name !== 'search_code_date');
 
 function batchStatement(): string {
   // $1 ids, $2 versions, $3 type, $4 param codes; per table: ids then one array per column.
@@ -87,7 +87,7 @@ function batchStatement(): string {
     SELECT live.id, $3, ${cols.map((c) => `r.${c.name}`).join(', ')}
       FROM unnest(${ids}::text[], ${cols.map((c) => `${c.p}::${c.sqlType}[]`).join(', ')}) AS r(id, ${cols.map((c) => c.name).join(', ')})
       JOIN live ON live.id = r.id
-  ),`;
+  ),${t.name === 'search_string' ? stringDictionaryCte(cols.find((c) => c.name === 'value')!.p) : ''}`;
   });
   return `WITH
   live AS (
