@@ -30,7 +30,7 @@ import { parseSearch } from './search/parse';
 import { recordSearchParameterWrites, syncSearchParameterRegistry } from './search/parameters';
 import { resolveTerminology } from './search/terminology';
 import { criteriaKey, parseCriteria, type Criterion } from './search/parse';
-import { INSTANT_SQL, versionWritesStatement, type VersionWrite, type WriteMethod } from './writes';
+import { INSTANT_SQL, KnownDictionaryValues, versionWritesStatement, type VersionWrite, type WriteMethod } from './writes';
 
 export interface StoredVersion {
   resourceType: string;
@@ -100,6 +100,8 @@ export class Repository {
   private searchParametersStale = false;
   /** Group commit of plain creates (coalesce.ts): at most this many write statements of them at a time. */
   private readonly creates: WriteCoalescer<StoredVersion>;
+  /** search_string_dict values this process knows are committed (writes.ts). */
+  private readonly knownDictionaryValues = new KnownDictionaryValues();
 
   constructor(
     private readonly pool: Pool,
@@ -329,8 +331,10 @@ export class Repository {
     const searchParameters = writes.some((w) => w.resourceType === 'SearchParameter');
     // A SearchParameter's state (and reindex job) is written in the same transaction as the resource.
     if (searchParameters && !isPoolClient(client)) return inTransaction(this.pool, (c) => this.executeWrites(c, writes, opts));
-    const stmt = versionWritesStatement(writes, opts.returnContent ?? true);
+    const { dictValues, ...stmt } = versionWritesStatement(writes, opts.returnContent ?? true, this.knownDictionaryValues);
     const { rows } = await client.query<{ ord: number; last_updated: string; content: string | null }>(stmt);
+    // Committed when autocommit; inside a caller's transaction it may still roll back, so nothing is learnt then.
+    if (!isPoolClient(client)) this.knownDictionaryValues.addAll(dictValues);
     if (searchParameters) {
       await recordSearchParameterWrites(client as PoolClient, writes);
       this.searchParametersStale = true;

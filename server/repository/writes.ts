@@ -123,6 +123,32 @@ interface Shape {
   tables: IndexTable[];
   /** Tables with rows of contained resources in this batch: their rows carry their own resource_type. */
   keyed: IndexTable[];
+  /** String values to add to search_string_dict (those not known to be there already). */
+  dict: boolean;
+}
+
+/**
+ * String values known to be in search_string_dict (values are never removed from it), so that writes need not
+ * send them again: learnt from autocommit writes that committed, per database (one instance per Repository).
+ * Bounded: past `max` values the oldest are forgotten (and merely sent again).
+ */
+export class KnownDictionaryValues {
+  private readonly values = new Set<string>();
+  constructor(private readonly max = 50_000) {}
+
+  has(v: string): boolean {
+    return this.values.has(v);
+  }
+
+  addAll(vs: string[]): void {
+    for (const v of vs) this.values.add(v);
+    if (this.values.size <= this.max) return;
+    let excess = this.values.size - this.max + Math.floor(this.max / 10);
+    for (const v of this.values) {
+      if (excess-- <= 0) break;
+      this.values.delete(v);
+    }
+  }
 }
 
 /**
@@ -141,7 +167,8 @@ export function stringDictionaryCte(valueArray: string): string {
 
 function buildSql(shape: Shape): string {
   // $1..$6: the versions; then the links (source index, target type, target id) when present; then per index
-  // table with rows: the source index array followed by one array per column; last, the return-content flag.
+  // table with rows: the source index array followed by one array per column (and the contained rows' keys);
+  // then the new search_string_dict values when there are any; last, the return-content flag.
   let n = 7;
   const ctes: string[] = [];
   if (shape.updates) {
@@ -181,8 +208,8 @@ function buildSql(shape: Shape): string {
            AS r(ord, ${cols.map((c) => c.name).join(', ')}${key ? ', owner_key' : ''})
       JOIN v ON v.ord = r.ord
   ),`);
-    if (t.name === 'search_string') ctes.push(stringDictionaryCte(cols.find((c) => c.name === 'value')!.param));
   }
+  if (shape.dict) ctes.push(stringDictionaryCte(`$${n++}`));
   return `WITH
   ts AS (SELECT date_trunc('milliseconds', clock_timestamp()) AS t),
   v AS (
@@ -211,7 +238,7 @@ const statements = new Map<string, { name: string; text: string }>();
 
 function statementFor(shape: Shape): { name: string; text: string } {
   const keyed = shape.keyed.length ? `-k${shape.keyed.map((t) => INDEX_TABLES.indexOf(t)).join('.')}` : '';
-  const key = `${shape.updates ? 'u' : 'i'}${shape.links ? 'l' : ''}-${shape.tables.map((t) => INDEX_TABLES.indexOf(t)).join('.')}${keyed}`;
+  const key = `${shape.updates ? 'u' : 'i'}${shape.links ? 'l' : ''}${shape.dict ? 'd' : ''}-${shape.tables.map((t) => INDEX_TABLES.indexOf(t)).join('.')}${keyed}`;
   let s = statements.get(key);
   if (!s) {
     s = { name: `arogya_write_${key}`, text: buildSql(shape) };
@@ -220,8 +247,16 @@ function statementFor(shape: Shape): { name: string; text: string } {
   return s;
 }
 
-/** `returnContent: false` (bundles answering return=minimal) spares the database serialising every body back. */
-export function versionWritesStatement(writes: VersionWrite[], returnContent = true): Statement {
+/**
+ * `returnContent: false` (bundles answering return=minimal) spares the database serialising every body back.
+ * `known`: string values already in search_string_dict, left out of the statement; `dictValues` of the result are
+ * those it adds (for the caller to remember once they are committed).
+ */
+export function versionWritesStatement(
+  writes: VersionWrite[],
+  returnContent = true,
+  known?: KnownDictionaryValues,
+): Statement & { dictValues: string[] } {
   const values: unknown[] = [
     writes.map((w) => w.resourceType),
     writes.map((w) => w.id),
@@ -270,7 +305,26 @@ export function versionWritesStatement(writes: VersionWrite[], returnContent = t
       values.push(keys);
     }
   }
+  const dictValues: string[] = [];
+  const stringTable = tables.findIndex((t) => t.name === 'search_string');
+  if (stringTable >= 0) {
+    const seen = new Set<string>();
+    for (const w of writes) {
+      const rows = [...(w.index.search_string ?? []), ...(w.contained ?? []).flatMap((c) => c.index.search_string ?? [])];
+      for (const row of rows) {
+        const v = row[STRING_VALUE] as string;
+        if (seen.has(v) || known?.has(v)) continue;
+        seen.add(v);
+        dictValues.push(v);
+      }
+    }
+  }
+  if (dictValues.length) values.push(dictValues);
   values.push(returnContent);
-  const { name, text } = statementFor({ updates: writes.some((w) => !w.insert), links: linkOrd.length > 0, tables, keyed });
-  return { name, text, values };
+  const shape = { updates: writes.some((w) => !w.insert), links: linkOrd.length > 0, tables, keyed, dict: dictValues.length > 0 };
+  const { name, text } = statementFor(shape);
+  return { name, text, values, dictValues };
 }
+
+/** Index of the folded value in a search_string row. */
+const STRING_VALUE = INDEX_TABLES.find((t) => t.name === 'search_string')!.columns.findIndex((c) => c.name === 'value');

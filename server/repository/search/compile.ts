@@ -618,6 +618,8 @@ export function driverRank(c: Criterion): number | undefined {
       return 0;
     case 'chain':
       return c.targets.length === 1 ? 1 : undefined;
+    case 'has':
+      return usesResourceColumns(c.criterion) ? undefined : 1;
     case 'date':
     case 'string':
     case 'uri':
@@ -691,6 +693,16 @@ export function drivenSearch(type: string, criteria: Criterion[], restriction?: 
     where.push(criterionSql(b, r2, criterion, restriction, target));
     const v = visible(b, r2, restriction, target);
     if (v !== 'true') where.push(v);
+  } else if (driver.kind === 'has') {
+    // The referring resources' reference rows name the matches (their targets): the page's ids come from those
+    // rows, and a target must be live (a reference may dangle when referential integrity is off).
+    const h = b.alias('h');
+    const t = b.alias('r');
+    const v = visible(b, h, restriction, driver.type);
+    from = `(SELECT ${h}.target_id AS id, ${h}.target_type AS resource_type FROM search_reference ${h}
+        JOIN resource ${t} ON ${t}.id = ${h}.target_id AND ${t}.resource_type = ${h}.target_type AND NOT ${t}.deleted
+       WHERE ${h}.resource_type = ${b.p(driver.type)} AND ${h}.param = ${b.p(driver.code)} AND ${h}.target_type = ${b.p(type)}
+         AND ${criterionSql(b, h, driver.criterion, restriction, driver.type)}${v === 'true' ? '' : ` AND ${v}`}) d`;
   } else {
     const ic = indexCondition(b, driver)!;
     from = `${ic.table} d`;

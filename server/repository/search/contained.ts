@@ -88,7 +88,7 @@ function containedKeys(b: SqlBuilder, type: string, criteria: Criterion[], restr
   const merged = mergeRanges(criteria.map(containedCriterion), type);
   let best: number | undefined;
   merged.forEach((c, i) => {
-    const r = c.kind === 'chain' ? undefined : driverRank(c);
+    const r = c.kind === 'chain' || c.kind === 'has' ? undefined : driverRank(c);
     if (r !== undefined && (best === undefined || r < driverRank(merged[best])!)) best = i;
   });
   const where: string[] = [`${CONTAINED_TYPE('d')} = ${b.p(type)}`, CONTAINED_ROW('d')];
