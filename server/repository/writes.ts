@@ -323,7 +323,28 @@ export function versionWritesStatement(
   values.push(returnContent);
   const shape = { updates: writes.some((w) => !w.insert), links: linkOrd.length > 0, tables, keyed, dict: dictValues.length > 0 };
   const { name, text } = statementFor(shape);
-  return { name, text, values, dictValues };
+  return { name, text, values: values.map((v) => (Array.isArray(v) ? arrayLiteral(v) : v)), dictValues };
+}
+
+const QUOTE_OR_BACKSLASH = /["\\]/;
+
+/**
+ * A PostgreSQL array literal of strings, numbers, booleans and nulls — what pg would send for a JS array, built in
+ * one pass (pg escapes every element with two regular expressions; a write sends hundreds of elements).
+ */
+export function arrayLiteral(values: readonly unknown[]): string {
+  let out = '{';
+  for (let i = 0; i < values.length; i++) {
+    if (i > 0) out += ',';
+    const v = values[i];
+    if (v === null || v === undefined) out += 'NULL';
+    else if (typeof v === 'boolean') out += v ? 't' : 'f';
+    else {
+      const text = String(v);
+      out += QUOTE_OR_BACKSLASH.test(text) ? `"${text.replace(/["\\]/g, '\\$&')}"` : `"${text}"`;
+    }
+  }
+  return `${out}}`;
 }
 
 /** Index of the folded value in a search_string row. */

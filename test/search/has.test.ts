@@ -19,10 +19,10 @@ async function allPages(query: string): Promise<string[]> {
   const out: string[] = [];
   let url: string | undefined = query;
   while (url) {
-    const res = await server.request('GET', url);
+    const res: { status: number; body: any } = await server.request('GET', url); // eslint-disable-line @typescript-eslint/no-explicit-any
     expect(res.status).toBe(200);
     out.push(...(res.body.entry ?? []).map((e: { resource: { id: string } }) => e.resource.id));
-    const next = (res.body.link ?? []).find((l: { relation: string }) => l.relation === 'next');
+    const next: { url: string } | undefined = (res.body.link ?? []).find((l: { relation: string }) => l.relation === 'next');
     url = next ? next.url.slice(next.url.indexOf('/fhir') + '/fhir'.length) : undefined;
   }
   return out;
