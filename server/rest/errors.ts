@@ -4,6 +4,7 @@
  * else is a 500 whose details go to the log (with the request id), never to the client.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { DatabaseError } from 'pg';
 import { OperationOutcomeError, issue, type Issue } from '../fhir/outcome';
 import { toJson } from '../fhir/json';
 
@@ -33,6 +34,12 @@ export function errorHandler(error: FastifyError | Error, req: FastifyRequest, r
       return send(reply, 400, [issue('error', 'invalid', 'The request body is empty or its length is wrong')]);
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return send(reply, 400, [issue('error', 'invalid', 'Malformed JSON body')]);
+  }
+  // PostgreSQL's own limits (SQLSTATE class 54: a value too large to index, a statement too complex): the request
+  // asked for more than the database can hold; nothing was written (the statement failed whole).
+  if (error instanceof DatabaseError && error.code?.startsWith('54')) {
+    req.log.warn({ code: error.code }, 'request exceeds a database limit');
+    return send(reply, 400, [issue('error', 'too-long', 'The request exceeds a limit of the database (a value too large to index, or a request too complex)')]);
   }
   const status = (error as FastifyError).statusCode;
   if (status && status >= 400 && status < 500) {

@@ -83,6 +83,32 @@ test('invalid resources → 400 with the element path; nothing is written', asyn
   await expectOutcome('GET', '/Patient/never-written', 404);
 });
 
+test('values too long to index → 400 naming the parameter; nothing is written; long strings are cut, not refused', async () => {
+  const big = 'x'.repeat(3000);
+  const cases: [string, Record<string, unknown>, string][] = [
+    ['Patient', { resourceType: 'Patient', identifier: [{ system: 'urn:x', value: big }] }, 'identifier'],
+    ['Patient', { resourceType: 'Patient', identifier: [{ system: `urn:${big}`, value: '1' }] }, 'identifier'],
+    ['Observation', { resourceType: 'Observation', status: 'final', code: { coding: [{ system: 'urn:x', code: big }] } }, 'code'],
+    ['ValueSet', { resourceType: 'ValueSet', status: 'draft', url: `http://example.org/${big}` }, 'url'],
+    ['Observation', { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: `http://other.example.org/${big}` } }, 'subject'],
+  ];
+  for (const [type, body, param] of cases) {
+    const res = await expectOutcome('POST', `/${type}`, 400, { body });
+    expect(res.body.issue[0].diagnostics).toContain(`'${param}'`);
+    // a batch of the same in a transaction: refused whole, nothing written
+    const tx = await server.request('POST', '/', { body: { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: body, request: { method: 'POST', url: type } }] } });
+    expect(tx.status).toBe(400);
+  }
+  expect((await server.request('GET', '/Observation?_summary=count')).body.total).toBe(0);
+  expect((await server.request('GET', '/ValueSet?_summary=count')).body.total).toBe(0);
+  // a multi-byte value: 300 characters, 1,200 bytes
+  await expectOutcome('POST', '/Patient', 400, { body: { resourceType: 'Patient', identifier: [{ system: 'urn:x', value: '𝔸'.repeat(300) }] } });
+  // strings (names, addresses) are indexed by their first characters instead
+  const name = await server.request('POST', '/Patient', { body: { resourceType: 'Patient', name: [{ family: big }] } });
+  expect(name.status).toBe(201);
+  expect((await server.request('GET', `/Patient?family=${'x'.repeat(100)}`)).body.entry.length).toBe(1);
+});
+
 test('hostile input never yields a 500', async () => {
   const cases: [string, string, unknown?][] = [
     ['GET', "/Patient?_id=1'%3B%20drop%20table%20resource%3B--"],

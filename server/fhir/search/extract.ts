@@ -20,6 +20,7 @@
  * parameter, the row holding the lowest and highest value: sorting walks the value index through them.
  */
 import { parseDateRange } from '../datetime';
+import { badRequest } from '../outcome';
 import { isResourceType } from '../definitions';
 import { isJsonObject, isLosslessNumber, type JsonObject, type JsonValue, type LosslessNumber } from '../json';
 import { parseRelativeReference } from '../references';
@@ -64,8 +65,34 @@ interface Sink {
   seen: Set<string>;
 }
 
+/**
+ * Longest text (UTF-8 bytes) an index row may carry in a b-tree key column: PostgreSQL refuses index entries over
+ * ~2.7 kB, and a token's system and code share one entry. String values are cut to MAX_STRING characters instead
+ * (a starts-with search only needs the start); an identifier, code, uri or url this long is refused on write, or
+ * left unindexed by a custom parameter's reindex (setting the mode below).
+ */
+export const MAX_INDEXED_BYTES = 1024;
+let tooLong: 'refuse' | 'skip' = 'refuse';
+
+function oversized(row: Row): string | undefined {
+  for (const v of row) {
+    if (typeof v === 'string' && v.length > MAX_INDEXED_BYTES / 4 && Buffer.byteLength(v) > MAX_INDEXED_BYTES) return v;
+  }
+  return undefined;
+}
+
 /** Adds a row once (values of one resource often repeat: the same code in several places). */
 function add(sink: Sink, table: keyof Omit<Sink, 'seen'>, row: Row): void {
+  if (table !== 'string' && table !== 'text') {
+    const big = oversized(row);
+    if (big !== undefined) {
+      if (tooLong === 'skip') return;
+      throw badRequest(
+        `A value of search parameter '${String(row[0])}' is ${Buffer.byteLength(big)} bytes long: values of identifiers, codes, URIs and ` +
+          `references can be indexed up to ${MAX_INDEXED_BYTES} bytes`,
+      );
+    }
+  }
   const key = `${table}\u0000${row.join('\u0000')}`;
   if (sink.seen.has(key)) return;
   sink.seen.add(key);
@@ -567,6 +594,8 @@ export function derivedParamCodes(code: string): string[] {
 }
 
 function extractWith(resource: JsonObject, plan: Extractor[], opts: ExtractOptions, withText: boolean): IndexRows {
+  // a write refuses a value too long to index; a custom parameter's reindex (no full text) leaves it out
+  tooLong = withText ? 'refuse' : 'skip';
   const sink = emptySink();
   for (const ex of plan) {
     const p = ex.param;
