@@ -59,40 +59,11 @@ async function serve(config: Config): Promise<void> {
     process.on('SIGINT', () => undefined); // the primary coordinates shutdown
     return;
   }
-  const db = await openDatabase(config, log);
-  const applied = await migrateLatest(db.url);
-  if (applied.length) log.info({ migrations: applied }, 'migrations applied');
-  r4Model(); // build the definitions cache once before workers start
-  if (config.auth === 'off') {
-    log.warn('AROGYA_AUTH=off: this server accepts every request without authentication. Local experiments only.');
-  }
-  log.warn('Authorization is not implemented yet (the SMART-on-FHIR layer is a later issue): the FHIR API is OPEN to anyone who can reach it, whatever AROGYA_AUTH says.');
-
+  // Signals are handled from the start: a SIGTERM that arrives while workers are still starting (the first one may
+  // already be serving) must still be a graceful shutdown, not the default action that kills the primary at once.
   let stopping = false;
   let closeLocal: (() => Promise<void>) | undefined;
-  if (config.workers > 1) {
-    cluster.setupPrimary({ env: { ...process.env, [WORKER_DB_ENV]: db.url } } as Parameters<typeof cluster.setupPrimary>[0]);
-    for (let i = 0; i < config.workers; i++) cluster.fork({ [WORKER_DB_ENV]: db.url });
-    cluster.on('exit', (worker, code) => {
-      if (!stopping) {
-        log.error({ worker: worker.id, code }, 'worker exited unexpectedly; starting a replacement');
-        cluster.fork({ [WORKER_DB_ENV]: db.url });
-      }
-    });
-    await new Promise<void>((resolve) => {
-      let listening = 0;
-      cluster.on('listening', () => {
-        if (++listening === config.workers) resolve();
-      });
-    });
-  } else {
-    closeLocal = await serveHttp(config, db.url, log);
-  }
-  log.info(
-    { url: config.baseUrl, database: db.embedded ? 'embedded' : 'external', workers: config.workers },
-    `Arogya FHIR R4 server listening on http://${config.host}:${config.port}/fhir`,
-  );
-
+  const opening = openDatabase(config, log);
   const shutdown = async (signal: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
@@ -108,12 +79,48 @@ async function serve(config: Config): Promise<void> {
           }),
       ),
     );
-    if (db.embedded) await db.embedded.stop();
+    const opened = await opening.catch(() => undefined);
+    if (opened?.embedded) await opened.embedded.stop();
     log.info('stopped');
     process.exit(0);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+
+  const db = await opening;
+  const applied = await migrateLatest(db.url);
+  if (applied.length) log.info({ migrations: applied }, 'migrations applied');
+  r4Model(); // build the definitions cache once before workers start
+  if (config.auth === 'off') {
+    log.warn('AROGYA_AUTH=off: this server accepts every request without authentication. Local experiments only.');
+  }
+  log.warn('Authorization is not implemented yet (the SMART-on-FHIR layer is a later issue): the FHIR API is OPEN to anyone who can reach it, whatever AROGYA_AUTH says.');
+
+  if (stopping) return;
+  if (config.workers > 1) {
+    cluster.setupPrimary({ env: { ...process.env, [WORKER_DB_ENV]: db.url } } as Parameters<typeof cluster.setupPrimary>[0]);
+    for (let i = 0; i < config.workers && !stopping; i++) cluster.fork({ [WORKER_DB_ENV]: db.url });
+    cluster.on('exit', (worker, code) => {
+      if (!stopping) {
+        log.error({ worker: worker.id, code }, 'worker exited unexpectedly; starting a replacement');
+        cluster.fork({ [WORKER_DB_ENV]: db.url });
+      }
+    });
+    await new Promise<void>((resolve) => {
+      let listening = 0;
+      cluster.on('listening', () => {
+        if (++listening === config.workers) resolve();
+      });
+    });
+  } else {
+    const close = await serveHttp(config, db.url, log);
+    if (stopping) await close(); // a signal came while it started: shutdown found nothing to close
+    else closeLocal = close;
+  }
+  log.info(
+    { url: config.baseUrl, database: db.embedded ? 'embedded' : 'external', workers: config.workers },
+    `Arogya FHIR R4 server listening on http://${config.host}:${config.port}/fhir`,
+  );
 }
 
 async function migrate(config: Config): Promise<void> {

@@ -116,6 +116,33 @@ test('serve on an external database with 2 workers: health, request ids, redacte
   }
 }, 90_000);
 
+test('SIGTERM while the workers are still starting is a clean shutdown (exit 0)', async () => {
+  const databaseUrl = await createTestDatabase();
+  const waitFor = async (cond: () => boolean | Promise<boolean>) => {
+    const deadline = Date.now() + 30_000;
+    while (!(await cond())) {
+      if (Date.now() > deadline) throw new Error('timed out');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+  // (a) the primary has migrated and is about to fork: its last log line before the workers
+  {
+    const port = await freePort();
+    const proc = start(['serve'], { DATABASE_URL: databaseUrl, PORT: String(port), AROGYA_WORKERS: '2', LOG_LEVEL: 'info' });
+    await waitFor(() => proc.output().includes('Authorization is not implemented'));
+    proc.child.kill('SIGTERM');
+    expect(await proc.exited).toBe(0);
+  }
+  // (b) the first worker already answers, the primary may still wait for the second
+  {
+    const port = await freePort();
+    const proc = start(['serve'], { DATABASE_URL: databaseUrl, PORT: String(port), AROGYA_WORKERS: '2', LOG_LEVEL: 'warn' });
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status, () => 0)) === 200);
+    proc.child.kill('SIGTERM');
+    expect(await proc.exited).toBe(0);
+  }
+}, 90_000);
+
 test('serve on the embedded PostgreSQL (as root too): data persists across restarts, SIGTERM stops it cleanly', async () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'arogya-embedded-'));
   try {
