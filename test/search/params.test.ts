@@ -29,6 +29,19 @@ describe('string', () => {
     expect(await q('/Patient?address-city=pu')).toEqual(['p1']);
     expect(await q('/Patient?address=maha')).toEqual(['p1']);
   });
+  test('phonetic: names that sound alike (Soundex), family or given', async () => {
+    expect(await q('/Patient?phonetic=Miller')).toEqual(['p1', 'p2']); // Müller, Mueller: M460
+    expect(await q('/Patient?phonetic=Smyth')).toEqual(['p3']);
+    expect(await q('/Patient?phonetic=Garsia')).toEqual(['p4']);
+    expect(await q('/Patient?phonetic=Anah')).toEqual(['p1', 'p4']); // given Anna, Ana
+    expect(await q('/Patient?phonetic=Aneeta')).toEqual(['p4']); // a word of a name's text (Anita)
+    expect(await q('/Patient?phonetic=Jones')).toEqual([]);
+    expect(await q('/Patient?phonetic=Smyth,Bobb')).toEqual(['p2', 'p3']);
+    expect(await q('/Patient?phonetic:missing=true')).toEqual([]);
+    expect((await server.request('GET', '/Patient?phonetic:exact=Smith')).status).toBe(400);
+    expect((await server.request('GET', '/Patient?phonetic=%20')).status).toBe(400);
+    expect((await server.request('GET', '/Patient?_sort=phonetic')).status).toBe(400);
+  });
   test(':exact and :contains', async () => {
     expect(await q('/Patient?family:exact=Müller')).toEqual(['p1']);
     expect(await q('/Patient?family:exact=müller')).toEqual([]);

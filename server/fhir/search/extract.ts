@@ -25,7 +25,7 @@ import { isResourceType } from '../definitions';
 import { isJsonObject, isLosslessNumber, type JsonObject, type JsonValue, type LosslessNumber } from '../json';
 import { parseRelativeReference } from '../references';
 import { compileExpression, compileMember, type Evaluator, type PathContext } from './paths';
-import { indexedParams, registryGeneration, splitUnion, type ActiveSearchParam } from './registry';
+import { indexedParams, isPhonetic, registryGeneration, splitUnion, type ActiveSearchParam } from './registry';
 import {
   CANONICAL_MARK,
   IDENTIFIER_TYPE_SYSTEM,
@@ -34,6 +34,7 @@ import {
   canonicalSystem,
   fold,
   normaliseIdentifierValue,
+  phoneticKey,
   weightedTsvectorLiteral,
   words,
 } from './normalise';
@@ -160,6 +161,25 @@ function tokenValues(param: string, value: JsonValue, sink: Sink): void {
 
 function textRow(param: string, text: string, sink: Sink): void {
   add(sink, 'string', [`${param}:text`, fold(text).slice(0, MAX_STRING), text.slice(0, MAX_STRING), false, false]);
+}
+
+/**
+ * Phonetic keys of a name: of each string part (as for a string search: family, given, prefix, suffix, text) the key
+ * of the whole part and of each of its words — `De Souza` keys as `desouza`, `de` and `souza`. The migration that
+ * backfilled older resources (20261127000930) derives the same keys from their folded string rows.
+ */
+function phoneticKeys(code: string, value: JsonValue): string[] {
+  const parts: string[] = [];
+  stringValues(code, value, parts);
+  const keys = new Set<string>();
+  for (const part of parts) {
+    const folded = fold(part);
+    for (const name of [folded, ...(folded.includes(' ') ? folded.split(' ') : [])]) {
+      const k = phoneticKey(name);
+      if (k !== undefined) keys.add(k);
+    }
+  }
+  return [...keys];
 }
 
 const NAME_PARTS = ['family', 'given', 'prefix', 'suffix', 'text'];
@@ -611,6 +631,11 @@ function extractWith(resource: JsonObject, plan: Extractor[], opts: ExtractOptio
         for (const v of values) tokenValues(code, v, sink);
         break;
       case 'string': {
+        if (isPhonetic(p)) {
+          // keys, not strings: token rows of the phonetic key of each name (fhir/search/normalise.ts phoneticKey)
+          for (const v of values) for (const key of phoneticKeys(code, v)) add(sink, 'token', [code, null, key]);
+          break;
+        }
         const ss: string[] = [];
         for (const v of values) stringValues(code, v, ss);
         const from = sink.string.length;

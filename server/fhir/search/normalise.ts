@@ -96,3 +96,38 @@ export function weightedTsvectorLiteral(narrative: Iterable<string>, other: Iter
   }
   return out;
 }
+
+/** American Soundex digits of the consonants; vowels (and Y) separate runs, H and W do not. */
+const SOUNDEX_DIGIT: Record<string, string> = {
+  b: '1', f: '1', p: '1', v: '1',
+  c: '2', g: '2', j: '2', k: '2', q: '2', s: '2', x: '2', z: '2',
+  d: '3', t: '3', l: '4', m: '5', n: '5', r: '6',
+};
+
+/**
+ * The phonetic key of one name (the `phonetic` search parameter: "a portion of either family or given name using
+ * some kind of phonetic matching algorithm"): American Soundex of its folded letters (`Müller`, `Mueller` and
+ * `Miller` → M460). A name without Latin letters (e.g. Devanagari) keys as its folded self, prefixed `=`.
+ */
+export function phoneticKey(name: string): string | undefined {
+  const folded = fold(name);
+  const letters = folded.replace(/[^a-z]/g, '');
+  if (letters === '') {
+    const self = folded.replace(/[^\p{L}\p{N}]+/gu, '');
+    return self === '' ? undefined : `=${self}`;
+  }
+  let out = letters[0].toUpperCase();
+  let last = SOUNDEX_DIGIT[letters[0]] ?? '';
+  for (let i = 1; i < letters.length && out.length < 4; i++) {
+    const ch = letters[i];
+    if (ch === 'h' || ch === 'w') continue;
+    const digit = SOUNDEX_DIGIT[ch];
+    if (digit === undefined) {
+      last = ''; // a vowel: the same digit may follow again
+      continue;
+    }
+    if (digit !== last) out += digit;
+    last = digit;
+  }
+  return out.padEnd(4, '0');
+}

@@ -68,6 +68,14 @@ export const SORTABLE_TYPES = new Set(['string', 'date', 'number', 'quantity', '
 /** Parameters whose values live in columns of the resource table or in the full-text table. */
 const RESOURCE_LEVEL = new Set(['_id', '_lastUpdated', '_text', '_content']);
 
+/**
+ * The R4 `phonetic` parameters (Patient, Practitioner, Person, RelatedPerson): indexed and matched by phonetic key
+ * (fhir/search/normalise.ts phoneticKey) in search_token, not as strings.
+ */
+export function isPhonetic(p: ActiveSearchParam): boolean {
+  return p.code === 'phonetic' && p.type === 'string' && !p.custom;
+}
+
 /** Defined in R4 but not supported (no expression or no meaningful index): refused with a clear 400. */
 export const UNSUPPORTED_PARAMS = new Set(['_query', '_filter', 'near']);
 
@@ -236,5 +244,6 @@ export function modifiersOf(p: ActiveSearchParam): string[] {
   if (p.code === '_id') return [];
   if (p.code === '_lastUpdated') return [];
   if (p.code === '_text' || p.code === '_content') return [];
+  if (isPhonetic(p)) return ['missing'];
   return MODIFIERS[p.type] ?? [];
 }

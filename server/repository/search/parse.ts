@@ -19,9 +19,10 @@ import {
   MAX_STRING,
   NATIONAL_TYPE_CODES,
   normaliseIdentifierValue,
+  phoneticKey,
   words,
 } from '../../fhir/search/normalise';
-import { modifiersOf, searchParam, SORTABLE_TYPES, UNSUPPORTED_PARAMS, type ActiveSearchParam, type SearchParamType } from '../../fhir/search/registry';
+import { isPhonetic, modifiersOf, searchParam, SORTABLE_TYPES, UNSUPPORTED_PARAMS, type ActiveSearchParam, type SearchParamType } from '../../fhir/search/registry';
 import { toCanonical, UCUM } from '../../fhir/search/ucum';
 
 export type DatePrefix = 'eq' | 'ne' | 'gt' | 'lt' | 'ge' | 'le' | 'sa' | 'eb' | 'ap';
@@ -393,7 +394,14 @@ function parseParam(types: string[], name: string, value: string, ctx: Ctx): Cri
   if (modifier === 'missing') {
     if (value !== 'true' && value !== 'false') throw invalid(name, `:missing takes true or false, got '${value}'`);
     if (p.code === '_text' || p.code === '_content') throw new Unsupported(`:missing is not supported on ${p.code}`, name);
-    return { kind: 'missing', code: p.code, table: tableOf(p.type), missing: value === 'true' };
+    return { kind: 'missing', code: p.code, table: isPhonetic(p) ? 'search_token' : tableOf(p.type), missing: value === 'true' };
+  }
+  if (isPhonetic(p)) {
+    // one name (family or given) per value, matched by its phonetic key (normalise.ts phoneticKey)
+    if (modifier !== undefined) throw new Unsupported(`Modifier ':${modifier}' is not supported on '${p.code}' (matched by phonetic key)`, name);
+    const keys = values.map((v) => phoneticKey(unescape(v).replace(/\s+/g, '')));
+    if (keys.some((k) => k === undefined)) throw invalid(name, 'the value holds no name');
+    return { kind: 'token', code: p.code, values: keys.map((k) => ({ system: null, code: k! })) };
   }
   if (p.code === '_text' || p.code === '_content') {
     if (modifier !== undefined) throw new Unsupported(`Modifier ':${modifier}' is not supported on ${p.code}`, name);
@@ -540,7 +548,7 @@ function parseSort(types: string[], value: string): SortKey[] {
     if (code === '_id') return { code, descending, type: 'id' as const };
     if (code === '_lastUpdated') return { code, descending, type: 'lastUpdated' as const };
     const p = resolveParam(types, code, '_sort');
-    if (!SORTABLE_TYPES.has(p.type) || code === '_text' || code === '_content') {
+    if (!SORTABLE_TYPES.has(p.type) || code === '_text' || code === '_content' || isPhonetic(p)) {
       throw new Unsupported(`Sorting by ${p.type} parameter '${code}' is not supported (sortable: string, date, number, quantity, token, uri, reference, _id, _lastUpdated)`, '_sort');
     }
     return { code, descending, type: p.type };
