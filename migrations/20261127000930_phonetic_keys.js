@@ -1,5 +1,5 @@
 /**
- * `phonetic` (Patient, Practitioner, Person, RelatedPerson) is matched by phonetic key — American Soundex of a
+ * `phonetic` (Patient, Practitioner, Person, RelatedPerson, Organization, InsurancePlan) is matched by phonetic key — American Soundex of a
  * name's folded letters (server/fhir/search/normalise.ts phoneticKey) — held as search_token rows, no longer as
  * search_string rows that repeated the `name` rows. This migration turns the phonetic string rows written before
  * into those token rows: each row's folded value keys as a whole and word by word, as the extraction does
@@ -60,10 +60,13 @@ exports.up = async (knex) => {
           UNION SELECT arogya_phonetic_key(w) FROM string_to_table(s.value, ' ') AS w WHERE position(' ' IN s.value) > 0
         ) k
        WHERE s.param = 'phonetic' AND k.key IS NOT NULL
-         AND split_part(s.resource_type, '#', 1) IN ('Patient', 'Practitioner', 'Person', 'RelatedPerson');
+         AND split_part(s.resource_type, '#', 1) IN ('Patient', 'Practitioner', 'Person', 'RelatedPerson', 'Organization', 'InsurancePlan');
     DELETE FROM search_string
-     WHERE param = 'phonetic' AND split_part(resource_type, '#', 1) IN ('Patient', 'Practitioner', 'Person', 'RelatedPerson');
+     WHERE param = 'phonetic' AND split_part(resource_type, '#', 1) IN ('Patient', 'Practitioner', 'Person', 'RelatedPerson', 'Organization', 'InsurancePlan');
   `);
+  // the planner must see the moved rows (a stale estimate of search_string or search_token misleads every search)
+  await knex.raw('ANALYZE search_string');
+  await knex.raw('ANALYZE search_token');
 };
 
 exports.down = async () => {

@@ -69,7 +69,7 @@ export const SORTABLE_TYPES = new Set(['string', 'date', 'number', 'quantity', '
 const RESOURCE_LEVEL = new Set(['_id', '_lastUpdated', '_text', '_content']);
 
 /**
- * The R4 `phonetic` parameters (Patient, Practitioner, Person, RelatedPerson): indexed and matched by phonetic key
+ * The R4 `phonetic` parameters (Patient, Practitioner, Person, RelatedPerson, Organization, InsurancePlan): indexed and matched by phonetic key
  * (fhir/search/normalise.ts phoneticKey) in search_token, not as strings.
  */
 export function isPhonetic(p: ActiveSearchParam): boolean {
