@@ -7,7 +7,8 @@
  *    search_string_dict holds each value once, and a write adds only the values it is the first to use (a primary
  *    key probe for the rest). `:contains` finds the matching values in the dictionary by trigram, then their rows
  *    through search_string's value b-tree. Values are never removed from the dictionary (a value no resource
- *    still uses matches nothing, since the search goes on to search_string).
+ *    still uses matches nothing, since the search goes on to search_string). Its key is the value, not a resource
+ *    id: under Citus it is distributed by the value, like the claim tables of DESIGN.md §3.
  * 2. `_text` and `_content` share one full-text row per resource: the narrative's words carry weight A, every
  *    other word weight D, so `_content` (any weight) and `_text` (weight A: `'word':A`) query the same tsvector —
  *    one row and one set of GIN entries instead of two.
