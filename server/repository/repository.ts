@@ -304,6 +304,8 @@ export class Repository {
   planVersion(
     v: { resourceType: string; id: string; versionId: number; method: WriteMethod; insert: boolean },
     resource: JsonObject | undefined,
+    /** The resource's local references, when the caller has collected them already. */
+    links?: LocalReference[],
   ): VersionWrite {
     if (resource && v.resourceType === 'SearchParameter') {
       // Custom search parameters: refused on write when the server could not serve them (fhir/search/custom.ts).
@@ -318,7 +320,7 @@ export class Repository {
       content,
       index: resource ? extractIndexRows(resource, { timeZone: this.options.timeZone, baseUrl: this.options.baseUrl }) : {},
       contained: resource ? extractContainedIndexRows(resource, { timeZone: this.options.timeZone, baseUrl: this.options.baseUrl }) : undefined,
-      links: resource ? collectReferences(resource, this.options.baseUrl).local : [],
+      links: links ?? (resource ? collectReferences(resource, this.options.baseUrl).local : []),
     };
   }
 
@@ -420,7 +422,7 @@ export class Repository {
     const refs = collectReferences(body, this.options.baseUrl).local;
     const needsTx = opts.ifNoneExist !== undefined || (this.options.referentialIntegrity && refs.length > 0);
     if (!needsTx) {
-      const plan = this.planVersion({ resourceType, id, versionId: 1, method: 'POST', insert: true }, body);
+      const plan = this.planVersion({ resourceType, id, versionId: 1, method: 'POST', insert: true }, body, refs);
       // SearchParameter writes take a transaction of their own (executeWrites): they are not grouped.
       const v = resourceType === 'SearchParameter' ? (await this.executeWrites(this.pool, [plan]))[0] : await this.creates.write(plan);
       return { ...v, outcome: 'created', warnings };
