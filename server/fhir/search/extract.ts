@@ -465,11 +465,16 @@ function componentColumns(type: string, v: JsonValue, opts: ExtractOptions): Row
     stringValues('c', v, ss);
     for (const s of ss) out.push([null, null, null, null, null, null, fold(s).slice(0, MAX_STRING)]);
   } else if (type === 'reference') {
-    const rs: ReferenceValue[] = [];
-    referenceValues('c', v, opts, emptySink(), rs);
-    for (const r of rs) out.push([null, r.url ?? `${r.targetType}/${r.targetId}`, null, null, null, null, null]);
+    for (const code of referenceComponentCodes(v, opts)) out.push([null, code, null, null, null, null, null]);
   }
   return out;
+}
+
+/** A reference as a composite component stores it: `Type/id` for a local reference, else its absolute url. */
+function referenceComponentCodes(v: JsonValue, opts: ExtractOptions): string[] {
+  const rs: ReferenceValue[] = [];
+  referenceValues('c', v, opts, emptySink(), rs);
+  return rs.map((r) => r.url ?? `${r.targetType}/${r.targetId}`);
 }
 
 /**
@@ -490,8 +495,11 @@ function compositeRows(ex: Extractor, resource: JsonObject, opts: ExtractOptions
   for (const m of ex.composite!) {
     for (const item of m.items(resource)) {
       const at = (i: number): JsonValue[] => m.components[i].evaluate(m.components[i].onResource ? resource : item);
+      // the first component, a token (system, code) or a reference (no system, its Type/id or url as the code)
       const t1: Sink = emptySink();
-      for (const v of at(0)) tokenValues('c', v, t1);
+      if (comps[0].type === 'reference') {
+        for (const v of at(0)) for (const code of referenceComponentCodes(v, opts)) t1.token.push(['c', null, code]);
+      } else for (const v of at(0)) tokenValues('c', v, t1);
       if (t1.token.length === 0) continue;
       // every combination of the item's component values (a component without a value: no row)
       let rest: Row[] = [[]];

@@ -30,7 +30,7 @@ export interface ActiveSearchParam {
   /** Reference parameters: the resource types they may point at. */
   target?: string[];
   /** Composite parameters: the components (their definitions resolved to the component's type). */
-  components?: { type: SearchParamType; expression: string; code: string }[];
+  components?: { type: SearchParamType; expression: string; code: string; target?: string[] }[];
   /** Custom parameters only: the SearchParameter resource and whether its index is complete yet. */
   custom?: CustomParamState;
 }
@@ -150,11 +150,12 @@ function build(): Map<string, Map<string, ActiveSearchParam>> {
       if (sp.type === 'composite') {
         const comps = (sp.component ?? []).map((c) => {
           const def = byUrl.get(c.definition);
-          return def ? { type: def.type, expression: c.expression, code: def.code } : undefined;
+          return def ? { type: def.type, expression: c.expression, code: def.code, ...(def.target ? { target: def.target } : {}) } : undefined;
         });
-        // Two or three components, the first a token: every R4 composite but DocumentReference's relationship
-        // (its first component a reference). The three-component ones are MolecularSequence's coordinates.
-        if (comps.length < 2 || comps.length > 3 || comps.some((c) => !c) || comps[0]!.type !== 'token') continue;
+        swapMismatchedComponents(comps, (sp.component ?? []).map((c) => byUrl.get(c.definition)?.expression), base);
+        // Two or three components, the first a token or (DocumentReference's relationship) a reference. The
+        // three-component ones are MolecularSequence's coordinates.
+        if (comps.length < 2 || comps.length > 3 || comps.some((c) => !c) || !['token', 'reference'].includes(comps[0]!.type)) continue;
         if (comps.slice(1).some((c) => !['token', 'quantity', 'date', 'string', 'reference', 'number'].includes(c!.type))) continue;
         p.components = comps as ActiveSearchParam['components'];
       }
@@ -162,6 +163,21 @@ function build(): Map<string, Map<string, ActiveSearchParam>> {
     }
   }
   return map;
+}
+
+/**
+ * R4 4.0.1 pairs DocumentReference's `relationship` components with each other's expressions (relatesto, a
+ * reference, with `code`; relation, a token, with `target`); R4B and R5 correct it. When both components' own
+ * definitions point at the other's element, and not at their own, the expressions are swapped back, so that a
+ * value is written and searched in the component order of the definition (relatesto $ relation).
+ */
+function swapMismatchedComponents(comps: ({ expression: string } | undefined)[], definitions: (string | undefined)[], base: string): void {
+  if (comps.length !== 2 || !comps[0] || !comps[1]) return;
+  const own = definitions.map((d) => (d ? expressionForType(d, base) : undefined));
+  const points = (i: number, j: number): boolean => own[i]?.endsWith(`.${comps[j]!.expression}`) ?? false;
+  if (!points(0, 0) && !points(1, 1) && points(0, 1) && points(1, 0)) {
+    [comps[0].expression, comps[1].expression] = [comps[1].expression, comps[0].expression];
+  }
 }
 
 function registry(): Map<string, Map<string, ActiveSearchParam>> {

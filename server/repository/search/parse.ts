@@ -480,13 +480,31 @@ function parseCompositeValue(p: ActiveSearchParam, name: string, raw: string, ct
     const n = comps.length === 2 ? 'two' : 'three';
     throw invalid(name, `a value of '${p.code}' has ${n} parts joined by $ (${comps.map((c) => c.code).join('$')}), got '${raw}'`);
   }
-  const first = parseToken(parts[0]);
-  const second = parseComponentValue(comps[1].type, name, parts[1], ctx);
-  return comps.length === 3 ? { first, second, third: parseComponentValue(comps[2].type, name, parts[2], ctx) } : { first, second };
+  // A reference first component is stored without a system (extract.ts compositeRows).
+  const first: TokenValue = comps[0].type === 'reference' ? { system: null, code: referenceComponentValue(comps[0], name, parts[0], ctx) } : parseToken(parts[0]);
+  const second = parseComponentValue(comps[1], name, parts[1], ctx);
+  return comps.length === 3 ? { first, second, third: parseComponentValue(comps[2], name, parts[2], ctx) } : { first, second };
+}
+
+/**
+ * A reference component's value in the form it is indexed in (extract.ts referenceComponentCodes): `Type/id` (also
+ * given as an absolute URL on this server, or as a bare id when the component can point at one type only), else
+ * the absolute URL as written.
+ */
+function referenceComponentValue(comp: NonNullable<ActiveSearchParam['components']>[number], name: string, raw: string, ctx: Ctx): string {
+  const targets = comp.target ?? [];
+  const v = unescape(raw);
+  if (!v.includes('/') && ID.test(v)) {
+    if (targets.length !== 1) throw invalid(name, `'${v}' is a bare id, but '${comp.code}' may refer to ${targets.length ? targets.join(', ') : 'any type'}: give Type/id`);
+    return `${targets[0]}/${v}`;
+  }
+  const ref = parseReferenceValue(raw, ctx.opts.baseUrl, undefined, name);
+  return ref.url ?? `${ref.type}/${ref.id}`;
 }
 
 /** A value of a composite's second or third component, by the component's type (prefixes on number, quantity, date). */
-function parseComponentValue(t: SearchParamType, name: string, v: string, ctx: Ctx): CompositeSecond {
+function parseComponentValue(comp: NonNullable<ActiveSearchParam['components']>[number], name: string, v: string, ctx: Ctx): CompositeSecond {
+  const t = comp.type;
   switch (t) {
     case 'token':
       return { type: 'token', value: parseToken(v) };
@@ -498,7 +516,7 @@ function parseComponentValue(t: SearchParamType, name: string, v: string, ctx: C
     case 'string':
       return { type: 'string', value: fold(unescape(v)) };
     default:
-      return { type: 'reference', value: unescape(v) };
+      return { type: 'reference', value: referenceComponentValue(comp, name, v, ctx) };
   }
 }
 
