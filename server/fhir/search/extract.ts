@@ -46,6 +46,8 @@ export interface ExtractOptions {
   timeZone: string;
   /** Absolute references to this base are local. */
   baseUrl?: string;
+  /** The container's contained resources, local id → resource type (set by the extraction itself). */
+  containedTypes?: Map<string, string>;
 }
 
 const DEFAULTS: ExtractOptions = { timeZone: 'UTC' };
@@ -318,7 +320,12 @@ function referenceValues(param: string, value: JsonValue, opts: ExtractOptions, 
   }
   if (!isJsonObject(value)) return;
   const ref = str(value.reference);
-  if (ref !== null && !ref.startsWith('#')) {
+  if (ref !== null && ref.length > 1 && ref.startsWith('#')) {
+    // A contained resource: a row with its type and the local reference as url, the link a chain follows into
+    // the contained resource's own rows (repository/search/compile.ts, criterion 'chain').
+    const type = opts.containedTypes?.get(ref.slice(1));
+    if (type) out.push({ targetType: type, targetId: null, url: ref });
+  } else if (ref !== null && !ref.startsWith('#')) {
     const local = parseRelativeReference(ref, opts.baseUrl);
     if (local) out.push({ targetType: local.targetType, targetId: local.targetId, url: null });
     else if (/^[a-z][a-z0-9+.-]*:/i.test(ref)) out.push({ targetType: null, targetId: null, url: ref });
@@ -579,7 +586,8 @@ const builtInPlans = new WeakMap<Extractor[], Extractor[]>();
 export function extractContainedIndexRows(resource: JsonObject, options: Partial<ExtractOptions> = {}): ContainedIndexRows[] {
   const contained = resource.contained;
   if (!Array.isArray(contained) || contained.length === 0) return [];
-  const opts = { ...DEFAULTS, ...options };
+  // a contained resource may refer to another one of the same container (#localId)
+  const opts = { ...DEFAULTS, ...options, containedTypes: containedTypesOf(resource) };
   const out: ContainedIndexRows[] = [];
   const seen = new Set<string>();
   for (const c of contained) {
@@ -597,6 +605,19 @@ export function extractContainedIndexRows(resource: JsonObject, options: Partial
     const index = extractWith(c, builtIn, opts, true);
     index.search_token.push(['_id', null, c.id]);
     out.push({ key, index });
+  }
+  return out;
+}
+
+/** Local id → resource type of a resource's contained resources (those a `#localId` reference may name). */
+function containedTypesOf(resource: JsonObject): Map<string, string> | undefined {
+  const contained = resource.contained;
+  if (!Array.isArray(contained) || contained.length === 0) return undefined;
+  const out = new Map<string, string>();
+  for (const c of contained) {
+    if (isJsonObject(c) && typeof c.id === 'string' && typeof c.resourceType === 'string' && CONTAINED_ID.test(c.id) && isResourceType(c.resourceType)) {
+      if (!out.has(c.id)) out.set(c.id, c.resourceType);
+    }
   }
   return out;
 }
@@ -621,9 +642,11 @@ export function derivedParamCodes(code: string): string[] {
   return [code, `${code}:text`, `${code}:of-type`, `${code}:identifier`];
 }
 
-function extractWith(resource: JsonObject, plan: Extractor[], opts: ExtractOptions, withText: boolean): IndexRows {
+function extractWith(resource: JsonObject, plan: Extractor[], options: ExtractOptions, withText: boolean): IndexRows {
   // a write refuses a value too long to index; a custom parameter's reindex (no full text) leaves it out
   tooLong = withText ? 'refuse' : 'skip';
+  const own = options.containedTypes ? undefined : containedTypesOf(resource);
+  const opts = own ? { ...options, containedTypes: own } : options;
   const sink = emptySink();
   for (const ex of plan) {
     const p = ex.param;

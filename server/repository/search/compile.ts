@@ -469,6 +469,32 @@ function usesResourceColumns(c: Criterion): boolean {
   return c.kind === 'lastUpdated';
 }
 
+/** A contained resource's `_id` is its local id: the code of its `_id` token row (contained.ts). */
+export function containedCriterion(c: Criterion): Criterion {
+  return c.kind === 'id' ? { kind: 'token', code: '_id', values: c.ids.map((id) => ({ system: null, code: id })) } : c;
+}
+
+/**
+ * A chain's link into contained resources (search.html#contained): a reference `#localId` is a search_reference
+ * row with target_type = the contained resource's type, no target_id and url = '#localId' (fhir/search/extract.ts
+ * referenceValues). `from` gives, for such rows `ref`, the contained resource's rows' owner key as `k` (id = the
+ * container's, resource_type = '<Type>#<ContainerType>#<localId>'), for the chained criterion to be matched on
+ * its own rows. The container is the resource owning `ref` — or, when `ref` belongs to a contained resource
+ * itself (a chain on from one), that resource's container. The access restriction is the container's: already
+ * applied to it. Undefined when the criterion needs a resource row (`_lastUpdated`: a contained resource has none).
+ */
+function containedChain(b: SqlBuilder, ref: string, code: string, type: string, criterion: Criterion, restriction: AccessRestriction | undefined): { from: string; where: string } | undefined {
+  const inner = containedCriterion(criterion);
+  if (usesResourceColumns(inner)) return undefined;
+  const k = b.alias('k');
+  const container = `CASE WHEN strpos(${ref}.resource_type, '#') > 0 THEN split_part(${ref}.resource_type, '#', 2) ELSE ${ref}.resource_type END`;
+  return {
+    from: `search_reference ${ref} CROSS JOIN LATERAL (SELECT ${ref}.id AS id, ${ref}.target_type || '#' || ${container} || '#' || substr(${ref}.url, 2) AS resource_type) ${k}`,
+    where: `${ref}.param = ${b.p(code)} AND ${ref}.target_id IS NULL AND ${ref}.target_type = ${b.p(type)} AND starts_with(${ref}.url, '#')
+              AND ${criterionSql(b, k, inner, restriction, type)}`,
+  };
+}
+
 /** One criterion as a predicate over `alias` (resources of `knownType`, when a single type). */
 export function criterionSql(b: SqlBuilder, alias: string, c: Criterion, restriction?: AccessRestriction, knownType?: string, split = false): string {
   if (split && c.kind === 'date') {
@@ -487,12 +513,18 @@ export function criterionSql(b: SqlBuilder, alias: string, c: Criterion, restric
     case 'lastUpdated':
       return `(${c.values.map((v) => instantCondition(b, `${alias}.last_updated`, v)).join(' OR ')})`;
     case 'chain': {
-      const ors = c.targets.map(({ type, criterion }) => {
+      const ors = c.targets.flatMap(({ type, criterion }) => {
         const ref = b.alias('c');
         const r2 = b.alias('r');
-        return `EXISTS (SELECT 1 FROM search_reference ${ref} JOIN resource ${r2} ON ${r2}.id = ${ref}.target_id AND ${r2}.resource_type = ${ref}.target_type
+        const out = [
+          `EXISTS (SELECT 1 FROM search_reference ${ref} JOIN resource ${r2} ON ${r2}.id = ${ref}.target_id AND ${r2}.resource_type = ${ref}.target_type
             WHERE ${ownedBy(ref, alias)} AND ${ref}.param = ${b.p(c.code)} AND ${ref}.target_type = ${b.p(type)}
-              AND NOT ${r2}.deleted AND ${criterionSql(b, r2, criterion, restriction, type)} AND ${visible(b, r2, restriction, type)})`;
+              AND NOT ${r2}.deleted AND ${criterionSql(b, r2, criterion, restriction, type)} AND ${visible(b, r2, restriction, type)})`,
+        ];
+        const cref = b.alias('c');
+        const inContained = containedChain(b, cref, c.code, type, criterion, restriction);
+        if (inContained) out.push(`EXISTS (SELECT 1 FROM ${inContained.from} WHERE ${ownedBy(cref, alias)} AND ${inContained.where})`);
+        return out;
       });
       return ors.length === 1 ? ors[0] : `(${ors.join(' OR ')})`;
     }
@@ -686,13 +718,24 @@ export function drivenSearch(type: string, criteria: Criterion[], restriction?: 
   const where: string[] = [`d.resource_type = ${b.p(type)}`];
   let from: string;
   if (driver.kind === 'chain') {
+    // The reference rows of the matches: those to a live target that matches, and those to a contained resource
+    // whose own rows match.
     const { type: target, criterion } = driver.targets[0];
+    const c = b.alias('c');
     const r2 = b.alias('r');
-    from = `search_reference d JOIN resource ${r2} ON ${r2}.id = d.target_id AND ${r2}.resource_type = d.target_type`;
-    where.push(`d.param = ${b.p(driver.code)}`, `d.target_type = ${b.p(target)}`, `NOT ${r2}.deleted`);
-    where.push(criterionSql(b, r2, criterion, restriction, target));
     const v = visible(b, r2, restriction, target);
-    if (v !== 'true') where.push(v);
+    const branches = [
+      `SELECT ${c}.id, ${c}.resource_type FROM search_reference ${c} JOIN resource ${r2} ON ${r2}.id = ${c}.target_id AND ${r2}.resource_type = ${c}.target_type
+       WHERE ${c}.resource_type = ${b.p(type)} AND ${c}.param = ${b.p(driver.code)} AND ${c}.target_type = ${b.p(target)} AND NOT ${r2}.deleted
+         AND ${criterionSql(b, r2, criterion, restriction, target)}${v === 'true' ? '' : ` AND ${v}`}`,
+    ];
+    const cref = b.alias('c');
+    const inContained = containedChain(b, cref, driver.code, target, criterion, restriction);
+    if (inContained) {
+      branches.push(`SELECT ${cref}.id, ${cref}.resource_type FROM ${inContained.from}
+       WHERE ${cref}.resource_type = ${b.p(type)} AND ${inContained.where}`);
+    }
+    from = `(${branches.join('\n      UNION ALL\n      ')}) d`;
   } else if (driver.kind === 'has') {
     // The referring resources' reference rows name the matches (their targets): the page's ids come from those
     // rows, and a target must be live (a reference may dangle when referential integrity is off).

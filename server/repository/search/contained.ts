@@ -37,7 +37,7 @@
 import type { Pool } from '../../database/pool';
 import { badRequest, type Issue } from '../../fhir/outcome';
 import { INSTANT_SQL } from '../writes';
-import { SqlBuilder, criterionSql, driverRank, indexCondition, mergeRanges, searchPredicate, visible, type AccessRestriction } from './compile';
+import { SqlBuilder, containedCriterion, criterionSql, driverRank, indexCondition, mergeRanges, searchPredicate, visible, type AccessRestriction } from './compile';
 import type { FoundResource, SearchRequest, SearchResult } from './execute';
 import type { Criterion } from './parse';
 
@@ -70,10 +70,6 @@ function decodeCursor(s: string): Cursor {
   return { id: c.id, key: c.rt, backward: c.b === 1 };
 }
 
-/** A contained resource's `_id` is its local id: the code of its `_id` token row. */
-function containedCriterion(c: Criterion): Criterion {
-  return c.kind === 'id' ? { kind: 'token', code: '_id', values: c.ids.map((id) => ({ system: null, code: id })) } : c;
-}
 
 interface KeyQuery {
   /** SELECT id, key … (no ORDER BY / LIMIT): every key of one branch */
