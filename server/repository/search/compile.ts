@@ -85,11 +85,13 @@ function tokenCondition(b: SqlBuilder, t: string, values: TokenValue[], sys = 's
       bySystem.get(v.system)!.add(v.code);
     }
   }
+  // One value is a plain equality: a GiST index (search_code_date) can use `=`, never `= ANY(…)`.
+  const oneOf = (col: string, set: Set<string>): string => (set.size === 1 ? `${col} = ${b.p([...set][0], 'text')}` : `${col} = ANY(${b.p([...set], 'text[]')})`);
   const ors: string[] = [];
-  if (anySystem.size) ors.push(`${t}.${code} = ANY(${b.p([...anySystem], 'text[]')})`);
-  if (noSystem.size) ors.push(`(${t}.${code} = ANY(${b.p([...noSystem], 'text[]')}) AND ${t}.${sys} IS NULL)`);
-  for (const [s, codes] of bySystem) ors.push(`(${t}.${code} = ANY(${b.p([...codes], 'text[]')}) AND ${t}.${sys} = ${b.p(s)})`);
-  if (systemsOnly.size) ors.push(`${t}.${sys} = ANY(${b.p([...systemsOnly], 'text[]')})`);
+  if (anySystem.size) ors.push(oneOf(`${t}.${code}`, anySystem));
+  if (noSystem.size) ors.push(`(${oneOf(`${t}.${code}`, noSystem)} AND ${t}.${sys} IS NULL)`);
+  for (const [s, codes] of bySystem) ors.push(`(${oneOf(`${t}.${code}`, codes)} AND ${t}.${sys} = ${b.p(s)})`);
+  if (systemsOnly.size) ors.push(oneOf(`${t}.${sys}`, systemsOnly));
   return ors.length ? `(${ors.join(' OR ')})` : 'false';
 }
 
