@@ -101,6 +101,24 @@ test.each(shapes)('%s is index-backed', async (_name, type, query, index) => {
   expect(plan).toMatch(index);
 });
 
+/** The actual row count of the scan of `index` in an EXPLAIN ANALYZE plan. */
+function rowsRead(plan: string, index: string): number {
+  const m = new RegExp(`Index Only Scan using ${index} on \\w+ \\w+ \\(actual rows=(\\d+)`).exec(plan);
+  if (!m) throw new Error(`no index-only scan of ${index} in\n${plan}`);
+  return Number(m[1]);
+}
+
+test.each([
+  // 2,000 Observations have this code, 1,500 Patients this gender, 150 Patients this organization
+  ['a common code', 'Observation', 'code=http://loinc.org|8480-6', 'search_token_value'],
+  ['a common gender', 'Patient', 'gender=female', 'search_token_value'],
+  ['a common reference', 'Patient', 'organization=Organization/org3', 'search_reference_target'],
+])('%s: the first page reads its 21 index entries in page order, not every match (migration 000970)', async (_name, type, query, index) => {
+  const plan = await explain(type, query);
+  expect(rowsRead(plan, index)).toBe(21);
+  expect(plan).not.toMatch(/Sort Key: \(+d\.id/);
+});
+
 test('the shapes return the right rows', async () => {
   const ids = async (q: string) => {
     const res = await server.request('GET', q);

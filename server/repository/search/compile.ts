@@ -66,6 +66,16 @@ function ownedBy(t: string, alias: string): string {
 // Value conditions
 
 /** A token match over columns `${t}.system`/`${t}.code`, values OR-ed, grouped so each group is an index probe. */
+/**
+ * `col` equal to one of `values`. A single value is a plain equality: a GiST index (search_code_date) can use `=`,
+ * never `= ANY(…)`, and a b-tree returns the entries of one value in its next key column's order (the id: a page
+ * is then read in order, migration 20261127000970), which PostgreSQL 15 does not do for `= ANY(…)`.
+ */
+function equalsAny(b: SqlBuilder, col: string, values: Iterable<string>): string {
+  const list = [...new Set(values)];
+  return list.length === 1 ? `${col} = ${b.p(list[0], 'text')}` : `${col} = ANY(${b.p(list, 'text[]')})`;
+}
+
 function tokenCondition(b: SqlBuilder, t: string, values: TokenValue[], sys = 'system', code = 'code'): string {
   const anySystem = new Set<string>();
   const noSystem = new Set<string>();
@@ -85,13 +95,11 @@ function tokenCondition(b: SqlBuilder, t: string, values: TokenValue[], sys = 's
       bySystem.get(v.system)!.add(v.code);
     }
   }
-  // One value is a plain equality: a GiST index (search_code_date) can use `=`, never `= ANY(…)`.
-  const oneOf = (col: string, set: Set<string>): string => (set.size === 1 ? `${col} = ${b.p([...set][0], 'text')}` : `${col} = ANY(${b.p([...set], 'text[]')})`);
   const ors: string[] = [];
-  if (anySystem.size) ors.push(oneOf(`${t}.${code}`, anySystem));
-  if (noSystem.size) ors.push(`(${oneOf(`${t}.${code}`, noSystem)} AND ${t}.${sys} IS NULL)`);
-  for (const [s, codes] of bySystem) ors.push(`(${oneOf(`${t}.${code}`, codes)} AND ${t}.${sys} = ${b.p(s)})`);
-  if (systemsOnly.size) ors.push(oneOf(`${t}.${sys}`, systemsOnly));
+  if (anySystem.size) ors.push(equalsAny(b, `${t}.${code}`, anySystem));
+  if (noSystem.size) ors.push(`(${equalsAny(b, `${t}.${code}`, noSystem)} AND ${t}.${sys} IS NULL)`);
+  for (const [s, codes] of bySystem) ors.push(`(${equalsAny(b, `${t}.${code}`, codes)} AND ${t}.${sys} = ${b.p(s)})`);
+  if (systemsOnly.size) ors.push(equalsAny(b, `${t}.${sys}`, systemsOnly));
   return ors.length ? `(${ors.join(' OR ')})` : 'false';
 }
 
@@ -255,8 +263,8 @@ function referenceCondition(b: SqlBuilder, t: string, values: ReferenceValue[]):
     } else anyType.push(v.id!);
   }
   const ors: string[] = [];
-  for (const [type, ids] of byType) ors.push(`(${t}.target_id = ANY(${b.p(ids, 'text[]')}) AND ${t}.target_type = ${b.p(type)})`);
-  if (anyType.length) ors.push(`${t}.target_id = ANY(${b.p(anyType, 'text[]')})`);
+  for (const [type, ids] of byType) ors.push(`(${equalsAny(b, `${t}.target_id`, ids)} AND ${t}.target_type = ${b.p(type)})`);
+  if (anyType.length) ors.push(equalsAny(b, `${t}.target_id`, anyType));
   if (urls.length) ors.push(`(${t}.url = ANY(${b.p(urls, 'text[]')}) AND ${t}.url IS NOT NULL)`);
   return `(${ors.join(' OR ')})`;
 }
