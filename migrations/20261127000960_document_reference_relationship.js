@@ -4,7 +4,7 @@
  * or the absolute url, c1_system NULL, and the relation code in c2_code (server/fhir/search/extract.ts
  * compositeRows). New writes extract it; this migration adds the rows of the DocumentReferences written before.
  * The database does not know the server's base URL, so an absolute reference to this server itself is kept as its
- * url here (a write of that DocumentReference, or the $reindex operation, stores it as Type/id).
+ * url here (the next write of that DocumentReference stores it as Type/id).
  */
 exports.up = async (knex) => {
   await knex.raw(`
