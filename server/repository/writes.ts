@@ -39,6 +39,8 @@ function compositeComponentColumns(n: 2 | 3): IndexTable['columns'] {
  */
 export const INDEX_TABLES: IndexTable[] = [
   { name: 'search_token', columns: [col('param', 'text'), col('system', 'text'), col('code', 'text')] },
+  // Location.position (`near`): WGS84 degrees (migration 20261127000980)
+  { name: 'search_geo', columns: [col('param', 'text'), col('lat', 'float8'), col('lng', 'float8')] },
   {
     name: 'search_string',
     columns: [col('param', 'text'), col('value', 'text'), col('exact', 'text'), col('smin', 'bool'), col('smax', 'bool')],

@@ -22,7 +22,7 @@
 import { parseDateRange } from '../datetime';
 import { badRequest } from '../outcome';
 import { isResourceType } from '../definitions';
-import { isJsonObject, isLosslessNumber, type JsonObject, type JsonValue, type LosslessNumber } from '../json';
+import { isJsonObject, isLosslessNumber, numberValue, type JsonObject, type JsonValue, type LosslessNumber } from '../json';
 import { parseRelativeReference } from '../references';
 import { compileExpression, compileMember, type Evaluator, type PathContext } from './paths';
 import { indexedParams, isPhonetic, registryGeneration, splitUnion, type ActiveSearchParam } from './registry';
@@ -65,6 +65,7 @@ interface Sink {
   composite: Row[];
   codeDate: Row[];
   text: Row[];
+  geo: Row[];
   seen: Set<string>;
 }
 
@@ -546,7 +547,7 @@ function allStrings(node: JsonValue, out: string[], depth = 0): void {
 }
 
 function emptySink(): Sink {
-  return { token: [], string: [], date: [], number: [], quantity: [], uri: [], reference: [], composite: [], text: [], codeDate: [], seen: new Set() };
+  return { token: [], string: [], date: [], number: [], quantity: [], uri: [], reference: [], composite: [], text: [], codeDate: [], geo: [], seen: new Set() };
 }
 
 /** Extracts every index row of a resource version, by index table (repository/writes.ts INDEX_TABLES). */
@@ -701,6 +702,15 @@ function extractWith(resource: JsonObject, plan: Extractor[], options: ExtractOp
       case 'uri':
         for (const v of values) if (typeof v === 'string') add(sink, 'uri', [code, v]);
         break;
+      case 'special':
+        // near: Location.position, in WGS84 degrees
+        for (const v of values) {
+          if (!isJsonObject(v)) continue;
+          const lat = numberValue(v.latitude);
+          const lng = numberValue(v.longitude);
+          if (lat !== undefined && lng !== undefined && Math.abs(lat) <= 90 && Math.abs(lng) <= 180) add(sink, 'geo', [code, lat, lng]);
+        }
+        break;
       case 'reference': {
         const rs: ReferenceValue[] = [];
         for (const v of values) referenceValues(code, v, opts, sink, rs);
@@ -724,6 +734,7 @@ function extractWith(resource: JsonObject, plan: Extractor[], options: ExtractOp
     search_uri: sink.uri,
     search_reference: sink.reference,
     search_composite: sink.composite,
+    search_geo: sink.geo,
     search_text: sink.text,
     search_code_date: sink.codeDate,
   };

@@ -56,7 +56,7 @@ export const MODIFIERS: Record<string, string[]> = {
   quantity: ['missing'],
   uri: ['missing', 'above', 'below'],
   composite: ['missing'],
-  special: [],
+  special: ['missing'], // Location's near, the one R4 special parameter with an expression
 };
 
 /** Parameter types with comparison prefixes (eq ne gt lt ge le sa eb ap). */
@@ -72,12 +72,17 @@ const RESOURCE_LEVEL = new Set(['_id', '_lastUpdated', '_text', '_content']);
  * The R4 `phonetic` parameters (Patient, Practitioner, Person, RelatedPerson, Organization, InsurancePlan): indexed and matched by phonetic key
  * (fhir/search/normalise.ts phoneticKey) in search_token, not as strings.
  */
+/** Location's `near` (special): a position within a distance, searched in search_geo (repository/search). */
+export function isNear(p: { code: string; type: string }): boolean {
+  return p.code === 'near' && p.type === 'special';
+}
+
 export function isPhonetic(p: ActiveSearchParam): boolean {
   return p.code === 'phonetic' && p.type === 'string' && !p.custom;
 }
 
 /** Defined in R4 but not supported (no expression or no meaningful index): refused with a clear 400. */
-export const UNSUPPORTED_PARAMS = new Set(['_query', '_filter', 'near']);
+export const UNSUPPORTED_PARAMS = new Set(['_query', '_filter']);
 
 let byType: Map<string, Map<string, ActiveSearchParam>> | undefined;
 /** Custom parameters by type and code (never a code of the R4 set for that type: refused on write). */
@@ -127,7 +132,7 @@ function build(): Map<string, Map<string, ActiveSearchParam>> {
     if (m && !m.has(p.code)) m.set(p.code, p);
   };
   for (const sp of model.searchParameters) {
-    if (!sp.base || UNSUPPORTED_PARAMS.has(sp.code) || sp.type === 'special') continue;
+    if (!sp.base || UNSUPPORTED_PARAMS.has(sp.code) || (sp.type === 'special' && !isNear(sp))) continue;
     if (sp.base.includes('Resource') || sp.base.includes('DomainResource')) {
       for (const type of model.resourceTypes) {
         if (sp.base.includes('DomainResource') && !isDomainResource(type)) continue;

@@ -15,7 +15,7 @@ import { bareDigits, CANONICAL_MARK } from '../../fhir/search/normalise';
 import { singleValued } from '../../fhir/search/paths';
 import { registryGeneration, searchParam } from '../../fhir/search/registry';
 import type { InstantRange } from '../../fhir/datetime';
-import type { CompositeSecond, Criterion, DatePrefix, NumberValue, Prefix, QuantityValue, ReferenceValue, TokenValue } from './parse';
+import type { CompositeSecond, Criterion, DatePrefix, NearValue, NumberValue, Prefix, QuantityValue, ReferenceValue, TokenValue } from './parse';
 
 /** What a caller may see: applied inside every statement that reads resources for a search. */
 export interface AccessRestriction {
@@ -269,6 +269,31 @@ function referenceCondition(b: SqlBuilder, t: string, values: ReferenceValue[]):
   return `(${ors.join(' OR ')})`;
 }
 
+/** Mean Earth radius (IUGG, of the WGS84 ellipsoid), metres. */
+const EARTH_RADIUS_M = 6_371_008.8;
+
+/**
+ * A search_geo row within `v.meters` of `v`: a latitude (and, away from the poles and the antimeridian, longitude)
+ * window the value index can range over, then the great-circle (haversine) distance on the mean sphere — within
+ * 0.5 % of the WGS84 ellipsoid's, which R4 leaves to the server ("differing accuracies").
+ */
+function nearCondition(b: SqlBuilder, t: string, v: NearValue): string {
+  const dLat = (v.meters / EARTH_RADIUS_M) * (180 / Math.PI);
+  const conds = [`${t}.lat BETWEEN ${b.p(v.lat - dLat, 'float8')} AND ${b.p(v.lat + dLat, 'float8')}`];
+  const cosLat = Math.cos(((Math.abs(v.lat) + dLat) * Math.PI) / 180);
+  if (Math.abs(v.lat) + dLat < 89 && cosLat > 0) {
+    const dLng = dLat / cosLat;
+    if (v.lng - dLng >= -180 && v.lng + dLng <= 180) conds.push(`${t}.lng BETWEEN ${b.p(v.lng - dLng, 'float8')} AND ${b.p(v.lng + dLng, 'float8')}`);
+  }
+  const lat = b.p(v.lat, 'float8');
+  const lng = b.p(v.lng, 'float8');
+  conds.push(
+    `2 * ${EARTH_RADIUS_M} * asin(least(1, sqrt(power(sin(radians(${t}.lat - ${lat}) / 2), 2)
+      + cos(radians(${lat})) * cos(radians(${t}.lat)) * power(sin(radians(${t}.lng - ${lng}) / 2), 2)))) <= ${b.p(v.meters, 'float8')}`,
+  );
+  return `(${conds.join(' AND ')})`;
+}
+
 /** A composite's second or third component (`n`) against the row's `c${n}_*` columns (extract.ts componentColumns). */
 function compositeComponent(b: SqlBuilder, c: string, s: CompositeSecond, n: 2 | 3): string {
   const col = (name: string): string => `${c}.c${n}_${name}`;
@@ -437,13 +462,15 @@ export function indexCondition(b: SqlBuilder, c: Criterion): IndexCondition | un
         table: 'search_uri',
         param: c.code,
         cond: (t) => {
-          if (c.mode === 'exact') return `${t}.value = ANY(${b.p(c.values, 'text[]')})`;
+          if (c.mode === 'exact') return equalsAny(b, `${t}.value`, c.values);
           if (c.mode === 'above') return `${t}.value = ANY(${b.p(c.values.flatMap(urlPrefixes), 'text[]')})`;
           return `(${c.values.map((v) => `(${t}.value >= ${b.p(v)} AND ${t}.value < ${b.p(v + MAX_CHAR)})`).join(' OR ')})`;
         },
       };
     case 'reference':
       return { table: 'search_reference', param: c.code, cond: (t) => referenceCondition(b, t, c.values) };
+    case 'near':
+      return { table: 'search_geo', param: c.code, cond: (t) => `(${c.values.map((v) => nearCondition(b, t, v)).join(' OR ')})` };
     case 'composite':
       return {
         table: 'search_composite',
@@ -665,6 +692,7 @@ export function driverRank(c: Criterion): number | undefined {
     case 'date':
     case 'string':
     case 'uri':
+    case 'near':
       return 2;
     case 'quantity':
     case 'number':

@@ -22,7 +22,7 @@ import {
   phoneticKey,
   words,
 } from '../../fhir/search/normalise';
-import { isPhonetic, modifiersOf, searchParam, SORTABLE_TYPES, UNSUPPORTED_PARAMS, type ActiveSearchParam, type SearchParamType } from '../../fhir/search/registry';
+import { isNear, isPhonetic, modifiersOf, searchParam, SORTABLE_TYPES, UNSUPPORTED_PARAMS, type ActiveSearchParam, type SearchParamType } from '../../fhir/search/registry';
 import { toCanonical, UCUM } from '../../fhir/search/ucum';
 
 export type DatePrefix = 'eq' | 'ne' | 'gt' | 'lt' | 'ge' | 'le' | 'sa' | 'eb' | 'ap';
@@ -79,6 +79,8 @@ export type Criterion =
   | { kind: 'reference'; code: string; values: ReferenceValue[]; targets?: string[] }
   // `third`: the third component of a three-component composite (MolecularSequence coordinates), same element
   | { kind: 'composite'; code: string; values: { first: TokenValue; second: CompositeSecond; third?: CompositeSecond }[] }
+  // Location's near: within `meters` of a WGS84 point
+  | { kind: 'near'; code: string; values: NearValue[] }
   | { kind: 'chain'; code: string; targets: { type: string; criterion: Criterion }[] }
   | { kind: 'has'; type: string; code: string; criterion: Criterion }
   | { kind: 'list'; ids: string[] }
@@ -244,6 +246,42 @@ function parseNumberValue(name: string, raw: string): NumberValue {
   return { prefix, value: d.value, low: d.low, high: d.high };
 }
 
+export interface NearValue {
+  lat: number;
+  lng: number;
+  meters: number;
+}
+
+/** `near` without a distance: the server's discretion (search parameter Location-near), documented in the README. */
+export const NEAR_DEFAULT_METERS = 10_000;
+
+/**
+ * `[latitude]|[longitude]|[distance]|[units]` (R4 Location-near): WGS84 degrees; the distance in any UCUM length
+ * unit (km when none is given), or the default when the distance is omitted.
+ */
+function parseNearValue(name: string, raw: string): NearValue {
+  const parts = splitUnescaped(raw, '|').map(unescape);
+  if (parts.length < 2 || parts.length > 4) throw invalid(name, `expected latitude|longitude[|distance[|units]], got '${raw}'`);
+  const num = (s: string, what: string): number => {
+    if (!/^[-+]?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(s.trim())) throw invalid(name, `the ${what} '${s}' is not a number`);
+    return Number(s);
+  };
+  const lat = num(parts[0], 'latitude');
+  const lng = num(parts[1], 'longitude');
+  if (Math.abs(lat) > 90) throw invalid(name, `the latitude ${parts[0]} is outside -90..90`);
+  if (Math.abs(lng) > 180) throw invalid(name, `the longitude ${parts[1]} is outside -180..180`);
+  if (parts.length < 3 || parts[2] === '') {
+    if (parts[3]) throw invalid(name, `units '${parts[3]}' without a distance`);
+    return { lat, lng, meters: NEAR_DEFAULT_METERS };
+  }
+  const distance = num(parts[2], 'distance');
+  if (distance < 0) throw invalid(name, `the distance ${parts[2]} is negative`);
+  const unit = parts[3] || 'km';
+  const canonical = toCanonical(distance, unit);
+  if (!canonical || canonical.unit !== 'm') throw invalid(name, `'${unit}' is not a UCUM unit of length (e.g. km, m, [mi_i])`);
+  return { lat, lng, meters: canonical.value };
+}
+
 function parseQuantityValue(name: string, raw: string): QuantityValue {
   const parts = splitUnescaped(raw, '|');
   if (parts.length !== 1 && parts.length !== 3) throw invalid(name, `expected [prefix]number|system|code, got '${raw}'`);
@@ -333,6 +371,8 @@ function tableOf(type: SearchParamType): string {
       return 'search_reference';
     case 'composite':
       return 'search_composite';
+    case 'special':
+      return 'search_geo';
     default:
       return 'search_text';
   }
@@ -464,6 +504,9 @@ function parseParam(types: string[], name: string, value: string, ctx: Ctx): Cri
     }
     case 'composite':
       return { kind: 'composite', code: p.code, values: values.map((v) => parseCompositeValue(p, name, v, ctx)) };
+    case 'special':
+      if (isNear(p)) return { kind: 'near', code: p.code, values: values.map((v) => parseNearValue(name, v)) };
+      throw new Unsupported(`Search parameter '${p.code}' (${p.type}) is not supported`, name);
     default:
       throw new Unsupported(`Search parameter '${p.code}' (${p.type}) is not supported`, name);
   }
