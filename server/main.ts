@@ -10,10 +10,11 @@ import { ConfigError, loadConfig, type Config } from './config';
 import { startEmbeddedDatabase, type EmbeddedDatabase } from './database/embedded';
 import { migrateLatest } from './database/migrate';
 import { createPool } from './database/pool';
-import { r4Model } from './fhir/definitions';
+import { isResourceType, r4Model } from './fhir/definitions';
 import { IMPORT_USAGE, Importer, parseImportArgs } from './cli/import';
 import { Repository } from './repository/repository';
 import { TransactionProcessor } from './repository/transaction';
+import { rebuildSearchIndex } from './repository/search/rebuild';
 
 const WORKER_DB_ENV = 'AROGYA_WORKER_DATABASE_URL';
 
@@ -137,7 +138,46 @@ async function migrate(config: Config): Promise<void> {
 const USAGE = `usage: arogya <command>
   serve     serve the FHIR API (default)
   migrate   apply database migrations and exit
-  import    load FHIR Bundles and NDJSON files: arogya import [--concurrency N] <files or folders>…`;
+  import    load FHIR Bundles and NDJSON files: arogya import [--concurrency N] <files or folders>…
+  reindex   rebuild the search index rows of stored resources: arogya reindex [ResourceType…] (default: all)`;
+
+/**
+ * `reindex`: rebuilds the search index rows of the stored resources of the given types (default all), as a write
+ * of the same content would write them today (repository/search/rebuild.ts); the server may keep running. Exit
+ * code 0 done, 1 some resources were skipped (listed), 2 usage.
+ */
+async function reindexCommand(config: Config, args: string[]): Promise<void> {
+  const unknown = args.filter((t) => !isResourceType(t));
+  if (unknown.length) {
+    console.error(`arogya reindex: not R4 resource types: ${unknown.join(', ')}\nusage: arogya reindex [ResourceType…]`);
+    process.exitCode = 2;
+    return;
+  }
+  const log = logger({ ...config, logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel });
+  const db = await openDatabase(config, log);
+  const pool = createPool(db.url, 2, 'arogya-reindex');
+  const started = Date.now();
+  let skipped = 0;
+  try {
+    await migrateLatest(db.url);
+    const counts = await rebuildSearchIndex(pool, {
+      timeZone: config.timeZone,
+      baseUrl: config.baseUrl,
+      types: args.length ? args : undefined,
+      onProgress: (type, done) => process.stderr.write(`${type}: ${done.toLocaleString('en-US')} resources\n`),
+      onSkipped: (type, id, reason) => {
+        skipped++;
+        console.error(`${type}/${id}: skipped, its index rows are kept as they were: ${reason}`);
+      },
+    });
+    const total = [...counts.values()].reduce((a, b) => a + b, 0);
+    console.log(`reindexed ${total.toLocaleString('en-US')} resources of ${counts.size} types in ${((Date.now() - started) / 1000).toFixed(1)} s${skipped ? `; ${skipped} skipped` : ''}`);
+    process.exitCode = skipped ? 1 : 0;
+  } finally {
+    await pool.end();
+    await db.embedded?.stop();
+  }
+}
 
 /**
  * `import`: straight into the database (DATABASE_URL or the embedded one), no server needed; migrations are
@@ -186,6 +226,8 @@ export async function main(argv: string[]): Promise<void> {
       return migrate(config);
     case 'import':
       return importCommand(config, argv.slice(1));
+    case 'reindex':
+      return reindexCommand(config, argv.slice(1));
     case '-h':
     case '--help':
     case 'help':

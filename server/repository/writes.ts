@@ -167,35 +167,22 @@ export function stringDictionaryCte(valueArray: string): string {
   ),`;
 }
 
-function buildSql(shape: Shape): string {
-  // $1..$6: the versions; then the links (source index, target type, target id) when present; then per index
-  // table with rows: the source index array followed by one array per column (and the contained rows' keys);
-  // then the new search_string_dict values when there are any; last, the return-content flag.
-  let n = 7;
+/**
+ * The index rows' CTEs of a write statement, parameters from `$${first}` on: with `shape.updates`, the deletion of
+ * the old rows of the resources not inserted (`NOT v.ins`) — every table's, not only of the tables this batch has
+ * rows for, and those of the resources contained in the old version (resource_type
+ * `<ContainedType>#<ContainerType>#<localId>`, id the container's), all found through the owner index by id — then
+ * the insertion of the new rows. `n`: the next parameter number.
+ */
+function indexRowCtes(shape: Omit<Shape, 'links'>, first: number): { ctes: string[]; n: number } {
+  let n = first;
   const ctes: string[] = [];
   if (shape.updates) {
-    ctes.push(`
-  upd_resource AS (
-    UPDATE resource r SET version_id = v.vid, last_updated = v.t, deleted = v.body IS NULL, content = v.body
-      FROM v WHERE NOT v.ins AND r.id = v.id AND r.resource_type = v.rt
-  ),
-  del_link AS (DELETE FROM resource_link x USING v WHERE NOT v.ins AND x.id = v.id AND x.resource_type = v.rt),`);
-    // Index rows of every table go, not only of the tables this batch has rows for — and those of the resources
-    // contained in the old version (resource_type `<ContainedType>#<ContainerType>#<localId>`, id the container's):
-    // all are found through the owner index by id.
     for (const t of INDEX_TABLES) {
       ctes.push(`
   del_${t.name} AS (DELETE FROM ${t.name} x USING v
     WHERE NOT v.ins AND x.id = v.id AND (x.resource_type = v.rt OR split_part(x.resource_type, '#', 2) = v.rt)),`);
     }
-  }
-  if (shape.links) {
-    const [o, tt, ti] = [n++, n++, n++];
-    ctes.push(`
-  ins_link AS (
-    INSERT INTO resource_link (id, resource_type, target_type, target_id)
-    SELECT DISTINCT v.id, v.rt, l.tt, l.ti FROM unnest($${o}::int[], $${tt}::text[], $${ti}::text[]) AS l(ord, tt, ti) JOIN v ON v.ord = l.ord
-  ),`);
   }
   for (const t of shape.tables) {
     const src = `$${n++}`;
@@ -211,6 +198,34 @@ function buildSql(shape: Shape): string {
       JOIN v ON v.ord = r.ord
   ),`);
   }
+  return { ctes, n };
+}
+
+function buildSql(shape: Shape): string {
+  // $1..$6: the versions; then the links (source index, target type, target id) when present; then per index
+  // table with rows: the source index array followed by one array per column (and the contained rows' keys);
+  // then the new search_string_dict values when there are any; last, the return-content flag.
+  let n = 7;
+  const ctes: string[] = [];
+  if (shape.updates) {
+    ctes.push(`
+  upd_resource AS (
+    UPDATE resource r SET version_id = v.vid, last_updated = v.t, deleted = v.body IS NULL, content = v.body
+      FROM v WHERE NOT v.ins AND r.id = v.id AND r.resource_type = v.rt
+  ),
+  del_link AS (DELETE FROM resource_link x USING v WHERE NOT v.ins AND x.id = v.id AND x.resource_type = v.rt),`);
+  }
+  if (shape.links) {
+    const [o, tt, ti] = [n++, n++, n++];
+    ctes.push(`
+  ins_link AS (
+    INSERT INTO resource_link (id, resource_type, target_type, target_id)
+    SELECT DISTINCT v.id, v.rt, l.tt, l.ti FROM unnest($${o}::int[], $${tt}::text[], $${ti}::text[]) AS l(ord, tt, ti) JOIN v ON v.ord = l.ord
+  ),`);
+  }
+  const rows = indexRowCtes(shape, n);
+  ctes.push(...rows.ctes);
+  n = rows.n;
   if (shape.dict) ctes.push(stringDictionaryCte(`$${n++}`));
   return `WITH
   ts AS (SELECT date_trunc('milliseconds', clock_timestamp()) AS t),
@@ -238,9 +253,14 @@ function buildSql(shape: Shape): string {
 
 const statements = new Map<string, { name: string; text: string }>();
 
-function statementFor(shape: Shape): { name: string; text: string } {
+/** A statement's cache key and name part: which parts and index tables it has. */
+function shapeKey(shape: Shape): string {
   const keyed = shape.keyed.length ? `-k${shape.keyed.map((t) => INDEX_TABLES.indexOf(t)).join('.')}` : '';
-  const key = `${shape.updates ? 'u' : 'i'}${shape.links ? 'l' : ''}${shape.dict ? 'd' : ''}-${shape.tables.map((t) => INDEX_TABLES.indexOf(t)).join('.')}${keyed}`;
+  return `${shape.updates ? 'u' : 'i'}${shape.links ? 'l' : ''}${shape.dict ? 'd' : ''}-${shape.tables.map((t) => INDEX_TABLES.indexOf(t)).join('.')}${keyed}`;
+}
+
+function statementFor(shape: Shape): { name: string; text: string } {
+  const key = shapeKey(shape);
   let s = statements.get(key);
   if (!s) {
     s = { name: `arogya_write_${key}`, text: buildSql(shape) };
@@ -279,6 +299,44 @@ export function versionWritesStatement(
     }
   });
   if (linkOrd.length) values.push(linkOrd, linkType, linkId);
+  const { tables, keyed, dictValues } = pushIndexRowValues(writes, values, known);
+  if (dictValues.length) values.push(dictValues);
+  values.push(returnContent);
+  const shape = { updates: writes.some((w) => !w.insert), links: linkOrd.length > 0, tables, keyed, dict: dictValues.length > 0 };
+  const { name, text } = statementFor(shape);
+  return { name, text, values: values.map((v) => (Array.isArray(v) ? arrayLiteral(v) : v)), dictValues };
+}
+
+/**
+ * Rebuilds the index rows of resources in one statement (repository/search/rebuild.ts): every index table's rows of
+ * each resource and of its contained resources are deleted, and the given rows inserted — what a write of the same
+ * content would leave. The caller holds the resources' rows (FOR SHARE) for the transaction.
+ */
+export function rebuildIndexStatement(writes: (IndexedWrite & { resourceType: string; id: string })[]): Statement & { dictValues: string[] } {
+  const values: unknown[] = [writes.map((w) => w.resourceType), writes.map((w) => w.id)];
+  const { tables, keyed, dictValues } = pushIndexRowValues(writes, values);
+  if (dictValues.length) values.push(dictValues);
+  const shape = { updates: true, links: false, tables, keyed, dict: dictValues.length > 0 };
+  const key = `rebuild-${shapeKey(shape)}`;
+  let s = statements.get(key);
+  if (!s) {
+    const { ctes, n } = indexRowCtes(shape, 3);
+    s = {
+      name: `arogya_${key}`,
+      text: `WITH
+  v AS (SELECT i.ord::int AS ord, i.rt, i.id, false AS ins FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS i(rt, id, ord)),${ctes.join('')}${shape.dict ? stringDictionaryCte(`$${n}`) : ''}
+  done AS (SELECT 1)
+  SELECT count(*)::int AS resources FROM v`,
+    };
+    statements.set(key, s);
+  }
+  return { name: s.name, text: s.text, values: values.map((v) => (Array.isArray(v) ? arrayLiteral(v) : v)), dictValues };
+}
+
+/** The rows' part of a statement's parameters: per index table with rows, its arrays (writes.ts buildSql). */
+type IndexedWrite = Pick<VersionWrite, 'index' | 'contained'>;
+
+function pushIndexRowValues(writes: IndexedWrite[], values: unknown[], known?: KnownDictionaryValues): { tables: IndexTable[]; keyed: IndexTable[]; dictValues: string[] } {
   const tables: IndexTable[] = [];
   const keyed: IndexTable[] = [];
   for (const t of INDEX_TABLES) {
@@ -321,11 +379,7 @@ export function versionWritesStatement(
       }
     }
   }
-  if (dictValues.length) values.push(dictValues);
-  values.push(returnContent);
-  const shape = { updates: writes.some((w) => !w.insert), links: linkOrd.length > 0, tables, keyed, dict: dictValues.length > 0 };
-  const { name, text } = statementFor(shape);
-  return { name, text, values: values.map((v) => (Array.isArray(v) ? arrayLiteral(v) : v)), dictValues };
+  return { tables, keyed, dictValues };
 }
 
 const QUOTE_OR_BACKSLASH = /["\\]/;
