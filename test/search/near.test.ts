@@ -73,6 +73,25 @@ describe('near', () => {
     expect(await near(`${CENTRAL}|1`)).toEqual([]);
     await loadFixtures(server, [fixtures[3]]);
   });
+  test("a distance past the Earth's size finds every positioned Location; zero only the exact point", async () => {
+    const positioned = ['alwarpet', 'blr', 'greams', 'mum', 'suva', 'taveuni'];
+    expect(await near(`${CENTRAL}|1e300`)).toEqual(positioned);
+    expect(await near(`${CENTRAL}|99999999999999999999999|km`)).toEqual(positioned);
+    expect(await near('13.0604|80.2496|0')).toEqual(['greams']);
+  });
+  test('contained Locations (_contained=true)', async () => {
+    await loadFixtures(server, [
+      {
+        resourceType: 'Encounter', id: 'visit', status: 'finished', class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' },
+        location: [{ location: { reference: '#bay' } }],
+        contained: [location('bay', 'Triage bay', [13.08, 80.27])],
+      },
+    ]);
+    expect(await matchIds(server, `/Location?near=${encodeURIComponent(`${CENTRAL}|1`)}&_contained=true`)).toEqual(['visit']);
+    expect(await near(`${CENTRAL}|1`)).toEqual([]);
+    expect(await matchIds(server, `/Encounter?location.near=${encodeURIComponent(`${CENTRAL}|1`)}`)).toEqual(['visit']);
+    expect((await server.request('DELETE', '/Encounter/visit')).status).toBe(204);
+  });
   test('the CapabilityStatement lists it', async () => {
     const cs = (await server.request('GET', '/metadata')).body;
     const loc = cs.rest[0].resource.find((r: Json) => r.type === 'Location');
