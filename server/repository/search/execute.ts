@@ -246,14 +246,16 @@ function orderBy(keys: Key[], backward: boolean): string {
  * number of distinct prepared texts is capped, since each stays on every connection of the pool.
  */
 const MAX_PREPARED = 500;
-const prepared = new Set<string>();
+/** Prepared statement names by text (a digest of the text, computed once per text). */
+const prepared = new Map<string, string>();
 
 function statement(sql: string, params: unknown[], prepare: boolean): QueryConfig {
   if (!prepare) return { text: sql, values: params };
-  const name = `arogya_${crypto.createHash('sha1').update(sql).digest('hex').slice(0, 20)}`;
-  if (!prepared.has(name)) {
+  let name = prepared.get(sql);
+  if (name === undefined) {
     if (prepared.size >= MAX_PREPARED) return { text: sql, values: params };
-    prepared.add(name);
+    name = `arogya_${crypto.createHash('sha1').update(sql).digest('hex').slice(0, 20)}`;
+    prepared.set(sql, name);
   }
   return { name, text: sql, values: params };
 }
