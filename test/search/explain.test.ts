@@ -113,6 +113,8 @@ test.each([
   ['a common code', 'Observation', 'code=http://loinc.org|8480-6', 'search_token_value'],
   ['a common gender', 'Patient', 'gender=female', 'search_token_value'],
   ['a common reference', 'Patient', 'organization=Organization/org3', 'search_reference_target'],
+  // 3,000 Patients' given names start with "given" (migration 000990: a prefix pages in value order)
+  ['a common name prefix', 'Patient', 'given=given', 'search_string_value'],
 ])('%s: the first page reads its 21 index entries in page order, not every match (migration 000970)', async (_name, type, query, index) => {
   const plan = await explain(type, query);
   expect(rowsRead(plan, index)).toBe(21);

@@ -676,6 +676,13 @@ export interface DrivenSearch {
   from: string;
   where: string;
   params: unknown[];
+  /**
+   * Driven by a string criterion (a name prefix): the page is ordered by the matched value `d.value`, then id,
+   * so that it is the first entries of the value index however many match. A resource stands once, at its first
+   * matching value: `first` holds for the rows of that value only (no row of the same resource and parameter that
+   * matches has a lower value); the page groups them by (value, id).
+   */
+  byValue?: { first: string };
 }
 
 export function driverRank(c: Criterion): number | undefined {
@@ -755,6 +762,7 @@ export function drivenSearch(type: string, criteria: Criterion[], restriction?: 
   const driver = merged[best];
   const where: string[] = [`d.resource_type = ${b.p(type)}`];
   let from: string;
+  let byValue: DrivenSearch['byValue'];
   if (driver.kind === 'chain') {
     // The reference rows of the matches: those to a live target that matches, and those to a contained resource
     // whose own rows match.
@@ -788,13 +796,24 @@ export function drivenSearch(type: string, criteria: Criterion[], restriction?: 
     const ic = indexCondition(b, driver)!;
     from = `${ic.table} d`;
     where.push(`d.param = ${b.p(ic.param)}`, ic.cond('d'));
+    if (driver.kind === 'string' && driver.mode === 'start' && ic.table === 'search_string') {
+      // A probe per row (OFFSET 0: not turned into a join) reading the resource's rows through the owner index,
+      // INCLUDE (value); `value || ''` keeps the planner from ranging the value index instead, over every value
+      // between the prefix and this one. (The parameters it adds are used by every statement of the search.)
+      const d2 = b.alias('s');
+      byValue = {
+        first: `NOT EXISTS (SELECT 1 FROM (SELECT x.id, x.resource_type, x.param, x.value || '' AS value FROM search_string x) ${d2}
+        WHERE ${d2}.id = d.id AND ${d2}.resource_type = d.resource_type AND ${d2}.param = d.param AND ${d2}.value < d.value AND ${ic.cond(d2)}
+        OFFSET 0)`,
+      };
+    }
   }
   merged.forEach((c, i) => {
     if (i !== best) where.push(criterionSql(b, 'd', c, restriction, type, true));
   });
   const v = visible(b, 'd', restriction, type);
   if (v !== 'true') where.push(v);
-  return { type, from, where: where.join('\n      AND '), params: b.params };
+  return { type, from, where: where.join('\n      AND '), params: b.params, ...(byValue ? { byValue } : {}) };
 }
 
 /** Criteria of a conditional operation as a predicate over `resource r` (repository.findIds). */

@@ -295,7 +295,36 @@ const ID_KEYS: Key[] = [
   { expr: 'r.resource_type', cast: 'text', descending: false, nullable: false },
 ];
 
+/** The key order of a search driven by a string criterion (compile.ts DrivenSearch.byValue): value, then id. */
+const VALUE_KEYS: Key[] = [{ expr: 'd.value', cast: 'text', descending: false, nullable: false }, ...ID_KEYS];
+
+/**
+ * A page of a search driven by a string criterion: the first `limit` matching index rows in (value, id) order
+ * that are their resource's first match, keyset-paged on (value, id) — the value index is walked from the
+ * cursor and stops at the page, however many resources match.
+ */
+function drivenByValueSql(d: DrivenSearch, limit: number, cursor: Cursor | undefined, backward: boolean): { sql: string; params: unknown[]; keyCount: number } {
+  const b = new SqlBuilder([...d.params]);
+  const dir = backward ? 'DESC' : 'ASC';
+  let after = '';
+  if (cursor) {
+    const v = b.p(cursor.k[0], 'text');
+    // the redundant bound on the value alone keeps it a range of the value index
+    after = `\n      AND d.value ${backward ? '<=' : '>='} ${v} AND (d.value, d.id COLLATE "C") ${backward ? '<' : '>'} (${v}, ${b.p(cursor.id, 'text')})`;
+  }
+  const sql = `SELECT ${COLUMNS}, k.value AS k0
+  FROM (SELECT d.value, d.id COLLATE "C" AS id FROM ${d.from}
+     WHERE ${d.where}
+       AND ${d.byValue!.first}${after}
+     GROUP BY 1, 2 ORDER BY 1 ${dir}, 2 ${dir} LIMIT ${limit}) k
+  JOIN resource r ON r.id = k.id COLLATE "default" AND r.resource_type = ${b.p(d.type)}
+  WHERE NOT r.deleted
+  ORDER BY k.value ${dir}, k.id ${dir}`;
+  return { sql, params: b.params, keyCount: 1 };
+}
+
 function drivenSectionSql(d: DrivenSearch, limit: number, cursor: Cursor | undefined, backward: boolean): { sql: string; params: unknown[]; keyCount: number } {
+  if (d.byValue) return drivenByValueSql(d, limit, cursor, backward);
   const b = new SqlBuilder([...d.params]);
   // Byte order (COLLATE "C"): the same total order everywhere, and far cheaper to group and sort than a locale's;
   // the ids go back to the column's collation to probe the primary key.
@@ -351,7 +380,7 @@ async function querySection(
 /** The sections of a search: driven by index rows when it has no `_sort` and a driving criterion. */
 function searchSections(b: SqlBuilder, base: string, req: SearchRequest): Section[] {
   const driven = req.sort.length === 0 && req.types?.length === 1 ? drivenSearch(req.types[0], req.criteria, req.restriction) : undefined;
-  if (driven) return [{ joins: '', where: '', keys: ID_KEYS, driven }];
+  if (driven) return [{ joins: '', where: '', keys: driven.byValue ? VALUE_KEYS : ID_KEYS, driven }];
   return sections(b, base, req.sort);
 }
 
@@ -404,7 +433,9 @@ export function countSql(req: SearchRequest): { sql: string; params: unknown[] }
 
 /** Counting a driven search: its distinct ids, from the index rows alone. */
 function drivenCountSql(d: DrivenSearch): { sql: string; params: unknown[] } {
-  return { sql: `SELECT count(*)::int AS n FROM (SELECT d.id FROM ${d.from} WHERE ${d.where} GROUP BY d.id) x`, params: d.params };
+  // byValue.first holds for one value of each matching resource: the same ids, and every parameter used
+  const where = d.byValue ? `${d.where}\n      AND ${d.byValue.first}` : d.where;
+  return { sql: `SELECT count(*)::int AS n FROM (SELECT d.id FROM ${d.from} WHERE ${where} GROUP BY d.id) x`, params: d.params };
 }
 
 /** The statement of one `_include`/`_revinclude` pass over `sources` (undefined when it has nothing to read). */
