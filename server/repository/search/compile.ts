@@ -65,7 +65,6 @@ function ownedBy(t: string, alias: string): string {
 // ---------------------------------------------------------------------------------------------------------------
 // Value conditions
 
-/** A token match over columns `${t}.system`/`${t}.code`, values OR-ed, grouped so each group is an index probe. */
 /**
  * `col` equal to one of `values`. A single value is a plain equality: a GiST index (search_code_date) can use `=`,
  * never `= ANY(…)`, and a b-tree returns the entries of one value in its next key column's order (the id: a page
@@ -76,6 +75,7 @@ function equalsAny(b: SqlBuilder, col: string, values: Iterable<string>): string
   return list.length === 1 ? `${col} = ${b.p(list[0], 'text')}` : `${col} = ANY(${b.p(list, 'text[]')})`;
 }
 
+/** A token match over columns `${t}.system`/`${t}.code`, values OR-ed, grouped so each group is an index probe. */
 function tokenCondition(b: SqlBuilder, t: string, values: TokenValue[], sys = 'system', code = 'code'): string {
   const anySystem = new Set<string>();
   const noSystem = new Set<string>();
