@@ -2,6 +2,7 @@
  * Integration-test harness: boots the real app on a fresh PostgreSQL database (cloned from the migrated
  * template that globalSetup prepared) and talks to it over real HTTP.
  */
+import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -110,4 +111,29 @@ export function syntheaBundles(): string[] {
     .readdirSync(dir)
     .flatMap((sub) => (fs.statSync(path.join(dir, sub)).isDirectory() ? fs.readdirSync(path.join(dir, sub)).filter((f) => f.endsWith('.json')).map((f) => path.join(dir, sub, f)) : []))
     .sort();
+}
+
+/** The compiled CLI (`npm test` builds it first), as a separate process. */
+const CLI = path.resolve(__dirname, '..', 'dist', 'server', 'main.js');
+
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `arogya <args…>` with only PATH, HOME, LOG_LEVEL=warn and `env` set; resolves when it exits. */
+export function runCli(args: string[], env: Record<string, string>): Promise<CliRun> {
+  if (!fs.existsSync(CLI)) return Promise.reject(new Error(`${CLI} is missing: run \`npm run build\` (npm test does it)`));
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'warn', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
 }

@@ -4,34 +4,14 @@
  * folder mixing a failing transaction, NDJSON with forward references and a collection bundle loads everything it
  * can, reports the failure with its reason and exits 1.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { FIXTURES_DIR, createTestDatabase, fixturesAvailable } from '../harness';
+import { FIXTURES_DIR, createTestDatabase, fixturesAvailable, runCli, type CliRun } from '../harness';
 
-const ROOT = path.resolve(__dirname, '..', '..');
-const MAIN = path.join(ROOT, 'dist', 'server', 'main.js');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function runImport(args: string[], databaseUrl: string): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [MAIN, 'import', ...args], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
+function runImport(args: string[], databaseUrl: string): Promise<CliRun> {
+  return runCli(['import', ...args], { DATABASE_URL: databaseUrl });
 }
 
 async function query<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
@@ -43,10 +23,6 @@ async function query<T extends pg.QueryResultRow>(url: string, sql: string): Pro
     await client.end();
   }
 }
-
-beforeAll(() => {
-  if (!fs.existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` (npm test does it)`);
-});
 
 const synthea = fixturesAvailable('import CLI on the Synthea fixtures') ? test : test.skip;
 

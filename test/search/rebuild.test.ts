@@ -5,15 +5,12 @@
  * Here those rows (and all of the Patients' token rows) are removed by hand, as an older version would have left
  * the data; the command puts back exactly the rows the writes made, and the searches find the resources again.
  */
-import { spawn } from 'node:child_process';
-import path from 'node:path';
-import { startServer, type TestServer } from '../harness';
+import { runCli, startServer, type CliRun, type TestServer } from '../harness';
 import { INDEX_TABLES } from '../../server/repository/writes';
 import { loadFixtures, matchIds } from './fixtures';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-const MAIN = path.resolve(__dirname, '..', '..', 'dist', 'server', 'main.js');
 const NHID = 'https://healthid.abdm.gov.in';
 
 const fixtures: Json[] = [
@@ -43,18 +40,8 @@ async function indexRows(): Promise<Record<string, unknown[]>> {
   return out;
 }
 
-function reindex(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [MAIN, 'reindex', ...args], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: server.databaseUrl, AROGYA_BASE_URL: server.base, LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
+function reindex(...args: string[]): Promise<CliRun> {
+  return runCli(['reindex', ...args], { DATABASE_URL: server.databaseUrl, AROGYA_BASE_URL: server.base });
 }
 
 const searches = {
