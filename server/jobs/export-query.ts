@@ -12,8 +12,8 @@
  * their newest version, not the exported one.
  */
 import { r4Model } from '../fhir/definitions';
-import { compileCriteria } from '../repository/search/compile';
-import type { Criterion } from '../repository/search/parse';
+import { compileCriteria } from '../repository/search/compile/planner';
+import type { Criterion } from '../fhir/search/criteria';
 
 export type PatientScope = { kind: 'all' } | { kind: 'ids'; ids: string[] };
 

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { notFound } from '../fhir/outcome';
 import { parseStoredJson, isJsonObject } from '../fhir/json';
 import { parseRelativeReference } from '../fhir/references';
-import { parseCriteria } from '../repository/search/parse';
+import { parseCriteria } from '../fhir/search/parse';
 import { resolveTerminology } from '../repository/search/terminology';
 import { READ_ONLY_APPLICATION_NAME, readHorizon } from '../repository/history';
 import { PRESENT_TYPES_SQL, deletedStatement, exportStatement, patientCompartmentTypes, type PatientScope } from './export-query';

@@ -47,7 +47,8 @@ import { canonicalSystem, normaliseIdentifierValue } from '../fhir/search/normal
 import { applyFhirPathPatch } from '../fhir/patch/fhirPathPatch';
 import { applyJsonPatch } from '../fhir/patch/jsonPatch';
 import { assertId, parseVersionTag, type Repository, type StoredVersion, type WriteOutcome } from './repository';
-import { criteriaKey, parseCriteria, type Criterion } from './search/parse';
+import { criteriaKey, type Criterion } from '../fhir/search/criteria';
+import { parseCriteria } from '../fhir/search/parse';
 import { INSTANT_SQL, type VersionWrite } from './writes';
 
 export type PreferReturn = 'minimal' | 'representation' | 'OperationOutcome';

@@ -3,7 +3,7 @@
  * path"): who is acting, what they may see, and which request the work belongs to. The SMART layer will fill
  * `actor` and `access` from the token; the outbox and audit record `actor` and `requestId` at the one commit point.
  */
-import type { AccessRestriction } from './search/compile';
+import type { AccessRestriction } from './search/compile/access';
 
 export interface Actor {
   /** anonymous: no authorization layer yet (or AROGYA_AUTH=off); system: the server itself (workflows, jobs). */

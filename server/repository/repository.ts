@@ -24,12 +24,13 @@ import { collectReferences, type LocalReference } from '../fhir/references';
 import { checkSearchParameter } from '../fhir/search/custom';
 import { extractContainedIndexRows, extractIndexRows } from '../fhir/search/extract';
 import { validateResource } from '../fhir/validation';
-import { compileCriteria } from './search/compile';
+import { compileCriteria } from './search/compile/planner';
 import { executeSearch, type SearchRequest, type SearchResult } from './search/execute';
-import { parseSearch } from './search/parse';
+import { parseSearch } from '../fhir/search/parse';
 import { recordSearchParameterWrites, syncSearchParameterRegistry } from './search/parameters';
 import { resolveTerminology } from './search/terminology';
-import { criteriaKey, parseCriteria, type Criterion } from './search/parse';
+import { criteriaKey, type Criterion } from '../fhir/search/criteria';
+import { parseCriteria } from '../fhir/search/parse';
 import { INSTANT_SQL, KnownDictionaryValues, versionWritesStatement, type VersionWrite, type WriteMethod } from './writes';
 
 export interface StoredVersion {

@@ -4,7 +4,7 @@
  * - system level:      `GET [base]?_type=…&…`, `POST [base]/_search`
  * - compartment level: `GET [base]/Patient/[id]/[type]?…` (CompartmentDefinition membership)
  *
- * The query grammar is repository/search/parse.ts (strict: unknown parameters or modifiers are a 400, or, with
+ * The query grammar is fhir/search/parse.ts (strict: unknown parameters or modifiers are a 400, or, with
  * `Prefer: handling=lenient`, ignored and reported in an OperationOutcome entry with search.mode `outcome`);
  * the SQL is repository/search. This module turns the page into a `searchset` Bundle: entries marked `match` or
  * `include`, `total`, and `self`/`next`/`previous` links that carry the paging cursor. Resources are spliced in
@@ -16,9 +16,12 @@ import { parseStoredJson, toJson } from '../fhir/json';
 import { OperationOutcomeError, badRequest, notFound, type Issue } from '../fhir/outcome';
 import { applySummary } from '../fhir/summary';
 import { assertId } from '../repository/repository';
-import { compartmentParams, type AccessRestriction } from '../repository/search/compile';
+import { compartmentParams, type AccessRestriction } from '../repository/search/compile/access';
 import type { FoundResource } from '../repository/search/execute';
-import { parseSearch, parseTypes, SearchParameterNotReady, type Criterion, type ParsedSearch, type SearchControls } from '../repository/search/parse';
+import { parseTypes } from '../fhir/search/controls';
+import type { Criterion, ParsedSearch, SearchControls } from '../fhir/search/criteria';
+import { SearchParameterNotReady } from '../fhir/search/errors';
+import { parseSearch } from '../fhir/search/parse';
 import type { RestContext } from './context';
 import { bundleText, type BundleEntry } from './bundle';
 import { negotiate, preferLenient, sendBundle } from './http';

@@ -21,7 +21,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { searchParam } from '../../server/fhir/search/registry';
 import { countSql, firstPageSql, includeSql, type SearchRequest } from '../../server/repository/search/execute';
-import { parseSearch } from '../../server/repository/search/parse';
+import { parseSearch } from '../../server/fhir/search/parse';
 import { cpuSnapshot, cpuSplit, postmasterOf } from './cpu';
 import { loadWarning } from './report';
 import { measureHttp, stopLoad, type PhaseResult } from './http-load';

@@ -5,8 +5,8 @@
  * used to decide a match (no post-filtering: totals and pages agree).
  */
 import { startServer, type TestServer } from '../harness';
-import type { AccessRestriction } from '../../server/repository/search/compile';
-import { parseSearch } from '../../server/repository/search/parse';
+import type { AccessRestriction } from '../../server/repository/search/compile/access';
+import { parseSearch } from '../../server/fhir/search/parse';
 import { Repository } from '../../server/repository/repository';
 import { loadFixtures } from './fixtures';
 

@@ -6,8 +6,8 @@
  * contained resources. Expected result sets are computed by hand from the resources below.
  */
 import { startServer, type TestServer } from '../harness';
-import type { AccessRestriction } from '../../server/repository/search/compile';
-import { parseSearch } from '../../server/repository/search/parse';
+import type { AccessRestriction } from '../../server/repository/search/compile/access';
+import { parseSearch } from '../../server/fhir/search/parse';
 import { Repository } from '../../server/repository/repository';
 import { loadFixtures, matchIds } from './fixtures';
 

@@ -6,8 +6,8 @@
  * updates and deletion, never show in a normal search, and every refused combination is a 400 naming its parameter.
  */
 import { startServer, type TestServer } from '../harness';
-import type { AccessRestriction } from '../../server/repository/search/compile';
-import { parseSearch } from '../../server/repository/search/parse';
+import type { AccessRestriction } from '../../server/repository/search/compile/access';
+import { parseSearch } from '../../server/fhir/search/parse';
 import { Repository } from '../../server/repository/repository';
 import { NHID, loadFixtures } from './fixtures';
 

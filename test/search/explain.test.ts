@@ -6,7 +6,7 @@
  */
 import { startServer, type TestServer } from '../harness';
 import { firstPageSql, type SearchRequest } from '../../server/repository/search/execute';
-import { parseSearch } from '../../server/repository/search/parse';
+import { parseSearch } from '../../server/fhir/search/parse';
 import { Repository } from '../../server/repository/repository';
 import type { VersionWrite } from '../../server/repository/writes';
 import type { JsonObject } from '../../server/fhir/json';

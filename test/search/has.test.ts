@@ -1,5 +1,5 @@
 /**
- * `_has` without `_sort` is driven from the referring resources' reference rows (repository/search/compile.ts):
+ * `_has` without `_sort` is driven from the referring resources' reference rows (repository/search/compile/driven.ts):
  * the page's ids come from the index, each match once however many resources refer to it, paged by id. Checked
  * against the resource-table form (`_sort=_id`), across pages, with a dangling reference (referential integrity
  * off) that must never surface as a match, and with other criteria on the matched type.

@@ -323,7 +323,7 @@ function referenceValues(param: string, value: JsonValue, opts: ExtractOptions, 
   const ref = str(value.reference);
   if (ref !== null && ref.length > 1 && ref.startsWith('#')) {
     // A contained resource: a row with its type and the local reference as url, the link a chain follows into
-    // the contained resource's own rows (repository/search/compile.ts, criterion 'chain').
+    // the contained resource's own rows (repository/search/compile/planner.ts, criterion 'chain').
     const type = opts.containedTypes?.get(ref.slice(1));
     if (type) out.push({ targetType: type, targetId: null, url: ref });
   } else if (ref !== null && !ref.startsWith('#')) {

@@ -18,7 +18,7 @@
  *   owner index (id, resource_type, param) with `resource_type = rt OR split_part(resource_type, '#', 2) = rt`,
  *   so an update that drops a contained resource, or the container's deletion, drops its rows as well. A custom
  *   parameter's reindex and purge touch `resource_type = base` only, and custom parameters are not extracted for
- *   contained resources (parse.ts refuses them here).
+ *   contained resources (fhir/search/parse.ts refuses them here).
  * - A search finds them by contained type through partial expression indexes over these rows only (migration
  *   20261127000950): (split_part(resource_type, '#', 1), param, value…) WHERE strpos(resource_type, '#') > 0. An
  *   equality on the contained type works whatever the database's collation — a range `>= 'Medication#'` on
@@ -29,7 +29,7 @@
  * A page is one statement: the keys of the page — (container id, owner key) per contained match, or (container id,
  * container type) per container, and (id, type) per top-level match for `both` — ordered by (id, key) and keyset
  * paged on them, then the page's resources read by primary key (a contained resource cut out of its container's
- * stored body). Contained matches start from the index rows of their most selective criterion (as compile.ts
+ * stored body). Contained matches start from the index rows of their most selective criterion (as compile/driven.ts
  * drivenSearch does), every other criterion correlated on (id, resource_type) = the owner key, so all of them hold
  * for the same contained resource. The access restriction applies to the container (it carries the contained
  * resource); `_lastUpdated` is the container's (dom-4: a contained resource has no meta.lastUpdated of its own).
@@ -37,9 +37,13 @@
 import type { Pool } from '../../database/pool';
 import { badRequest, type Issue } from '../../fhir/outcome';
 import { INSTANT_SQL } from '../writes';
-import { SqlBuilder, containedCriterion, criterionSql, driverRank, indexCondition, mergeRanges, searchPredicate, visible, type AccessRestriction } from './compile';
+import { visible, type AccessRestriction } from './compile/access';
+import { indexCondition } from './compile/criterion';
+import { driverRank } from './compile/driven';
+import { containedCriterion, criterionSql, mergeRanges, searchPredicate } from './compile/planner';
+import { SqlBuilder } from './compile/sql';
 import type { FoundResource, SearchRequest, SearchResult } from './execute';
-import type { Criterion } from './parse';
+import type { Criterion } from '../../fhir/search/criteria';
 
 /** The owner key's parts (fhir/search/extract.ts containedKey); the literal '#' matches the partial indexes. */
 const CONTAINED_ROW = (t: string): string => `strpos(${t}.resource_type, '#') > 0`;
@@ -198,7 +202,7 @@ function toFound(r: PageRow): FoundResource | undefined {
   };
 }
 
-/** executeSearch for `_contained=true|both` (parse.ts has refused `_sort`, includes, `_has`, `_list`, custom parameters). */
+/** executeSearch for `_contained=true|both` (fhir/search/parse.ts has refused `_sort`, includes, `_has`, `_list`, custom parameters). */
 export async function executeContainedSearch(pool: Pool, req: SearchRequest): Promise<SearchResult> {
   if (req.sort.length || req.include.length) throw badRequest(`_sort, _include and _revinclude are not supported with _contained=${req.contained}`, '_contained');
   const warnings: Issue[] = [];

@@ -1,6 +1,6 @@
 /**
  * Running a parsed search (https://hl7.org/fhir/R4/search.html): the page of matches with keyset paging, `_sort`,
- * `_total`, and `_include`/`_revinclude` (with `:iterate`), each as SQL built by compile.ts with the caller's
+ * `_total`, and `_include`/`_revinclude` (with `:iterate`), each as SQL built by compile/ (planner.ts) with the caller's
  * access restriction inside every statement.
  *
  * Paging is keyset paging, never OFFSET: the cursor holds the sort key values, id and type of the last (or, going
@@ -10,7 +10,7 @@
  *
  * Order: `_sort` keys, then id and type (a total order). Resources lacking a sort value come last. With no
  * `_sort`, a type-level search with a criterion on an index table is ordered by id and paged from the index rows
- * (compile.ts drivenSearch: one index entry per match, the resource table read only for the page); any other
+ * (compile/driven.ts: one index entry per match, the resource table read only for the page); any other
  * search is ordered by `_lastUpdated` (the resource table's (resource_type, last_updated, id) index). A single
  * sort key walks the value index of its table through the per-resource `smin`/`smax` row — so the first page of
  * `_sort=-date` reads twenty index entries, not the whole table — and the resources without a value follow as a
@@ -22,8 +22,11 @@ import { inTransaction, type Pool, type PoolClient } from '../../database/pool';
 import { badRequest, issue, type Issue } from '../../fhir/outcome';
 import { searchParams } from '../../fhir/search/registry';
 import { INSTANT_SQL } from '../writes';
-import { SqlBuilder, drivenSearch, searchPredicate, visible, type AccessRestriction, type DrivenSearch } from './compile';
-import type { Criterion, IncludeSpec, SortKey } from './parse';
+import { visible, type AccessRestriction } from './compile/access';
+import { drivenSearch, type DrivenSearch } from './compile/driven';
+import { searchPredicate } from './compile/planner';
+import { SqlBuilder } from './compile/sql';
+import type { Criterion, IncludeSpec, SortKey } from '../../fhir/search/criteria';
 import { resolveTerminology } from './terminology';
 import { executeContainedSearch } from './contained';
 
@@ -80,7 +83,7 @@ interface Section {
   joins: string;
   where: string;
   keys: Key[];
-  /** A search without `_sort` paged by id from index rows (compile.ts drivenSearch), with its own parameters. */
+  /** A search without `_sort` paged by id from index rows (compile/driven.ts), with its own parameters. */
   driven?: DrivenSearch;
 }
 
@@ -295,7 +298,7 @@ const ID_KEYS: Key[] = [
   { expr: 'r.resource_type', cast: 'text', descending: false, nullable: false },
 ];
 
-/** The key order of a search driven by a string criterion (compile.ts DrivenSearch.byValue): value, then id. */
+/** The key order of a search driven by a string criterion (compile/driven.ts DrivenSearch.byValue): value, then id. */
 const VALUE_KEYS: Key[] = [{ expr: 'd.value', cast: 'text', descending: false, nullable: false }, ...ID_KEYS];
 
 /**

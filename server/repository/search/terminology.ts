@@ -9,7 +9,7 @@ import type { Pool } from '../../database/pool';
 import { isJsonObject, parseStoredJson, type JsonObject, type JsonValue } from '../../fhir/json';
 import { badRequest, notSupported } from '../../fhir/outcome';
 import { canonicalSystem } from '../../fhir/search/normalise';
-import type { Criterion, ResolvedCodes } from './parse';
+import type { Criterion, ResolvedCodes } from '../../fhir/search/criteria';
 
 async function loadByUrl(pool: Pool, type: 'ValueSet' | 'CodeSystem', url: string): Promise<JsonObject | undefined> {
   const [u, version] = url.split('|');

@@ -19,7 +19,7 @@ import { badRequest, issue, notFound, type Issue } from '../../fhir/outcome';
 import { parseRelativeReference } from '../../fhir/references';
 import { patientCompartmentTypes } from '../../jobs/export-query';
 import type { ExportParams } from '../../jobs/export';
-import { parseCriteria } from '../../repository/search/parse';
+import { parseCriteria } from '../../fhir/search/parse';
 import { resolveTerminology } from '../../repository/search/terminology';
 import type { RestContext } from '../context';
 import { preferLenient } from '../http';
