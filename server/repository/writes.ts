@@ -12,6 +12,7 @@
  * for them, and this module deletes a resource's old rows and inserts the new ones in the same statement.
  */
 import type { LocalReference } from '../fhir/references';
+import type { IndexRows } from '../fhir/search/extract';
 
 export const INSTANT_SQL = (col: string): string => `to_char(${col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
@@ -77,9 +78,6 @@ export const INDEX_TABLES: IndexTable[] = [
     columns: [col('param', 'text'), col('system', 'text'), col('code', 'text'), col('low', 'timestamptz'), col('high', 'timestamptz')],
   },
 ];
-
-/** Index rows of one resource version: table name → rows (each row in the table's column order). */
-export type IndexRows = Record<string, unknown[][]>;
 
 export interface VersionWrite {
   resourceType: string;

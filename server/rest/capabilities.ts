@@ -11,18 +11,16 @@ import { PREFIXED_TYPES, SORTABLE_TYPES, modifiersOf, registryGeneration, search
 import type { RestContext } from './context';
 import { checkParams, negotiate, queryValue, sendJson, type Query } from './http';
 import { operations } from './operations';
-import { routes, type InteractionCode } from './router';
 import { VERSION } from '../version';
 
 const started = new Date().toISOString();
 
-const TYPE_LEVEL: InteractionCode[] = ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'history-type', 'create', 'search-type'];
+/** FHIR restful interaction codes (CapabilityStatement.rest.resource.interaction.code). */
+export type InteractionCode =
+  | 'read' | 'vread' | 'update' | 'patch' | 'delete' | 'history-instance' | 'history-type' | 'create' | 'search-type'
+  | 'history-system' | 'search-system' | 'transaction' | 'batch';
 
-function routedInteractions(): Set<InteractionCode> {
-  const out = new Set<InteractionCode>();
-  for (const r of routes) for (const m of Object.values(r.methods)) for (const c of [m?.interaction ?? []].flat()) out.add(c);
-  return out;
-}
+const TYPE_LEVEL: InteractionCode[] = ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'history-type', 'create', 'search-type'];
 
 const PREFIXES = 'prefixes eq ne gt lt ge le sa eb ap';
 
@@ -69,8 +67,8 @@ function revIncludesOf(type: string): string[] {
   return revIncludes.get(type) ?? [];
 }
 
-export function buildCapabilityStatement(ctx: RestContext): Record<string, unknown> {
-  const routed = routedInteractions();
+/** The statement of a server routing the interactions `routed` (the router's table: it passes them in). */
+export function buildCapabilityStatement(ctx: RestContext, routed: ReadonlySet<InteractionCode>): Record<string, unknown> {
   const typeOps = operations.filter((o) => o.type || o.instance);
   const resources = r4Model().resourceTypes.map((type) => ({
     type,
@@ -116,7 +114,7 @@ export function buildCapabilityStatement(ctx: RestContext): Record<string, unkno
 
 let cached: { key: string; text: Record<string, unknown> } | undefined;
 
-export async function capabilities(ctx: RestContext, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+export async function capabilities(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, routed: ReadonlySet<InteractionCode>): Promise<FastifyReply> {
   negotiate(req);
   checkParams(req, ['mode'], 'metadata');
   const mode = queryValue(req.query as Query, 'mode');
@@ -125,6 +123,6 @@ export async function capabilities(ctx: RestContext, req: FastifyRequest, reply:
   }
   // Custom SearchParameters change the statement when they become active (or are deleted).
   const key = `${ctx.config.baseUrl}#${registryGeneration()}`;
-  if (!cached || cached.key !== key) cached = { key, text: buildCapabilityStatement(ctx) };
+  if (!cached || cached.key !== key) cached = { key, text: buildCapabilityStatement(ctx, routed) };
   return sendJson(req, reply, 200, cached.text);
 }

@@ -8,7 +8,7 @@ import { OperationOutcomeError, issue, notFound } from '../fhir/outcome';
 import { isResourceType, r4Model } from '../fhir/definitions';
 import type { RestContext } from './context';
 import { batchOrTransaction } from './batch-transaction';
-import { capabilities } from './capabilities';
+import { capabilities, type InteractionCode } from './capabilities';
 import { create } from './create';
 import { conditionalDelete, deleteResource } from './delete';
 import { history } from './history';
@@ -21,11 +21,6 @@ import { findOperation } from './operations';
 
 type Params = { type?: string; id?: string; vid?: string; op?: string };
 type Handler = (ctx: RestContext, req: FastifyRequest, reply: FastifyReply, p: Params) => Promise<FastifyReply>;
-
-/** FHIR restful interaction codes (CapabilityStatement.rest.resource.interaction.code) per route. */
-export type InteractionCode =
-  | 'read' | 'vread' | 'update' | 'patch' | 'delete' | 'history-instance' | 'history-type' | 'create' | 'search-type'
-  | 'history-system' | 'search-system' | 'transaction' | 'batch';
 
 interface Route {
   url: string;
@@ -73,7 +68,7 @@ export const routes: Route[] = [
     },
   },
   { url: '/_search', methods: { POST: { handler: (ctx, req, reply) => systemSearch(ctx, req, reply) } } },
-  { url: '/metadata', methods: { GET: { handler: (ctx, req, reply) => capabilities(ctx, req, reply) } } },
+  { url: '/metadata', methods: { GET: { handler: (ctx, req, reply) => capabilities(ctx, req, reply, routedInteractions()) } } },
   { url: '/_history', methods: { GET: { handler: (ctx, req, reply) => history(ctx, req, reply), interaction: 'history-system' } } },
   {
     url: '/:type',
@@ -130,6 +125,17 @@ export const routes: Route[] = [
     },
   },
 ];
+
+let routed: Set<InteractionCode> | undefined;
+
+/** The interactions the table routes: the CapabilityStatement claims these and no others. */
+function routedInteractions(): Set<InteractionCode> {
+  if (!routed) {
+    routed = new Set();
+    for (const r of routes) for (const m of Object.values(r.methods)) for (const c of [m?.interaction ?? []].flat()) routed.add(c);
+  }
+  return routed;
+}
 
 /** `[type]/[id]/$op`, or a compartment search `[compartment]/[id]/[type]` (search.html#compartments). */
 function instanceOperation(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, p: Params): Promise<FastifyReply> {

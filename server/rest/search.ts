@@ -17,7 +17,7 @@ import { OperationOutcomeError, badRequest, notFound, type Issue } from '../fhir
 import { applySummary } from '../fhir/summary';
 import { assertId } from '../repository/repository';
 import { compartmentParams, type AccessRestriction } from '../repository/search/compile/access';
-import type { FoundResource } from '../repository/search/execute';
+import type { FoundResource } from '../repository/search/request';
 import { parseTypes } from '../fhir/search/controls';
 import type { Criterion, ParsedSearch, SearchControls } from '../fhir/search/criteria';
 import { SearchParameterNotReady } from '../fhir/search/errors';

@@ -5,7 +5,8 @@
  * first page of `_sort=-date` walks the date index instead of sorting. Plans are printed for the record.
  */
 import { startServer, type TestServer } from '../harness';
-import { firstPageSql, type SearchRequest } from '../../server/repository/search/execute';
+import { firstPageSql } from '../../server/repository/search/execute';
+import type { SearchRequest } from '../../server/repository/search/request';
 import { parseSearch } from '../../server/fhir/search/parse';
 import { Repository } from '../../server/repository/repository';
 import type { VersionWrite } from '../../server/repository/writes';

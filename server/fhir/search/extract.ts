@@ -39,7 +39,9 @@ import {
   words,
 } from './normalise';
 import { UCUM, toCanonical } from './ucum';
-import type { IndexRows } from '../../repository/writes';
+
+/** Index rows of one resource version: table name → rows (each row in the table's column order, repository/writes.ts). */
+export type IndexRows = Record<string, unknown[][]>;
 
 export interface ExtractOptions {
   /** Zone for dates without an offset. */

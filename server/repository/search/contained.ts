@@ -42,7 +42,7 @@ import { indexCondition } from './compile/criterion';
 import { driverRank } from './compile/driven';
 import { containedCriterion, criterionSql, mergeRanges, searchPredicate } from './compile/planner';
 import { SqlBuilder } from './compile/sql';
-import type { FoundResource, SearchRequest, SearchResult } from './execute';
+import type { FoundResource, SearchRequest, SearchResult } from './request';
 import type { Criterion } from '../../fhir/search/criteria';
 
 /** The owner key's parts (fhir/search/extract.ts containedKey); the literal '#' matches the partial indexes. */
