@@ -11,6 +11,7 @@ import { Repository } from './repository/repository';
 import { SearchParameterRunner } from './repository/search/reindex';
 import { bulkRoutes } from './rest/operations/bulk';
 import { errorHandler, notFoundHandler } from './rest/errors';
+import { fhirRequestHook, type FhirRequest } from './rest/negotiation';
 import { registerRoutes } from './rest/router';
 import type { RestContext } from './rest/context';
 
@@ -113,8 +114,14 @@ export async function buildApp(config: Config, pool: Pool, opts: AppOptions = {}
   await searchParameters.start();
   app.addHook('onClose', async () => searchParameters.stop());
 
-  registerRoutes(app, ctx, FHIR_PREFIX);
-  await app.register(bulkRoutes(ctx), { prefix: `${FHIR_PREFIX}/_bulk` });
+  // Everything under the FHIR base: content negotiation and Prefer are worked out once, in a hook, for all routes.
+  // (Declared on every request so all requests keep one shape; null outside the FHIR base.)
+  app.decorateRequest('fhir', null as unknown as FhirRequest);
+  await app.register(async (fhir) => {
+    fhir.addHook('preHandler', fhirRequestHook);
+    registerRoutes(fhir, ctx, FHIR_PREFIX);
+    await fhir.register(bulkRoutes(ctx), { prefix: `${FHIR_PREFIX}/_bulk` });
+  });
 
   if (opts.jobs !== false) {
     const jobs = new JobRunner({

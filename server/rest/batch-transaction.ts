@@ -13,22 +13,14 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Pool, PoolClient } from '../database/pool';
 import { badRequest, notSupported } from '../fhir/outcome';
 import { relativeUrl } from '../fhir/bundle-request';
-import { TransactionProcessor, statusText, type EntryResult, type PreferReturn, type ReadRequest } from '../repository/transaction';
+import { TransactionProcessor, statusText, type EntryResult, type ReadRequest } from '../repository/transaction';
 import type { RestContext } from './context';
 import { bundleText, type BundleEntry } from './bundle';
 import { resourceBody } from './body';
-import { etag, negotiate, sendBundle } from './http';
+import { etag, sendBundle } from './http';
 
 const READ_COUNT = 20;
 const MAX_READ_COUNT = 1000;
-
-/** Prefer: return=… when the client asked; bundles default to minimal. */
-function preferOf(req: FastifyRequest): PreferReturn {
-  const prefer = req.headers.prefer;
-  const m = typeof prefer === 'string' ? /return=(minimal|representation|OperationOutcome)/i.exec(prefer) : null;
-  const v = m?.[1].toLowerCase();
-  return v === 'representation' ? 'representation' : v === 'operationoutcome' ? 'OperationOutcome' : 'minimal';
-}
 
 /** A GET/HEAD entry: read, vread or type search (with If-None-Match / If-Modified-Since as on a REST read). */
 async function readEntry(ctx: RestContext, client: Pool | PoolClient, r: ReadRequest): Promise<EntryResult> {
@@ -81,10 +73,11 @@ async function readEntry(ctx: RestContext, client: Pool | PoolClient, r: ReadReq
 }
 
 export async function batchOrTransaction(ctx: RestContext, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-  negotiate(req);
   const body = resourceBody(req);
   const processor = new TransactionProcessor(ctx.repo, ctx.pool);
-  const { type, results } = await processor.process(body, { prefer: preferOf(req), read: (client, r) => readEntry(ctx, client, r) });
+  // Bundles default to return=minimal: the client sent the resources (module docstring).
+  const prefer = req.fhir.prefer.return ?? 'minimal';
+  const { type, results } = await processor.process(body, { prefer, read: (client, r) => readEntry(ctx, client, r) });
   const base = ctx.config.baseUrl;
   const entries: BundleEntry[] = results.map((r) => {
     const e: BundleEntry = { response: { status: r.status } };

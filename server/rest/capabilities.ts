@@ -9,7 +9,7 @@ import { r4Model } from '../fhir/definitions';
 import { badRequest } from '../fhir/outcome';
 import { PREFIXED_TYPES, SORTABLE_TYPES, modifiersOf, registryGeneration, searchParams, type ActiveSearchParam } from '../fhir/search/registry';
 import type { RestContext } from './context';
-import { checkParams, negotiate, queryValue, sendJson, type Query } from './http';
+import { checkParams, queryValue, sendJson, type Query } from './http';
 import { operations } from './operations';
 import { VERSION } from '../version';
 
@@ -115,7 +115,6 @@ export function buildCapabilityStatement(ctx: RestContext, routed: ReadonlySet<I
 let cached: { key: string; text: Record<string, unknown> } | undefined;
 
 export async function capabilities(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, routed: ReadonlySet<InteractionCode>): Promise<FastifyReply> {
-  negotiate(req);
   checkParams(req, ['mode'], 'metadata');
   const mode = queryValue(req.query as Query, 'mode');
   if (mode !== undefined && mode !== 'full' && mode !== 'normative') {

@@ -5,10 +5,9 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { RestContext } from './context';
 import { resourceBody } from './body';
-import { negotiate, sendWriteResult, versionHeaders } from './http';
+import { sendWriteResult, versionHeaders } from './http';
 
 export async function create(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, type: string): Promise<FastifyReply> {
-  negotiate(req);
   const ifNoneExist = req.headers['if-none-exist'];
   const result = await ctx.repo.create(resourceBody(req), type, { ifNoneExist: typeof ifNoneExist === 'string' ? ifNoneExist : undefined });
   versionHeaders(reply, result);

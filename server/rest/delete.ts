@@ -6,17 +6,16 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { issue } from '../fhir/outcome';
 import type { RestContext } from './context';
-import { negotiate, preferReturn, sendOutcome, versionHeaders } from './http';
+import { sendOutcome, versionHeaders } from './http';
 
 /** Most resources one conditional delete may remove (a safety net against criteria that match everything). */
 export const MAX_CONDITIONAL_DELETE = 1000;
 
 export async function deleteResource(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, type: string, id: string): Promise<FastifyReply> {
-  negotiate(req);
   const ifMatch = req.headers['if-match'];
   const result = await ctx.repo.delete(type, id, { ifMatch: typeof ifMatch === 'string' ? ifMatch : undefined });
   if (result.outcome === 'deleted') versionHeaders(reply, result);
-  if (preferReturn(req) === 'OperationOutcome') {
+  if (req.fhir.prefer.return === 'OperationOutcome') {
     const text =
       result.outcome === 'deleted' ? `Deleted ${type}/${id}` : result.outcome === 'unchanged' ? `${type}/${id} was already deleted` : `${type}/${id} does not exist`;
     return sendOutcome(req, reply, 200, [issue('information', 'informational', text)]);
@@ -25,10 +24,9 @@ export async function deleteResource(ctx: RestContext, req: FastifyRequest, repl
 }
 
 export async function conditionalDelete(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, type: string, criteria: string): Promise<FastifyReply> {
-  negotiate(req);
   const results = await ctx.repo.conditionalDelete(type, criteria, { multiple: true, max: MAX_CONDITIONAL_DELETE });
   const deleted = results.filter((r) => r.outcome === 'deleted');
-  if (preferReturn(req) === 'OperationOutcome' || deleted.length === 0) {
+  if (req.fhir.prefer.return === 'OperationOutcome' || deleted.length === 0) {
     const text = deleted.length
       ? `Deleted ${deleted.length} ${type}: ${deleted.map((r) => `${type}/${r.id}`).join(', ')}`
       : `No ${type} matched '${criteria}'; nothing was deleted`;

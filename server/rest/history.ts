@@ -10,7 +10,7 @@ import { badRequest, notFound } from '../fhir/outcome';
 import { history as readHistory, type HistoryEntry } from '../repository/history';
 import type { RestContext } from './context';
 import { bundleText, type BundleEntry } from './bundle';
-import { checkParams, negotiate, queryValue, sendBundle, type Query } from './http';
+import { checkParams, queryValue, sendBundle, type Query } from './http';
 
 const DEFAULT_COUNT = 50;
 const MAX_COUNT = 1000;
@@ -35,7 +35,6 @@ function entry(base: string, e: HistoryEntry): BundleEntry {
 }
 
 export async function history(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, type?: string, id?: string): Promise<FastifyReply> {
-  negotiate(req);
   checkParams(req, ['_count', '_since', '_at', '_cursor'], 'history');
   const q = req.query as Query;
   const tz = ctx.config.timeZone;

@@ -11,7 +11,7 @@ import { applyFhirPathPatch } from '../fhir/patch/fhirPathPatch';
 import { applyJsonPatch } from '../fhir/patch/jsonPatch';
 import type { RestContext } from './context';
 import { resourceBody } from './body';
-import { negotiate, sendWriteResult, versionHeaders } from './http';
+import { sendWriteResult, versionHeaders } from './http';
 
 function patchFunction(req: FastifyRequest): (current: JsonObject) => JsonObject {
   const contentType = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
@@ -24,7 +24,6 @@ function patchFunction(req: FastifyRequest): (current: JsonObject) => JsonObject
 }
 
 export async function patch(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, type: string, id: string): Promise<FastifyReply> {
-  negotiate(req);
   const ifMatch = req.headers['if-match'];
   const result = await ctx.repo.patch(type, id, patchFunction(req), { ifMatch: typeof ifMatch === 'string' ? ifMatch : undefined });
   versionHeaders(reply, result);

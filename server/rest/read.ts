@@ -4,10 +4,9 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { RestContext } from './context';
-import { etag, negotiate, sendResource, versionHeaders } from './http';
+import { etag, sendResource, versionHeaders } from './http';
 
 export async function read(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, type: string, id: string): Promise<FastifyReply> {
-  negotiate(req);
   const v = await ctx.repo.read(type, id);
   versionHeaders(reply, v);
   const inm = req.headers['if-none-match'];

@@ -24,7 +24,7 @@ import { SearchParameterNotReady } from '../fhir/search/errors';
 import { parseSearch } from '../fhir/search/parse';
 import type { RestContext } from './context';
 import { bundleText, type BundleEntry } from './bundle';
-import { negotiate, preferLenient, sendBundle } from './http';
+import { sendBundle } from './http';
 
 export const DEFAULT_COUNT = 20;
 export const MAX_COUNT = 1000;
@@ -130,17 +130,15 @@ export async function searchBundle(
 
 /** `GET [type]?…` and `POST [type]/_search`. */
 export async function search(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, type: string): Promise<FastifyReply> {
-  negotiate(req);
-  const text = await searchBundle(ctx, { types: [type], path: type }, searchParamsOf(req), { lenient: preferLenient(req) });
+  const text = await searchBundle(ctx, { types: [type], path: type }, searchParamsOf(req), { lenient: req.fhir.prefer.lenient });
   return sendBundle(req, reply, text);
 }
 
 /** `GET [base]?_type=…` and `POST [base]/_search`. */
 export async function systemSearch(ctx: RestContext, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-  negotiate(req);
   const params = searchParamsOf(req);
   const types = parseTypes(params);
-  const text = await searchBundle(ctx, { types, path: '' }, params, { lenient: preferLenient(req) });
+  const text = await searchBundle(ctx, { types, path: '' }, params, { lenient: req.fhir.prefer.lenient });
   return sendBundle(req, reply, text);
 }
 
@@ -153,14 +151,13 @@ export async function compartmentSearch(
   id: string,
   type: string,
 ): Promise<FastifyReply> {
-  negotiate(req);
   if (!isResourceType(type)) throw notFound(`Unknown resource type '${type}'`);
   assertId(id);
   if (compartmentParams(compartment, type).length === 0 && type !== compartment) {
     throw badRequest(`${type} is not in the ${compartment} compartment (CompartmentDefinition ${compartment})`);
   }
   const text = await searchBundle(ctx, { types: [type], path: `${compartment}/${id}/${type}`, compartment: { type: compartment, id } }, searchParamsOf(req), {
-    lenient: preferLenient(req),
+    lenient: req.fhir.prefer.lenient,
   });
   return sendBundle(req, reply, text);
 }

@@ -1,10 +1,9 @@
 /** vread — https://hl7.org/fhir/R4/http.html#vread: one version; a deletion version answers 410. */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { RestContext } from './context';
-import { negotiate, sendResource, versionHeaders } from './http';
+import { sendResource, versionHeaders } from './http';
 
 export async function vread(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, type: string, id: string, vid: string): Promise<FastifyReply> {
-  negotiate(req);
   const v = await ctx.repo.vread(type, id, vid);
   versionHeaders(reply, v);
   return sendResource(req, reply, 200, v.content!);

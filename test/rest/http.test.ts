@@ -89,6 +89,34 @@ describe('formats', () => {
     expect(any.status).toBe(200);
   });
 
+  test('an XML-only Accept is 406 on every FHIR endpoint, before anything is written', async () => {
+    const xml = { accept: 'application/fhir+xml' };
+    const before = (await server.request('GET', '/Organization?name=Negotiated&_total=accurate')).body.total;
+    for (const [method, path, body] of [
+      ['GET', '/Patient?gender=male'],
+      ['GET', '/_history'],
+      ['GET', '/metadata'],
+      ['POST', '/Organization', { resourceType: 'Organization', name: 'Negotiated' }],
+      ['POST', '/', { resourceType: 'Bundle', type: 'batch', entry: [{ resource: { resourceType: 'Organization', name: 'Negotiated' }, request: { method: 'POST', url: 'Organization' } }] }],
+    ] as [string, string, object?][]) {
+      const res = await server.request(method, path, { body, headers: xml });
+      expect([method, path, res.status, res.body.resourceType]).toEqual([method, path, 406, 'OperationOutcome']);
+    }
+    expect((await server.request('GET', '/Organization?name=Negotiated&_total=accurate')).body.total).toBe(before);
+  });
+
+  test('Prefer preferences combine in one header: return=minimal with handling=lenient', async () => {
+    const res = await server.request('POST', '/Organization', {
+      body: { resourceType: 'Organization', name: 'Prefer both' },
+      headers: { prefer: 'handling=lenient, return=minimal' },
+    });
+    expect(res.status).toBe(201);
+    expect(res.text).toBe('');
+    const search = await server.request('GET', '/Organization?name=Prefer%20both&nonsense=1', { headers: { prefer: 'return=minimal; handling=lenient' } });
+    expect(search.status).toBe(200);
+    expect(search.body.entry[0].resource.name).toBe('Prefer both');
+  });
+
   test('an XML body is 415', async () => {
     const res = await server.request('POST', '/Patient', {
       body: '<Patient xmlns="http://hl7.org/fhir"><gender value="male"/></Patient>',

@@ -10,7 +10,7 @@ import { OperationOutcomeError, badRequest, issue, type Issue } from '../../fhir
 import type { JobRunner } from '../../jobs/runner';
 import type { JobKind } from '../../jobs/store';
 import type { RestContext } from '../context';
-import { negotiate, sendOutcome } from '../http';
+import { sendOutcome } from '../http';
 
 /** The value of a Parameters.parameter, whatever its value[x]. */
 export function parameterValue(p: JsonObject): JsonValue | undefined {
@@ -19,9 +19,7 @@ export function parameterValue(p: JsonObject): JsonValue | undefined {
 }
 
 export function requireRespondAsync(req: FastifyRequest, operation: string): void {
-  const prefer = req.headers.prefer;
-  const values = (Array.isArray(prefer) ? prefer.join(',') : prefer ?? '').split(/[,;]/).map((s) => s.trim().toLowerCase());
-  if (!values.includes('respond-async')) {
+  if (!req.fhir.prefer.respondAsync) {
     throw badRequest(`${operation} runs asynchronously: send the header 'Prefer: respond-async' (FHIR Asynchronous Request Pattern)`);
   }
 }
@@ -57,7 +55,6 @@ export async function acceptJob(
   params: unknown,
   notes: Issue[],
 ): Promise<FastifyReply> {
-  negotiate(req);
   const runner = runnerOf(ctx);
   const id = await runner.store.create(kind, requestUrl(ctx, req), params);
   await runner.enqueue(kind, id);

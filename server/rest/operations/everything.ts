@@ -14,7 +14,7 @@ import { everything, type EverythingCompartment } from '../../repository/everyth
 import type { RestContext } from '../context';
 import { bundleText, type BundleEntry } from '../bundle';
 import { resourceBody } from '../body';
-import { negotiate, sendBundle } from '../http';
+import { sendBundle } from '../http';
 
 /** A whole record usually fits one page (every Synthea patient does); bigger ones page with `next` links. */
 const DEFAULT_COUNT = 1000;
@@ -37,7 +37,6 @@ function parametersOf(req: FastifyRequest): URLSearchParams {
 }
 
 export async function everythingOperation(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, type: string, id: string): Promise<FastifyReply> {
-  negotiate(req);
   const compartment = type as EverythingCompartment;
   const params = parametersOf(req);
   for (const name of params.keys()) {

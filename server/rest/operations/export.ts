@@ -22,7 +22,7 @@ import type { ExportParams } from '../../jobs/export';
 import { parseCriteria } from '../../fhir/search/parse';
 import { resolveTerminology } from '../../repository/search/terminology';
 import type { RestContext } from '../context';
-import { preferLenient } from '../http';
+
 import { acceptJob, parameterValue, parametersBody, requireRespondAsync } from './bulk-kickoff';
 
 const NDJSON_FORMATS = new Set(['application/fhir+ndjson', 'application/ndjson', 'ndjson']);
@@ -81,7 +81,7 @@ export async function exportOperation(ctx: RestContext, req: FastifyRequest, rep
   if (type && !id && type !== 'Patient') throw notFound(`$export is defined at type level on Patient only, not on ${type}`);
   if (id && type !== 'Group') throw notFound(`$export is defined on Group instances only, not on ${type} instances`);
   requireRespondAsync(req, '$export');
-  const lenient = preferLenient(req);
+  const lenient = req.fhir.prefer.lenient;
   const notes: Issue[] = [];
   const { values, patients } = collect(req, ctx.config.baseUrl);
   const one = (name: string): string | undefined => {

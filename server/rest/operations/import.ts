@@ -19,7 +19,7 @@ import { badRequest, issue, type Issue } from '../../fhir/outcome';
 import type { ImportParams } from '../../jobs/import';
 import { resolveSource } from '../../jobs/sources';
 import type { RestContext } from '../context';
-import { preferLenient } from '../http';
+
 import { acceptJob, parameterValue, parametersBody, requireRespondAsync } from './bulk-kickoff';
 
 const NDJSON_FORMATS = new Set(['application/fhir+ndjson', 'application/ndjson', 'ndjson']);
@@ -50,7 +50,7 @@ export async function importOperation(ctx: RestContext, req: FastifyRequest, rep
       resolveSource(ctx.config, url); // 400 unless it is an upload of ours or allow-listed
       inputs.push({ type, url });
     } else if (!ACCEPTED_AND_IGNORED.has(name)) {
-      if (!preferLenient(req)) throw badRequest(`$import parameter '${name}' is not supported (send Prefer: handling=lenient to have it ignored)`, name);
+      if (!req.fhir.prefer.lenient) throw badRequest(`$import parameter '${name}' is not supported (send Prefer: handling=lenient to have it ignored)`, name);
       notes.push(issue('warning', 'not-supported', `$import parameter '${name}' is not supported and was ignored`));
     }
   }

@@ -14,7 +14,7 @@ import { parseStoredJson } from '../../fhir/json';
 import { checkSearchParameter } from '../../fhir/search/custom';
 import { percentOf, restartReindex, searchParameterState, type SearchParameterState } from '../../repository/search/parameters';
 import type { RestContext } from '../context';
-import { negotiate, sendJson } from '../http';
+import { sendJson } from '../http';
 
 type Param = Record<string, unknown> & { name: string };
 
@@ -43,7 +43,6 @@ function statusParameters(s: SearchParameterState | undefined, versionId: number
 
 /** `GET SearchParameter/[id]/$reindex-status` */
 export async function reindexStatusOperation(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, id: string): Promise<FastifyReply> {
-  negotiate(req);
   const sp = await ctx.repo.read('SearchParameter', id); // 404 unknown, 410 deleted
   const check = checkSearchParameter(parseStoredJson(sp.content!));
   const state = await searchParameterState(ctx.pool, id);
@@ -54,7 +53,6 @@ export async function reindexStatusOperation(ctx: RestContext, req: FastifyReque
 
 /** `POST SearchParameter/[id]/$reindex` */
 export async function reindexOperation(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, id: string): Promise<FastifyReply> {
-  negotiate(req);
   const sp = await ctx.repo.read('SearchParameter', id);
   const state = await restartReindex(ctx.pool, id);
   await ctx.repo.syncSearchParameters(true);
