@@ -8,6 +8,7 @@ import type { Pool } from './database/pool';
 import { migrationsCurrent } from './database/migrate';
 import { JobRunner } from './jobs/runner';
 import { Repository } from './repository/repository';
+import type { AfterWriteHook } from './repository/write-engine';
 import { SearchParameterRunner } from './repository/search/reindex';
 import { bulkRoutes } from './rest/operations/bulk';
 import { errorHandler, notFoundHandler } from './rest/errors';
@@ -58,6 +59,8 @@ export function loggerOptions(config: Config): FastifyServerOptions['logger'] {
 
 export interface AppOptions {
   logger?: boolean;
+  /** Hooks of the write engine's commit point (repository/write-engine.ts), e.g. the outbox; none by default. */
+  afterWrite?: AfterWriteHook[];
   /**
    * The background job runner (bulk $export/$import), started with the app and stopped by app.close(): on by
    * default; `false` builds an app without one (bulk kick-offs then answer 503); `{ pollingIntervalSeconds }`
@@ -82,6 +85,7 @@ export async function buildApp(config: Config, pool: Pool, opts: AppOptions = {}
     referentialIntegrity: config.referentialIntegrity,
     baseUrl: config.baseUrl,
     timeZone: config.timeZone,
+    afterWrite: opts.afterWrite,
   });
   const ctx: RestContext = { config, pool, repo };
 

@@ -13,6 +13,7 @@ import { createPool } from './database/pool';
 import { isResourceType, r4Model } from './fhir/definitions';
 import { IMPORT_USAGE, Importer, parseImportArgs } from './cli/import';
 import { Repository } from './repository/repository';
+import { SYSTEM_CALLER } from './repository/caller';
 import { TransactionProcessor } from './repository/transaction';
 import { rebuildSearchIndex } from './repository/search/rebuild';
 
@@ -199,7 +200,7 @@ async function importCommand(config: Config, args: string[]): Promise<void> {
   try {
     await migrateLatest(db.url);
     const repo = new Repository(pool, { referentialIntegrity: config.referentialIntegrity, baseUrl: config.baseUrl, timeZone: config.timeZone });
-    const importer = new Importer(new TransactionProcessor(repo, pool), config.baseUrl, { concurrency: parsed.concurrency });
+    const importer = new Importer(new TransactionProcessor(repo, pool), SYSTEM_CALLER, config.baseUrl, { concurrency: parsed.concurrency });
     process.exitCode = await importer.run(parsed.paths);
   } finally {
     await pool.end();

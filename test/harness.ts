@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../server/app';
+import { buildApp, type AppOptions } from '../server/app';
 import { loadConfig, type Config } from '../server/config';
 import { freePort } from '../server/database/embedded';
 import { createPool, type Pool } from '../server/database/pool';
@@ -48,7 +48,7 @@ export async function createTestDatabase(): Promise<string> {
   return url.toString();
 }
 
-export async function startServer(overrides: Partial<Config> = {}): Promise<TestServer> {
+export async function startServer(overrides: Partial<Config> = {}, appOptions: Omit<AppOptions, 'logger'> = {}): Promise<TestServer> {
   const databaseUrl = await createTestDatabase();
   const port = await freePort();
   const config: Config = {
@@ -62,7 +62,7 @@ export async function startServer(overrides: Partial<Config> = {}): Promise<Test
     ...overrides,
   };
   const pool = createPool(databaseUrl, config.poolSize);
-  const app = await buildApp(config, pool, { logger: false });
+  const app = await buildApp(config, pool, { ...appOptions, logger: false });
   await app.listen({ port, host: '127.0.0.1' });
   const base = `http://127.0.0.1:${port}/fhir`;
   return {

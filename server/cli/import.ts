@@ -25,6 +25,7 @@ import readline from 'node:readline';
 import { parseBundleRequest } from '../fhir/bundle-request';
 import { isJsonObject, parseFhirJson, type JsonObject, type JsonValue } from '../fhir/json';
 import { OperationOutcomeError } from '../fhir/outcome';
+import type { Caller } from '../repository/caller';
 import type { EntryResult, TransactionProcessor } from '../repository/transaction';
 import { Progress, formatDuration } from './progress';
 
@@ -139,6 +140,8 @@ export class Importer {
 
   constructor(
     private readonly processor: TransactionProcessor,
+    /** Who acts (the CLI: the system); every write of the import is the write engine's with this caller. */
+    private readonly caller: Caller,
     private readonly baseUrl: string,
     private readonly opts: ImportOptions,
   ) {
@@ -232,14 +235,14 @@ export class Importer {
     };
     if (value.resourceType === 'Bundle' && (value.type === 'transaction' || value.type === 'batch')) {
       report.kind = value.type;
-      const { results } = await this.processor.process(value, { progress });
+      const { results } = await this.processor.process(this.caller, value, { progress });
       this.record(report, results, (i) => `entry ${i}`);
     } else {
       // A collection, searchset, … or a single resource: its resources as a batch of updates by id / creates.
       const resources = value.resourceType === 'Bundle' ? (Array.isArray(value.entry) ? value.entry : []).flatMap((e) => (isJsonObject(e) && e.resource !== undefined ? [e.resource] : [])) : [value];
       report.kind = value.resourceType === 'Bundle' ? `${String(value.type)} as batch` : 'resource';
       const { entries } = parseBundleRequest({ resourceType: 'Bundle', type: 'batch', entry: resources.map(entryFor) }, this.baseUrl);
-      this.record(report, await this.processor.batch(entries, { progress }), (i) => `entry ${i}`);
+      this.record(report, await this.processor.batch(this.caller, entries, { progress }), (i) => `entry ${i}`);
     }
   }
 
@@ -262,7 +265,7 @@ export class Importer {
       for (const p of parsed) if (p.error) report.failures.push({ where: `line ${p.line}`, reason: p.error });
       const ok = parsed.filter((p) => !p.error);
       const { entries } = parseBundleRequest({ resourceType: 'Bundle', type: 'batch', entry: ok.map((p) => entryFor(p.resource!)) }, this.baseUrl);
-      const results = await this.processor.batch(entries);
+      const results = await this.processor.batch(this.caller, entries);
       results.forEach((r, i) => {
         if (r.effect === 'failed' && r.status.startsWith('422') && r.outcome?.issue.some((x) => x.code === 'not-found')) {
           deferred.push({ file, line: ok[i].line, resource: ok[i].resource! });
@@ -291,7 +294,7 @@ export class Importer {
     let pending = deferred;
     while (pending.length) {
       const { entries } = parseBundleRequest({ resourceType: 'Bundle', type: 'batch', entry: pending.map((d) => entryFor(d.resource)) }, this.baseUrl);
-      const results = await this.processor.batch(entries);
+      const results = await this.processor.batch(this.caller, entries);
       const still: Deferred[] = [];
       const last: string[] = [];
       results.forEach((r, i) => {

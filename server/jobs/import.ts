@@ -20,6 +20,7 @@ import readline from 'node:readline';
 import { inTransaction, type PoolClient } from '../database/pool';
 import { isJsonObject, parseFhirJson, toJson, type JsonObject } from '../fhir/json';
 import { OperationOutcomeError, issue, type Issue } from '../fhir/outcome';
+import { SYSTEM_CALLER } from '../repository/caller';
 import { JobStopped } from './export';
 import { NdjsonWriter, jobDir, removeDir } from './files';
 import { openSource, resolveSource } from './sources';
@@ -84,7 +85,7 @@ export async function runImport(ctx: JobContext, job: BulkJob<ImportParams>, sig
   };
 
   const writeBatch = async (client: PoolClient, input: number, items: Item[]): Promise<void> => {
-    await ctx.repo.upsertBatch(client, items);
+    await ctx.repo.upsertBatch(client, SYSTEM_CALLER, items);
     if (deferIntegrity) {
       await client.query(
         `INSERT INTO bulk_import_written (job_id, input, line, resource_type, id)

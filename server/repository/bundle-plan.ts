@@ -26,9 +26,17 @@
  * Modes: 'transaction' throws at the first failing entry (the caller rolls back). 'batch' records the failure on
  * the entry and carries on with the others; an entry that collides with an earlier one of the same pass (same
  * identity or criteria) is deferred to the next pass, so the outcome is that of processing them one by one.
+ * 'single' is one REST interaction (create, update, patch, delete and their conditional forms) as a one-entry
+ * plan: it throws like a transaction, but its errors are not retold as a Bundle entry's, messages name the HTTP
+ * headers (If-Match, If-None-Exist), and its references are taken as written (fullUrls and conditional
+ * references are Bundle features).
+ *
+ * The WriteEngine (write-engine.ts) runs plans; every version a plan writes goes through the one commit point,
+ * Repository.executeWrites, with the plan's Caller.
  */
 import crypto from 'node:crypto';
 import type { Pool, PoolClient } from '../database/pool';
+import type { Caller } from './caller';
 import { parseConditionalReference, rewriteLinks } from '../fhir/bundle-links';
 import type { EntryRequest } from '../fhir/bundle-request';
 import { isJsonObject, parseFhirJson, parseStoredJson, type JsonObject, type JsonValue } from '../fhir/json';
@@ -46,7 +54,8 @@ import { parseRelativeReference } from '../fhir/references';
 import { canonicalSystem, normaliseIdentifierValue } from '../fhir/search/normalise';
 import { applyFhirPathPatch } from '../fhir/patch/fhirPathPatch';
 import { applyJsonPatch } from '../fhir/patch/jsonPatch';
-import { assertId, parseVersionTag, type Repository, type StoredVersion, type WriteOutcome } from './repository';
+import { assertId, parseVersionTag } from './identity';
+import type { Repository, StoredVersion, WriteOutcome } from './repository';
 import { criteriaKey, type Criterion } from '../fhir/search/criteria';
 import { parseCriteria } from '../fhir/search/parse';
 import { INSTANT_SQL, type VersionWrite } from './writes';
@@ -79,9 +88,19 @@ export interface ReadRequest {
 /** Runs a GET/HEAD entry on the given connection (the REST layer owns reads: search bundles, 304s, …). */
 export type ReadHandler = (client: Pool | PoolClient, request: ReadRequest) => Promise<EntryResult>;
 
-export type PlanMode = 'transaction' | 'batch';
+export type PlanMode = 'transaction' | 'batch' | 'single';
 
-const MAX_CONDITIONAL_DELETE = 1000;
+/** What a plan is given: a Bundle entry, or a single REST interaction as one (whose patch comes as a function). */
+export type PlanRequest = EntryRequest & { patch?: (current: JsonObject) => unknown };
+
+/** How messages name a request's parts: HTTP headers for a single interaction, Bundle.entry.request elements for entries. */
+const LABELS = {
+  single: { ifMatch: 'If-Match', ifNoneExist: 'If-None-Exist', url: 'the URL' },
+  entry: { ifMatch: 'ifMatch', ifNoneExist: 'ifNoneExist', url: 'request.url' },
+};
+
+/** Most resources one conditional delete may remove (a safety net against criteria that match everything). */
+export const MAX_CONDITIONAL_DELETE = 1000;
 /** Distinct conditional criteria (advisory locks) one PostgreSQL transaction may hold. */
 export const MAX_CRITERIA = 4000;
 const MAX_LISTED_REFERRERS = 20;
@@ -96,7 +115,7 @@ interface Current {
 
 /** One entry's state through the pass. */
 export interface Work {
-  req: EntryRequest;
+  req: PlanRequest;
   /** Resolved identity (for conditional deletes: the first of `deleteIds`). */
   id?: string;
   deleteIds?: string[];
@@ -208,20 +227,30 @@ export class BundlePlan {
   /** Entries that create or update a resource (candidates for conditional references), once identities are known. */
   private writtenByBundle?: Work[];
   private readonly opts: { baseUrl: string; timeZone: string; referentialIntegrity: boolean };
+  private readonly labels: (typeof LABELS)['single'];
+  /** The connection of the transaction the plan runs in (set by plan() and execute()). */
+  private connection?: PoolClient;
 
   /** The entries of this pass, in bundle order, each with its fresh state. */
   readonly works: Work[];
 
   constructor(
     private readonly repo: Repository,
-    private readonly client: PoolClient,
-    requests: EntryRequest[],
+    requests: PlanRequest[],
     private readonly mode: PlanMode,
     private readonly prefer: PreferReturn,
+    /** Who acts: handed with every written version to the commit point (Repository.executeWrites). */
+    readonly caller: Caller,
     private readonly read?: ReadHandler,
   ) {
     this.opts = repo.options;
+    this.labels = mode === 'single' ? LABELS.single : LABELS.entry;
     this.works = requests.map((req) => ({ req, warnings: [], writes: [] }));
+  }
+
+  private get client(): PoolClient {
+    if (!this.connection) throw new Error('BundlePlan: this step needs the transaction\'s connection');
+    return this.connection;
   }
 
   private active(): Work[] {
@@ -229,7 +258,7 @@ export class BundlePlan {
   }
 
   private fail(w: Work, e: unknown): void {
-    if (!(e instanceof OperationOutcomeError)) throw e;
+    if (!(e instanceof OperationOutcomeError) || this.mode === 'single') throw e;
     const err = entryError(w.req, e, typeOf(w));
     if (this.mode === 'transaction') throw err;
     w.error = err;
@@ -243,16 +272,51 @@ export class BundlePlan {
     }
   }
 
-  async run(): Promise<void> {
+  /** Every step, inside the transaction of `client`. */
+  async run(client: PoolClient): Promise<void> {
+    await this.plan(client);
+    await this.execute(client);
+  }
+
+  /**
+   * Steps 1–5: what each entry does, validated and planned. Only conditional criteria need the database here, so
+   * a plan without them (a plain create) is planned without a connection (`client` undefined).
+   */
+  async plan(client?: PoolClient): Promise<void> {
+    this.connection = client;
     for (const w of this.active()) this.guard(w, () => this.criteria(w));
     await this.lock();
     await this.resolve();
     this.identify();
     for (const w of this.active()) this.guard(w, () => this.prepare(w));
+  }
+
+  /** Steps 6–9, inside the transaction of `client`. */
+  async execute(client: PoolClient): Promise<void> {
+    this.connection = client;
     await this.current();
     await this.integrity();
     await this.write();
     await this.reads();
+  }
+
+  /** Whether the integrity step (7) has reference targets to check: else a planned create needs no database read. */
+  get checksReferences(): boolean {
+    return this.opts.referentialIntegrity && this.active().some((w) => w.writes.some((v) => v.links.length > 0));
+  }
+
+  /** The versions the plan writes, in entry order: what step 8 hands to the commit point. */
+  versions(): VersionWrite[] {
+    return this.active().flatMap((w) => w.writes);
+  }
+
+  /** Records the stored versions of `versions()` (same order) on their entries. */
+  settle(written: StoredVersion[]): void {
+    let i = 0;
+    for (const w of this.active()) {
+      w.written = written.slice(i, i + w.writes.length);
+      i += w.writes.length;
+    }
   }
 
   // 1 ------------------------------------------------------------------------------------------------------------
@@ -275,12 +339,13 @@ export class BundlePlan {
     if (r.op === 'read') return;
     const conditional = r.op === 'create' ? r.ifNoneExist : r.criteria;
     if (conditional !== undefined) {
-      const purpose = r.op === 'create' ? 'ifNoneExist' : `conditional ${r.op}`;
+      const purpose = r.op === 'create' ? this.labels.ifNoneExist : `conditional ${r.op}`;
       const { criteria, key: k } = this.parse(r.type, conditional, purpose);
       w.criteria = criteria;
       w.key = k;
       this.want(k, r.type, criteria, r.op === 'delete' ? MAX_CONDITIONAL_DELETE + 1 : 2, true);
     }
+    if (this.mode === 'single') return; // conditional references are a Bundle feature (rewrite)
     const refs: string[] = [];
     if (r.resource && r.op === 'patch') untypedReferences(patchOf(r.resource).document, refs);
     else if (r.resource) rewriteLinks(r.resource, (v, kind) => void (kind === 'reference' && refs.push(v)));
@@ -356,7 +421,8 @@ export class BundlePlan {
         const matches = w.key ? this.queries.get(w.key)!.ids!.filter((id) => !this.deleted.has(key(r.type, id))) : undefined;
         w.matches = matches;
         if (r.op === 'create') {
-          if (r.resource!.resourceType !== r.type) {
+          // (a single create's body is checked by Repository.prepare, in the words of its endpoint)
+          if (this.mode !== 'single' && r.resource!.resourceType !== r.type) {
             throw badRequest(`The resource is a ${String(r.resource!.resourceType)}, but the entry creates a ${r.type}`, 'resourceType');
           }
           const first = w.key ? byCriteria.get(w.key) : undefined;
@@ -365,7 +431,7 @@ export class BundlePlan {
             return;
           }
           if (w.key) byCriteria.set(w.key, w);
-          if (matches && matches.length > 1) throw preconditionFailed(`ifNoneExist '${r.ifNoneExist}' matches more than one ${r.type}`, 'multiple-matches');
+          if (matches && matches.length > 1) throw preconditionFailed(`${this.labels.ifNoneExist} '${r.ifNoneExist}' matches more than one ${r.type}`, 'multiple-matches');
           if (matches && matches.length === 1) {
             w.id = matches[0];
             w.effect = 'existing';
@@ -380,7 +446,7 @@ export class BundlePlan {
           assertId(r.id);
           if (r.op === 'update') {
             if (r.resource!.id === undefined) throw badRequest('An update must carry the resource id in the body (http.html#update)', `${r.type}.id`);
-            if (bodyId !== r.id) throw badRequest(`The resource id '${String(r.resource!.id)}' does not match the id '${r.id}' in request.url`, `${r.type}.id`);
+            if (bodyId !== r.id) throw badRequest(`The resource id '${String(r.resource!.id)}' does not match the id '${r.id}' in ${this.labels.url}`, `${r.type}.id`);
           }
           w.id = r.id;
           return;
@@ -483,6 +549,7 @@ export class BundlePlan {
 
   /** Every link of a resource rewritten to server identities (fullUrls, conditional references). */
   private rewrite(w: Work, resource: JsonObject): JsonObject {
+    if (this.mode === 'single') return resource;
     const fullUrl = w.req.fullUrl;
     // A relative reference inside an entry with an absolute RESTful fullUrl is relative to that fullUrl's base.
     const base = fullUrl && /^https?:\/\//.test(fullUrl) ? /^(.*)\/[A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64}$/.exec(fullUrl)?.[1] : undefined;
@@ -590,22 +657,23 @@ export class BundlePlan {
   private checkIfMatch(w: Work, type: string, cur: Current | undefined): void {
     if (w.req.ifMatch === undefined) return;
     const expected = parseVersionTag(w.req.ifMatch);
+    const label = this.labels.ifMatch;
     if (!cur || cur.deleted || cur.versionId !== expected) {
       throw preconditionFailed(
         cur && !cur.deleted
-          ? `ifMatch W/"${expected}" does not match the current version W/"${cur.versionId}" of ${type}/${w.id}`
-          : `ifMatch W/"${expected}" given, but ${type}/${w.id} does not currently exist`,
+          ? `${label} W/"${expected}" does not match the current version W/"${cur.versionId}" of ${type}/${w.id}`
+          : `${label} W/"${expected}" given, but ${type}/${w.id} does not currently exist`,
       );
     }
   }
 
   private planUpdate(w: Work, cur: Current | undefined): void {
-    const r = w.req as Extract<EntryRequest, { op: 'update' | 'patch' }>;
-    this.checkIfMatch(w, r.type, cur);
+    const r = w.req as Extract<PlanRequest, { op: 'update' | 'patch' }>;
     if (r.op === 'patch') {
       if (!cur) throw notFound(`${r.type}/${w.id} is not known`);
       if (cur.deleted) throw gone(`${r.type}/${w.id} was deleted`);
-      const patched = patchOf(r.resource!).apply(parseStoredJson(cur.content!));
+      this.checkIfMatch(w, r.type, cur);
+      const patched = (r.patch ?? patchOf(r.resource!).apply)(parseStoredJson(cur.content!));
       if (!isJsonObject(patched) || patched.resourceType !== r.type) {
         throw new OperationOutcomeError(422, [issue('error', 'processing', 'The patch may not change the resourceType')]);
       }
@@ -617,6 +685,7 @@ export class BundlePlan {
       w.stored = { resourceType: r.type, id: w.id!, versionId: cur.versionId, lastUpdated: cur.lastUpdated, deleted: false, content: cur.content ?? undefined };
       return;
     }
+    this.checkIfMatch(w, r.type, cur);
     if (cur?.same) {
       w.writes = [];
       w.effect = 'unchanged';
@@ -757,14 +826,7 @@ export class BundlePlan {
   // 8 ------------------------------------------------------------------------------------------------------------
 
   private async write(): Promise<void> {
-    const works = this.active();
-    const writes = works.flatMap((w) => w.writes);
-    const written = await this.repo.executeWrites(this.client, writes, { returnContent: this.prefer === 'representation' });
-    let i = 0;
-    for (const w of works) {
-      w.written = written.slice(i, i + w.writes.length);
-      i += w.writes.length;
-    }
+    this.settle(await this.repo.executeWrites(this.client, this.versions(), { returnContent: this.prefer === 'representation', caller: this.caller }));
   }
 
   // 9 ------------------------------------------------------------------------------------------------------------

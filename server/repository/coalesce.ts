@@ -13,19 +13,19 @@
  * every caller of that statement gets the error.
  */
 import { DatabaseError } from 'pg';
-import type { VersionWrite } from './writes';
 
-export class WriteCoalescer<R> {
-  private queue: { write: VersionWrite; resolve: (r: R) => void; reject: (e: unknown) => void }[] = [];
+/** Writes of type T (a planned version and its caller: write-engine.ts), each answered with an R. */
+export class WriteCoalescer<T, R> {
+  private queue: { write: T; resolve: (r: R) => void; reject: (e: unknown) => void }[] = [];
   private inFlight = 0;
 
   constructor(
-    private readonly execute: (writes: VersionWrite[]) => Promise<R[]>,
+    private readonly execute: (writes: T[]) => Promise<R[]>,
     private readonly maxInFlight: number,
     private readonly maxBatch = 200,
   ) {}
 
-  write(write: VersionWrite): Promise<R> {
+  write(write: T): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       this.queue.push({ write, resolve, reject });
       this.pump();
@@ -43,7 +43,7 @@ export class WriteCoalescer<R> {
     }
   }
 
-  private async flush(batch: WriteCoalescer<R>['queue']): Promise<void> {
+  private async flush(batch: WriteCoalescer<T, R>['queue']): Promise<void> {
     try {
       const out = await this.execute(batch.map((b) => b.write));
       batch.forEach((b, i) => b.resolve(out[i]));

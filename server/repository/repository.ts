@@ -1,38 +1,31 @@
 /**
  * The storage API (DESIGN.md §2): every path that reads or writes resources — REST interactions, bundles,
- * workflows — goes through this one class. Each method is one PostgreSQL transaction (or one autocommit
- * statement); the repository knows FHIR semantics (versions, conditional operations, referential integrity)
- * but nothing of HTTP.
+ * workflows — goes through this one class. The repository knows FHIR semantics (versions, conditional operations,
+ * referential integrity) but nothing of HTTP. Every write is given the caller's context (caller.ts) and runs
+ * through the write engine (write-engine.ts): a single create, update, patch or delete is a one-entry plan of
+ * the same planner as bundle entries (bundle-plan.ts), and every written version passes its one commit point.
  */
-import crypto from 'node:crypto';
 import type { Pool, PoolClient } from '../database/pool';
-import { inTransaction } from '../database/pool';
-import { WriteCoalescer } from './coalesce';
-import { isResourceType } from '../fhir/definitions';
-import { isJsonObject, parseStoredJson, toJson, type JsonObject } from '../fhir/json';
-import {
-  OperationOutcomeError,
-  badRequest,
-  conflict,
-  gone,
-  issue,
-  notFound,
-  preconditionFailed,
-  type Issue,
-} from '../fhir/outcome';
+import { isJsonObject, toJson, type JsonObject } from '../fhir/json';
+import { OperationOutcomeError, badRequest, gone, notFound, type Issue } from '../fhir/outcome';
 import { collectReferences, type LocalReference } from '../fhir/references';
 import { checkSearchParameter } from '../fhir/search/custom';
 import { extractContainedIndexRows, extractIndexRows } from '../fhir/search/extract';
 import { validateResource } from '../fhir/validation';
+import type { Work } from './bundle-plan';
+import type { Caller } from './caller';
+import { assertId, assertResourceType } from './identity';
 import { compileCriteria } from './search/compile/planner';
 import { executeSearch } from './search/execute';
 import type { SearchRequest, SearchResult } from './search/request';
 import { parseSearch } from '../fhir/search/parse';
-import { recordSearchParameterWrites, syncSearchParameterRegistry } from './search/parameters';
+import { syncSearchParameterRegistry } from './search/parameters';
 import { resolveTerminology } from './search/terminology';
-import { criteriaKey, type Criterion } from '../fhir/search/criteria';
-import { parseCriteria } from '../fhir/search/parse';
-import { INSTANT_SQL, KnownDictionaryValues, versionWritesStatement, type VersionWrite, type WriteMethod } from './writes';
+import type { Criterion } from '../fhir/search/criteria';
+import { WriteEngine, type AfterWriteHook, type CommitOptions } from './write-engine';
+import { INSTANT_SQL, type VersionWrite, type WriteMethod } from './writes';
+
+export { assertId, assertResourceType, parseVersionTag } from './identity';
 
 export interface StoredVersion {
   resourceType: string;
@@ -60,6 +53,8 @@ export interface RepositoryOptions {
   timeZone: string;
   /** Concurrent group-commit statements for plain creates (coalesce.ts); default 2. */
   groupCommitStatements?: number;
+  /** Hooks of the write engine's commit point (write-engine.ts AfterWriteHook); none by default. */
+  afterWrite?: AfterWriteHook[];
 }
 
 export interface SearchPage {
@@ -71,45 +66,24 @@ export interface SearchPage {
 
 const READ_SQL = `SELECT version_id, ${INSTANT_SQL('last_updated')} AS last_updated, deleted, content FROM resource WHERE id = $1 AND resource_type = $2`;
 
-const ID_PATTERN = /^[A-Za-z0-9\-.]{1,64}$/;
-const MAX_LISTED_REFERRERS = 20;
-
-export function assertResourceType(type: string): void {
-  if (!isResourceType(type)) throw notFound(`Unknown resource type '${type}'`);
-}
-
-export function assertId(id: string): void {
-  if (!ID_PATTERN.test(id)) throw badRequest(`Invalid resource id '${id}': ids are 1-64 of [A-Za-z0-9-.]`);
-}
-
-/** A version precondition: `If-Match: W/"3"` → 3. */
-export function parseVersionTag(tag: string): number {
-  const m = /^(?:W\/)?"?(\d+)"?$/.exec(tag.trim());
-  if (!m) throw badRequest(`Malformed ETag '${tag}': expected W/"<versionId>"`);
-  return Number(m[1]);
-}
-
-function isUniqueViolation(e: unknown): boolean {
-  return (e as { code?: string }).code === '23505';
-}
-
-function isPoolClient(c: Pool | PoolClient): c is PoolClient {
-  return typeof (c as PoolClient).release === 'function';
-}
+const NOT_A_RESOURCE = 'The body must be a JSON object (a FHIR resource)';
 
 export class Repository {
   /** A SearchParameter was written by this process: sync the registry before the next search or write. */
   private searchParametersStale = false;
-  /** Group commit of plain creates (coalesce.ts): at most this many write statements of them at a time. */
-  private readonly creates: WriteCoalescer<StoredVersion>;
-  /** search_string_dict values this process knows are committed (writes.ts). */
-  private readonly knownDictionaryValues = new KnownDictionaryValues();
+  /** Every write runs through it (write-engine.ts); its `afterWrite` hooks see every committed version. */
+  readonly engine: WriteEngine;
 
   constructor(
     private readonly pool: Pool,
     readonly options: RepositoryOptions,
   ) {
-    this.creates = new WriteCoalescer((writes) => this.executeWrites(this.pool, writes), options.groupCommitStatements ?? 2);
+    this.engine = new WriteEngine(this, pool, { groupCommitStatements: options.groupCommitStatements, afterWrite: options.afterWrite });
+  }
+
+  /** Called by the commit point when it wrote a SearchParameter: the registry is synced before the next search or write. */
+  searchParametersWritten(): void {
+    this.searchParametersStale = true;
   }
 
   /**
@@ -166,25 +140,10 @@ export class Repository {
     return v;
   }
 
-  /** Ids of current resources matching `query` (for conditional operations); at most `limit`. Strict: every
-   * criterion must be understood (parseCriteria refuses anything else), so a conditional write never acts on an
-   * ignored parameter. */
-  async findIds(client: Pool | PoolClient, resourceType: string, query: URLSearchParams, purpose: string, limit: number): Promise<string[]> {
-    const criteria = parseCriteria(resourceType, query, purpose, this.options.timeZone, this.options.baseUrl);
-    if (criteria.length === 0) throw badRequest(`${purpose} needs at least one search criterion`);
-    await resolveTerminology(this.pool, criteria);
-    const where = compileCriteria(resourceType, criteria);
-    const { rows } = await client.query<{ id: string }>(
-      `SELECT r.id FROM resource r WHERE ${where.sql} LIMIT ${Math.max(1, Math.floor(limit))}`,
-      where.params,
-    );
-    return rows.map((r) => r.id);
-  }
-
   /**
-   * findIds for many parsed criteria at once (transaction and batch bundles): one statement per 100 criteria, a
-   * UNION ALL of the predicates findIds compiles, each branch with its own LIMIT. Returns the ids per query, in
-   * order. Used by repository/bundle-plan.ts.
+   * Ids of current resources matching each query's parsed criteria (conditional operations and references of
+   * the write engine's plans), at most its `limit`: one statement per 100 criteria, a UNION ALL of predicates,
+   * each branch with its own LIMIT. Returns the ids per query, in order. Used by repository/bundle-plan.ts.
    */
   async findIdsMany(client: Pool | PoolClient, queries: { resourceType: string; criteria: Criterion[]; limit: number }[]): Promise<string[][]> {
     const out: string[][] = queries.map(() => []);
@@ -248,7 +207,7 @@ export class Repository {
 
   /** Validates and normalises a resource for writing; throws 400 with every issue on error. */
   prepare(resource: unknown, expectedType: string, id: string): { resource: JsonObject; warnings: Issue[] } {
-    if (!isJsonObject(resource)) throw badRequest('The body must be a JSON object (a FHIR resource)');
+    if (!isJsonObject(resource)) throw badRequest(NOT_A_RESOURCE);
     if (typeof resource.resourceType !== 'string') throw badRequest('The resource has no resourceType', 'resourceType');
     if (resource.resourceType !== expectedType) {
       throw badRequest(`The resource is a ${resource.resourceType}, but this endpoint takes ${expectedType}`, 'resourceType');
@@ -274,33 +233,6 @@ export class Repository {
     return { resource: ordered, warnings: issues };
   }
 
-  /** Referential integrity: every local reference must name a current resource; locks them against deletion. */
-  private async checkReferences(client: PoolClient, self: { resourceType: string; id: string }, refs: LocalReference[]): Promise<void> {
-    if (!this.options.referentialIntegrity) return;
-    const targets = new Map<string, LocalReference>();
-    for (const r of refs) {
-      if (r.targetType === self.resourceType && r.targetId === self.id) continue;
-      targets.set(`${r.targetType}/${r.targetId}`, r);
-    }
-    if (targets.size === 0) return;
-    const list = [...targets.values()];
-    const { rows } = await client.query<{ id: string; resource_type: string }>(
-      `SELECT id, resource_type FROM resource
-        WHERE (id, resource_type) IN (SELECT * FROM unnest($1::text[], $2::text[])) AND NOT deleted
-        FOR KEY SHARE`,
-      [list.map((r) => r.targetId), list.map((r) => r.targetType)],
-    );
-    const found = new Set(rows.map((r) => `${r.resource_type}/${r.id}`));
-    const missing = list.filter((r) => !found.has(`${r.targetType}/${r.targetId}`));
-    if (missing.length) {
-      throw new OperationOutcomeError(
-        422,
-        missing.map((r) =>
-          issue('error', 'not-found', `Reference to ${r.targetType}/${r.targetId} does not resolve: no such resource on this server`, r.path),
-        ),
-      );
-    }
-  }
 
   /** Plans the write of one version: serialisation, search-value extraction and references; no I/O. */
   planVersion(
@@ -326,31 +258,13 @@ export class Repository {
     };
   }
 
+
   /**
-   * Executes planned writes as one multi-row statement inside `client`'s transaction (or autocommit on the pool).
-   * With `returnContent: false` the stored bodies are not sent back (content is then undefined).
+   * Writes planned versions through the write engine's commit point (write-engine.ts) — for seeding and loading
+   * tools that plan versions themselves; `caller` defaults to the system.
    */
-  async executeWrites(client: Pool | PoolClient, writes: VersionWrite[], opts: { returnContent?: boolean } = {}): Promise<StoredVersion[]> {
-    if (writes.length === 0) return [];
-    const searchParameters = writes.some((w) => w.resourceType === 'SearchParameter');
-    // A SearchParameter's state (and reindex job) is written in the same transaction as the resource.
-    if (searchParameters && !isPoolClient(client)) return inTransaction(this.pool, (c) => this.executeWrites(c, writes, opts));
-    const { dictValues, ...stmt } = versionWritesStatement(writes, opts.returnContent ?? true, this.knownDictionaryValues);
-    const { rows } = await client.query<{ ord: number; last_updated: string; content: string | null }>(stmt);
-    // Committed when autocommit; inside a caller's transaction it may still roll back, so nothing is learnt then.
-    if (!isPoolClient(client)) this.knownDictionaryValues.addAll(dictValues);
-    if (searchParameters) {
-      await recordSearchParameterWrites(client as PoolClient, writes);
-      this.searchParametersStale = true;
-    }
-    return rows.map((r, i) => ({
-      resourceType: writes[i].resourceType,
-      id: writes[i].id,
-      versionId: writes[i].versionId,
-      lastUpdated: r.last_updated,
-      deleted: writes[i].content === undefined,
-      content: r.content ?? undefined,
-    }));
+  executeWrites(client: Pool | PoolClient, writes: VersionWrite[], opts: CommitOptions = {}): Promise<StoredVersion[]> {
+    return this.engine.commit(client, writes, opts);
   }
 
   /**
@@ -372,7 +286,7 @@ export class Repository {
    * makes no new version ('unchanged'). References are NOT checked here: the caller checks them (bulk import does
    * so once its whole job is written, since its files arrive in any order). Each (type, id) at most once.
    */
-  async upsertBatch(client: PoolClient, items: { resourceType: string; id: string; resource: JsonObject }[]): Promise<WriteOutcome[]> {
+  async upsertBatch(client: PoolClient, caller: Caller, items: { resourceType: string; id: string; resource: JsonObject }[]): Promise<WriteOutcome[]> {
     if (items.length === 0) return [];
     const plans = items.map((it) => this.planVersion({ resourceType: it.resourceType, id: it.id, versionId: 1, method: 'PUT', insert: true }, it.resource));
     const { rows } = await client.query<{ ord: number; version_id: number; deleted: boolean; same: boolean }>(
@@ -395,231 +309,82 @@ export class Repository {
       outcomes.push(prev && !prev.deleted ? 'updated' : 'created');
       writes.push({ ...plan, versionId: prev ? prev.version_id + 1 : 1, insert: !prev });
     });
-    await this.executeWrites(client, writes);
+    await this.engine.commit(client, writes, { caller });
     return outcomes;
   }
 
-  /** Writes one version inside `client`'s transaction (or autocommit when `client` is the pool). */
-  private async writeVersion(
-    client: Pool | PoolClient,
-    v: { resourceType: string; id: string; versionId: number; method: WriteMethod; insert: boolean },
-    resource: JsonObject | undefined,
-  ): Promise<StoredVersion> {
-    const [written] = await this.executeWrites(client, [this.planVersion(v, resource)]);
-    return written;
-  }
-
-  /** A transaction-scoped advisory lock on normalised conditional criteria: identical conditional writes serialise,
-   * unrelated writes never wait on each other. */
-  private async lockCriteria(client: PoolClient, key: string): Promise<void> {
-    await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [key]);
-  }
+  // Single-resource writes: each a one-entry plan of the write engine (write-engine.ts, bundle-plan.ts).
 
   /** https://hl7.org/fhir/R4/http.html#create (+ conditional create with If-None-Exist). */
-  async create(resource: unknown, resourceType: string, opts: { ifNoneExist?: string } = {}): Promise<WriteResult> {
+  async create(caller: Caller, resource: unknown, resourceType: string, opts: { ifNoneExist?: string } = {}): Promise<WriteResult> {
     assertResourceType(resourceType);
     await this.syncSearchParameters();
-    const id = crypto.randomUUID();
-    const { resource: body, warnings } = this.prepare(resource, resourceType, id);
-    const refs = collectReferences(body, this.options.baseUrl).local;
-    const needsTx = opts.ifNoneExist !== undefined || (this.options.referentialIntegrity && refs.length > 0);
-    if (!needsTx) {
-      const plan = this.planVersion({ resourceType, id, versionId: 1, method: 'POST', insert: true }, body, refs);
-      // SearchParameter writes take a transaction of their own (executeWrites): they are not grouped.
-      const v = resourceType === 'SearchParameter' ? (await this.executeWrites(this.pool, [plan]))[0] : await this.creates.write(plan);
-      return { ...v, outcome: 'created', warnings };
-    }
-    return inTransaction(this.pool, async (client) => {
-      if (opts.ifNoneExist !== undefined) {
-        const query = new URLSearchParams(opts.ifNoneExist.replace(/^\?/, ''));
-        const criteria = parseCriteria(resourceType, query, 'If-None-Exist', this.options.timeZone, this.options.baseUrl);
-        if (criteria.length === 0) throw badRequest('If-None-Exist has no search criteria');
-        await this.lockCriteria(client, criteriaKey(resourceType, criteria));
-        const ids = await this.findIds(client, resourceType, query, 'If-None-Exist', 2);
-        if (ids.length > 1) throw preconditionFailed(`If-None-Exist '${opts.ifNoneExist}' matches more than one ${resourceType}`, 'multiple-matches');
-        if (ids.length === 1) {
-          const existing = await this.read(resourceType, ids[0], client); // never a second pool connection inside a transaction
-          return { ...existing, outcome: 'existing' as const, warnings: [] };
-        }
-      }
-      await this.checkReferences(client, { resourceType, id }, refs);
-      const v = await this.writeVersion(client, { resourceType, id, versionId: 1, method: 'POST', insert: true }, body);
-      return { ...v, outcome: 'created' as const, warnings };
-    });
+    const ifNoneExist = opts.ifNoneExist?.replace(/^\?/, '');
+    const w = await this.engine.one(caller, { op: 'create', type: resourceType, ifNoneExist, index: 0, method: 'POST', url: resourceType, resource: asResource(resource) });
+    return writeResult(w);
   }
 
   /**
    * https://hl7.org/fhir/R4/http.html#update — update, or update-as-create when the id is new. A body identical
    * to the current version (ignoring server meta) creates no version (outcome 'unchanged').
    */
-  async update(resourceType: string, id: string, resource: unknown, opts: { ifMatch?: string } = {}): Promise<WriteResult> {
+  async update(caller: Caller, resourceType: string, id: string, resource: unknown, opts: { ifMatch?: string } = {}): Promise<WriteResult> {
     assertResourceType(resourceType);
     await this.syncSearchParameters();
-    assertId(id);
-    if (isJsonObject(resource) && resource.id !== undefined && resource.id !== id) {
-      throw badRequest(`The resource id '${String(resource.id)}' does not match the URL id '${id}'`, `${resourceType}.id`);
-    }
-    if (isJsonObject(resource) && resource.id === undefined) {
-      throw badRequest('An update must carry the resource id in the body (http.html#update)', `${resourceType}.id`);
-    }
-    const ifMatch = opts.ifMatch !== undefined ? parseVersionTag(opts.ifMatch) : undefined;
-    const prepared = this.prepare(resource, resourceType, id);
-    try {
-      return await inTransaction(this.pool, (client) => this.updateIn(client, resourceType, id, prepared, ifMatch, 'PUT'));
-    } catch (e) {
-      // Two concurrent update-as-creates of one new id: the loser retries as an ordinary update.
-      if (isUniqueViolation(e)) return inTransaction(this.pool, (client) => this.updateIn(client, resourceType, id, prepared, ifMatch, 'PUT'));
-      throw e;
-    }
-  }
-
-  private async updateIn(
-    client: PoolClient,
-    resourceType: string,
-    id: string,
-    prepared: { resource: JsonObject; warnings: Issue[] },
-    ifMatch: number | undefined,
-    method: WriteMethod,
-  ): Promise<WriteResult> {
-    const text = toJson(prepared.resource);
-    const { rows } = await client.query<{ version_id: number; deleted: boolean; same: boolean; last_updated: string; content: string | null }>(
-      `SELECT version_id, deleted, ${INSTANT_SQL('last_updated')} AS last_updated, content,
-              NOT deleted AND arogya_content_key(content) = arogya_content_key($3::text::jsonb) AS same
-         FROM resource WHERE id = $1 AND resource_type = $2 FOR NO KEY UPDATE`,
-      [id, resourceType, text],
-    );
-    const prev = rows[0];
-    if (ifMatch !== undefined && (!prev || prev.deleted || prev.version_id !== ifMatch)) {
-      throw preconditionFailed(
-        prev && !prev.deleted
-          ? `If-Match W/"${ifMatch}" does not match the current version W/"${prev.version_id}" of ${resourceType}/${id}`
-          : `If-Match W/"${ifMatch}" given, but ${resourceType}/${id} does not currently exist`,
-      );
-    }
-    if (prev?.same) {
-      return {
-        resourceType, id, versionId: prev.version_id, lastUpdated: prev.last_updated, deleted: false,
-        content: prev.content ?? undefined, outcome: 'unchanged', warnings: prepared.warnings,
-      };
-    }
-    await this.checkReferences(client, { resourceType, id }, collectReferences(prepared.resource, this.options.baseUrl).local);
-    const versionId = prev ? prev.version_id + 1 : 1;
-    const v = await this.writeVersion(client, { resourceType, id, versionId, method, insert: !prev }, prepared.resource);
-    return { ...v, outcome: prev && !prev.deleted ? 'updated' : 'created', warnings: prepared.warnings };
+    const url = `${resourceType}/${id}`;
+    return writeResult(await this.engine.one(caller, { op: 'update', type: resourceType, id, index: 0, method: 'PUT', url, resource: asResource(resource), ifMatch: opts.ifMatch }));
   }
 
   /** https://hl7.org/fhir/R4/http.html#cond-update */
-  async conditionalUpdate(resourceType: string, criteria: string, resource: unknown, opts: { ifMatch?: string } = {}): Promise<WriteResult> {
+  async conditionalUpdate(caller: Caller, resourceType: string, criteria: string, resource: unknown, opts: { ifMatch?: string } = {}): Promise<WriteResult> {
     assertResourceType(resourceType);
     await this.syncSearchParameters();
-    const query = new URLSearchParams(criteria);
-    const parsed = parseCriteria(resourceType, query, 'conditional update', this.options.timeZone, this.options.baseUrl);
-    if (parsed.length === 0) throw badRequest('A conditional update needs search criteria');
-    const ifMatch = opts.ifMatch !== undefined ? parseVersionTag(opts.ifMatch) : undefined;
-    const bodyId = isJsonObject(resource) && typeof resource.id === 'string' ? resource.id : undefined;
-    return inTransaction(this.pool, async (client) => {
-      await this.lockCriteria(client, criteriaKey(resourceType, parsed));
-      const ids = await this.findIds(client, resourceType, query, 'conditional update', 2);
-      if (ids.length > 1) throw preconditionFailed(`Conditional update criteria '${criteria}' match more than one ${resourceType}`, 'multiple-matches');
-      if (ids.length === 1) {
-        if (bodyId !== undefined && bodyId !== ids[0]) {
-          throw badRequest(`The resource id '${bodyId}' differs from the id '${ids[0]}' of the matching ${resourceType}`, `${resourceType}.id`);
-        }
-        return this.updateIn(client, resourceType, ids[0], this.prepare(resource, resourceType, ids[0]), ifMatch, 'PUT');
-      }
-      // No match: create, with the client's id when it gave one (update-as-create), else a new one.
-      const id = bodyId ?? crypto.randomUUID();
-      assertId(id);
-      return this.updateIn(client, resourceType, id, this.prepare(resource, resourceType, id), ifMatch, bodyId ? 'PUT' : 'POST');
-    });
+    const url = `${resourceType}?${criteria}`;
+    return writeResult(await this.engine.one(caller, { op: 'update', type: resourceType, criteria, index: 0, method: 'PUT', url, resource: asResource(resource), ifMatch: opts.ifMatch }));
   }
 
-  /** https://hl7.org/fhir/R4/http.html#patch — `apply` turns the current resource into the patched one. */
-  async patch(resourceType: string, id: string, apply: (current: JsonObject) => unknown, opts: { ifMatch?: string } = {}): Promise<WriteResult> {
+  /**
+   * https://hl7.org/fhir/R4/http.html#patch — `apply` turns the current resource into the patched one; the target
+   * is `{ id }`, or `{ criteria }` for a conditional patch (its single match).
+   */
+  async patch(caller: Caller, resourceType: string, target: { id: string } | { criteria: string }, apply: (current: JsonObject) => unknown, opts: { ifMatch?: string } = {}): Promise<WriteResult> {
     assertResourceType(resourceType);
     await this.syncSearchParameters();
-    assertId(id);
-    const ifMatch = opts.ifMatch !== undefined ? parseVersionTag(opts.ifMatch) : undefined;
-    return inTransaction(this.pool, async (client) => {
-      const { rows } = await client.query<{ version_id: number; deleted: boolean; content: string | null }>(
-        'SELECT version_id, deleted, content FROM resource WHERE id = $1 AND resource_type = $2 FOR NO KEY UPDATE',
-        [id, resourceType],
-      );
-      const cur = rows[0];
-      if (!cur) throw notFound(`${resourceType}/${id} is not known`);
-      if (cur.deleted) throw gone(`${resourceType}/${id} was deleted`);
-      if (ifMatch !== undefined && cur.version_id !== ifMatch) {
-        throw preconditionFailed(`If-Match W/"${ifMatch}" does not match the current version W/"${cur.version_id}" of ${resourceType}/${id}`);
-      }
-      const patched = apply(parseStoredJson(cur.content!));
-      if (!isJsonObject(patched) || patched.resourceType !== resourceType) {
-        throw new OperationOutcomeError(422, [issue('error', 'processing', 'The patch may not change the resourceType')]);
-      }
-      if (patched.id !== id) throw new OperationOutcomeError(422, [issue('error', 'processing', 'The patch may not change the resource id')]);
-      return this.updateIn(client, resourceType, id, this.prepare(patched, resourceType, id), undefined, 'PATCH');
-    });
+    const url = 'id' in target ? `${resourceType}/${target.id}` : `${resourceType}?${target.criteria}`;
+    return writeResult(await this.engine.one(caller, { op: 'patch', type: resourceType, ...target, index: 0, method: 'PATCH', url, patch: apply, ifMatch: opts.ifMatch }));
   }
 
   /** https://hl7.org/fhir/R4/http.html#delete — idempotent; 409 while other resources still reference it. */
-  async delete(resourceType: string, id: string, opts: { ifMatch?: string } = {}): Promise<WriteResult> {
+  async delete(caller: Caller, resourceType: string, id: string, opts: { ifMatch?: string } = {}): Promise<WriteResult> {
     assertResourceType(resourceType);
     await this.syncSearchParameters();
-    assertId(id);
-    const ifMatch = opts.ifMatch !== undefined ? parseVersionTag(opts.ifMatch) : undefined;
-    return inTransaction(this.pool, (client) => this.deleteIn(client, resourceType, id, ifMatch));
+    return writeResult(await this.engine.one(caller, { op: 'delete', type: resourceType, id, index: 0, method: 'DELETE', url: `${resourceType}/${id}`, ifMatch: opts.ifMatch }));
   }
 
-  private async deleteIn(client: PoolClient, resourceType: string, id: string, ifMatch?: number): Promise<WriteResult> {
-    // FOR UPDATE (not NO KEY UPDATE) conflicts with the FOR KEY SHARE that writers of references take.
-    const { rows } = await client.query<{ version_id: number; deleted: boolean; last_updated: string }>(
-      `SELECT version_id, deleted, ${INSTANT_SQL('last_updated')} AS last_updated FROM resource WHERE id = $1 AND resource_type = $2 FOR UPDATE`,
-      [id, resourceType],
-    );
-    const cur = rows[0];
-    if (ifMatch !== undefined && (!cur || cur.deleted || cur.version_id !== ifMatch)) {
-      throw preconditionFailed(`If-Match W/"${ifMatch}" does not match the current version of ${resourceType}/${id}`);
-    }
-    if (!cur) return { resourceType, id, versionId: 0, lastUpdated: '', deleted: true, outcome: 'not-found', warnings: [] };
-    if (cur.deleted) {
-      return { resourceType, id, versionId: cur.version_id, lastUpdated: cur.last_updated, deleted: true, outcome: 'unchanged', warnings: [] };
-    }
-    if (this.options.referentialIntegrity) {
-      const referrers = await client.query<{ resource_type: string; id: string }>(
-        `SELECT DISTINCT resource_type, id FROM resource_link
-          WHERE target_id = $1 AND target_type = $2 AND NOT (id = $1 AND resource_type = $2)
-          ORDER BY resource_type, id LIMIT ${MAX_LISTED_REFERRERS + 1}`,
-        [id, resourceType],
-      );
-      if (referrers.rows.length) {
-        const names = referrers.rows.slice(0, MAX_LISTED_REFERRERS).map((r) => `${r.resource_type}/${r.id}`);
-        const more = referrers.rows.length > MAX_LISTED_REFERRERS ? ' and more' : '';
-        throw conflict(`${resourceType}/${id} cannot be deleted: it is referenced by ${names.join(', ')}${more}`);
-      }
-    }
-    const v = await this.writeVersion(client, { resourceType, id, versionId: cur.version_id + 1, method: 'DELETE', insert: false }, undefined);
-    return { ...v, outcome: 'deleted', warnings: [] };
-  }
-
-  /** https://hl7.org/fhir/R4/http.html#cdelete — with `multiple`, every match is deleted (up to `max`). */
-  async conditionalDelete(resourceType: string, criteria: string, opts: { multiple: boolean; max: number }): Promise<WriteResult[]> {
+  /**
+   * https://hl7.org/fhir/R4/http.html#cdelete — every match is deleted (up to the plan's limit, else 412), in one
+   * transaction: one result per deleted resource.
+   */
+  async conditionalDelete(caller: Caller, resourceType: string, criteria: string): Promise<WriteResult[]> {
     assertResourceType(resourceType);
     await this.syncSearchParameters();
-    const query = new URLSearchParams(criteria);
-    const parsed = parseCriteria(resourceType, query, 'conditional delete', this.options.timeZone, this.options.baseUrl);
-    if (parsed.length === 0) throw badRequest('A conditional delete needs search criteria (deleting every resource of a type is refused)');
-    return inTransaction(this.pool, async (client) => {
-      await this.lockCriteria(client, criteriaKey(resourceType, parsed));
-      const limit = opts.multiple ? opts.max + 1 : 2;
-      const ids = await this.findIds(client, resourceType, query, 'conditional delete', limit);
-      if (ids.length > 1 && !opts.multiple) {
-        throw preconditionFailed(`Conditional delete criteria '${criteria}' match more than one ${resourceType}`, 'multiple-matches');
-      }
-      if (ids.length > opts.max) {
-        throw new OperationOutcomeError(412, [issue('error', 'too-costly', `Conditional delete matches more than ${opts.max} resources; narrow the criteria`)]);
-      }
-      const results: WriteResult[] = [];
-      for (const id of ids) results.push(await this.deleteIn(client, resourceType, id));
-      return results;
-    });
+    const w = await this.engine.one(caller, { op: 'delete', type: resourceType, criteria, index: 0, method: 'DELETE', url: `${resourceType}?${criteria}` });
+    return (w.written ?? []).map((v) => ({ ...v, outcome: 'deleted' as const, warnings: [] }));
   }
+}
+
+/** The body of a write must be a resource (a JSON object); Repository.prepare says what else is wrong with it. */
+function asResource(body: unknown): JsonObject {
+  if (!isJsonObject(body)) throw badRequest(NOT_A_RESOURCE);
+  return body;
+}
+
+/** A single interaction's entry, as the REST layer answers it. */
+function writeResult(w: Work): WriteResult {
+  const type = (w.req as { type: string }).type;
+  const outcome = w.effect!;
+  const version = w.written?.length ? w.written[w.written.length - 1] : w.stored;
+  if (!version) return { resourceType: type, id: w.id ?? '', versionId: 0, lastUpdated: '', deleted: true, outcome, warnings: [] };
+  // A conditional create that found its resource answers with it, without the warnings of the body not written.
+  return { ...version, outcome, warnings: outcome === 'existing' ? [] : w.warnings };
 }

@@ -1,6 +1,7 @@
 /**
  * TransactionProcessor — batch and transaction Bundles (https://hl7.org/fhir/R4/http.html#transaction,
- * https://hl7.org/fhir/R4/http.html#batch, https://hl7.org/fhir/R4/bundle.html), through the Repository.
+ * https://hl7.org/fhir/R4/http.html#batch, https://hl7.org/fhir/R4/bundle.html), through the write engine
+ * (write-engine.ts) with the caller's context.
  *
  * - transaction: every entry in ONE PostgreSQL transaction, planned and written set-based (bundle-plan.ts); any
  *   failing entry rolls everything back and the error names the entry. Serialisation failures, deadlocks and a
@@ -15,12 +16,13 @@
  * import CLI turn them into a response Bundle or a summary.
  */
 import type { Pool } from '../database/pool';
-import { inTransaction } from '../database/pool';
 import { isParseError, parseBundleRequest, type EntryParseError, type EntryRequest } from '../fhir/bundle-request';
 import type { JsonValue } from '../fhir/json';
 import { OperationOutcomeError, issue, type Issue } from '../fhir/outcome';
-import { BundlePlan, entryError, type EntryResult, type PreferReturn, type ReadHandler, type Work } from './bundle-plan';
+import { entryError, type BundlePlan, type EntryResult, type PreferReturn, type ReadHandler, type Work } from './bundle-plan';
+import type { Caller } from './caller';
 import type { Repository } from './repository';
+import { ATTEMPTS } from './write-engine';
 
 export type { EntryResult, PreferReturn, ReadHandler, ReadRequest } from './bundle-plan';
 
@@ -35,8 +37,6 @@ export interface ProcessOptions {
 
 /** Entries per batch pass (and so per PostgreSQL transaction): bounds statement size and advisory locks held. */
 export const PASS_SIZE = 500;
-const RETRYABLE = new Set(['40P01', '40001', '23505']);
-const ATTEMPTS = 4;
 
 const REASONS: Record<number, string> = {
   200: 'OK', 201: 'Created', 204: 'No Content', 304: 'Not Modified', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden',
@@ -46,10 +46,6 @@ const REASONS: Record<number, string> = {
 
 export function statusText(status: number): string {
   return `${status} ${REASONS[status] ?? ''}`.trim();
-}
-
-function isRetryable(e: unknown): boolean {
-  return RETRYABLE.has((e as { code?: string }).code ?? '');
 }
 
 /** The spec's processing order: DELETE, POST, PUT/PATCH, then GET/HEAD. */
@@ -109,36 +105,24 @@ export class TransactionProcessor {
     private readonly pool: Pool,
   ) {}
 
-  /** Processes a batch or transaction Bundle (parsed JSON); throws for a failed transaction. */
-  async process(bundle: JsonValue, opts: ProcessOptions = {}): Promise<{ type: 'batch' | 'transaction'; results: EntryResult[] }> {
+  /** Processes a batch or transaction Bundle (parsed JSON) for `caller`; throws for a failed transaction. */
+  async process(caller: Caller, bundle: JsonValue, opts: ProcessOptions = {}): Promise<{ type: 'batch' | 'transaction'; results: EntryResult[] }> {
     const { type, entries } = parseBundleRequest(bundle, this.repo.options.baseUrl);
-    const results = type === 'transaction' ? await this.transaction(entries, opts) : await this.batch(entries, opts);
+    const results = type === 'transaction' ? await this.transaction(caller, entries, opts) : await this.batch(caller, entries, opts);
     return { type, results };
   }
 
   /** All or nothing, in one PostgreSQL transaction. */
-  async transaction(entries: (EntryRequest | EntryParseError)[], opts: ProcessOptions = {}): Promise<EntryResult[]> {
+  async transaction(caller: Caller, entries: (EntryRequest | EntryParseError)[], opts: ProcessOptions = {}): Promise<EntryResult[]> {
     const bad = entries.find(isParseError);
     if (bad) throw entryError(bad, bad.error);
-    const requests = entries as EntryRequest[];
     const prefer = opts.prefer ?? 'minimal';
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const plan = await inTransaction(this.pool, async (client) => {
-          const p = new BundlePlan(this.repo, client, requests, 'transaction', prefer, opts.read);
-          await p.run();
-          return p;
-        });
-        return plan.works.map((w) => resultOf(w, prefer));
-      } catch (e) {
-        if (attempt < ATTEMPTS && isRetryable(e)) continue;
-        throw e;
-      }
-    }
+    const plan = await this.repo.engine.transact(caller, entries as EntryRequest[], 'transaction', prefer, { read: opts.read });
+    return plan.works.map((w) => resultOf(w, prefer));
   }
 
   /** Each entry on its own: failures are reported per entry, never for the batch. */
-  async batch(entries: (EntryRequest | EntryParseError)[], opts: ProcessOptions = {}): Promise<EntryResult[]> {
+  async batch(caller: Caller, entries: (EntryRequest | EntryParseError)[], opts: ProcessOptions = {}): Promise<EntryResult[]> {
     const prefer = opts.prefer ?? 'minimal';
     const results: EntryResult[] = new Array(entries.length);
     const writes: EntryRequest[] = [];
@@ -157,7 +141,7 @@ export class TransactionProcessor {
       const rest = pending.filter((r) => !inPass.has(r));
       let plan: BundlePlan | undefined;
       try {
-        plan = await this.pass(pass, prefer, pass.length === 1 ? ATTEMPTS : 1);
+        plan = await this.repo.engine.transact(caller, pass, 'batch', prefer, { attempts: pass.length === 1 ? ATTEMPTS : 1 });
       } catch (e) {
         if (pass.length > 1) {
           for (const r of pass) alone.add(r);
@@ -181,21 +165,6 @@ export class TransactionProcessor {
     }
     for (const r of reads) results[r.index] = await this.readAlone(r, opts);
     return results;
-  }
-
-  private async pass(requests: EntryRequest[], prefer: PreferReturn, attempts: number): Promise<BundlePlan> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await inTransaction(this.pool, async (client) => {
-          const p = new BundlePlan(this.repo, client, requests, 'batch', prefer);
-          await p.run();
-          return p;
-        });
-      } catch (e) {
-        if (attempt < attempts && isRetryable(e)) continue;
-        throw e;
-      }
-    }
   }
 
   private async readAlone(r: EntryRequest, opts: ProcessOptions): Promise<EntryResult> {

@@ -17,6 +17,7 @@ import { TransactionProcessor, statusText, type EntryResult, type ReadRequest } 
 import type { RestContext } from './context';
 import { bundleText, type BundleEntry } from './bundle';
 import { resourceBody } from './body';
+import { callerOf } from './caller';
 import { etag, sendBundle } from './http';
 
 const READ_COUNT = 20;
@@ -77,7 +78,7 @@ export async function batchOrTransaction(ctx: RestContext, req: FastifyRequest, 
   const processor = new TransactionProcessor(ctx.repo, ctx.pool);
   // Bundles default to return=minimal: the client sent the resources (module docstring).
   const prefer = req.fhir.prefer.return ?? 'minimal';
-  const { type, results } = await processor.process(body, { prefer, read: (client, r) => readEntry(ctx, client, r) });
+  const { type, results } = await processor.process(callerOf(req), body, { prefer, read: (client, r) => readEntry(ctx, client, r) });
   const base = ctx.config.baseUrl;
   const entries: BundleEntry[] = results.map((r) => {
     const e: BundleEntry = { response: { status: r.status } };

@@ -1,19 +1,18 @@
 /**
  * delete — https://hl7.org/fhir/R4/http.html#delete (idempotent: deleting a deleted or unknown resource succeeds)
- * and conditional delete (http.html#cdelete): every match is deleted, up to MAX_CONDITIONAL_DELETE, in one
- * transaction (the CapabilityStatement says `multiple`). 409 while other resources reference the target.
+ * and conditional delete (http.html#cdelete): every match is deleted, up to the write engine's limit
+ * (repository/bundle-plan.ts MAX_CONDITIONAL_DELETE), in one transaction (the CapabilityStatement says `multiple`).
+ * 409 while other resources reference the target.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { issue } from '../fhir/outcome';
+import { callerOf } from './caller';
 import type { RestContext } from './context';
 import { sendOutcome, versionHeaders } from './http';
 
-/** Most resources one conditional delete may remove (a safety net against criteria that match everything). */
-export const MAX_CONDITIONAL_DELETE = 1000;
-
 export async function deleteResource(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, type: string, id: string): Promise<FastifyReply> {
   const ifMatch = req.headers['if-match'];
-  const result = await ctx.repo.delete(type, id, { ifMatch: typeof ifMatch === 'string' ? ifMatch : undefined });
+  const result = await ctx.repo.delete(callerOf(req), type, id, { ifMatch: typeof ifMatch === 'string' ? ifMatch : undefined });
   if (result.outcome === 'deleted') versionHeaders(reply, result);
   if (req.fhir.prefer.return === 'OperationOutcome') {
     const text =
@@ -24,7 +23,7 @@ export async function deleteResource(ctx: RestContext, req: FastifyRequest, repl
 }
 
 export async function conditionalDelete(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, type: string, criteria: string): Promise<FastifyReply> {
-  const results = await ctx.repo.conditionalDelete(type, criteria, { multiple: true, max: MAX_CONDITIONAL_DELETE });
+  const results = await ctx.repo.conditionalDelete(callerOf(req), type, criteria);
   const deleted = results.filter((r) => r.outcome === 'deleted');
   if (req.fhir.prefer.return === 'OperationOutcome' || deleted.length === 0) {
     const text = deleted.length

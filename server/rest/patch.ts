@@ -6,11 +6,12 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { isJsonObject, type JsonObject, type JsonValue } from '../fhir/json';
-import { badRequest, notFound, preconditionFailed } from '../fhir/outcome';
+import { badRequest } from '../fhir/outcome';
 import { applyFhirPathPatch } from '../fhir/patch/fhirPathPatch';
 import { applyJsonPatch } from '../fhir/patch/jsonPatch';
 import type { RestContext } from './context';
 import { resourceBody } from './body';
+import { callerOf } from './caller';
 import { sendWriteResult, versionHeaders } from './http';
 
 function patchFunction(req: FastifyRequest): (current: JsonObject) => JsonObject {
@@ -23,17 +24,19 @@ function patchFunction(req: FastifyRequest): (current: JsonObject) => JsonObject
   );
 }
 
-export async function patch(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, type: string, id: string): Promise<FastifyReply> {
+async function patchTarget(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, type: string, target: { id: string } | { criteria: string }): Promise<FastifyReply> {
   const ifMatch = req.headers['if-match'];
-  const result = await ctx.repo.patch(type, id, patchFunction(req), { ifMatch: typeof ifMatch === 'string' ? ifMatch : undefined });
+  const result = await ctx.repo.patch(callerOf(req), type, target, patchFunction(req), { ifMatch: typeof ifMatch === 'string' ? ifMatch : undefined });
   versionHeaders(reply, result);
-  reply.header('Content-Location', `${ctx.config.baseUrl}/${type}/${id}/_history/${result.versionId}`);
+  reply.header('Content-Location', `${ctx.config.baseUrl}/${type}/${result.id}/_history/${result.versionId}`);
   return sendWriteResult(req, reply, 200, result.content, result.warnings);
 }
 
+export async function patch(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, type: string, id: string): Promise<FastifyReply> {
+  return patchTarget(ctx, req, reply, type, { id });
+}
+
+/** The single match of the criteria is patched (none: 404, several: 412), under the criteria's lock. */
 export async function conditionalPatch(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, type: string, criteria: string): Promise<FastifyReply> {
-  const ids = await ctx.repo.findIds(ctx.pool, type, new URLSearchParams(criteria), 'conditional patch', 2);
-  if (ids.length === 0) throw notFound(`No ${type} matches '${criteria}'`);
-  if (ids.length > 1) throw preconditionFailed(`Conditional patch criteria '${criteria}' match more than one ${type}`, 'multiple-matches');
-  return patch(ctx, req, reply, type, ids[0]);
+  return patchTarget(ctx, req, reply, type, { criteria });
 }

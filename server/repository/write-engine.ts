@@ -1,0 +1,165 @@
+/**
+ * The write engine (DESIGN.md §2, "one write path"): every write runs here, as a plan of entries (bundle-plan.ts)
+ * carried out inside one PostgreSQL transaction, with the caller's context (caller.ts) as an argument.
+ *
+ * - a REST create, update, patch or delete, and their conditional forms: a one-entry plan (`one`, mode 'single');
+ * - each batch pass and each transaction Bundle (transaction.ts, so also `arogya import`): a plan of many (`transact`);
+ * - bulk $import writes its batches through the same commit point (`commit`, via Repository.upsertBatch).
+ *
+ * So If-Match, referential integrity, referrer checks, conditional locking and version writes exist once (in the
+ * plan), and every written version passes through ONE function, `commit`: it writes the versions (one set-based
+ * statement, writes.ts) and then, in the same transaction, hands them to the `afterWrite` hooks with the caller
+ * who wrote them — the place where the outbox and the audit trail attach. Nothing committed bypasses it; nothing
+ * it hands on is visible before the transaction commits (and nothing of a rolled-back attempt survives).
+ *
+ * Plain creates (no If-None-Exist, no references to check) are planned like every other write but need nothing
+ * from the database before their write: their versions go to the group commit (coalesce.ts), which sends many of
+ * them to `commit` as one autocommit statement.
+ */
+import type { Pool, PoolClient } from '../database/pool';
+import { inTransaction } from '../database/pool';
+import { BundlePlan, type PlanMode, type PlanRequest, type PreferReturn, type ReadHandler, type Work } from './bundle-plan';
+import { SYSTEM_CALLER, type Caller } from './caller';
+import { WriteCoalescer } from './coalesce';
+import type { Repository, StoredVersion } from './repository';
+import { recordSearchParameterWrites } from './search/parameters';
+import { KnownDictionaryValues, versionWritesStatement, type VersionWrite } from './writes';
+
+/**
+ * Called at the commit point with the versions just written for one caller, inside the writing transaction
+ * (`client`): what a hook writes with `client` commits or rolls back with them. `content` of a version is the
+ * stored JSON unless the writer asked for none (bundles answering return=minimal). Empty today; the outbox and
+ * audit will be hooks.
+ */
+export type AfterWriteHook = (client: PoolClient, caller: Caller, versions: readonly StoredVersion[]) => Promise<void>;
+
+/** Attempts of a plan whose transaction failed on a deadlock, a serialisation failure or a lost race on a new id. */
+export const ATTEMPTS = 4;
+const RETRYABLE = new Set(['40P01', '40001', '23505']);
+
+export function isRetryable(e: unknown): boolean {
+  return RETRYABLE.has((e as { code?: string }).code ?? '');
+}
+
+function isPoolClient(c: Pool | PoolClient): c is PoolClient {
+  return typeof (c as PoolClient).release === 'function';
+}
+
+/** `versions` split by the caller that wrote each (in order of first appearance). */
+function byCaller(versions: StoredVersion[], callers: Caller | readonly Caller[]): [Caller, StoredVersion[]][] {
+  if (!Array.isArray(callers)) return [[callers as Caller, versions]];
+  const groups = new Map<Caller, StoredVersion[]>();
+  versions.forEach((v, i) => {
+    const c = (callers as readonly Caller[])[i];
+    groups.set(c, [...(groups.get(c) ?? []), v]);
+  });
+  return [...groups];
+}
+
+export interface CommitOptions {
+  /** false: the stored bodies are not sent back (content undefined). */
+  returnContent?: boolean;
+  /** Who wrote the versions: one caller for all, or one per version (the group commit mixes callers). */
+  caller?: Caller | readonly Caller[];
+}
+
+export class WriteEngine {
+  /** The commit point's hooks (see AfterWriteHook), called in order. */
+  readonly afterWrite: AfterWriteHook[];
+  /** Group commit of plain creates: at most this many write statements of them at a time. */
+  private readonly creates: WriteCoalescer<{ write: VersionWrite; caller: Caller }, StoredVersion>;
+  /** search_string_dict values this process knows are committed (writes.ts). */
+  private readonly knownDictionaryValues = new KnownDictionaryValues();
+
+  constructor(
+    private readonly repo: Repository,
+    private readonly pool: Pool,
+    opts: { groupCommitStatements?: number; afterWrite?: AfterWriteHook[] } = {},
+  ) {
+    this.afterWrite = [...(opts.afterWrite ?? [])];
+    this.creates = new WriteCoalescer(
+      (items) => this.commit(this.pool, items.map((i) => i.write), { caller: items.map((i) => i.caller) }),
+      opts.groupCommitStatements ?? 2,
+    );
+  }
+
+  /**
+   * Plans and writes `requests` in ONE PostgreSQL transaction; a deadlock, serialisation failure or lost race on
+   * a new id is retried with a fresh plan (a plan never mutates the requests it was given).
+   */
+  async transact(
+    caller: Caller,
+    requests: PlanRequest[],
+    mode: PlanMode,
+    prefer: PreferReturn,
+    opts: { read?: ReadHandler; attempts?: number } = {},
+  ): Promise<BundlePlan> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await inTransaction(this.pool, async (client) => {
+          const plan = new BundlePlan(this.repo, requests, mode, prefer, caller, opts.read);
+          await plan.run(client);
+          return plan;
+        });
+      } catch (e) {
+        if (attempt < (opts.attempts ?? ATTEMPTS) && isRetryable(e)) continue;
+        throw e;
+      }
+    }
+  }
+
+  /** One REST interaction as a one-entry plan (errors thrown as they are); its entry's state once written. */
+  async one(caller: Caller, request: PlanRequest): Promise<Work> {
+    if (request.op !== 'create' || request.ifNoneExist !== undefined) {
+      return (await this.transact(caller, [request], 'single', 'representation')).works[0];
+    }
+    // A create without criteria is planned without the database; only its reference targets may need a read.
+    const plan = new BundlePlan(this.repo, [request], 'single', 'representation', caller);
+    await plan.plan();
+    if (plan.checksReferences) {
+      await inTransaction(this.pool, (client) => plan.execute(client));
+    } else {
+      const [write] = plan.versions();
+      // SearchParameter writes take a transaction of their own (commit): they are not grouped.
+      plan.settle(write.resourceType === 'SearchParameter' ? await this.commit(this.pool, [write], { caller }) : [await this.creates.write({ write, caller })]);
+    }
+    return plan.works[0];
+  }
+
+  /**
+   * THE commit point: writes planned versions as one multi-row statement inside `client`'s transaction, then hands
+   * them to the afterWrite hooks in that transaction. On the pool (autocommit) it opens a transaction of its own
+   * when the statement does not stand alone: a SearchParameter's state (and reindex job) or the hooks' writes
+   * must commit with the versions.
+   */
+  async commit(client: Pool | PoolClient, writes: VersionWrite[], opts: CommitOptions = {}): Promise<StoredVersion[]> {
+    if (writes.length === 0) return [];
+    // Inside a caller's transaction that may still roll back: nothing is learnt about committed dictionary values.
+    if (isPoolClient(client)) return (await this.write(client, writes, opts)).written;
+    const alone = this.afterWrite.length === 0 && !writes.some((w) => w.resourceType === 'SearchParameter');
+    const { written, dictValues } = alone ? await this.write(client, writes, opts) : await inTransaction(this.pool, (c) => this.write(c, writes, opts));
+    this.knownDictionaryValues.addAll(dictValues);
+    return written;
+  }
+
+  private async write(client: Pool | PoolClient, writes: VersionWrite[], opts: CommitOptions): Promise<{ written: StoredVersion[]; dictValues: string[] }> {
+    const { dictValues, ...stmt } = versionWritesStatement(writes, opts.returnContent ?? true, this.knownDictionaryValues);
+    const { rows } = await client.query<{ ord: number; last_updated: string; content: string | null }>(stmt);
+    if (writes.some((w) => w.resourceType === 'SearchParameter')) {
+      await recordSearchParameterWrites(client as PoolClient, writes);
+      this.repo.searchParametersWritten();
+    }
+    const written: StoredVersion[] = rows.map((r, i) => ({
+      resourceType: writes[i].resourceType,
+      id: writes[i].id,
+      versionId: writes[i].versionId,
+      lastUpdated: r.last_updated,
+      deleted: writes[i].content === undefined,
+      content: r.content ?? undefined,
+    }));
+    for (const hook of this.afterWrite) {
+      for (const [caller, versions] of byCaller(written, opts.caller ?? SYSTEM_CALLER)) await hook(client as PoolClient, caller, versions);
+    }
+    return { written, dictValues };
+  }
+}
