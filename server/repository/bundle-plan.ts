@@ -31,8 +31,8 @@
  * headers (If-Match, If-None-Exist), and its references are taken as written (fullUrls and conditional
  * references are Bundle features).
  *
- * The WriteEngine (write-engine.ts) runs plans; every version a plan writes goes through the one commit point,
- * Repository.executeWrites, with the plan's Caller.
+ * The WriteEngine (write-engine.ts) runs plans; every version a plan writes goes through its one commit point,
+ * WriteEngine.commit, with the plan's Caller.
  */
 import crypto from 'node:crypto';
 import type { Pool, PoolClient } from '../database/pool';
@@ -55,7 +55,7 @@ import { canonicalSystem, normaliseIdentifierValue } from '../fhir/search/normal
 import { applyFhirPathPatch } from '../fhir/patch/fhirPathPatch';
 import { applyJsonPatch } from '../fhir/patch/jsonPatch';
 import { assertId, parseVersionTag } from './identity';
-import type { Repository, StoredVersion, WriteOutcome } from './repository';
+import type { Commit, StoredVersion, WriteOutcome, WritePlanner } from './versions';
 import { criteriaKey, type Criterion } from '../fhir/search/criteria';
 import { parseCriteria } from '../fhir/search/parse';
 import { INSTANT_SQL, type VersionWrite } from './writes';
@@ -235,7 +235,9 @@ export class BundlePlan {
   readonly works: Work[];
 
   constructor(
-    private readonly repo: Repository,
+    private readonly repo: WritePlanner,
+    /** Step 8: the write engine's commit point. */
+    private readonly commit: Commit,
     requests: PlanRequest[],
     private readonly mode: PlanMode,
     private readonly prefer: PreferReturn,
@@ -826,7 +828,7 @@ export class BundlePlan {
   // 8 ------------------------------------------------------------------------------------------------------------
 
   private async write(): Promise<void> {
-    this.settle(await this.repo.executeWrites(this.client, this.versions(), { returnContent: this.prefer === 'representation', caller: this.caller }));
+    this.settle(await this.commit(this.client, this.versions(), { returnContent: this.prefer === 'representation', caller: this.caller }));
   }
 
   // 9 ------------------------------------------------------------------------------------------------------------

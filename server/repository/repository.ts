@@ -23,27 +23,12 @@ import { syncSearchParameterRegistry } from './search/parameters';
 import { resolveTerminology } from './search/terminology';
 import type { Criterion } from '../fhir/search/criteria';
 import { WriteEngine, type AfterWriteHook, type CommitOptions } from './write-engine';
+import type { StoredVersion, WritePlanner, WriteOutcome, WriteResult } from './versions';
 import { INSTANT_SQL, type VersionWrite, type WriteMethod } from './writes';
 
 export { assertId, assertResourceType, parseVersionTag } from './identity';
 
-export interface StoredVersion {
-  resourceType: string;
-  id: string;
-  versionId: number;
-  lastUpdated: string;
-  deleted: boolean;
-  /** The resource's JSON text as stored (absent for a deletion). */
-  content?: string;
-}
-
-export type WriteOutcome = 'created' | 'updated' | 'unchanged' | 'existing' | 'deleted' | 'not-found';
-
-export interface WriteResult extends StoredVersion {
-  outcome: WriteOutcome;
-  /** Validation warnings (the write went ahead). */
-  warnings: Issue[];
-}
+export type { StoredVersion, WriteOutcome, WriteResult } from './versions';
 
 export interface RepositoryOptions {
   referentialIntegrity: boolean;
@@ -68,7 +53,7 @@ const READ_SQL = `SELECT version_id, ${INSTANT_SQL('last_updated')} AS last_upda
 
 const NOT_A_RESOURCE = 'The body must be a JSON object (a FHIR resource)';
 
-export class Repository {
+export class Repository implements WritePlanner {
   /** A SearchParameter was written by this process: sync the registry before the next search or write. */
   private searchParametersStale = false;
   /** Every write runs through it (write-engine.ts); its `afterWrite` hooks see every committed version. */

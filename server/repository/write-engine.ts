@@ -21,7 +21,9 @@ import { inTransaction } from '../database/pool';
 import { BundlePlan, type PlanMode, type PlanRequest, type PreferReturn, type ReadHandler, type Work } from './bundle-plan';
 import { SYSTEM_CALLER, type Caller } from './caller';
 import { WriteCoalescer } from './coalesce';
-import type { Repository, StoredVersion } from './repository';
+import type { Commit, CommitOptions, StoredVersion, WritePlanner } from './versions';
+
+export type { CommitOptions } from './versions';
 import { recordSearchParameterWrites } from './search/parameters';
 import { KnownDictionaryValues, versionWritesStatement, type VersionWrite } from './writes';
 
@@ -56,13 +58,6 @@ function byCaller(versions: StoredVersion[], callers: Caller | readonly Caller[]
   return [...groups];
 }
 
-export interface CommitOptions {
-  /** false: the stored bodies are not sent back (content undefined). */
-  returnContent?: boolean;
-  /** Who wrote the versions: one caller for all, or one per version (the group commit mixes callers). */
-  caller?: Caller | readonly Caller[];
-}
-
 export class WriteEngine {
   /** The commit point's hooks (see AfterWriteHook), called in order. */
   readonly afterWrite: AfterWriteHook[];
@@ -70,9 +65,11 @@ export class WriteEngine {
   private readonly creates: WriteCoalescer<{ write: VersionWrite; caller: Caller }, StoredVersion>;
   /** search_string_dict values this process knows are committed (writes.ts). */
   private readonly knownDictionaryValues = new KnownDictionaryValues();
+  /** `commit`, as the plans call it for their step 8. */
+  private readonly commitPoint: Commit = (client, writes, opts) => this.commit(client, writes, opts);
 
   constructor(
-    private readonly repo: Repository,
+    private readonly repo: WritePlanner,
     private readonly pool: Pool,
     opts: { groupCommitStatements?: number; afterWrite?: AfterWriteHook[] } = {},
   ) {
@@ -97,7 +94,7 @@ export class WriteEngine {
     for (let attempt = 1; ; attempt++) {
       try {
         return await inTransaction(this.pool, async (client) => {
-          const plan = new BundlePlan(this.repo, requests, mode, prefer, caller, opts.read);
+          const plan = new BundlePlan(this.repo, this.commitPoint, requests, mode, prefer, caller, opts.read);
           await plan.run(client);
           return plan;
         });
@@ -114,7 +111,7 @@ export class WriteEngine {
       return (await this.transact(caller, [request], 'single', 'representation')).works[0];
     }
     // A create without criteria is planned without the database; only its reference targets may need a read.
-    const plan = new BundlePlan(this.repo, [request], 'single', 'representation', caller);
+    const plan = new BundlePlan(this.repo, this.commitPoint, [request], 'single', 'representation', caller);
     await plan.plan();
     if (plan.checksReferences) {
       await inTransaction(this.pool, (client) => plan.execute(client));
