@@ -318,6 +318,18 @@ export class Importer {
     }
   }
 
+  /**
+   * What the run did: created (a create, or an update that made a new resource), matched (already there: a
+   * conditional create's existing match, an update that changed nothing, an update of an existing resource), failed
+   * (entries, and whole files such as a rolled-back transaction).
+   * A re-run of bundles that POST without conditions creates everything again: `created` shows it.
+   */
+  private countsLine(total: Partial<Record<Effect, number>>): string {
+    const n = (k: Effect): string => (total[k] ?? 0).toLocaleString('en-US');
+    const matched = (total.existing ?? 0) + (total.unchanged ?? 0) + (total.updated ?? 0);
+    return `  created ${n('created')} · matched ${matched.toLocaleString('en-US')} (existing ${n('existing')} · unchanged ${n('unchanged')} · updated ${n('updated')}) · deleted ${n('deleted')} · failed ${n('failed')}`;
+  }
+
   private summary(): void {
     const out = this.opts.out ?? process.stdout;
     const seconds = this.progress.elapsedSeconds();
@@ -326,12 +338,13 @@ export class Importer {
     const resources = this.reports.reduce((n, r) => n + r.resources, 0);
     const failedFiles = this.reports.filter((r) => r.error);
     const partial = this.reports.filter((r) => !r.error && r.failures.length);
+    const entries = this.reports.reduce((n, r) => n + r.failures.length, 0);
+    total.failed = entries + failedFiles.length; // a whole file that failed (a rolled-back transaction) counts once
     const lines = [
       `Imported ${this.reports.length - failedFiles.length} of ${this.reports.length} files in ${formatDuration(seconds)} (${seconds.toFixed(1)} s): ${resources.toLocaleString('en-US')} resources, ${Math.round(resources / Math.max(seconds, 0.001)).toLocaleString('en-US')}/s`,
-      `  ${(['created', 'updated', 'unchanged', 'existing', 'deleted'] as Effect[]).map((k) => `${k} ${(total[k] ?? 0).toLocaleString('en-US')}`).join(' · ')}`,
+      this.countsLine(total),
     ];
     if (failedFiles.length || partial.length) {
-      const entries = this.reports.reduce((n, r) => n + r.failures.length, 0);
       lines.push(`  FAILED: ${failedFiles.length} file(s), ${entries} entr${entries === 1 ? 'y' : 'ies'}`);
       for (const r of failedFiles) lines.push(`  ✗ ${r.file}: ${r.error}`);
       for (const r of partial) {

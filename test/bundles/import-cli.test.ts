@@ -2,13 +2,16 @@
  * `arogya import` end to end on the compiled CLI (`node dist/server/main.js import …`, npm test builds dist/) against
  * a fresh test database, no server running: the Synthea fixtures folder loads cleanly (infrastructure first), and a
  * folder mixing a failing transaction, NDJSON with forward references and a collection bundle loads everything it
- * can, reports the failure with its reason and exits 1.
+ * can, reports the failure with its reason and exits 1; on the embedded database the exit codes are the same, a
+ * re-run's duplicates show in the summary, and a data dir held by a running server gets a message saying what to do.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { freePort } from '../../server/database/embedded';
 import { FIXTURES_DIR, createTestDatabase, fixturesAvailable, runCli, type CliRun } from '../harness';
+import { start, waitReady, type Proc } from '../server/processes';
 
 function runImport(args: string[], databaseUrl: string): Promise<CliRun> {
   return runCli(['import', ...args], { DATABASE_URL: databaseUrl });
@@ -115,3 +118,54 @@ test('a failing file is reported with its reason, the rest loads (NDJSON forward
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }, 60_000);
+
+test('on the embedded database: a failed entry exits 1, a re-run of POST bundles is counted as created again, a running server is named', async () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'arogya-import-embedded-'));
+  const files = fs.mkdtempSync(path.join(os.tmpdir(), 'arogya-import-files-'));
+  const env = { AROGYA_DATA_DIR: dataDir };
+  let server: Proc | undefined;
+  try {
+    const posts = path.join(files, 'posts.json');
+    fs.writeFileSync(
+      posts,
+      JSON.stringify({
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: [
+          { resource: { resourceType: 'Organization', identifier: [{ system: 'https://facility.abdm.gov.in', value: 'IN2710000001' }], name: 'Arogya Clinic, Nashik' }, request: { method: 'POST', url: 'Organization', ifNoneExist: 'identifier=https://facility.abdm.gov.in|IN2710000001' } },
+          { resource: { resourceType: 'Basic', code: { text: 'posted' } }, request: { method: 'POST', url: 'Basic' } },
+        ],
+      }),
+    );
+    const first = await runCli(['import', posts], env);
+    expect({ code: first.code, stderr: first.stderr }).toEqual({ code: 0, stderr: expect.any(String) });
+    expect(first.stdout).toContain('created 2 · matched 0 (existing 0 · unchanged 0 · updated 0) · deleted 0 · failed 0');
+    // Again: the conditional create matches, the plain POST creates a second copy — and the summary says so.
+    const again = await runCli(['import', posts], env);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('created 1 · matched 1 (existing 1 · unchanged 0 · updated 0) · deleted 0 · failed 0');
+
+    const bad = path.join(files, 'bad.ndjson');
+    fs.writeFileSync(bad, `${JSON.stringify({ resourceType: 'Patient', id: 'pt-ok' })}\n${JSON.stringify({ resourceType: 'Patient', id: 'pt-bad', gender: 'nonsense' })}\n`);
+    const failed = await runCli(['import', bad], env);
+    expect({ code: failed.code, counts: failed.stdout.match(/created .*/)?.[0] }).toEqual({ code: 1, counts: expect.stringMatching(/^created 1 .* failed 1$/) });
+
+    // With the server running on the same data dir: a clear message and a failure, not `undefined` and 0.
+    const port = await freePort();
+    server = start(['serve'], { ...env, PORT: String(port), AROGYA_WORKERS: '1', LOG_LEVEL: 'warn' });
+    await waitReady(port, server);
+    const busy = await runCli(['import', posts], env);
+    expect(busy.code).toBe(1);
+    expect(busy.stderr).toMatch(/already in use .*Stop that server first, or send the data to the running server's API/s);
+    expect(busy.stderr).not.toMatch(/^undefined$/m);
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+  } finally {
+    if (server && server.child.exitCode === null) {
+      server.child.kill('SIGKILL');
+      await server.exited;
+    }
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    fs.rmSync(files, { recursive: true, force: true });
+  }
+}, 180_000);
