@@ -39,11 +39,12 @@ function acknowledged(o: Outcome): boolean {
   return body.type === 'transaction-response' && body.entry.length === OBSERVATIONS + 1 && body.entry.every((e) => e.response.status.startsWith('201'));
 }
 
-/** Fires `count` transactions at once (numbered from `first`); calls `onAck` at each acknowledgement. */
-function burst(base: string, first: number, count: number, onAck: (n: number) => void): Promise<Outcome>[] {
+/** Fires `count` transactions at once (numbered from `first`); calls `onAck` with the number acknowledged so far. */
+function burst(base: string, first: number, count: number, onAck: (acks: number) => void): Promise<Outcome>[] {
+  let acks = 0;
   return Array.from({ length: count }, (_, i) =>
     send(base, 'POST', transaction(first + i)).then((o) => {
-      if (acknowledged(o)) onAck(i + 1);
+      if (acknowledged(o)) onAck(++acks);
       return o;
     }),
   );
