@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse } from 'lossless-json';
-import { LosslessNumber, isLosslessNumber, parseFhirJson, parseStoredJson, toJson, toJsonReference } from './json';
+import { LosslessNumber, isJsonObject, isLosslessNumber, parseFhirJson, parseStoredJson, resourceTypeFirst, toJson, toJsonReference } from './json';
 
 function reference(text: string): unknown {
   return parse(text, null, (t: string) => (String(Number(t)) === t ? Number(t) : new LosslessNumber(t)));
@@ -79,4 +79,50 @@ test('a multi-megabyte string does not overflow the tokenizer', () => {
   const v = parseFhirJson(text) as Record<string, unknown>;
   expect((v.data as string).length).toBe(20_000_000);
   expect(toJson(v.n)).toBe('1.0');
+});
+
+/** Text the way PostgreSQL's jsonb prints it: keys shortest first (then bytewise), `", "` and `": "` separators. */
+function jsonbText(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(jsonbText).join(', ')}]`;
+  if (isJsonObject(v)) {
+    const keys = Object.keys(v).sort((a, b) => Buffer.byteLength(a) - Buffer.byteLength(b) || Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    return `{${keys.map((k) => `${JSON.stringify(k)}: ${jsonbText(v[k])}`).join(', ')}}`;
+  }
+  return toJson(v);
+}
+
+test('resourceTypeFirst moves resourceType to the front of jsonb-ordered text of every R4 example, changing nothing else', () => {
+  const dir = path.dirname(require.resolve('hl7.fhir.r4.examples/package.json'));
+  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.json') && f !== 'package.json' && fs.statSync(path.join(dir, f)).size <= 65536);
+  let moved = 0;
+  for (const f of files) {
+    const stored = jsonbText(parseStoredJson(fs.readFileSync(path.join(dir, f), 'utf8')));
+    const out = resourceTypeFirst(stored);
+    const { resourceType, ...rest } = parseStoredJson(stored);
+    if (!out.startsWith('{"resourceType": ')) throw new Error(`resourceType not first for ${f}`);
+    if (!same(parseStoredJson(out), { resourceType, ...rest })) throw new Error(`content changed for ${f}`);
+    if (out.length !== stored.length) throw new Error(`length changed for ${f}`);
+    if (resourceTypeFirst(out) !== out) throw new Error(`not idempotent for ${f}`);
+    moved++;
+  }
+  expect(moved).toBe(files.length);
+});
+
+test.each([
+  ['{"id":"a","resourceType":"Patient"}', '{"resourceType":"Patient","id":"a"}'],
+  ['{"id": "a", "resourceType": "Patient", "valueQuantity": {"value": 1.50}}', '{"resourceType": "Patient", "id": "a", "valueQuantity": {"value": 1.50}}'],
+  ['{\n  "id": "a",\n  "resourceType": "Basic"\n}', '{\n  "resourceType": "Basic",\n  "id": "a"\n}'],
+  [
+    '{"id": "x\\"}resourceType", "contained": [{"id": "m", "resourceType": "Medication"}], "n": [1.0, -0, 1E+2, true, null], "resourceType": "MedicationRequest"}',
+    '{"resourceType": "MedicationRequest", "id": "x\\"}resourceType", "contained": [{"id": "m", "resourceType": "Medication"}], "n": [1.0, -0, 1E+2, true, null]}',
+  ],
+  ['{"s": "a\\\\", "resourceType": "Basic", "t": "\\\\\\""}', '{"resourceType": "Basic", "s": "a\\\\", "t": "\\\\\\""}'],
+])('resourceTypeFirst(%s)', (text, expected) => {
+  expect(resourceTypeFirst(text)).toBe(expected);
+});
+
+test('resourceTypeFirst leaves text alone when there is nothing to move', () => {
+  for (const text of ['{"resourceType":"Patient","id":"a"}', '{"resourceType":"Patient"}', '{}', '[]', '{"id":"a","x":{"resourceType":"Patient"}}', '{"id": "a"']) {
+    expect(resourceTypeFirst(text)).toBe(text);
+  }
 });

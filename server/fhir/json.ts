@@ -172,3 +172,78 @@ export function numberValue(v: unknown): number | undefined {
 export function isJsonObject(v: unknown): v is JsonObject {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !isLosslessNumber(v);
 }
+
+/** Index just past the string literal whose opening quote is at `i`. */
+function stringEnd(text: string, i: number): number {
+  let q = text.indexOf('"', i + 1);
+  for (;;) {
+    if (q < 0) return -1;
+    let b = q - 1;
+    while (text.charCodeAt(b) === 92 /* \ */) b--;
+    if ((q - 1 - b) % 2 === 0) return q + 1;
+    q = text.indexOf('"', q + 1);
+  }
+}
+
+function skipSpace(text: string, i: number): number {
+  let c = text.charCodeAt(i);
+  while (c === 32 || c === 10 || c === 13 || c === 9) c = text.charCodeAt(++i);
+  return i;
+}
+
+/** Index just past the JSON value starting at `i` (strings skipped natively with indexOf, nesting counted). */
+function valueEnd(text: string, i: number): number {
+  const c = text.charCodeAt(i);
+  if (c === 34 /* " */) return stringEnd(text, i);
+  if (c !== 123 /* { */ && c !== 91 /* [ */) {
+    while (i < text.length && !',}] \n\r\t'.includes(text[i])) i++;
+    return i;
+  }
+  let depth = 0;
+  for (; i < text.length; i++) {
+    const d = text.charCodeAt(i);
+    if (d === 34) i = stringEnd(text, i) - 1;
+    else if (d === 123 || d === 91) depth++;
+    else if ((d === 125 || d === 93) && --depth === 0) return i + 1;
+    if (i < 0) return -1;
+  }
+  return -1;
+}
+
+/**
+ * The resource's JSON text with its top-level `resourceType` member moved to the front, as FHIR JSON puts it
+ * (json.html#resources) and clients that sniff the first key expect. PostgreSQL's jsonb prints keys shortest first,
+ * so stored text almost never has it first. The text is not parsed: the top-level members are skipped over and the
+ * member is spliced out and in front, keeping every other character (decimals included) as it was. Text that
+ * already starts with it (or is not an object with one) comes back unchanged.
+ */
+export function resourceTypeFirst(text: string): string {
+  const open = skipSpace(text, 0);
+  if (text.charCodeAt(open) !== 123) return text;
+  const first = skipSpace(text, open + 1);
+  if (text.startsWith('"resourceType"', first)) return text;
+  let prevEnd = -1; // end of the previous member's value
+  for (let key = first; text.charCodeAt(key) === 34; ) {
+    const keyEnd = stringEnd(text, key);
+    const colon = skipSpace(text, keyEnd);
+    if (keyEnd < 0 || text.charCodeAt(colon) !== 58) return text;
+    const end = valueEnd(text, skipSpace(text, colon + 1));
+    if (end < 0) return text;
+    const next = skipSpace(text, end);
+    const last = text.charCodeAt(next) !== 44; /* , */
+    if (text.slice(key, keyEnd) === '"resourceType"') {
+      const member = text.slice(key, end);
+      const head = text.slice(0, first);
+      if (!last) {
+        const following = skipSpace(text, next + 1);
+        return head + member + text.slice(end, following) + text.slice(first, key) + text.slice(following);
+      }
+      if (prevEnd < 0) return text; // the only member
+      return head + member + text.slice(prevEnd, key) + text.slice(first, prevEnd) + text.slice(end);
+    }
+    if (last) return text;
+    prevEnd = end;
+    key = skipSpace(text, next + 1);
+  }
+  return text;
+}

@@ -7,7 +7,7 @@ import Cursor from 'pg-cursor';
 import fs from 'node:fs';
 import path from 'node:path';
 import { notFound } from '../fhir/outcome';
-import { parseStoredJson, isJsonObject } from '../fhir/json';
+import { parseStoredJson, isJsonObject, resourceTypeFirst } from '../fhir/json';
 import { parseRelativeReference } from '../fhir/references';
 import { parseCriteria } from '../fhir/search/parse';
 import { resolveTerminology } from '../repository/search/terminology';
@@ -121,7 +121,7 @@ export async function runExport(ctx: JobContext, job: BulkJob<ExportParams>, sig
       for (const criteria of filters) await resolveTerminology(ctx.pool, criteria); // :in, :below … become code lists
       const label = `${type} (type ${i + 1} of ${types.length})`;
       const selection = { resourceType: type, horizon, since: params.since, filters, patients };
-      const written = await streamToFile(client, exportStatement(selection), path.join(dir, `${type}.ndjson`), (r) => r.content, (n) =>
+      const written = await streamToFile(client, exportStatement(selection), path.join(dir, `${type}.ndjson`), (r) => resourceTypeFirst(r.content), (n) =>
         checkpoint(`${label}: ${n} resources written`),
       );
       if (written > 0) output.push({ type, url: fileUrl(`${type}.ndjson`), count: written });

@@ -1,9 +1,11 @@
 /**
  * Building Bundles (https://hl7.org/fhir/R4/bundle.html) around stored resource text without parsing it: the
  * envelope is serialised normally and each entry's resource is spliced in as the exact stored JSON, which keeps
- * decimals lossless and costs no parse/serialise per resource.
+ * decimals lossless and costs no parse/serialise per resource. Each resource gets its `resourceType` first
+ * (resourceTypeFirst: stored jsonb text has it elsewhere).
  */
 import crypto from 'node:crypto';
+import { resourceTypeFirst } from '../fhir/json';
 
 export interface BundleEntry {
   fullUrl?: string;
@@ -31,7 +33,7 @@ export function bundleText(envelope: BundleEnvelope, entries: BundleEntry[]): st
     const { resource, ...rest } = e;
     const fields: string[] = [];
     if (rest.fullUrl !== undefined) fields.push(`"fullUrl":${JSON.stringify(rest.fullUrl)}`);
-    if (resource !== undefined) fields.push(`"resource":${resource}`);
+    if (resource !== undefined) fields.push(`"resource":${resourceTypeFirst(resource)}`);
     if (rest.search) fields.push(`"search":${JSON.stringify(rest.search)}`);
     if (rest.request) fields.push(`"request":${JSON.stringify(rest.request)}`);
     if (rest.response) fields.push(`"response":${JSON.stringify(rest.response)}`);

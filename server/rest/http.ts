@@ -4,7 +4,7 @@
  * without re-serialising it when nothing asks for a change.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { parseStoredJson, toJson } from '../fhir/json';
+import { parseStoredJson, resourceTypeFirst, toJson } from '../fhir/json';
 import { OperationOutcomeError, issue, type Issue, type OperationOutcome } from '../fhir/outcome';
 import { applySummary, parseElements, parseSummary, type SummaryMode } from '../fhir/summary';
 import type { StoredVersion } from '../repository/repository';
@@ -51,10 +51,11 @@ export function subsetting(req: FastifyRequest): { summary?: SummaryMode; elemen
 }
 
 /**
- * Sends a stored resource's JSON text. The stored text goes out untouched (no parse/serialise) unless `_pretty`,
- * `_summary` or `_elements` ask for a transformed view.
+ * Sends a stored resource's JSON text, `resourceType` first. The stored text goes out otherwise untouched (no
+ * parse/serialise) unless `_pretty`, `_summary` or `_elements` ask for a transformed view.
  */
-export function sendResource(req: FastifyRequest, reply: FastifyReply, status: number, content: string): FastifyReply {
+export function sendResource(req: FastifyRequest, reply: FastifyReply, status: number, stored: string): FastifyReply {
+  const content = resourceTypeFirst(stored);
   const { format, pretty } = req.fhir;
   const sub = subsetting(req);
   reply.code(status).type(`${format}; charset=utf-8`);
