@@ -9,7 +9,7 @@ import pino from 'pino';
 import { buildApp } from './app';
 import { drainable } from './drain';
 import { ConfigError, loadConfig, type Config } from './config';
-import { EmbeddedDatabaseInUseError, startEmbeddedDatabase, type EmbeddedDatabase } from './database/embedded';
+import { isEmbeddedDatabaseUsageError, startEmbeddedDatabase, type EmbeddedDatabase } from './database/embedded';
 import { migrateLatest } from './database/migrate';
 import { createPool } from './database/pool';
 import { isResourceType, r4Model } from './fhir/definitions';
@@ -257,7 +257,7 @@ export async function main(argv: string[]): Promise<void> {
 if (require.main === module) {
   main(process.argv.slice(2)).catch((e: unknown) => {
     // A data dir in use is the user's situation, not a bug: the message says what to do, no stack.
-    console.error(e instanceof EmbeddedDatabaseInUseError ? `arogya: ${e.message}` : e instanceof Error ? e.stack : e);
+    console.error(isEmbeddedDatabaseUsageError(e) ? `arogya: ${e.message}` : e instanceof Error ? e.stack : e);
     process.exit(1);
   });
 }

@@ -18,6 +18,7 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import os from 'node:os';
 import { createRequire } from 'node:module';
+import { DataDirAccessError, checkPostgresCanEnter, withTmpDirReachable } from './data-dir-access';
 
 export interface EmbeddedDatabase {
   url: string;
@@ -82,6 +83,11 @@ function detachPackageHooks(): void {
 /** Thrown when the data dir's PostgreSQL is already running, e.g. under `arogya serve`. */
 export class EmbeddedDatabaseInUseError extends Error {}
 
+/** Errors whose message tells the user what to do: printed as they are, without a stack. */
+export function isEmbeddedDatabaseUsageError(e: unknown): e is Error {
+  return e instanceof EmbeddedDatabaseInUseError || e instanceof DataDirAccessError;
+}
+
 /** Why PostgreSQL did not start, from its log; a clear error for a data dir that is already in use. */
 function startError(dataDir: string, logged: string): Error {
   const inUse = /lock file "postmaster\.pid" already exists[\s\S]*?PID (\d+)/.exec(logged);
@@ -102,14 +108,16 @@ export async function startEmbeddedDatabase(dataDir: string, log: (msg: string) 
     default: new (o: Record<string, unknown>) => EmbeddedPostgresInstance;
   };
   detachPackageHooks();
-  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const isRoot = process.getuid?.() === 0;
+  if (isRoot) checkPostgresCanEnter(dataDir);
+  // As root the folders created here must let the postgres OS user through (the data dir itself is opened below).
+  fs.mkdirSync(dataDir, { recursive: true, mode: isRoot ? 0o755 : 0o700 });
   const pgDir = path.join(dataDir, 'pg');
   const secretFile = path.join(dataDir, 'pg-password');
   if (!fs.existsSync(secretFile)) {
     fs.writeFileSync(secretFile, crypto.randomBytes(24).toString('base64url'), { mode: 0o600 });
   }
   const password = fs.readFileSync(secretFile, 'utf8').trim();
-  const isRoot = process.getuid?.() === 0;
   if (isRoot) fs.chmodSync(dataDir, 0o755); // the postgres OS user must reach its data dir below
   const port = await freePort();
   let logged = '';
@@ -128,7 +136,7 @@ export async function startEmbeddedDatabase(dataDir: string, log: (msg: string) 
   });
   if (!fs.existsSync(path.join(pgDir, 'PG_VERSION'))) {
     log(`initialising embedded PostgreSQL in ${pgDir}`);
-    await pg.initialise();
+    await (isRoot ? withTmpDirReachable(dataDir, () => pg.initialise()) : pg.initialise());
   }
   try {
     await pg.start();
