@@ -5,29 +5,23 @@ import crypto from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Config } from './config';
 import type { Pool } from './database/pool';
-import { migrationsCurrent } from './database/migrate';
+import { readiness } from './database/readiness';
+import { requestScope, trackRequestConnections } from './database/request-scope';
 import { JobRunner } from './jobs/runner';
 import { Repository } from './repository/repository';
 import type { AfterWriteHook } from './repository/write-engine';
 import { SearchParameterRunner } from './repository/search/reindex';
 import { bulkRoutes } from './rest/operations/bulk';
+import { registerBodyParsers } from './rest/body-parsers';
 import { errorHandler, notFoundHandler } from './rest/errors';
 import { fhirRequestHook, type FhirRequest } from './rest/negotiation';
+import { registerResponseHeaders } from './rest/response-headers';
 import { registerRoutes } from './rest/router';
 import type { RestContext } from './rest/context';
 
 export const FHIR_PREFIX = '/fhir';
 /** Largest request line + headers accepted (long GET search URLs). */
 export const SEARCH_MAX_URL_BYTES = 256 * 1024;
-
-/** Content types whose bodies are kept as text for the interaction modules to parse (losslessly). */
-const TEXT_BODY_TYPES = [
-  'application/fhir+json',
-  'application/json',
-  'application/json+fhir',
-  'application/json-patch+json',
-  'application/x-www-form-urlencoded',
-];
 
 /** Request ids: the caller's X-Request-Id when it is a sane token, else a new UUID. */
 function requestId(req: { headers: Record<string, string | string[] | undefined> }): string {
@@ -61,6 +55,8 @@ export interface AppOptions {
   logger?: boolean;
   /** Hooks of the write engine's commit point (repository/write-engine.ts), e.g. the outbox; none by default. */
   afterWrite?: AfterWriteHook[];
+  /** Where log lines go instead of stdout (tests read them). */
+  logStream?: NodeJS.WritableStream;
   /**
    * The background job runner (bulk $export/$import), started with the app and stopped by app.close(): on by
    * default; `false` builds an app without one (bulk kick-offs then answer 503); `{ pollingIntervalSeconds }`
@@ -71,18 +67,31 @@ export interface AppOptions {
 
 export async function buildApp(config: Config, pool: Pool, opts: AppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: opts.logger === false ? false : loggerOptions(config),
+    logger: opts.logger === false ? false : { ...(loggerOptions(config) as object), ...(opts.logStream ? { stream: opts.logStream } : {}) },
     bodyLimit: config.bodyLimit,
     genReqId: requestId,
     requestIdHeader: false,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
     // Search URLs may carry hundreds of identifiers (`identifier=a,b,…`): allow request lines up to 256 KiB
     // (Node's default header limit is 16 KiB); POST [type]/_search has no such limit.
-    http: { maxHeaderSize: SEARCH_MAX_URL_BYTES },
+    // Slow clients (slowloris): the whole request, headers included, must arrive within requestTimeout (Node
+    // answers 408 and closes), idle keep-alive connections close after keepAliveTimeout, and a connection serves
+    // at most maxRequestsPerSocket requests. Node checks the request deadline every connectionsCheckingInterval.
+    http: {
+      maxHeaderSize: SEARCH_MAX_URL_BYTES,
+      headersTimeout: Math.min(60_000, config.requestTimeoutMs),
+      connectionsCheckingInterval: Math.min(30_000, Math.max(50, Math.floor(config.requestTimeoutMs / 4))),
+    },
+    requestTimeout: config.requestTimeoutMs,
+    connectionTimeout: config.connectionTimeoutMs,
+    keepAliveTimeout: config.keepAliveTimeoutMs,
+    maxRequestsPerSocket: config.maxRequestsPerSocket,
     // A server process drains before it closes (drain.ts: new requests get a 503 OperationOutcome meanwhile); a
     // request that still arrives during close() is served, not refused with Fastify's plain-JSON 503.
     return503OnClosing: false,
   });
+  // More concurrent connections than this are refused at once (each costs memory and a share of the pool).
+  app.server.maxConnections = config.maxConnections;
   const repo = new Repository(pool, {
     referentialIntegrity: config.referentialIntegrity,
     baseUrl: config.baseUrl,
@@ -91,23 +100,29 @@ export async function buildApp(config: Config, pool: Pool, opts: AppOptions = {}
   });
   const ctx: RestContext = { config, pool, repo };
 
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser(TEXT_BODY_TYPES, { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  registerBodyParsers(app, { maxElements: config.maxBodyElements, maxDepth: config.maxBodyDepth });
+  registerResponseHeaders(app);
   app.addHook('onRequest', async (req, reply) => {
     reply.header('X-Request-Id', req.id);
+  });
+  // A read whose client went away is cancelled in the database (searches can be long; nobody waits for them).
+  // Writes are left to finish or roll back on their own: concurrent creates share statements (coalesce.ts).
+  trackRequestConnections(pool);
+  app.addHook('preHandler', (req, reply, done) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD' && !req.routeOptions.url?.endsWith('/_search')) return done();
+    const scope = requestScope(pool);
+    reply.raw.on('close', () => {
+      if (!reply.raw.writableFinished) scope.clientGone();
+    });
+    scope.run(done);
   });
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
-    try {
-      await pool.query('SELECT 1');
-      if (!(await migrationsCurrent(pool))) return reply.code(503).send({ status: 'migrations pending' });
-      return { status: 'ready' };
-    } catch {
-      return reply.code(503).send({ status: 'database unreachable' });
-    }
+    const status = await readiness(pool, config.readyTimeoutMs);
+    return status === 'ready' ? { status } : reply.code(503).send({ status });
   });
   // Custom SearchParameters: registry sync and reindex jobs (every process runs one; they share the work).
   const searchParameters = new SearchParameterRunner({

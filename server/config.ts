@@ -33,6 +33,28 @@ export interface Config {
   bulkRetentionHours: number;
   /** How often each process syncs custom SearchParameters and looks for reindex work (ms). */
   searchParameterPollMs: number;
+  /** Longest a single SQL statement of a request may run (ms; 0 = no limit); beyond → 503 + Retry-After. */
+  statementTimeoutMs: number;
+  /** Longest a request waits for a database connection from the pool (ms); beyond → 503 + Retry-After. */
+  poolTimeoutMs: number;
+  /** Longest /readyz waits for its database probe (ms) before it says not ready. */
+  readyTimeoutMs: number;
+  /** Longest a client may take to send a whole request, headers and body (ms): slowloris bodies end with 408. */
+  requestTimeoutMs: number;
+  /** Longest a connection may stay silent (ms), the server's work on a request included, before it is closed (0 = no limit). */
+  connectionTimeoutMs: number;
+  /** Longest an idle keep-alive connection is kept open between requests (ms). */
+  keepAliveTimeoutMs: number;
+  /** Requests served on one keep-alive connection before it is closed (0 = no limit). */
+  maxRequestsPerSocket: number;
+  /** Concurrent client connections per process; more are refused at once. */
+  maxConnections: number;
+  /** Most entries a batch or transaction Bundle may hold. */
+  maxBundleEntries: number;
+  /** Most JSON values (objects, arrays, strings, numbers, …) a request body may hold. */
+  maxBodyElements: number;
+  /** Deepest nesting of objects and arrays a request body may have. */
+  maxBodyDepth: number;
 }
 
 export class ConfigError extends Error {}
@@ -112,5 +134,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bulkUploadLimit: intEnv(env, 'AROGYA_BULK_UPLOAD_LIMIT', 256 * 1024 * 1024, 1024, 64 * 1024 * 1024 * 1024),
     bulkRetentionHours: intEnv(env, 'AROGYA_BULK_RETENTION_HOURS', 24, 1, 24 * 365),
     searchParameterPollMs: intEnv(env, 'AROGYA_SEARCH_PARAMETER_POLL_MS', 2000, 100, 60_000),
+    statementTimeoutMs: intEnv(env, 'AROGYA_STATEMENT_TIMEOUT_MS', 30_000, 0, 24 * 3600_000),
+    poolTimeoutMs: intEnv(env, 'AROGYA_POOL_TIMEOUT_MS', 10_000, 1, 3600_000),
+    readyTimeoutMs: intEnv(env, 'AROGYA_READY_TIMEOUT_MS', 2_000, 1, 600_000),
+    requestTimeoutMs: intEnv(env, 'AROGYA_REQUEST_TIMEOUT_MS', 60_000, 1, 3600_000),
+    connectionTimeoutMs: intEnv(env, 'AROGYA_CONNECTION_TIMEOUT_MS', 0, 0, 24 * 3600_000),
+    keepAliveTimeoutMs: intEnv(env, 'AROGYA_KEEP_ALIVE_TIMEOUT_MS', 5_000, 1, 3600_000),
+    maxRequestsPerSocket: intEnv(env, 'AROGYA_MAX_REQUESTS_PER_SOCKET', 1000, 0, 1_000_000_000),
+    maxConnections: intEnv(env, 'AROGYA_MAX_CONNECTIONS', 1024, 1, 1_000_000),
+    maxBundleEntries: intEnv(env, 'AROGYA_MAX_BUNDLE_ENTRIES', 10_000, 1, 1_000_000),
+    maxBodyElements: intEnv(env, 'AROGYA_MAX_BODY_ELEMENTS', 2_000_000, 100, 100_000_000),
+    // Every walk over a resource (validation, extraction, serialisation) recurses once per level: bounded far
+    // below the stack's reach, far above what FHIR needs (a Bundle of Questionnaires nested 40 items deep).
+    maxBodyDepth: intEnv(env, 'AROGYA_MAX_BODY_DEPTH', 128, 16, 1000),
   };
 }

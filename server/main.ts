@@ -11,7 +11,7 @@ import { drainable } from './drain';
 import { ConfigError, loadConfig, type Config } from './config';
 import { isEmbeddedDatabaseUsageError, startEmbeddedDatabase, type EmbeddedDatabase } from './database/embedded';
 import { migrateLatest } from './database/migrate';
-import { createPool } from './database/pool';
+import { createPool, servingLimits } from './database/pool';
 import { isResourceType, r4Model } from './fhir/definitions';
 import { IMPORT_USAGE, Importer, parseImportArgs } from './cli/import';
 import { Repository } from './repository/repository';
@@ -34,7 +34,7 @@ async function openDatabase(config: Config, log: pino.Logger): Promise<{ url: st
 
 /** One HTTP server process; resolves with a function that shuts it down gracefully. */
 async function serveHttp(config: Config, url: string, log: pino.Logger): Promise<() => Promise<void>> {
-  const pool = createPool(url, config.poolSize);
+  const pool = createPool(url, config.poolSize, 'arogya', servingLimits(config));
   const app = await buildApp(config, pool);
   const drainAndClose = drainable(app);
   await app.listen({ port: config.port, host: config.host });

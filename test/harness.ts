@@ -11,7 +11,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp, type AppOptions } from '../server/app';
 import { loadConfig, type Config } from '../server/config';
 import { freePort } from '../server/database/embedded';
-import { createPool, type Pool } from '../server/database/pool';
+import { createPool, servingLimits, type Pool } from '../server/database/pool';
 
 export interface FhirResponse<T = any> { // eslint-disable-line @typescript-eslint/no-explicit-any
   status: number;
@@ -48,7 +48,15 @@ export async function createTestDatabase(): Promise<string> {
   return url.toString();
 }
 
-export async function startServer(overrides: Partial<Config> = {}, appOptions: Omit<AppOptions, 'logger'> = {}): Promise<TestServer> {
+export interface StartOptions extends Omit<AppOptions, 'logger'> {
+  /** The database URL the app's pool connects to, given the test database's (e.g. through a proxy the test cuts). */
+  poolUrl?: (databaseUrl: string) => string;
+  /** Called before the app listens (e.g. to add a route for a test). */
+  beforeListen?: (app: FastifyInstance) => void;
+}
+
+/** `opts.logStream` receives the app's pino log lines; without it the app logs nothing. */
+export async function startServer(overrides: Partial<Config> = {}, opts: StartOptions = {}): Promise<TestServer> {
   const databaseUrl = await createTestDatabase();
   const port = await freePort();
   const config: Config = {
@@ -61,8 +69,10 @@ export async function startServer(overrides: Partial<Config> = {}, appOptions: O
     logLevel: 'silent',
     ...overrides,
   };
-  const pool = createPool(databaseUrl, config.poolSize);
-  const app = await buildApp(config, pool, { ...appOptions, logger: false });
+  const { poolUrl, beforeListen, ...appOptions } = opts;
+  const pool = createPool(poolUrl?.(databaseUrl) ?? databaseUrl, config.poolSize, 'arogya', servingLimits(config));
+  const app = await buildApp(config, pool, { ...appOptions, logger: appOptions.logStream ? undefined : false });
+  beforeListen?.(app);
   await app.listen({ port, host: '127.0.0.1' });
   const base = `http://127.0.0.1:${port}/fhir`;
   return {

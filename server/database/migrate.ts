@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import knex from 'knex';
-import type { Pool } from './pool';
+import type { Pool, PoolClient } from './pool';
 import { PROJECT_ROOT } from '../version';
 
 export const MIGRATIONS_DIR = path.join(PROJECT_ROOT, 'migrations');
@@ -33,7 +33,7 @@ export function expectedMigrations(): string[] {
 }
 
 /** True when every migration file has been applied (for /readyz). */
-export async function migrationsCurrent(pool: Pool): Promise<boolean> {
+export async function migrationsCurrent(pool: Pool | PoolClient): Promise<boolean> {
   const expected = expectedMigrations();
   const { rows } = await pool.query<{ name: string }>('select name from knex_migrations');
   const done = new Set(rows.map((r) => r.name));

@@ -3,6 +3,7 @@
  * parsed losslessly (fhir/json.ts) or sent on unparsed, and instants are formatted by the database itself.
  */
 import pg from 'pg';
+import type { Config } from '../config';
 
 const JSONB_OID = 3802;
 const JSON_OID = 114;
@@ -20,8 +21,28 @@ const textTypes: pg.CustomTypesConfig = {
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
 
-export function createPool(url: string, max: number, applicationName = 'arogya'): pg.Pool {
-  const pool = new pg.Pool({ connectionString: url, max, types: textTypes, application_name: applicationName });
+/** Bounds on a serving pool's work: each statement (server-side) and each wait for a connection. */
+export interface PoolLimits {
+  /** statement_timeout of every connection (ms; 0 or absent: none). */
+  statementTimeoutMs?: number;
+  /** Longest wait for a free (or new) connection (ms; absent: forever). */
+  connectionTimeoutMs?: number;
+}
+
+/** The limits of the pool a server process answers requests from (config.ts). */
+export function servingLimits(config: Pick<Config, 'statementTimeoutMs' | 'poolTimeoutMs'>): PoolLimits {
+  return { statementTimeoutMs: config.statementTimeoutMs, connectionTimeoutMs: config.poolTimeoutMs };
+}
+
+export function createPool(url: string, max: number, applicationName = 'arogya', limits: PoolLimits = {}): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max,
+    types: textTypes,
+    application_name: applicationName,
+    statement_timeout: limits.statementTimeoutMs || undefined,
+    connectionTimeoutMillis: limits.connectionTimeoutMs,
+  });
   // An idle client's error (e.g. the server restarting) must not crash the process; the next query reconnects.
   pool.on('error', () => undefined);
   return pool;

@@ -115,6 +115,8 @@ export function parseFhirJson(text: string): JsonValue {
   try {
     return parse(text, null, parseNumber) as JsonValue;
   } catch (e) {
+    // A stack overflow's message is the engine's, not a diagnostic (the HTTP body parsers bound the depth first).
+    if (e instanceof RangeError) throw badRequest('Malformed JSON: nested too deeply to read');
     throw badRequest(`Malformed JSON: ${(e as Error).message}`);
   }
 }

@@ -18,6 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { inTransaction, type PoolClient } from '../database/pool';
+import { databaseFailure } from '../database/errors';
 import { isJsonObject, parseFhirJson, toJson, type JsonObject } from '../fhir/json';
 import { OperationOutcomeError, issue, type Issue } from '../fhir/outcome';
 import { SYSTEM_CALLER } from '../repository/caller';
@@ -62,7 +63,8 @@ function lineOutcome(line: number, issues: Issue[]): string {
 
 function issuesOf(e: unknown): Issue[] {
   if (e instanceof OperationOutcomeError) return e.issues;
-  return [issue('error', 'exception', (e as Error).message)];
+  // Never the engine's message (it may quote the row): the server log has the details, by job id.
+  return [issue('error', 'exception', databaseFailure(e) ? 'The database was unavailable or too slow for this resource' : 'This resource could not be imported (an internal error)')];
 }
 
 export async function runImport(ctx: JobContext, job: BulkJob<ImportParams>, signal: AbortSignal): Promise<ImportManifest> {

@@ -15,6 +15,8 @@ import PgBoss from 'pg-boss';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config';
 import type { Pool } from '../database/pool';
+import { databaseFailure } from '../database/errors';
+import { errorForLog } from '../logging';
 import { OperationOutcomeError, issue, outcome } from '../fhir/outcome';
 import type { Repository } from '../repository/repository';
 import type { JobContext } from './context';
@@ -54,7 +56,7 @@ export class JobRunner {
     const connectionString = opts.pool.options.connectionString;
     if (!connectionString) throw new Error('the job runner needs a pool created from a connection string');
     this.boss = new PgBoss({ connectionString, max: 2, application_name: 'arogya-jobs', schedule: true, supervise: true });
-    this.boss.on('error', (e: Error) => opts.log.error({ err: e }, 'job queue error'));
+    this.boss.on('error', (e: Error) => opts.log.error({ error: errorForLog(e) }, 'job queue error'));
   }
 
   async start(): Promise<void> {
@@ -120,8 +122,8 @@ export class JobRunner {
       const issues =
         e instanceof OperationOutcomeError && e.status < 500
           ? e.issues
-          : [issue('fatal', 'exception', `The ${kind} failed: ${(e as Error).message}`)];
-      log.error({ err: e }, 'bulk job failed');
+          : [issue('fatal', 'exception', `The ${kind} failed (${databaseFailure(e) ? 'the database was unavailable or too slow' : 'an internal error, logged with the job id'}); start it again`)];
+      log.error({ error: errorForLog(e) }, 'bulk job failed');
       await this.store.fail(job, outcome(issues));
     } finally {
       this.running.delete(jobId);

@@ -104,6 +104,8 @@ export const MAX_CONDITIONAL_DELETE = 1000;
 /** Distinct conditional criteria (advisory locks) one PostgreSQL transaction may hold. */
 export const MAX_CRITERIA = 4000;
 const MAX_LISTED_REFERRERS = 20;
+/** Longest stretch (ms) of CPU work on a bundle's entries before other requests get a turn. */
+const SLICE_MS = 10;
 
 interface Current {
   versionId: number;
@@ -266,6 +268,22 @@ export class BundlePlan {
     w.error = err;
   }
 
+  /**
+   * Runs a CPU-heavy step (parsing criteria, validation and extraction) over every active entry, yielding to the
+   * event loop between slices: a bundle of thousands of entries must not stall the process's other requests
+   * (`/healthz` included) for seconds.
+   */
+  private async eachActive(fn: (w: Work) => void): Promise<void> {
+    let sliceStart = performance.now();
+    for (const w of this.active()) {
+      this.guard(w, () => fn(w));
+      if (performance.now() - sliceStart > SLICE_MS) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        sliceStart = performance.now();
+      }
+    }
+  }
+
   private guard(w: Work, fn: () => void): void {
     try {
       fn();
@@ -286,11 +304,11 @@ export class BundlePlan {
    */
   async plan(client?: PoolClient): Promise<void> {
     this.connection = client;
-    for (const w of this.active()) this.guard(w, () => this.criteria(w));
+    await this.eachActive((w) => this.criteria(w));
     await this.lock();
     await this.resolve();
     this.identify();
-    for (const w of this.active()) this.guard(w, () => this.prepare(w));
+    await this.eachActive((w) => this.prepare(w));
   }
 
   /** Steps 6–9, inside the transaction of `client`. */

@@ -53,6 +53,9 @@ const READ_SQL = `SELECT version_id, ${INSTANT_SQL('last_updated')} AS last_upda
 
 const NOT_A_RESOURCE = 'The body must be a JSON object (a FHIR resource)';
 
+/** JSON.stringify escapes exactly the unpaired surrogates (`\ud800`); an escaped backslash before `u` is not one. */
+const LONE_SURROGATE_ESCAPE = /(?<!\\)(?:\\\\)*\\ud[89a-f][0-9a-f]{2}/;
+
 export class Repository implements WritePlanner {
   /** A SearchParameter was written by this process: sync the registry before the next search or write. */
   private searchParametersStale = false;
@@ -234,6 +237,10 @@ export class Repository implements WritePlanner {
     const content = resource ? toJson(resource) : undefined;
     // PostgreSQL text cannot hold U+0000, and FHIR strings have no use for it: refuse rather than fail in SQL.
     if (content?.includes('\\u0000')) throw badRequest('The resource contains a NUL character (U+0000), which FHIR strings may not contain');
+    // Validation refuses lone surrogates by element; this guards every other way in (PostgreSQL would fail on it).
+    if (content?.includes('\\ud') && LONE_SURROGATE_ESCAPE.test(content)) {
+      throw badRequest('The resource contains an unpaired UTF-16 surrogate (a lone \\uD800–\\uDFFF escape), which is not a character');
+    }
     return {
       ...v,
       content,

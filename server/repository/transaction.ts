@@ -16,6 +16,7 @@
  * import CLI turn them into a response Bundle or a summary.
  */
 import type { Pool } from '../database/pool';
+import { databaseFailureOutcome } from '../database/errors';
 import { isParseError, parseBundleRequest, type EntryParseError, type EntryRequest } from '../fhir/bundle-request';
 import type { JsonValue } from '../fhir/json';
 import { OperationOutcomeError, issue, type Issue } from '../fhir/outcome';
@@ -148,9 +149,12 @@ export class TransactionProcessor {
           pending = [...pass, ...rest];
           continue;
         }
-        // Database details stay out of the response, as for any 500 (rest/errors.ts); the SQLSTATE helps support.
-        const code = (e as { code?: string }).code;
-        const err = e instanceof OperationOutcomeError ? e : new OperationOutcomeError(500, [issue('fatal', 'exception', `The entry could not be processed (database error${code ? ` ${code}` : ''})`)]);
+        // Database details stay out of the response, as for any 500 (rest/errors.ts); a database that is down or
+        // slow is a 503 for the entry, as it would be for the request.
+        const err =
+          e instanceof OperationOutcomeError
+            ? e
+            : (databaseFailureOutcome(e) ?? new OperationOutcomeError(500, [issue('fatal', 'exception', 'The entry could not be processed (a database error)')]));
         results[pass[0].index] = errorResult(entryError(pass[0], err));
         pending = rest;
         continue;

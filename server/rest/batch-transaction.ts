@@ -11,7 +11,8 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Pool, PoolClient } from '../database/pool';
-import { badRequest, notSupported } from '../fhir/outcome';
+import { OperationOutcomeError, badRequest, issue, notSupported } from '../fhir/outcome';
+import { isJsonObject } from '../fhir/json';
 import { relativeUrl } from '../fhir/bundle-request';
 import { TransactionProcessor, statusText, type EntryResult, type ReadRequest } from '../repository/transaction';
 import type { RestContext } from './context';
@@ -75,6 +76,12 @@ async function readEntry(ctx: RestContext, client: Pool | PoolClient, r: ReadReq
 
 export async function batchOrTransaction(ctx: RestContext, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const body = resourceBody(req);
+  const count = isJsonObject(body) && Array.isArray(body.entry) ? body.entry.length : 0;
+  if (count > ctx.config.maxBundleEntries) {
+    throw new OperationOutcomeError(400, [
+      issue('error', 'too-costly', `The Bundle has ${count} entries; the server's limit is ${ctx.config.maxBundleEntries} (AROGYA_MAX_BUNDLE_ENTRIES)`, 'Bundle.entry'),
+    ]);
+  }
   const processor = new TransactionProcessor(ctx.repo, ctx.pool);
   // Bundles default to return=minimal: the client sent the resources (module docstring).
   const prefer = req.fhir.prefer.return ?? 'minimal';

@@ -1,12 +1,15 @@
 /**
  * The one place where errors become HTTP responses (DESIGN.md §2): OperationOutcomeErrors keep their status;
- * Fastify's own errors (body too large, bad media type, malformed body) get the matching FHIR status; anything
- * else is a 500 whose details go to the log (with the request id), never to the client.
+ * Fastify's own errors (body too large, bad media type, malformed body) get the matching FHIR status; an
+ * unavailable or slow database is a 503 with Retry-After; anything else is a 500. Logs say which error and where
+ * (server/logging.ts), never what the resource held; responses never carry SQLSTATEs or engine messages.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { DatabaseError } from 'pg';
 import { OperationOutcomeError, issue, type Issue } from '../fhir/outcome';
 import { toJson } from '../fhir/json';
+import { databaseFailure, databaseFailureOutcome } from '../database/errors';
+import { errorForLog } from '../logging';
 
 function send(reply: FastifyReply, status: number, issues: Issue[], headers: Record<string, string> = {}): FastifyReply {
   for (const [k, v] of Object.entries(headers)) reply.header(k, v);
@@ -18,7 +21,7 @@ function send(reply: FastifyReply, status: number, issues: Issue[], headers: Rec
 
 export function errorHandler(error: FastifyError | Error, req: FastifyRequest, reply: FastifyReply): FastifyReply {
   if (error instanceof OperationOutcomeError) {
-    if (error.status >= 500) req.log.error({ err: error }, 'request failed');
+    if (error.status >= 500 && error.status !== 503) req.log.error({ error: errorForLog(error) }, 'request failed');
     return send(reply, error.status, error.issues, error.headers);
   }
   const code = (error as FastifyError).code;
@@ -38,14 +41,20 @@ export function errorHandler(error: FastifyError | Error, req: FastifyRequest, r
   // PostgreSQL's own limits (SQLSTATE class 54: a value too large to index, a statement too complex): the request
   // asked for more than the database can hold; nothing was written (the statement failed whole).
   if (error instanceof DatabaseError && error.code?.startsWith('54')) {
-    req.log.warn({ code: error.code }, 'request exceeds a database limit');
+    req.log.warn({ sqlstate: error.code }, 'request exceeds a database limit');
     return send(reply, 400, [issue('error', 'too-long', 'The request exceeds a limit of the database (a value too large to index, or a request too complex)')]);
+  }
+  const unavailable = databaseFailureOutcome(error);
+  if (unavailable) {
+    const failure = databaseFailure(error);
+    req.log.warn({ error: errorForLog(error) }, failure === 'timeout' ? 'statement timeout (a deliberate limit): answered 503' : 'database unavailable: answered 503');
+    return send(reply, 503, unavailable.issues, unavailable.headers);
   }
   const status = (error as FastifyError).statusCode;
   if (status && status >= 400 && status < 500) {
     return send(reply, status, [issue('error', 'invalid', error.message)]);
   }
-  req.log.error({ err: error }, 'unexpected error');
+  req.log.error({ error: errorForLog(error) }, 'unexpected error');
   return send(reply, 500, [issue('fatal', 'exception', `Internal server error (request id ${req.id}); the error has been logged`)]);
 }
 

@@ -28,7 +28,8 @@ export function validateResource(resource: unknown, options?: ValidateOptions): 
     evaluateInvariants(ctx, resource);
   } catch (e) {
     // A defect in the validator must not turn into a 500 on a write, nor silently accept the resource.
-    ctx.error('exception', `Validation failed unexpectedly: ${e instanceof Error ? e.message : String(e)}`, ctx.rootType);
+    // The engine's message ("Maximum call stack size exceeded") means nothing to the client: a plain diagnostic.
+    ctx.error('exception', 'Validation failed unexpectedly on this resource (an internal error); it was not accepted', ctx.rootType);
   }
   return ctx.finish();
 }

@@ -56,6 +56,11 @@ const PATTERNS = {
 /** Characters below U+0020 other than tab, LF and CR (datatypes.html#string: SHOULD NOT occur). */
 const CONTROL_CHARS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F]/;
 const WHITESPACE_ONLY = /^[ \t\n\r]*$/;
+/**
+ * A UTF-16 surrogate without its pair (`"\ud800"` in JSON): not a Unicode character, so no UTF-8 text — and no
+ * PostgreSQL text — can hold it; refused as invalid input wherever a string occurs.
+ */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 const err = (code: PrimitiveProblem['code'], message: string): PrimitiveProblem => ({ severity: 'error', code, message });
 const warn = (message: string): PrimitiveProblem => ({ severity: 'warning', code: 'value', message });
@@ -88,6 +93,7 @@ function stringBased(name: string, rest: (s: string) => PrimitiveProblem | undef
       if (typeof value !== 'string') return err('structure', `A ${name} must be a JSON string, not ${describe(value)}`);
       // json.html: "properties never have null values"/empty values: an empty string is no value at all.
       if (value.length === 0) return err('value', `A ${name} must not be an empty string`);
+      if (LONE_SURROGATE.test(value)) return err('value', `The ${name} contains an unpaired UTF-16 surrogate (a lone \\uD800–\\uDFFF escape), which is not a character`);
       const problem = rest(value);
       if (problem) return problem;
       if (CONTROL_CHARS.test(value)) return warn(`The ${name} contains control characters (below U+0020), which it should not`);

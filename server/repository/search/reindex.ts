@@ -23,6 +23,7 @@ import { compileParamExtractor, derivedParamCodes, extractParamRows, type ParamE
 import { parseStoredJson } from '../../fhir/json';
 import { INDEX_TABLES, stringDictionaryCte } from '../writes';
 import { syncSearchParameterRegistry } from './parameters';
+import { errorForLog } from '../../logging';
 
 export interface RunnerLog {
   info(obj: object, msg?: string): void;
@@ -154,7 +155,7 @@ export class SearchParameterRunner {
         });
       }
     } catch (e) {
-      if (!this.stopping) this.opts.log.error({ err: e }, 'search parameter runner: polling step failed');
+      if (!this.stopping) this.opts.log.error({ error: errorForLog(e) }, 'search parameter runner: polling step failed');
     }
   }
 
@@ -201,7 +202,7 @@ export class SearchParameterRunner {
       }
       const message = (e as Error).message;
       const failed = job.attempts >= MAX_ATTEMPTS;
-      this.opts.log.error({ ...log, err: e, attempt: job.attempts }, failed ? 'reindex failed' : 'reindex attempt failed; retried later');
+      this.opts.log.error({ ...log, error: errorForLog(e), attempt: job.attempts }, failed ? 'reindex failed' : 'reindex attempt failed; retried later');
       // Retried (by any process) after a back-off; after MAX_ATTEMPTS it stays failed until a `$reindex`.
       await this.opts.pool
         .query(
@@ -290,7 +291,7 @@ export class SearchParameterRunner {
     try {
       while (!this.stopping && (await this.purgeStep()));
     } catch (e) {
-      if (!this.stopping) this.opts.log.error({ err: e }, 'search parameter runner: purge failed; retried at the next poll');
+      if (!this.stopping) this.opts.log.error({ error: errorForLog(e) }, 'search parameter runner: purge failed; retried at the next poll');
     }
   }
 
