@@ -11,6 +11,7 @@
 import { isResourceType } from '../definitions';
 import { OperationOutcomeError, issue, type Issue } from '../outcome';
 import { defaultControls, parseControl, RESULT_PARAMS } from './controls';
+import { checkSearchLimits } from './limits';
 import type { Criterion, ParsedSearch, SearchControls } from './criteria';
 import { invalidValue as invalid, UnsupportedParameter as Unsupported } from './errors';
 import { bareDigits, canonicalSystem, IDENTIFIER_TYPE_SYSTEM, NATIONAL_TYPE_CODES, phoneticKey, words } from './normalise';
@@ -202,6 +203,7 @@ function parseHas(types: string[], name: string, value: string, ctx: Ctx): Crite
  * Parses a search over `types` (one type for type-level search; several or all for system search).
  */
 export function parseSearch(types: string[], params: [string, string][], opts: ParseOptions): ParsedSearch {
+  checkSearchLimits(params);
   const criteria: Criterion[] = [];
   const controls = defaultControls();
   const ignored: Issue[] = [];
