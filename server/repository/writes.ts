@@ -1,6 +1,7 @@
 /**
  * The SQL of resource writes, set-based: one statement writes any number of versions everywhere they live — the
- * current row, the history row, the extracted search values and the reference links — as multi-row operations
+ * current row (the version it replaces moves to resource_superseded; migration 20261127001000: the current body is
+ * stored once), the extracted search values and the reference links — as multi-row operations
  * over arrays (`unnest`). A single create is one round trip; a 500-resource transaction bundle is one statement,
  * not thousands of round trips.
  *
@@ -206,9 +207,16 @@ function buildSql(shape: Shape): string {
   let n = 7;
   const ctes: string[] = [];
   if (shape.updates) {
+    // The version being replaced moves to resource_superseded: every sub-statement reads the snapshot taken before
+    // the statement, so this SELECT sees the row as it was before upd_resource changes it.
     ctes.push(`
+  ins_superseded AS (
+    INSERT INTO resource_superseded (id, resource_type, version_id, last_updated, deleted, method, content)
+    SELECT r.id, r.resource_type, r.version_id, r.last_updated, r.deleted, r.method, r.content
+      FROM resource r JOIN v ON r.id = v.id AND r.resource_type = v.rt WHERE NOT v.ins
+  ),
   upd_resource AS (
-    UPDATE resource r SET version_id = v.vid, last_updated = v.t, deleted = v.body IS NULL, content = v.body
+    UPDATE resource r SET version_id = v.vid, last_updated = v.t, deleted = v.body IS NULL, method = v.method, content = v.body
       FROM v WHERE NOT v.ins AND r.id = v.id AND r.resource_type = v.rt
   ),
   del_link AS (DELETE FROM resource_link x USING v WHERE NOT v.ins AND x.id = v.id AND x.resource_type = v.rt),`);
@@ -238,12 +246,8 @@ function buildSql(shape: Shape): string {
       CROSS JOIN LATERAL (SELECT i.content::jsonb AS j OFFSET 0) c, ts
   ),
   ins_resource AS (
-    INSERT INTO resource (id, resource_type, version_id, last_updated, deleted, content)
-    SELECT id, rt, vid, t, body IS NULL, body FROM v WHERE ins
-  ),
-  ins_history AS (
-    INSERT INTO resource_history (id, resource_type, version_id, last_updated, deleted, method, content)
-    SELECT id, rt, vid, t, body IS NULL, method, body FROM v
+    INSERT INTO resource (id, resource_type, version_id, last_updated, deleted, method, content)
+    SELECT id, rt, vid, t, body IS NULL, method, body FROM v WHERE ins
   ),${ctes.join('')}
   done AS (SELECT 1)
   SELECT ord, ${INSTANT_SQL('t')} AS last_updated, CASE WHEN $${n}::bool THEN body::text END AS content FROM v ORDER BY ord`;
