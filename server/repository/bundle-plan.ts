@@ -34,7 +34,7 @@
  * The WriteEngine (write-engine.ts) runs plans; every version a plan writes goes through its one commit point,
  * WriteEngine.commit, with the plan's Caller.
  */
-import crypto from 'node:crypto';
+import { newResourceId } from './ids';
 import type { Pool, PoolClient } from '../database/pool';
 import type { Caller } from './caller';
 import { parseConditionalReference, rewriteLinks } from '../fhir/bundle-links';
@@ -456,7 +456,7 @@ export class BundlePlan {
             w.id = matches[0];
             w.effect = 'existing';
           } else {
-            w.id = crypto.randomUUID();
+            w.id = newResourceId();
             w.effect = 'created';
           }
           return;
@@ -483,7 +483,7 @@ export class BundlePlan {
           }
           w.id = matches![0];
         } else {
-          w.id = bodyId ?? crypto.randomUUID();
+          w.id = bodyId ?? newResourceId();
           assertId(w.id);
         }
       });
