@@ -2,7 +2,7 @@
  * Loads (once) and keeps the search benchmark's population in its own database, `arogya_bench_search` on the
  * PostgreSQL of DATABASE_URL (else postgres://postgres@127.0.0.1:5432): every resource goes through the server's
  * own write path — Repository.planVersion() (serialisation, search-value extraction, references) and
- * executeWrites() (the set-based statement that writes the resource, its history and every index row) — in
+ * executeWrites() (the set-based statement that writes the current version and every index row) — in
  * batches of CHUNK_GROUPS patient groups (~1,000 resources), from two worker threads. Each batch commits with a
  * row in bench_population_chunk, so an interrupted load resumes where it stopped; a finished load is recorded in
  * bench_population (the marker) and reused by later runs.
@@ -90,14 +90,23 @@ export async function ensurePopulation(patients: number, log: (m: string) => voi
     log(`loading ${total.toLocaleString('en')} resources (${patients.toLocaleString('en')} patient groups of ${GROUP_SIZE}) into ${name}` +
       (done.size ? `, resuming: ${done.size} of ${chunks + 1} chunks already written` : ''));
     const t0 = Date.now();
+    const rates = new LoadRates(t0);
     let loaded: number;
     try {
-      loaded = await runLoaders(url, todo, patients, 2, (n) => {
-        const s = (Date.now() - t0) / 1000;
-        const rate = n / s;
-        const left = total - already - n;
-        log(`  ${(already + n).toLocaleString('en')} / ${total.toLocaleString('en')} resources, ${Math.round(rate)}/s, ~${Math.round(left / rate / 60)} min left`);
-      });
+      loaded = await runLoaders(
+        url,
+        todo,
+        patients,
+        2,
+        (n) => {
+          const s = (Date.now() - t0) / 1000;
+          const rate = n / s;
+          const left = total - already - n;
+          log(`  ${(already + n).toLocaleString('en')} / ${total.toLocaleString('en')} resources, ${Math.round(rate)}/s, ~${Math.round(left / rate / 60)} min left`);
+        },
+        (n) => rates.record(n, log),
+      );
+      log(rates.summary());
     } finally {
       await db.query('INSERT INTO bench_population_time (seconds) VALUES ($1)', [(Date.now() - t0) / 1000]).catch(() => undefined);
     }
@@ -117,8 +126,45 @@ export async function ensurePopulation(patients: number, log: (m: string) => voi
   }
 }
 
+const RATE_STEP = 100_000;
+
+/**
+ * The load rate per 100,000 resources written (issue 9: the last 100k must load at ≥ 80 % of the first 100k's
+ * rate — writes must not slow down as the database grows).
+ */
+export class LoadRates {
+  private readonly marks: number[] = [];
+  constructor(private readonly t0: number) {}
+
+  /** Called with the running count after every batch; logs each 100k step as it completes. */
+  record(n: number, log: (m: string) => void): void {
+    while (n >= (this.marks.length + 1) * RATE_STEP) {
+      const at = Date.now();
+      const prev = this.marks.length ? this.marks[this.marks.length - 1] : this.t0;
+      this.marks.push(at);
+      log(`  ${(this.marks.length * RATE_STEP).toLocaleString('en')} written: the last 100k at ${Math.round(RATE_STEP / ((at - prev) / 1000)).toLocaleString('en')}/s`);
+    }
+  }
+
+  summary(): string {
+    if (this.marks.length < 2) return 'load rates: fewer than 200,000 resources written in this run, no ratio';
+    const rates = this.marks.map((t, i) => RATE_STEP / ((t - (i ? this.marks[i - 1] : this.t0)) / 1000));
+    const list = rates.map((r, i) => `${i * 100}k–${(i + 1) * 100}k ${Math.round(r).toLocaleString('en')}/s`).join(', ');
+    const ratio = rates[rates.length - 1] / rates[0];
+    return `load rates per 100,000 resources: ${list}
+  last 100k / first 100k: ${(100 * ratio).toFixed(1)} % (target ≥ 80 %: ${ratio >= 0.8 ? 'PASS' : 'BELOW'})`;
+  }
+}
+
 /** Runs `threads` loader workers over the chunk list (a shared counter hands out chunks); resolves with the count. */
-function runLoaders(url: string, chunks: number[], patients: number, threads: number, progress: (n: number) => void): Promise<number> {
+function runLoaders(
+  url: string,
+  chunks: number[],
+  patients: number,
+  threads: number,
+  progress: (n: number) => void,
+  onWritten: (n: number) => void,
+): Promise<number> {
   const next = new Int32Array(new SharedArrayBuffer(4));
   let written = 0;
   const timer = setInterval(() => progress(written), 15_000);
@@ -127,7 +173,10 @@ function runLoaders(url: string, chunks: number[], patients: number, threads: nu
     () =>
       new Promise<void>((resolve, reject) => {
         const w = new Worker(path.join(__dirname, 'search-load-worker.js'), { workerData: { url, chunks, patients, next: next.buffer } });
-        w.on('message', (m: { written: number }) => (written += m.written));
+        w.on('message', (m: { written: number }) => {
+          written += m.written;
+          onWritten(written);
+        });
         w.on('error', reject);
         w.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`loader thread exited with code ${code}`))));
       }),

@@ -11,7 +11,7 @@
  */
 import crypto from 'node:crypto';
 
-export const POPULATION_VERSION = 'search-population-v1';
+export const POPULATION_VERSION = 'search-population-v2'; // v2: time-ordered (v7) ids
 export const NHID_SYSTEM = 'https://healthid.abdm.gov.in';
 export const LOINC = 'http://loinc.org';
 const SNOMED = 'http://snomed.info/sct';
@@ -42,10 +42,18 @@ function prng(seed: number): () => number {
 
 const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];
 
-/** A stable UUID for the n-th resource of a type (resource ids are UUIDs in production). */
-export function uuidOf(type: string, n: number): string {
+/** The clock of the first patient group's ids (uuidOf): 2024-01-01T00:00:00Z. */
+const POPULATION_EPOCH = Date.UTC(2024, 0, 1);
+
+/**
+ * A stable UUID for the n-th resource of a type, made as the server makes ids (repository/ids.ts, UUID v7): its
+ * first 48 bits are a millisecond clock — here the position `at` of the resource's patient group in the load, so
+ * a load writes ids in the order a server assigning them would — and the rest are random (here from a hash).
+ */
+export function uuidOf(type: string, n: number, at: number): string {
   const h = crypto.createHash('md5').update(`${type}/${n}`).digest('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${'89ab'[parseInt(h[16], 16) & 3]}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+  const t = (POPULATION_EPOCH + at).toString(16).padStart(12, '0');
+  return `${t.slice(0, 8)}-${t.slice(8, 12)}-7${h.slice(13, 16)}-${'89ab'[parseInt(h[16], 16) & 3]}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
 /** The ABHA number of patient g: 14 digits, distinct for every g (104729 is prime to 9·10^13), hyphenated. */
@@ -54,12 +62,13 @@ export function nhidOf(g: number): string {
   return `${d.slice(0, 2)}-${d.slice(2, 6)}-${d.slice(6, 10)}-${d.slice(10)}`;
 }
 
-export const patientId = (g: number): string => uuidOf('Patient', g);
-export const encounterId = (g: number, k: number): string => uuidOf('Encounter', g * ENCOUNTERS_PER_PATIENT + k);
-const observationId = (g: number, k: number): string => uuidOf('Observation', g * OBSERVATIONS_PER_PATIENT + k);
-const medreqId = (g: number, k: number): string => uuidOf('MedicationRequest', g * MEDREQS_PER_PATIENT + k);
-export const organizationId = (n: number): string => uuidOf('Organization', n);
-export const practitionerId = (n: number): string => uuidOf('Practitioner', n);
+export const patientId = (g: number): string => uuidOf('Patient', g, g);
+export const encounterId = (g: number, k: number): string => uuidOf('Encounter', g * ENCOUNTERS_PER_PATIENT + k, g);
+const observationId = (g: number, k: number): string => uuidOf('Observation', g * OBSERVATIONS_PER_PATIENT + k, g);
+const medreqId = (g: number, k: number): string => uuidOf('MedicationRequest', g * MEDREQS_PER_PATIENT + k, g);
+// written first, before any patient group
+export const organizationId = (n: number): string => uuidOf('Organization', n, -1);
+export const practitionerId = (n: number): string => uuidOf('Practitioner', n, -1);
 
 export const FEMALE_NAMES = [
   'Priya', 'Lakshmi', 'Ananya', 'Aishwarya', 'Deepa', 'Divya', 'Kavya', 'Meera', 'Nandini', 'Pooja', 'Radha', 'Sita',
