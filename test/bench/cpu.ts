@@ -60,6 +60,25 @@ function machineTicks(): { busy: number; total: number } | undefined {
   }
 }
 
+/**
+ * CPU-seconds used so far by the PostgreSQL processes serving database `db` (backends and autovacuum workers,
+ * whose command lines name it): on a cluster shared with other work, the part a benchmark's own load costs.
+ */
+export function databaseCpuSeconds(db: string): number {
+  let ticks = 0;
+  for (const p of allProcesses()) {
+    if (p.comm !== 'postgres') continue;
+    let cmd: string;
+    try {
+      cmd = fs.readFileSync(`/proc/${p.pid}/cmdline`, 'utf8');
+    } catch {
+      continue;
+    }
+    if (cmd.split(' ').includes(db)) ticks += p.ticks;
+  }
+  return ticks / TICKS_PER_SECOND;
+}
+
 export interface CpuSnapshot {
   at: bigint;
   /** per pid, for the server's processes and the postgres processes */
