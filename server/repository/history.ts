@@ -95,6 +95,8 @@ export async function history(pool: Pool, q: HistoryQuery): Promise<HistoryPage>
   };
   const where: string[] = [`h.last_updated < ${p(horizon)}::timestamptz`];
   if (q.resourceType) where.push(`h.resource_type = ${p(q.resourceType)}`);
+  // always true: it lets system level walk resource_last_updated, partial on it (migration 20261127001000)
+  else where.push('h.version_id > 0');
   if (q.id) where.push(`h.id = ${p(q.id)}`);
   if (q.since) where.push(`h.last_updated >= ${p(q.since)}::timestamptz`);
   if (q.at) {
