@@ -1,0 +1,48 @@
+/**
+ * The fuzzer's short run, part of `npm test` (issue 10): a few thousand generated requests against the real
+ * server (harness: real HTTP, a fresh PostgreSQL database), bounded in time for a busy machine. Any 5xx (a 503
+ * with an OperationOutcome aside), hang, crash or error without an OperationOutcome fails the test and prints each
+ * request for reproduction. FUZZ_SEED picks the seed (else a new one each run, printed).
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { startServer, type TestServer } from '../harness';
+import { describeFinding, formatReport, runFuzz } from './runner';
+
+/**
+ * Input traits of known problems another change is fixing (issue 10 item 1: lone surrogates → 400), reported
+ * apart until that fix is on main. TEMPORARY: empty this list when it lands.
+ */
+const KNOWN_UNTIL_FIXED = ['lone-surrogate'];
+
+let server: TestServer;
+
+beforeAll(async () => {
+  server = await startServer();
+});
+
+afterAll(async () => {
+  await server?.close();
+});
+
+test('a short fuzz run finds no 5xx, hang, crash or error without an OperationOutcome', async () => {
+  const seed = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : Math.floor(Math.random() * 2 ** 31);
+  const report = await runFuzz({
+    base: server.base,
+    seed,
+    requests: 3000,
+    seconds: 40,
+    concurrency: 4,
+    timeoutMs: 30_000,
+    outDir: path.join(os.tmpdir(), `arogya-fuzz-${seed}`),
+    known: KNOWN_UNTIL_FIXED,
+  });
+  const summary = formatReport(report, 5);
+  if (report.findings.length || report.crashed) {
+    throw new Error(`${summary}\n\nreproduce the run with FUZZ_SEED=${seed}, or one request with npm run fuzz -- --base <url> --replay <file>:\n${report.findings.slice(0, 5).map(describeFinding).join('\n')}`);
+  }
+  // the run must have exercised the server, not just failed to connect
+  expect(report.sent).toBeGreaterThan(300);
+  expect((report.classes['2xx'] ?? 0) + (report.classes['4xx'] ?? 0)).toBeGreaterThan(report.sent * 0.9);
+  console.log(summary);
+}, 180_000);
