@@ -13,7 +13,7 @@ import type { AfterWriteHook } from './repository/write-engine';
 import { SearchParameterRunner } from './repository/search/reindex';
 import { bulkRoutes } from './rest/operations/bulk';
 import { registerBodyParsers } from './rest/body-parsers';
-import { errorHandler, notFoundHandler } from './rest/errors';
+import { clientErrorHandler, errorHandler, expectationFailed, notFoundHandler } from './rest/errors';
 import { fhirRequestHook, type FhirRequest } from './rest/negotiation';
 import { registerResponseHeaders } from './rest/response-headers';
 import { registerRoutes } from './rest/router';
@@ -89,9 +89,11 @@ export async function buildApp(config: Config, pool: Pool, opts: AppOptions = {}
     // A server process drains before it closes (drain.ts: new requests get a 503 OperationOutcome meanwhile); a
     // request that still arrives during close() is served, not refused with Fastify's plain-JSON 503.
     return503OnClosing: false,
+    clientErrorHandler,
   });
   // More concurrent connections than this are refused at once (each costs memory and a share of the pool).
   app.server.maxConnections = config.maxConnections;
+  app.server.on('checkExpectation', expectationFailed);
   const repo = new Repository(pool, {
     referentialIntegrity: config.referentialIntegrity,
     baseUrl: config.baseUrl,

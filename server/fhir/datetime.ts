@@ -12,6 +12,26 @@ export interface InstantRange {
   high: string;
 }
 
+/**
+ * The instants PostgreSQL reads from ISO text are in years 0001–9999 (JavaScript writes others as ±YYYYYY, which
+ * it refuses): range bounds are clamped to them, so `9999-12-31` or an `ap` window past year 9999 stays searchable.
+ */
+const MIN_INSTANT = -62135596800000; // 0001-01-01T00:00:00.000Z
+const MAX_INSTANT = 253402300799999; // 9999-12-31T23:59:59.999Z
+
+/** An instant (UTC milliseconds) as ISO text PostgreSQL reads, clamped to years 0001–9999. */
+export function instantText(ms: number): string {
+  return new Date(Math.min(MAX_INSTANT, Math.max(MIN_INSTANT, ms))).toISOString();
+}
+
+/** One 400-year Gregorian cycle: Date.UTC reads years 0–99 as 1900–1999, so years are shifted by a cycle. */
+const GREGORIAN_CYCLE_MS = 146097 * 86_400_000;
+
+/** Date.UTC for every year from 0 (month and day may overflow, as with Date.UTC). */
+function utc(y: number, mo: number, d: number, h = 0, mi = 0, s = 0, ms = 0): number {
+  return Date.UTC(y + 400, mo, d, h, mi, s, ms) - GREGORIAN_CYCLE_MS;
+}
+
 const DATE_TIME =
   /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$/;
 
@@ -22,13 +42,13 @@ function zoneOffsetMinutes(zone: string, utcMillis: number): number {
     timeZone: zone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit',
   }).formatToParts(new Date(utcMillis));
   const get = (t: string) => Number(parts.find((p) => p.type === t)?.value);
-  const asUtc = Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second'));
+  const asUtc = utc(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second'));
   return Math.round((asUtc - Math.floor(utcMillis / 1000) * 1000) / 60000);
 }
 
 /** Local wall-clock fields in `zone` → UTC millis. */
 function localToUtc(zone: string, y: number, mo: number, d: number, h = 0, mi = 0, s = 0, ms = 0): number {
-  const guess = Date.UTC(y, mo, d, h, mi, s, ms);
+  const guess = utc(y, mo, d, h, mi, s, ms);
   const offset = zoneOffsetMinutes(zone, guess);
   const first = guess - offset * 60000;
   const offset2 = zoneOffsetMinutes(zone, first);
@@ -42,7 +62,7 @@ export function parseDateRange(value: string, timeZone: string, name = 'date'): 
   const y = Number(ys);
   const mo = mos ? Number(mos) - 1 : 0;
   const d = ds ? Number(ds) : 1;
-  if (mo > 11 || d < 1 || d > new Date(Date.UTC(y, mo + 1, 0)).getUTCDate()) throw badRequest(`Invalid ${name} '${value}': no such date`, name);
+  if (mo > 11 || d < 1 || d > new Date(utc(y, mo + 1, 0)).getUTCDate()) throw badRequest(`Invalid ${name} '${value}': no such date`, name);
   if (hs !== undefined && (Number(hs) > 23 || Number(mis) > 59 || (ss !== undefined && Number(ss) > 59))) {
     throw badRequest(`Invalid ${name} '${value}': no such time`, name);
   }
@@ -52,7 +72,7 @@ export function parseDateRange(value: string, timeZone: string, name = 'date'): 
     if (hs !== undefined && tz) {
       const sign = tz === 'Z' ? 0 : tz[0] === '+' ? 1 : -1;
       const off = tz === 'Z' ? 0 : sign * (Number(tz.slice(1, 3)) * 60 + Number(tz.slice(4, 6)));
-      return Date.UTC(yy, mm, dd, h, mi, s, msec) - off * 60000;
+      return utc(yy, mm, dd, h, mi, s, msec) - off * 60000;
     }
     return localToUtc(timeZone, yy, mm, dd, h, mi, s, msec);
   };
@@ -81,5 +101,5 @@ export function parseDateRange(value: string, timeZone: string, name = 'date'): 
       high = low + Math.max(1, 10 ** (3 - Math.min(3, fracDigits.length)));
     }
   }
-  return { low: new Date(low).toISOString(), high: new Date(high).toISOString() };
+  return { low: instantText(low), high: instantText(high) };
 }

@@ -4,9 +4,11 @@
  * unavailable or slow database is a 503 with Retry-After; anything else is a 500. Logs say which error and where
  * (server/logging.ts), never what the resource held; responses never carry SQLSTATEs or engine messages.
  */
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { DatabaseError } from 'pg';
-import { OperationOutcomeError, issue, type Issue } from '../fhir/outcome';
+import { OperationOutcomeError, issue, type Issue, type IssueType } from '../fhir/outcome';
 import { toJson } from '../fhir/json';
 import { databaseFailure, databaseFailureOutcome } from '../database/errors';
 import { errorForLog } from '../logging';
@@ -60,4 +62,36 @@ export function errorHandler(error: FastifyError | Error, req: FastifyRequest, r
 
 export function notFoundHandler(req: FastifyRequest, reply: FastifyReply): FastifyReply {
   return send(reply, 404, [issue('error', 'not-found', `No FHIR endpoint at ${req.method} ${req.url.split('?')[0]}`)]);
+}
+
+/** An OperationOutcome response written straight to a socket or raw response, outside Fastify's request cycle. */
+function rawOutcome(status: number, code: IssueType, diagnostics: string): { head: string; body: string } {
+  const body = toJson({ resourceType: 'OperationOutcome', issue: [issue('error', code, diagnostics)] });
+  const head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/fhir+json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n`;
+  return { head, body };
+}
+
+/**
+ * Requests Node's HTTP parser refuses before Fastify sees them (headers over the limit, a request that timed out,
+ * a malformed request line): an OperationOutcome instead of Fastify's own JSON, then the connection closes.
+ */
+export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, code, diagnostics]: [number, IssueType, string] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'too-long', 'The request line and headers exceed the size limit']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'timeout', 'The request did not arrive in time']
+        : [400, 'invalid', 'Malformed HTTP request'];
+  if (socket.writable) {
+    const { head, body } = rawOutcome(status, code, diagnostics);
+    socket.write(head + body);
+  }
+  socket.destroy(err);
+}
+
+/** `Expect` other than `100-continue` (which Node answers itself): 417 with an OperationOutcome. */
+export function expectationFailed(req: IncomingMessage, res: ServerResponse): void {
+  const { body } = rawOutcome(417, 'not-supported', `Expect: '${String(req.headers.expect).slice(0, 100)}' is not supported (only 100-continue)`);
+  res.writeHead(417, { 'content-type': 'application/fhir+json; charset=utf-8', 'x-content-type-options': 'nosniff', connection: 'close' }).end(body);
 }

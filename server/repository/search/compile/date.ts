@@ -1,5 +1,5 @@
 /** Date criteria (search.html#date) and `_lastUpdated`: stored [low, high) ranges against a value's range. */
-import type { InstantRange } from '../../../fhir/datetime';
+import { instantText, type InstantRange } from '../../../fhir/datetime';
 import type { Criterion, DateValue, Prefix } from '../../../fhir/search/criteria';
 import { ownedBy, type IndexCondition, type SqlBuilder } from './sql';
 
@@ -51,7 +51,7 @@ function approximate(range: InstantRange): InstantRange {
   const low = Date.parse(range.low);
   const high = Date.parse(range.high);
   const widen = Math.abs(now - (low + high) / 2) * 0.1;
-  return { low: new Date(low - widen).toISOString(), high: new Date(high + widen).toISOString() };
+  return { low: instantText(low - widen), high: instantText(high + widen) };
 }
 
 /**

@@ -1,0 +1,68 @@
+/**
+ * Requests the fuzzer found answered with a 5xx or without an OperationOutcome, each reduced to its essence and
+ * asserted over real HTTP (node:http through the fuzzer's sender: fetch refuses some of these headers).
+ */
+import http from 'node:http';
+import { startServer, type TestServer } from '../harness';
+import { send } from './http';
+import type { FuzzRequest } from './requests';
+
+let server: TestServer;
+let agent: http.Agent;
+
+beforeAll(async () => {
+  server = await startServer();
+  agent = new http.Agent();
+});
+
+afterAll(async () => {
+  agent.destroy();
+  await server?.close();
+});
+
+async function raw(req: Omit<FuzzRequest, 'kind'>): Promise<{ status: number; body: { resourceType?: string; issue?: { diagnostics?: string }[]; total?: number; entry?: { resource: { id: string } }[] } }> {
+  const out = await send(new URL(new URL(server.base).origin), { kind: 'regression', ...req }, 30_000, agent);
+  if (out.kind !== 'response') throw new Error(`no response: ${JSON.stringify(out)}`);
+  return { status: out.status, body: JSON.parse(out.body.toString('utf8')) };
+}
+
+describe('requests refused before routing get an OperationOutcome', () => {
+  test('headers over the size limit → 431', async () => {
+    const res = await raw({ method: 'GET', path: '/fhir/Patient', headers: { 'x-big': 'a'.repeat(300_000) } });
+    expect(res.status).toBe(431);
+    expect(res.body.resourceType).toBe('OperationOutcome');
+  });
+
+  test('an Expect header other than 100-continue → 417', async () => {
+    const res = await raw({ method: 'POST', path: '/fhir/Patient', headers: { 'content-type': 'application/fhir+json', expect: 'gzip' }, body: Buffer.from('{"resourceType":"Patient"}') });
+    expect(res.status).toBe(417);
+    expect(res.body.resourceType).toBe('OperationOutcome');
+    expect(res.body.issue?.[0]?.diagnostics).toContain('100-continue');
+  });
+});
+
+describe('dates at the ends of the calendar', () => {
+  test('year 9999 is stored and searched (its range ends past 9999, which PostgreSQL refused as text)', async () => {
+    const created = await server.request('POST', '/Patient', { body: { resourceType: 'Patient', birthDate: '9999-12-31' } });
+    expect(created.status).toBe(201);
+    for (const q of ['birthdate=9999-12-31', 'birthdate=9999', 'birthdate=ap9999-12-31', 'birthdate=ge9999-06', 'birthdate=sa9999-12-30']) {
+      const res = await server.request('GET', `/Patient?${q}`);
+      expect([q, res.status]).toEqual([q, 200]);
+      expect([q, res.body.entry?.map((e: { resource: { id: string } }) => e.resource.id)]).toEqual([q, [created.body.id]]);
+    }
+    const before = await server.request('GET', '/Patient?birthdate=lt9999');
+    expect(before.status).toBe(200);
+    expect(before.body.entry ?? []).toEqual([]);
+  });
+
+  test('years below 100 are those years, not 1900 + the year', async () => {
+    const early = await server.request('POST', '/Patient', { body: { resourceType: 'Patient', birthDate: '0001-01-01' } });
+    expect(early.status).toBe(201);
+    const found = await server.request('GET', '/Patient?birthdate=0001-01-01');
+    expect(found.body.entry?.map((e: { resource: { id: string } }) => e.resource.id)).toEqual([early.body.id]);
+    const notIn1901 = await server.request('GET', '/Patient?birthdate=1901');
+    expect(notIn1901.body.entry ?? []).toEqual([]);
+    const ap = await server.request('GET', '/Patient?birthdate=ap0001');
+    expect(ap.status).toBe(200);
+  });
+});
