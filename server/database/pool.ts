@@ -35,6 +35,9 @@ export function servingLimits(config: Pick<Config, 'statementTimeoutMs' | 'poolT
 }
 
 export function createPool(url: string, max: number, applicationName = 'arogya', limits: PoolLimits = {}): pg.Pool {
+  // JIT off: a search with long chains has a plan costly enough to be JIT-compiled, and LLVM then spent minutes
+  // and gigabytes on it, deaf to cancellation and statement_timeout (found by the fuzzer); our statements are
+  // index probes that JIT never speeds up.
   const pool = new pg.Pool({
     connectionString: url,
     max,
@@ -42,6 +45,7 @@ export function createPool(url: string, max: number, applicationName = 'arogya',
     application_name: applicationName,
     statement_timeout: limits.statementTimeoutMs || undefined,
     connectionTimeoutMillis: limits.connectionTimeoutMs,
+    options: '-c jit=off',
   });
   // An idle client's error (e.g. the server restarting) must not crash the process; the next query reconnects.
   pool.on('error', () => undefined);
