@@ -90,6 +90,7 @@ export async function buildApp(config: Config, pool: Pool, opts: AppOptions = {}
     // request that still arrives during close() is served, not refused with Fastify's plain-JSON 503.
     return503OnClosing: false,
     clientErrorHandler,
+    frameworkErrors: errorHandler,
   });
   // More concurrent connections than this are refused at once (each costs memory and a share of the pool).
   app.server.maxConnections = config.maxConnections;

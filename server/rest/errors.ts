@@ -39,6 +39,11 @@ export function errorHandler(error: FastifyError | Error, req: FastifyRequest, r
       return send(reply, 400, [issue('error', 'invalid', 'The request body is empty or its length is wrong')]);
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return send(reply, 400, [issue('error', 'invalid', 'Malformed JSON body')]);
+    // the router's own refusals (frameworkErrors), before any route runs
+    case 'FST_ERR_BAD_URL':
+      return send(reply, 400, [issue('error', 'invalid', 'The URL path is malformed (invalid percent-encoding)')]);
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return send(reply, 414, [issue('error', 'too-long', 'A segment of the URL path is longer than 200 characters')]);
   }
   // PostgreSQL's own limits (SQLSTATE class 54: a value too large to index, a statement too complex): the request
   // asked for more than the database can hold; nothing was written (the statement failed whole).

@@ -25,7 +25,7 @@ export function bundle(rng: Rng, gen: ResourceGenerator, search: SearchGenerator
     const kind = rng.weighted({ post: 10, put: 4, conditionalPut: 1, del: 1.5, conditionalDelete: 0.5, get: 2, patch: 1.5, nested: lean ? 0 : 0.3, broken: 0.5 });
     const resType = rng.chance(0.7) ? rng.pick(COMMON_TYPES) : rng.pick(gen.resourceTypes);
     const resource = (): Record<string, unknown> =>
-      gen.resource(rng, resType, lean ? { hostility: hostility / 4, maxDepth: 2, optional: 0.3, extraRefs: fullUrls, plausible: true } : { hostility, extraRefs: fullUrls, plausible: rng.chance(0.6) });
+      gen.resource(rng, resType, lean ? { hostility: 0.002, maxDepth: 2, optional: 0.3, extraRefs: fullUrls, plausible: true } : { hostility, extraRefs: fullUrls, plausible: rng.chance(0.6) });
     const fullUrl = rng.chance(0.08) && fullUrls.length ? rng.pick(fullUrls) : i < fullUrls.length ? fullUrls[i] : `urn:uuid:${uuid(rng)}`; // duplicates now and then
     switch (kind) {
       case 'post': {

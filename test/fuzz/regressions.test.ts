@@ -33,6 +33,15 @@ describe('requests refused before routing get an OperationOutcome', () => {
     expect(res.body.resourceType).toBe('OperationOutcome');
   });
 
+  test('a malformed percent-encoding in the path → 400, a path segment over 200 characters → 414', async () => {
+    const bad = await raw({ method: 'GET', path: '/fhir/Patient/%ed%a0%80', headers: {} });
+    expect(bad.status).toBe(400);
+    expect(bad.body.resourceType).toBe('OperationOutcome');
+    const long = await raw({ method: 'GET', path: `/fhir/Patient/${'a'.repeat(300)}`, headers: {} });
+    expect(long.status).toBe(414);
+    expect(long.body.resourceType).toBe('OperationOutcome');
+  });
+
   test('an Expect header other than 100-continue → 417', async () => {
     const res = await raw({ method: 'POST', path: '/fhir/Patient', headers: { 'content-type': 'application/fhir+json', expect: 'gzip' }, body: Buffer.from('{"resourceType":"Patient"}') });
     expect(res.status).toBe(417);
@@ -65,4 +74,13 @@ describe('dates at the ends of the calendar', () => {
     const ap = await server.request('GET', '/Patient?birthdate=ap0001');
     expect(ap.status).toBe(200);
   });
+});
+
+test('database sessions run without JIT (a chained search was JIT-compiled for minutes, deaf to cancellation)', async () => {
+  const { rows } = await server.pool.query<{ jit: string }>('SHOW jit');
+  expect(rows[0]!.jit).toBe('off');
+  // the chain the fuzzer found hanging answers (empty database: at once)
+  const res = await server.request('GET', '/Encounter?diagnosis:Condition.evidence-detail:Evidence.depends-on._source=x&location=Endpoint/x');
+  expect([200, 400]).toContain(res.status);
+  expect(res.body.resourceType).toBe(res.status === 200 ? 'Bundle' : 'OperationOutcome');
 });
