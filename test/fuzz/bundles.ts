@@ -12,11 +12,11 @@ import type { SearchGenerator } from './search';
 
 const COMMON_TYPES = ['Patient', 'Observation', 'Encounter', 'Practitioner', 'Organization', 'Condition', 'MedicationRequest', 'Location', 'Basic', 'Group', 'List'];
 
-export function bundle(rng: Rng, gen: ResourceGenerator, search: SearchGenerator, hostility: number): Record<string, unknown> {
+export function bundle(rng: Rng, gen: ResourceGenerator, search: SearchGenerator, hostility: number, maxEntries: number): Record<string, unknown> {
   const type = rng.weighted({ transaction: 6, batch: 4, odd: 0.5 }) as string;
   const bundleType = type === 'odd' ? rng.pick(['collection', 'searchset', 'document', 'message', 'history', 'x', '', 'transaction-response']) : type;
   const size = rng.weighted({ small: 20, medium: 4, big: 1, huge: 0.15 });
-  const n = size === 'small' ? rng.range(0, 8) : size === 'medium' ? rng.range(9, 60) : size === 'big' ? rng.range(61, 600) : rng.range(1500, 3000);
+  const n = Math.min(maxEntries, size === 'small' ? rng.range(0, 8) : size === 'medium' ? rng.range(9, 60) : size === 'big' ? rng.range(61, 600) : rng.range(1500, 3000));
   // Big bundles carry lean resources: the point is the entry count, not the body size.
   const lean = n > 60;
   const fullUrls = Array.from({ length: Math.min(n, 50) }, () => (rng.chance(0.9) ? `urn:uuid:${uuid(rng)}` : rng.pick(['urn:oid:1.2.3.4', 'http://example.org/fhir/Patient/fz1', `urn:uuid:${uuid(rng)}`.toUpperCase(), 'urn:uuid:', hostileString(rng)])));

@@ -31,9 +31,10 @@ test('a short fuzz run finds no 5xx, hang, crash or error without an OperationOu
     base: server.base,
     seed,
     requests: 3000,
-    seconds: 40,
+    seconds: 30,
     concurrency: 4,
-    timeoutMs: 30_000,
+    timeoutMs: 25_000,
+    profile: 'short',
     outDir: path.join(os.tmpdir(), `arogya-fuzz-${seed}`),
     known: KNOWN_UNTIL_FIXED,
   });
@@ -42,7 +43,7 @@ test('a short fuzz run finds no 5xx, hang, crash or error without an OperationOu
     throw new Error(`${summary}\n\nreproduce the run with FUZZ_SEED=${seed}, or one request with npm run fuzz -- --base <url> --replay <file>:\n${report.findings.slice(0, 5).map(describeFinding).join('\n')}`);
   }
   // the run must have exercised the server, not just failed to connect
-  expect(report.sent).toBeGreaterThan(300);
+  expect(report.sent).toBeGreaterThan(100);
   expect((report.classes['2xx'] ?? 0) + (report.classes['4xx'] ?? 0)).toBeGreaterThan(report.sent * 0.9);
   console.log(summary);
 }, 180_000);

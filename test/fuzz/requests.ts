@@ -6,7 +6,7 @@
  */
 import { bundle } from './bundles';
 import { hostileHeaders, headerSafe } from './headers';
-import { RawJson, hostileString, toJson } from './hostile';
+import { RawJson, hostileString, sizes, toJson } from './hostile';
 import { fhirPathPatch, jsonPatch } from './patches';
 import { Rng } from './random';
 import { IdBook, ResourceGenerator } from './resources';
@@ -33,9 +33,12 @@ export class RequestGenerator {
   constructor(
     private readonly seed: number,
     private readonly prefix = '/fhir',
+    /** `short`: no multi-megabyte bodies, thousand-entry bundles or hundredfold criteria (the run inside npm test). */
+    private readonly profile: 'full' | 'short' = 'full',
     private readonly hostility = 0.06,
   ) {
-    this.search = new SearchGenerator(this.ids, this.resources.resourceTypes, hostility);
+    this.search = new SearchGenerator(this.ids, this.resources.resourceTypes, hostility, profile === 'short' ? 10 : 300);
+    if (profile === 'short') Object.assign(sizes, { longString: 20_000, hugeString: 100_000 });
   }
 
   /** Request number `index` of the run. */
@@ -128,7 +131,7 @@ export class RequestGenerator {
         return { kind, method: 'GET', path: `${p}/${comp}/${enc(id)}/${target}${rng.chance(0.6) ? `?${this.search.query(rng, target === '*' || target === 'Nope' ? 'Observation' : target)}` : ''}`, headers: {} };
       }
       case 'bundle':
-        return { kind, method: 'POST', path: `${p}${rng.chance(0.97) ? '' : '/'}`, headers, body: this.json(bundle(rng, this.resources, this.search, h)) };
+        return { kind, method: 'POST', path: `${p}${rng.chance(0.97) ? '' : '/'}`, headers, body: this.json(bundle(rng, this.resources, this.search, h, this.profile === 'short' ? 100 : 3000)) };
       case 'validate': {
         const resource = this.resource(rng, type);
         const body = rng.chance(0.3) ? { resourceType: 'Parameters', parameter: [{ name: 'resource', resource }, { name: 'mode', valueCode: rng.pick(['create', 'update', 'delete', 'x']) }] } : resource;
@@ -160,7 +163,7 @@ export class RequestGenerator {
 
   /** Deeply nested bodies: items in items, extensions in extensions, bundles in bundles, arrays in arrays. */
   private deep(rng: Rng): Buffer {
-    const depth = rng.chance(0.3) ? rng.range(1000, 100_000) : rng.range(10, 500);
+    const depth = rng.chance(0.3) ? rng.range(1000, this.profile === 'short' ? 5000 : 100_000) : rng.range(10, 500);
     switch (rng.int(5)) {
       case 0: {
         const open = '{"linkId":"x","type":"group","item":['.repeat(depth);
@@ -205,7 +208,7 @@ export class RequestGenerator {
         return Buffer.from(toJson({ resourceType: type, text: { status: 'generated', div: new RawJson(JSON.stringify(this.resources.xhtml(rng, { hostility: 1, maxDepth: 1, optional: 0 }))) } }));
       case 9:
         // a huge but otherwise fine resource: many repeated elements
-        return Buffer.from(toJson({ resourceType: 'Patient', name: Array.from({ length: rng.range(1000, 50_000) }, (_, i) => ({ family: `F${i}`, given: ['G'] })) }));
+        return Buffer.from(toJson({ resourceType: 'Patient', name: Array.from({ length: rng.range(1000, this.profile === 'short' ? 5000 : 50_000) }, (_, i) => ({ family: `F${i}`, given: ['G'] })) }));
       case 10:
         return Buffer.from(toJson({ resourceType: type, id: 'x', meta: { versionId: hostileString(rng), lastUpdated: rng.pick(['x', '2024-13-01T00:00:00Z', '']), profile: [hostileString(rng)], tag: [{ system: hostileString(rng), code: hostileString(rng) }] } }));
       default:

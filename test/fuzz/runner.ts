@@ -35,6 +35,8 @@ export interface FuzzOptions {
   seconds: number;
   concurrency: number;
   timeoutMs: number;
+  /** `short` keeps bodies and bundles small (the run inside npm test); default `full`. */
+  profile?: 'full' | 'short';
   /** Where failing requests are saved (none saved when unset). */
   outDir?: string;
   /** Tags whose findings are known and reported apart (they do not fail the run). */
@@ -79,7 +81,16 @@ export function tagsOf(req: FuzzRequest): string[] {
   if (/\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}/.test(text) || /%ED%[AB][0-9A-F]/i.test(req.path)) tags.push('lone-surrogate');
   if (req.body && !isUtf8(req.body)) tags.push('invalid-utf8');
   if (/\\u0000|%00/.test(text)) tags.push('nul');
+  // issue 10 item 3: a query with hundreds of criteria (repeated parameters) runs unbounded
+  if (criteriaCount(req) > 50) tags.push('many-criteria');
   return tags;
+}
+
+function criteriaCount(req: FuzzRequest): number {
+  const query = req.path.includes('?') ? req.path.slice(req.path.indexOf('?') + 1) : '';
+  const form = /x-www-form-urlencoded/.test(req.headers['content-type'] ?? '') ? (req.body?.toString('latin1') ?? '') : '';
+  const header = req.headers['if-none-exist'] ?? '';
+  return Math.max(...[query, form, header].map((q) => q.split('&').length));
 }
 
 function isUtf8(b: Buffer): boolean {
@@ -136,7 +147,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
       const o = await send(origin, { kind: 'probe', method: 'GET', path: '/healthz', headers: {} }, 10_000, new http.Agent());
       return o.kind === 'response' && o.status === 200;
     });
-  const gen = new RequestGenerator(opts.seed, prefix);
+  const gen = new RequestGenerator(opts.seed, prefix, opts.profile);
   const started = Date.now();
   const report: FuzzReport = { seed: opts.seed, sent: 0, seeded: 0, durationMs: 0, classes: {}, kinds: {}, findings: [], knownFindings: [], resets: { count: 0 }, slowest: [], crashed: false };
   try {

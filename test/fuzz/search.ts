@@ -17,6 +17,8 @@ export class SearchGenerator {
     private readonly ids: IdBook,
     private readonly resourceTypes: readonly string[],
     private readonly hostility: number,
+    /** Most repeats of one criterion (hundreds in the full run: issue 10's unbounded queries). */
+    private readonly maxRepeat = 300,
   ) {}
 
   /** A query string (without `?`) for a search on `type`. */
@@ -32,7 +34,7 @@ export class SearchGenerator {
       else if (kind === 'unknown') parts.push(`${rng.pick(['foo', '_query', '_filter', 'name:bogus', '', '=', '&', '_has', '_has:', 'subject.', '.name', enc(hostileString(rng))])}=${enc(rng.pick(['x', '', hostileString(rng)]))}`);
       else {
         const c = this.criterion(rng, type, 0);
-        const times = rng.chance(0.1) ? rng.range(50, 300) : rng.range(2, 10);
+        const times = Math.min(this.maxRepeat, rng.chance(0.1) ? rng.range(50, 300) : rng.range(2, 10));
         for (let k = 0; k < times; k++) parts.push(c);
       }
     }
