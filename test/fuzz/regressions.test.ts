@@ -79,8 +79,4 @@ describe('dates at the ends of the calendar', () => {
 test('database sessions run without JIT (a chained search was JIT-compiled for minutes, deaf to cancellation)', async () => {
   const { rows } = await server.pool.query<{ jit: string }>('SHOW jit');
   expect(rows[0]!.jit).toBe('off');
-  // the chain the fuzzer found hanging answers (empty database: at once)
-  const res = await server.request('GET', '/Encounter?diagnosis:Condition.evidence-detail:Evidence.depends-on._source=x&location=Endpoint/x');
-  expect([200, 400]).toContain(res.status);
-  expect(res.body.resourceType).toBe(res.status === 200 ? 'Bundle' : 'OperationOutcome');
 });
