@@ -9,12 +9,6 @@ import path from 'node:path';
 import { startServer, type TestServer } from '../harness';
 import { describeFinding, formatReport, runFuzz } from './runner';
 
-/**
- * Input traits of known problems another change is fixing (issue 10 item 1: lone surrogates → 400), reported
- * apart until that fix is on main. TEMPORARY: empty this list when it lands.
- */
-const KNOWN_UNTIL_FIXED = ['lone-surrogate'];
-
 let server: TestServer;
 
 beforeAll(async () => {
@@ -36,7 +30,6 @@ test('a short fuzz run finds no 5xx, hang, crash or error without an OperationOu
     timeoutMs: 25_000,
     profile: 'short',
     outDir: path.join(os.tmpdir(), `arogya-fuzz-${seed}`),
-    known: KNOWN_UNTIL_FIXED,
   });
   const summary = formatReport(report, 5);
   if (report.findings.length || report.crashed) {
