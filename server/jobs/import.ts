@@ -1,8 +1,9 @@
 /**
- * The import job: NDJSON files (one resource type each) read line by line and written through the repository's
- * set-based path — each resource validated as an update by id would be (resources keep their ids), then written
- * 500 to a statement (Repository.upsertBatch). An identical resource makes no new version, so re-running an
- * import changes nothing.
+ * The import job: NDJSON files (one resource type each) read line by line and written through the write engine
+ * (repository/write-engine.ts) as the system: 500 lines at a time become one plan of updates by id (resources keep
+ * their ids), validated as an update by id would be and written in one statement. A batch the plan refuses is
+ * redone resource by resource, so a bad line fails alone. An identical resource makes no new version, so
+ * re-running an import changes nothing.
  *
  * Referential integrity is deferred to the end of the job: files arrive in any order (Observations before the
  * Patients they point to), so references are not checked per batch. Once every file is written, each reference of
@@ -21,6 +22,7 @@ import { inTransaction, type PoolClient } from '../database/pool';
 import { databaseFailure } from '../database/errors';
 import { isJsonObject, parseFhirJson, toJson, type JsonObject } from '../fhir/json';
 import { OperationOutcomeError, issue, type Issue } from '../fhir/outcome';
+import type { PlanRequest } from '../repository/bundle-plan';
 import { SYSTEM_CALLER } from '../repository/caller';
 import { JobStopped } from './export';
 import { NdjsonWriter, jobDir, removeDir } from './files';
@@ -87,7 +89,10 @@ export async function runImport(ctx: JobContext, job: BulkJob<ImportParams>, sig
   };
 
   const writeBatch = async (client: PoolClient, input: number, items: Item[]): Promise<void> => {
-    await ctx.repo.upsertBatch(client, SYSTEM_CALLER, items);
+    const updates = items.map((it, index): PlanRequest => ({
+      op: 'update', type: it.resourceType, id: it.id, index, method: 'PUT', url: `${it.resourceType}/${it.id}`, resource: it.resource,
+    }));
+    await ctx.repo.engine.within(client, SYSTEM_CALLER, updates, 'import', 'minimal');
     if (deferIntegrity) {
       await client.query(
         `INSERT INTO bulk_import_written (job_id, input, line, resource_type, id)
@@ -140,7 +145,6 @@ export async function runImport(ctx: JobContext, job: BulkJob<ImportParams>, sig
             if (typeof resource.id !== 'string') {
               throw new OperationOutcomeError(400, [issue('error', 'required', 'The resource has no id: imported resources keep their ids', `${input.type}.id`)]);
             }
-            const prepared = ctx.repo.prepareUpdate(input.type, resource.id, resource);
             const key = `${input.type}/${resource.id}`;
             if (inBatch.has(key)) {
               // The same resource twice: the second becomes the next version, in the next statement.
@@ -149,7 +153,7 @@ export async function runImport(ctx: JobContext, job: BulkJob<ImportParams>, sig
               inBatch.clear();
             }
             inBatch.add(key);
-            batch.push({ line: lineNo, resourceType: input.type, id: resource.id, resource: prepared.resource });
+            batch.push({ line: lineNo, resourceType: input.type, id: resource.id, resource });
           } catch (e) {
             if (!(e instanceof OperationOutcomeError)) throw e;
             await errorWriters[i].write([lineOutcome(lineNo, issuesOf(e))]);

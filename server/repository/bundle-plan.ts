@@ -29,7 +29,9 @@
  * 'single' is one REST interaction (create, update, patch, delete and their conditional forms) as a one-entry
  * plan: it throws like a transaction, but its errors are not retold as a Bundle entry's, messages name the HTTP
  * headers (If-Match, If-None-Exist), and its references are taken as written (fullUrls and conditional
- * references are Bundle features).
+ * references are Bundle features). 'import' is a batch of bulk $import's updates by id: like 'single' (the job
+ * redoes a failed batch resource by resource), but its references are checked once the whole job is written
+ * (jobs/import.ts), so the integrity step is left out.
  *
  * The WriteEngine (write-engine.ts) runs plans; every version a plan writes goes through its one commit point,
  * WriteEngine.commit, with the plan's Caller.
@@ -88,7 +90,7 @@ export interface ReadRequest {
 /** Runs a GET/HEAD entry on the given connection (the REST layer owns reads: search bundles, 304s, …). */
 export type ReadHandler = (client: Pool | PoolClient, request: ReadRequest) => Promise<EntryResult>;
 
-export type PlanMode = 'transaction' | 'batch' | 'single';
+export type PlanMode = 'transaction' | 'batch' | 'single' | 'import';
 
 /** What a plan is given: a Bundle entry, or a single REST interaction as one (whose patch comes as a function). */
 export type PlanRequest = EntryRequest & { patch?: (current: JsonObject) => unknown };
@@ -230,6 +232,8 @@ export class BundlePlan {
   private writtenByBundle?: Work[];
   private readonly opts: { baseUrl: string; timeZone: string; referentialIntegrity: boolean };
   private readonly labels: (typeof LABELS)['single'];
+  /** 'single' and 'import': errors thrown as they are, references taken as written. */
+  private readonly direct: boolean;
   /** The connection of the transaction the plan runs in (set by plan() and execute()). */
   private connection?: PoolClient;
 
@@ -249,6 +253,7 @@ export class BundlePlan {
   ) {
     this.opts = repo.options;
     this.labels = mode === 'single' ? LABELS.single : LABELS.entry;
+    this.direct = mode === 'single' || mode === 'import';
     this.works = requests.map((req) => ({ req, warnings: [], writes: [] }));
   }
 
@@ -262,7 +267,7 @@ export class BundlePlan {
   }
 
   private fail(w: Work, e: unknown): void {
-    if (!(e instanceof OperationOutcomeError) || this.mode === 'single') throw e;
+    if (!(e instanceof OperationOutcomeError) || this.direct) throw e;
     const err = entryError(w.req, e, typeOf(w));
     if (this.mode === 'transaction') throw err;
     w.error = err;
@@ -365,7 +370,7 @@ export class BundlePlan {
       w.key = k;
       this.want(k, r.type, criteria, r.op === 'delete' ? MAX_CONDITIONAL_DELETE + 1 : 2, true);
     }
-    if (this.mode === 'single') return; // conditional references are a Bundle feature (rewrite)
+    if (this.direct) return; // conditional references are a Bundle feature (rewrite)
     const refs: string[] = [];
     if (r.resource && r.op === 'patch') untypedReferences(patchOf(r.resource).document, refs);
     else if (r.resource) rewriteLinks(r.resource, (v, kind) => void (kind === 'reference' && refs.push(v)));
@@ -569,7 +574,7 @@ export class BundlePlan {
 
   /** Every link of a resource rewritten to server identities (fullUrls, conditional references). */
   private rewrite(w: Work, resource: JsonObject): JsonObject {
-    if (this.mode === 'single') return resource;
+    if (this.direct) return resource;
     const fullUrl = w.req.fullUrl;
     // A relative reference inside an entry with an absolute RESTful fullUrl is relative to that fullUrl's base.
     const base = fullUrl && /^https?:\/\//.test(fullUrl) ? /^(.*)\/[A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64}$/.exec(fullUrl)?.[1] : undefined;
@@ -752,7 +757,7 @@ export class BundlePlan {
   // 7 ------------------------------------------------------------------------------------------------------------
 
   private async integrity(): Promise<void> {
-    if (!this.opts.referentialIntegrity) return;
+    if (!this.opts.referentialIntegrity || this.mode === 'import') return;
     // Batch: an entry that fails here may be the target of another; repeat until nothing more fails.
     for (let round = 0; round < 10; round++) {
       const failedBefore = this.works.filter((w) => w.error).length;

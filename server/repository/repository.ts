@@ -23,7 +23,7 @@ import { syncSearchParameterRegistry } from './search/parameters';
 import { resolveTerminology } from './search/terminology';
 import type { Criterion } from '../fhir/search/criteria';
 import { WriteEngine, type AfterWriteHook, type CommitOptions } from './write-engine';
-import type { StoredVersion, WritePlanner, WriteOutcome, WriteResult } from './versions';
+import type { StoredVersion, WritePlanner, WriteResult } from './versions';
 import { INSTANT_SQL, type VersionWrite, type WriteMethod } from './writes';
 
 export { assertId, assertResourceType, parseVersionTag } from './identity';
@@ -257,52 +257,6 @@ export class Repository implements WritePlanner {
    */
   executeWrites(client: Pool | PoolClient, writes: VersionWrite[], opts: CommitOptions = {}): Promise<StoredVersion[]> {
     return this.engine.commit(client, writes, opts);
-  }
-
-  /**
-   * The checks and normalisation an update by id makes (http.html#update), without I/O: for bulk paths (import)
-   * that validate resource by resource and then write them in batches with `upsertBatch`.
-   */
-  prepareUpdate(resourceType: string, id: string, resource: unknown): { resource: JsonObject; warnings: Issue[] } {
-    assertResourceType(resourceType);
-    assertId(id);
-    if (isJsonObject(resource) && resource.id !== undefined && resource.id !== id) {
-      throw badRequest(`The resource id '${String(resource.id)}' does not match the id '${id}'`, `${resourceType}.id`);
-    }
-    return this.prepare(resource, resourceType, id);
-  }
-
-  /**
-   * Updates by id (update-as-create for new ids) of many prepared resources inside `client`'s transaction: one
-   * locking read of their current rows and one multi-row write statement. A body identical to the current version
-   * makes no new version ('unchanged'). References are NOT checked here: the caller checks them (bulk import does
-   * so once its whole job is written, since its files arrive in any order). Each (type, id) at most once.
-   */
-  async upsertBatch(client: PoolClient, caller: Caller, items: { resourceType: string; id: string; resource: JsonObject }[]): Promise<WriteOutcome[]> {
-    if (items.length === 0) return [];
-    const plans = items.map((it) => this.planVersion({ resourceType: it.resourceType, id: it.id, versionId: 1, method: 'PUT', insert: true }, it.resource));
-    const { rows } = await client.query<{ ord: number; version_id: number; deleted: boolean; same: boolean }>(
-      `SELECT i.ord::int AS ord, r.version_id, r.deleted,
-              NOT r.deleted AND arogya_content_key(r.content) = arogya_content_key(i.content::jsonb) AS same
-         FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS i(id, rt, content, ord)
-         JOIN resource r ON r.id = i.id AND r.resource_type = i.rt
-        FOR NO KEY UPDATE OF r`,
-      [plans.map((p) => p.id), plans.map((p) => p.resourceType), plans.map((p) => p.content)],
-    );
-    const current = new Map(rows.map((r) => [r.ord - 1, r]));
-    const outcomes: WriteOutcome[] = [];
-    const writes: VersionWrite[] = [];
-    plans.forEach((plan, i) => {
-      const prev = current.get(i);
-      if (prev?.same) {
-        outcomes.push('unchanged');
-        return;
-      }
-      outcomes.push(prev && !prev.deleted ? 'updated' : 'created');
-      writes.push({ ...plan, versionId: prev ? prev.version_id + 1 : 1, insert: !prev });
-    });
-    await this.engine.commit(client, writes, { caller });
-    return outcomes;
   }
 
   // Single-resource writes: each a one-entry plan of the write engine (write-engine.ts, bundle-plan.ts).

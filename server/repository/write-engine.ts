@@ -4,7 +4,7 @@
  *
  * - a REST create, update, patch or delete, and their conditional forms: a one-entry plan (`one`, mode 'single');
  * - each batch pass and each transaction Bundle (transaction.ts, so also `arogya import`): a plan of many (`transact`);
- * - bulk $import writes its batches through the same commit point (`commit`, via Repository.upsertBatch).
+ * - bulk $import: a plan per batch of its updates by id (`within` the job's transaction, mode 'import').
  *
  * So If-Match, referential integrity, referrer checks, conditional locking and version writes exist once (in the
  * plan), and every written version passes through ONE function, `commit`: it writes the versions (one set-based
@@ -93,16 +93,19 @@ export class WriteEngine {
   ): Promise<BundlePlan> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await inTransaction(this.pool, async (client) => {
-          const plan = new BundlePlan(this.repo, this.commitPoint, requests, mode, prefer, caller, opts.read);
-          await plan.run(client);
-          return plan;
-        });
+        return await inTransaction(this.pool, (client) => this.within(client, caller, requests, mode, prefer, opts.read));
       } catch (e) {
         if (attempt < (opts.attempts ?? ATTEMPTS) && isRetryable(e)) continue;
         throw e;
       }
     }
+  }
+
+  /** Plans and writes `requests` inside the transaction of `client`, which the caller owns (and may add to); no retry. */
+  async within(client: PoolClient, caller: Caller, requests: PlanRequest[], mode: PlanMode, prefer: PreferReturn, read?: ReadHandler): Promise<BundlePlan> {
+    const plan = new BundlePlan(this.repo, this.commitPoint, requests, mode, prefer, caller, read);
+    await plan.run(client);
+    return plan;
   }
 
   /** One REST interaction as a one-entry plan (errors thrown as they are); its entry's state once written. */
