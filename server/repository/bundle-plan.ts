@@ -17,7 +17,7 @@
  *                If-Match checks, PATCH applied, and unchanged updates detected
  *  7. integrity  one statement for every reference target outside the bundle (FOR KEY SHARE), one for referrers
  *                of deleted resources; targets created in the bundle count, targets deleted in it do not
- *  8. write      ONE Repository.executeWrites for every version of every entry
+ *  8. write      ONE call of the write engine's commit point (WriteEngine.commit) for every version of every entry
  *  9. read       GET/HEAD entries, last, inside the same transaction (so they see the writes)
  *
  * The processing order of the spec (DELETE, POST, PUT/PATCH, GET) shows in the semantics: a conditional match
@@ -247,7 +247,7 @@ export class BundlePlan {
     requests: PlanRequest[],
     private readonly mode: PlanMode,
     private readonly prefer: PreferReturn,
-    /** Who acts: handed with every written version to the commit point (Repository.executeWrites). */
+    /** Who acts: handed with every written version to the commit point (WriteEngine.commit). */
     readonly caller: Caller,
     private readonly read?: ReadHandler,
   ) {
