@@ -6,6 +6,7 @@
  * the same planner as bundle entries (bundle-plan.ts), and every written version passes its one commit point.
  */
 import type { Pool, PoolClient } from '../database/pool';
+import { r4Model } from '../fhir/definitions';
 import { isJsonObject, toJson, type JsonObject } from '../fhir/json';
 import { OperationOutcomeError, badRequest, gone, notFound, type Issue } from '../fhir/outcome';
 import { collectReferences, type LocalReference } from '../fhir/references';
@@ -25,6 +26,7 @@ import type { Criterion } from '../fhir/search/criteria';
 import { WriteEngine, type AfterWriteHook, type CommitOptions } from './write-engine';
 import type { StoredVersion, WritePlanner, WriteResult } from './versions';
 import { INSTANT_SQL, type VersionWrite, type WriteMethod } from './writes';
+import { metaInUse } from './meta';
 
 export { assertId, assertResourceType, parseVersionTag } from './identity';
 
@@ -257,6 +259,12 @@ export class Repository implements WritePlanner {
    */
   executeWrites(client: Pool | PoolClient, writes: VersionWrite[], opts: CommitOptions = {}): Promise<StoredVersion[]> {
     return this.engine.commit(client, writes, opts);
+  }
+
+  /** Profiles, tags and security labels in use on the current resources of a type, or of every type ($meta). */
+  async metaInUse(resourceType?: string): Promise<JsonObject> {
+    if (resourceType !== undefined) assertResourceType(resourceType);
+    return metaInUse(this.pool, resourceType !== undefined ? [resourceType] : r4Model().resourceTypes);
   }
 
   // Single-resource writes: each a one-entry plan of the write engine (write-engine.ts, bundle-plan.ts).

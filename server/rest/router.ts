@@ -47,16 +47,16 @@ function needsCriteria(req: FastifyRequest, what: string): string {
   return c;
 }
 
-/** `[type]/$op` or `[type]/[id]/$op` dispatch. */
-async function operation(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, name: string, type?: string, id?: string): Promise<FastifyReply> {
+/** `[base]/$op`, `[type]/$op`, `[type]/[id]/$op` or `[type]/[id]/_history/[vid]/$op` dispatch. */
+async function operation(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, name: string, type?: string, id?: string, vid?: string): Promise<FastifyReply> {
   const op = findOperation(name, type);
-  const level = id ? 'instance' : type ? 'type' : 'system';
+  const level = vid !== undefined ? 'version' : id ? 'instance' : type ? 'type' : 'system';
   if (!op || !op[level]) throw notFound(`Unknown operation ${name} at ${level} level`);
   if (type && op.types && !op.types.includes(type)) throw notFound(`Operation ${name} is not defined on ${type}`);
   if (!op.methods.includes(req.method as 'GET' | 'POST')) {
     throw new OperationOutcomeError(405, [issue('error', 'not-supported', `${name} does not accept ${req.method}`)], { Allow: op.methods.join(', ') });
   }
-  return op.handle(ctx, req, reply, type, id);
+  return op.handle(ctx, req, reply, type, id, vid);
 }
 
 export const routes: Route[] = [
@@ -118,6 +118,13 @@ export const routes: Route[] = [
     methods: { GET: { handler: (ctx, req, reply, p) => vread(ctx, req, reply, typeOf(p), p.id!, p.vid!), interaction: 'vread' } },
   },
   {
+    url: '/:type/:id/_history/:vid/:op',
+    methods: {
+      GET: { handler: (ctx, req, reply, p) => versionOperation(ctx, req, reply, p) },
+      POST: { handler: (ctx, req, reply, p) => versionOperation(ctx, req, reply, p) },
+    },
+  },
+  {
     url: '/:type/:id/:op',
     methods: {
       GET: { handler: (ctx, req, reply, p) => instanceOperation(ctx, req, reply, p) },
@@ -144,6 +151,12 @@ function instanceOperation(ctx: RestContext, req: FastifyRequest, reply: Fastify
   }
   if (!p.op?.startsWith('$')) throw notFound(`No FHIR endpoint at ${req.method} ${req.url.split('?')[0]}`);
   return operation(ctx, req, reply, p.op, typeOf(p), p.id);
+}
+
+/** `[type]/[id]/_history/[vid]/$op`: an operation on a historical version (resource-operations.html#meta). */
+function versionOperation(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, p: Params): Promise<FastifyReply> {
+  if (!p.op?.startsWith('$')) throw notFound(`No FHIR endpoint at ${req.method} ${req.url.split('?')[0]}`);
+  return operation(ctx, req, reply, p.op, typeOf(p), p.id, p.vid);
 }
 
 const ALL_METHODS: HTTPMethods[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];

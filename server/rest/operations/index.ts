@@ -7,6 +7,7 @@ import type { RestContext } from '../context';
 import { exportOperation } from './export';
 import { importOperation } from './import';
 import { everythingOperation } from './everything';
+import { metaChangeOperation, metaOperation } from './meta';
 import { reindexOperation, reindexStatusOperation } from './reindex';
 import { validateOperation } from './validate';
 
@@ -19,9 +20,11 @@ export interface OperationHandler {
   system: boolean;
   /** The resource types its type/instance levels are defined on; undefined = every resource type. */
   types?: string[];
+  /** Also at `[type]/[id]/_history/[vid]/$op` (a historical version; the meta operations). */
+  version?: boolean;
   /** Methods allowed (operations that change nothing also allow GET). */
   methods: ('GET' | 'POST')[];
-  handle(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, type?: string, id?: string): Promise<FastifyReply>;
+  handle(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, type?: string, id?: string, vid?: string): Promise<FastifyReply>;
 }
 
 export const operations: OperationHandler[] = [
@@ -75,6 +78,29 @@ export const operations: OperationHandler[] = [
     methods: ['GET'],
     handle: (ctx, req, reply, _type, id) => reindexStatusOperation(ctx, req, reply, id!),
   },
+  // Profiles, tags and security labels: $meta at every level, $meta-add/$meta-delete on an instance (meta.ts)
+  {
+    name: 'meta',
+    definition: 'http://hl7.org/fhir/OperationDefinition/Resource-meta',
+    type: true,
+    instance: true,
+    system: true,
+    version: true,
+    methods: ['GET', 'POST'],
+    handle: (ctx, req, reply, type, id, vid) => metaOperation(ctx, req, reply, type, id, vid),
+  },
+  ...(['add', 'delete'] as const).map(
+    (mode): OperationHandler => ({
+      name: `meta-${mode}`,
+      definition: `http://hl7.org/fhir/OperationDefinition/Resource-meta-${mode}`,
+      type: false,
+      instance: true,
+      system: false,
+      version: true,
+      methods: ['POST'],
+      handle: (ctx, req, reply, type, id, vid) => metaChangeOperation(mode)(ctx, req, reply, type!, id!, vid),
+    }),
+  ),
   // Patient/[id]/$everything and Encounter/[id]/$everything: the compartment and what it references
   ...(['Patient', 'Encounter'] as const).map(
     (t): OperationHandler => ({
