@@ -1,5 +1,8 @@
-# Production image: build stage compiles TypeScript; runtime stage has production dependencies only and runs as
-# a non-root user. Point it at PostgreSQL with DATABASE_URL (the embedded database is for local use).
+# Production image: the build stage compiles TypeScript (and writes the distilled R4 model beside it, so the runtime
+# needs no definitions package); the runtime stage has production dependencies only — no devDependencies, no
+# optional ones (the embedded PostgreSQL binaries) — and runs as a non-root user that can write only its data volume.
+# Point it at PostgreSQL with DATABASE_URL (the embedded database is for local use and is not in the image).
+# test/server/production.test.ts reproduces this runtime stage without a docker daemon; keep the two in step.
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -7,12 +10,14 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY server ./server
 COPY test/bench ./test/bench
-RUN npm run build && npm prune --omit=dev
+RUN npm run build && npm prune --omit=dev --omit=optional --no-audit --no-fund
 
 FROM node:20-bookworm-slim
-ENV NODE_ENV=production PORT=8080 HOST=0.0.0.0
+# AROGYA_DATA_DIR: bulk export files, uploads and generated secrets; the app folder itself stays read-only.
+ENV NODE_ENV=production PORT=8080 HOST=0.0.0.0 AROGYA_DATA_DIR=/data
 WORKDIR /app
-RUN groupadd --system arogya && useradd --system --gid arogya --home /app arogya
+RUN groupadd --system arogya && useradd --system --gid arogya --home /app arogya \
+  && mkdir /data && chown arogya:arogya /data && chmod 0700 /data
 COPY --from=build /app/package.json /app/package-lock.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
@@ -20,8 +25,7 @@ COPY bin ./bin
 COPY migrations ./migrations
 COPY profiles ./profiles
 COPY conformance ./conformance
-# Distil the R4 definitions once at build time (the cache lives in node_modules/.cache, read-only at run time).
-RUN node -e "require('./dist/server/fhir/definitions').r4Model()" && chown -R arogya:arogya /app/node_modules/.cache
+VOLUME /data
 USER arogya
 EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \

@@ -48,6 +48,29 @@ export async function createTestDatabase(): Promise<string> {
   return url.toString();
 }
 
+/** Requests against a FHIR base URL (a path is taken relative to it); the body parsed as JSON when it is JSON. */
+export function fhirClient(base: string): Pick<TestServer, 'request'> {
+  return {
+    async request(method, p, init = {}) {
+      const headers: Record<string, string> = { ...(init.headers ?? {}) };
+      let body: string | undefined;
+      if (init.body !== undefined) {
+        body = typeof init.body === 'string' ? init.body : JSON.stringify(init.body);
+        if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/fhir+json';
+      }
+      const res = await fetch(p.startsWith('http') ? p : `${base}${p.startsWith('/') ? '' : '/'}${p}`, { method, headers, body });
+      const text = await res.text();
+      let parsed: unknown;
+      try {
+        parsed = text ? JSON.parse(text) : undefined;
+      } catch {
+        parsed = undefined;
+      }
+      return { status: res.status, headers: res.headers, text, body: parsed as any }; // eslint-disable-line @typescript-eslint/no-explicit-any
+    },
+  };
+}
+
 export interface StartOptions extends Omit<AppOptions, 'logger'> {
   /** The database URL the app's pool connects to, given the test database's (e.g. through a proxy the test cuts). */
   poolUrl?: (databaseUrl: string) => string;
@@ -81,23 +104,7 @@ export async function startServer(overrides: Partial<Config> = {}, opts: StartOp
     pool,
     app,
     databaseUrl,
-    async request(method, p, init = {}) {
-      const headers: Record<string, string> = { ...(init.headers ?? {}) };
-      let body: string | undefined;
-      if (init.body !== undefined) {
-        body = typeof init.body === 'string' ? init.body : JSON.stringify(init.body);
-        if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/fhir+json';
-      }
-      const res = await fetch(p.startsWith('http') ? p : `${base}${p.startsWith('/') ? '' : '/'}${p}`, { method, headers, body });
-      const text = await res.text();
-      let parsed: unknown;
-      try {
-        parsed = text ? JSON.parse(text) : undefined;
-      } catch {
-        parsed = undefined;
-      }
-      return { status: res.status, headers: res.headers, text, body: parsed as any }; // eslint-disable-line @typescript-eslint/no-explicit-any
-    },
+    ...fhirClient(base),
     async close() {
       await app.close();
       await pool.end();

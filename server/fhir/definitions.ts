@@ -4,7 +4,8 @@
  *
  * Reading ~3,000 definition files costs seconds, so the parts the server uses are distilled once into a compact
  * model and cached on disk (keyed by the package version and this module's MODEL_VERSION); every later start
- * loads the cache in a few milliseconds. No I/O happens on any request path.
+ * loads the cache in a few milliseconds. `npm run build` also writes the model beside the compiled module, so a
+ * production install (no devDependencies) reads it without the package. No I/O happens on any request path.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -94,10 +95,30 @@ function packageDir(): string {
   return path.dirname(require.resolve(`${PACKAGE}/package.json`));
 }
 
+/** Identifies this module's build and model version: a model file made by other code is never read. */
+function codeHash(): string {
+  return crypto.createHash('sha256').update(fs.readFileSync(__filename)).update(String(MODEL_VERSION)).digest('hex').slice(0, 12);
+}
+
+/**
+ * The model as shipped with the compiled code (`npm run build` writes it, shipModel): a production install reads
+ * it and needs neither the 191 MB definitions package (a devDependency) nor a writable cache.
+ */
+function shippedFile(): string {
+  return path.join(__dirname, `r4-model-${codeHash()}.json`);
+}
+
+/** Writes the distilled model beside this module (build step: `node dist/server/fhir/definitions.js`). */
+export function shipModel(): string {
+  const file = shippedFile();
+  for (const old of fs.readdirSync(__dirname)) if (/^r4-model-.*\.json$/.test(old)) fs.rmSync(path.join(__dirname, old)); // earlier builds'
+  fs.writeFileSync(file, JSON.stringify(r4Model()));
+  return file;
+}
+
 function cacheFile(): string {
   const pkg = JSON.parse(fs.readFileSync(path.join(packageDir(), 'package.json'), 'utf8')) as { version: string };
-  const self = fs.readFileSync(__filename);
-  const hash = crypto.createHash('sha256').update(self).update(String(MODEL_VERSION)).digest('hex').slice(0, 12);
+  const hash = codeHash();
   const candidates = [path.join(process.cwd(), 'node_modules', '.cache', 'arogya'), path.join(os.tmpdir(), 'arogya-cache')];
   for (const dir of candidates) {
     try {
@@ -116,11 +137,11 @@ let cached: R4Model | undefined;
 /** The R4 model, distilled from the official definitions (cached in memory and on disk). */
 export function r4Model(): R4Model {
   if (cached) return cached;
+  const read = (f: string): R4Model => JSON.parse(fs.readFileSync(f, 'utf8'), (k, v) => (k === 'max' && v === null ? Infinity : v)) as R4Model;
+  const shipped = shippedFile();
+  if (fs.existsSync(shipped)) return (cached = read(shipped));
   const file = cacheFile();
-  if (file && fs.existsSync(file)) {
-    cached = JSON.parse(fs.readFileSync(file, 'utf8'), (k, v) => (k === 'max' && v === null ? Infinity : v)) as R4Model;
-    return cached;
-  }
+  if (file && fs.existsSync(file)) return (cached = read(file));
   cached = buildModel(packageDir());
   if (file) {
     const tmp = `${file}.${process.pid}.tmp`;
@@ -285,3 +306,5 @@ function resourceTypeSet(): Set<string> {
   rtSet ??= new Set(r4Model().resourceTypes);
   return rtSet;
 }
+
+if (require.main === module) console.log(`R4 model written to ${path.relative(process.cwd(), shipModel())}`);
