@@ -78,12 +78,12 @@ test('serve on an external database with 2 workers: health, request ids, redacte
   } finally {
     if (proc.child.exitCode === null) proc.child.kill('SIGKILL');
   }
-}, 90_000);
+}, 300_000);
 
 test('SIGTERM while the workers are still starting is a clean shutdown (exit 0)', async () => {
   const databaseUrl = await createTestDatabase();
   const waitFor = async (cond: () => boolean | Promise<boolean>) => {
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + 120_000;
     while (!(await cond())) {
       if (Date.now() > deadline) throw new Error('timed out');
       await new Promise((r) => setTimeout(r, 5));
@@ -105,7 +105,7 @@ test('SIGTERM while the workers are still starting is a clean shutdown (exit 0)'
     proc.child.kill('SIGTERM');
     expect(await proc.exited).toBe(0);
   }
-}, 90_000);
+}, 300_000);
 
 test('serve on the embedded PostgreSQL (as root too): data persists across restarts, SIGTERM stops it cleanly', async () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'arogya-embedded-'));
@@ -135,7 +135,7 @@ test('serve on the embedded PostgreSQL (as root too): data persists across resta
   } finally {
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
-}, 240_000);
+}, 400_000);
 
 test('migrate applies migrations and exits; a bad setting is a clear configuration error', async () => {
   const databaseUrl = await createTestDatabase();
@@ -149,4 +149,4 @@ test('migrate applies migrations and exits; a bad setting is a clear configurati
 
   const unknown = start(['dance'], { DATABASE_URL: databaseUrl });
   expect(await unknown.exited).toBe(2);
-});
+}, 120_000);
