@@ -3,6 +3,7 @@
  * the real PostgreSQL against one made-up index row, and a check that a statement binds every value it uses.
  */
 import pg from 'pg';
+import { createTestDatabase } from './harness';
 import { SqlBuilder } from '../server/repository/search/compile/sql';
 
 /** A column of the made-up row: its value and PostgreSQL type. */
@@ -37,4 +38,21 @@ export function expectBound(sql: string, count: number): void {
   const used = new Set([...sql.matchAll(/\$(\d+)/g)].map((m) => Number(m[1])));
   expect([...used].filter((n) => n < 1 || n > count)).toEqual([]);
   expect(used.size).toBe(count);
+}
+
+/**
+ * A fresh migrated database of the test run, opened before the file's tests and closed after them, that plans
+ * compiled statements on the real schema: `explain` fails when PostgreSQL cannot plan the statement.
+ */
+export function migratedDatabase(): { explain(sql: string, params: unknown[]): Promise<void> } {
+  let pool: pg.Pool | undefined;
+  beforeAll(async () => {
+    pool = new pg.Pool({ connectionString: await createTestDatabase(), max: 1 });
+  });
+  afterAll(() => pool?.end());
+  return {
+    async explain(sql, params) {
+      await pool!.query(`EXPLAIN ${sql}`, params);
+    },
+  };
 }

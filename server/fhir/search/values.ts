@@ -26,21 +26,9 @@ export const ID = /^[A-Za-z0-9\-.]{1,64}$/;
 // ---------------------------------------------------------------------------------------------------------------
 // Lexical helpers
 
-/** Splits a search value on unescaped commas (`\,` is a literal comma). */
+/** Splits a search value on unescaped commas (`\,` is a literal comma); the escapes stay for the next level. */
 export function splitOr(value: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  for (let i = 0; i < value.length; i++) {
-    const c = value[i];
-    if (c === '\\' && i + 1 < value.length && (value[i + 1] === ',' || value[i + 1] === '$' || value[i + 1] === '|' || value[i + 1] === '\\')) {
-      cur += c + value[++i]; // keep the escape for the next level (| and $), removed by unescape()
-    } else if (c === ',') {
-      out.push(cur);
-      cur = '';
-    } else cur += c;
-  }
-  out.push(cur);
-  return out;
+  return splitUnescaped(value, ',');
 }
 
 /** Removes the escapes: `\,` `\$` `\|` `\\` stand for the character. */

@@ -1,17 +1,11 @@
 /** A search driven from one criterion's index rows: which criterion drives, and the statement's shape. */
-import pg from 'pg';
-import { createTestDatabase } from '../../../../test/harness';
-import { expectBound } from '../../../../test/sql';
+import { expectBound, migratedDatabase } from '../../../../test/sql';
 import type { Criterion } from '../../../fhir/search/criteria';
 import { parseSearch } from '../../../fhir/search/parse';
 import type { AccessRestriction } from './access';
 import { drivenSearch, driverRank, type DrivenSearch } from './driven';
 
-let pool: pg.Pool;
-beforeAll(async () => {
-  pool = new pg.Pool({ connectionString: await createTestDatabase(), max: 1 });
-});
-afterAll(() => pool.end());
+const db = migratedDatabase();
 
 const parse = (type: string, query: string): Criterion[] =>
   parseSearch([type], [...new URLSearchParams(query)], { timeZone: 'UTC', baseUrl: '' }).criteria;
@@ -22,7 +16,7 @@ async function driven(type: string, query: string, restriction?: AccessRestricti
   if (d) {
     const where = d.byValue ? `${d.where} AND ${d.byValue.first}` : d.where;
     expectBound(`${d.from} ${where}`, d.params.length);
-    await pool.query(`EXPLAIN SELECT d.id FROM ${d.from} WHERE ${where} GROUP BY d.id ORDER BY d.id LIMIT 20`, d.params);
+    await db.explain(`SELECT d.id FROM ${d.from} WHERE ${where} GROUP BY d.id ORDER BY d.id LIMIT 20`, d.params);
   }
   return d;
 }

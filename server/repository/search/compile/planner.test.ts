@@ -3,20 +3,14 @@
  * predicate. Every statement is also planned by PostgreSQL (EXPLAIN) on a migrated, empty database, so a shape
  * that is not valid SQL for the real schema fails here.
  */
-import pg from 'pg';
-import { createTestDatabase } from '../../../../test/harness';
-import { expectBound } from '../../../../test/sql';
+import { expectBound, migratedDatabase } from '../../../../test/sql';
 import type { Criterion } from '../../../fhir/search/criteria';
 import { parseSearch } from '../../../fhir/search/parse';
 import type { AccessRestriction } from './access';
 import { compileCriteria, mergeRanges, searchPredicate } from './planner';
 import { SqlBuilder } from './sql';
 
-let pool: pg.Pool;
-beforeAll(async () => {
-  pool = new pg.Pool({ connectionString: await createTestDatabase(), max: 1 });
-});
-afterAll(() => pool.end());
+const db = migratedDatabase();
 
 const parse = (type: string, query: string): Criterion[] =>
   parseSearch([type], [...new URLSearchParams(query)], { timeZone: 'UTC', baseUrl: 'https://fhir.example.org/fhir' }).criteria;
@@ -26,7 +20,7 @@ async function predicate(type: string, query: string, restriction?: AccessRestri
   const b = new SqlBuilder();
   const sql = searchPredicate(b, 'r', [type], parse(type, query), restriction);
   expectBound(sql, b.params.length);
-  await pool.query(`EXPLAIN SELECT r.id FROM resource r WHERE ${sql}`, b.params);
+  await db.explain(`SELECT r.id FROM resource r WHERE ${sql}`, b.params);
   return { sql, params: b.params };
 }
 
@@ -132,7 +126,7 @@ test('compileCriteria continues the numbering of parameters it is given', async 
   const f = compileCriteria('Patient', parse('Patient', 'identifier=x'), ['first', 'second']);
   expect(f.params.slice(0, 2)).toEqual(['first', 'second']);
   expect(f.sql).toContain('r.resource_type = $3');
-  await pool.query(`EXPLAIN SELECT r.id FROM resource r WHERE r.id = $1 AND r.id <> $2 AND ${f.sql}`, f.params);
+  await db.explain(`SELECT r.id FROM resource r WHERE r.id = $1 AND r.id <> $2 AND ${f.sql}`, f.params);
 });
 
 test('a compartment criterion: the compartment resource itself and what links to it', async () => {
@@ -140,6 +134,6 @@ test('a compartment criterion: the compartment resource itself and what links to
   const sql = searchPredicate(b, 'r', ['Patient'], [{ kind: 'compartment', type: 'Patient', id: '7' }]);
   expect(sql).toMatch(/\(\(r\.resource_type = \$\d+ AND r\.id = \$\d+\) OR EXISTS \(SELECT 1 FROM search_reference/);
   expect(b.params).toEqual(expect.arrayContaining(['Patient', '7', expect.arrayContaining(['link'])]));
-  await pool.query(`EXPLAIN SELECT r.id FROM resource r WHERE ${sql}`, b.params);
+  await db.explain(`SELECT r.id FROM resource r WHERE ${sql}`, b.params);
   expect(searchPredicate(new SqlBuilder(), 'r', ['Medication'], [{ kind: 'compartment', type: 'Patient', id: '7' }])).toContain('AND false');
 });
