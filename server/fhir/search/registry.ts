@@ -13,8 +13,8 @@
  * Custom parameters (SearchParameter resources stored on the server, fhir/search/custom.ts) are merged in at
  * runtime by setCustomParameters(): the repository keeps every process's copy in step with the database
  * (repository/search/parameters.ts). A custom parameter is `pending` until its reindex job has filled the index
- * for existing resources: new writes already extract it, but searches with it are refused (parse.ts) so results are
- * never silently incomplete. `registryGeneration()` changes with every change of the set, so caches built from the
+ * for existing resources: new writes already extract it, but searches with it are refused (resolve.ts), so
+ * results are never silently incomplete. `registryGeneration()` changes with every change of the set, so caches built from the
  * registry (extraction plans, the CapabilityStatement) know when to rebuild.
  */
 import { r4Model, type SearchParamDef } from '../definitions';
