@@ -13,6 +13,9 @@ import { loadConfig, type Config } from '../server/config';
 import { freePort } from '../server/database/embedded';
 import { createPool, servingLimits, type Pool } from '../server/database/pool';
 
+/** A parsed JSON body in tests, where the shape is what is being checked. */
+export type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
 export interface FhirResponse<T = any> { // eslint-disable-line @typescript-eslint/no-explicit-any
   status: number;
   headers: Headers;
@@ -110,6 +113,27 @@ export async function startServer(overrides: Partial<Config> = {}, opts: StartOp
       await pool.end();
     },
   };
+}
+
+/**
+ * The test file's server: registers a beforeAll that starts it (with `config` overrides) and runs `setup` (loading
+ * fixtures), and an afterAll that closes it. The handle it returns reaches the started server from inside tests and
+ * hooks (a proxy: using it before beforeAll has run is an error saying so).
+ */
+export function useServer(opts: { config?: Partial<Config>; setup?: (server: TestServer) => Promise<unknown> } = {}): TestServer {
+  let started: TestServer | undefined;
+  beforeAll(async () => {
+    started = await startServer(opts.config);
+    await opts.setup?.(started);
+  });
+  afterAll(async () => started?.close());
+  return new Proxy({} as TestServer, {
+    get(_target, key) {
+      if (!started) throw new Error(`useServer: the test server starts in beforeAll; '${String(key)}' was used before it ran`);
+      const value = started[key as keyof TestServer];
+      return typeof value === 'function' ? value.bind(started) : value;
+    },
+  });
 }
 
 /** ../shared/fixtures (beside the project). Tests needing it skip when absent — but fail under CI=true. */

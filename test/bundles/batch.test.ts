@@ -4,16 +4,10 @@
  * reference, a referenced resource to delete, several matches), or on a GET. Entries touching the same resource
  * are processed one after the other, as the spec's sequential reading of a batch implies.
  */
-import { startServer, type TestServer } from '../harness';
+import { useServer, type Json } from '../harness';
 import { PASS_SIZE } from '../../server/repository/transaction';
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-let server: TestServer;
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => server?.close());
+const server = useServer();
 
 const NHID = 'https://healthid.abdm.gov.in';
 

@@ -3,15 +3,9 @@
  * share conditional creates and conditional references, in different orders, never duplicate a resource and never
  * deadlock; transactions updating the same resources in opposite entry orders all succeed.
  */
-import { startServer, type TestServer } from '../harness';
+import { useServer, type Json } from '../harness';
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-let server: TestServer;
-beforeAll(async () => {
-  server = await startServer({ poolSize: 20 });
-});
-afterAll(async () => server?.close());
+const server = useServer({ config: { poolSize: 20 } });
 
 const HFR = 'https://facility.abdm.gov.in';
 const HPR = 'https://hpr.abdm.gov.in';

@@ -3,15 +3,9 @@
  * order, conditional create/update/delete, ifMatch, PATCH entries, conditional references (0, 1, >1 matches), and
  * all-or-nothing: a failing entry leaves no trace in any table.
  */
-import { startServer, type TestServer } from '../harness';
+import { useServer, type Json } from '../harness';
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-let server: TestServer;
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => server?.close());
+const server = useServer();
 
 const NHID = 'https://healthid.abdm.gov.in';
 const HFR = 'https://facility.abdm.gov.in';

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { isLosslessNumber, parseStoredJson, type JsonValue } from '../../server/fhir/json';
-import { startServer, type TestServer } from '../harness';
+import { useServer } from '../harness';
 import { examplesDir } from '../fixtures';
 
 /** Conformance resources that change server behaviour (issue 2's exclusion list). */
@@ -29,11 +29,7 @@ const NOTATION_CHANGES: Record<string, string> = {
   'Observation-decimal.json': 'exponent notation (1E-22, 1.000000000000000000E±245) is stored as numeric and read back positionally',
 };
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startServer({ referentialIntegrity: false });
-});
-afterAll(async () => server?.close());
+const server = useServer({ config: { referentialIntegrity: false } });
 
 function withoutMeta(v: JsonValue): JsonValue {
   if (v && typeof v === 'object' && !Array.isArray(v) && !isLosslessNumber(v)) {

@@ -1,14 +1,8 @@
 /** GET /metadata: a CapabilityStatement generated from what the server routes, indexes and implements. */
-import { startServer, type TestServer } from '../harness';
+import { useServer, type Json } from '../harness';
 import { r4Model } from '../../server/fhir/definitions';
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-let server: TestServer;
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => server?.close());
+const server = useServer();
 
 test('lists every R4 resource type with the interactions that are routed', async () => {
   const res = await server.request('GET', '/metadata');

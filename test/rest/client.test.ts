@@ -3,15 +3,13 @@
  * library that knows FHIR, not our test helpers.
  */
 import Client from 'fhir-kit-client';
-import { startServer, type TestServer } from '../harness';
+import { useServer } from '../harness';
 
-let server: TestServer;
 let client: Client;
+const server = useServer();
 beforeAll(async () => {
-  server = await startServer();
   client = new Client({ baseUrl: server.base });
 });
-afterAll(async () => server?.close());
 
 test('capability statement, create, read, update, vread, history, search by identifier, delete', async () => {
   const cs = (await client.capabilityStatement()) as unknown as { fhirVersion: string };

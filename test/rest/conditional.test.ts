@@ -3,17 +3,11 @@
  * 50 concurrent identical conditional creates make exactly one resource; concurrent conditional updates never
  * duplicate; unsupported criteria are refused, never ignored.
  */
-import { startServer, type TestServer } from '../harness';
-
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+import { useServer, type Json } from '../harness';
 
 const NHID = 'https://healthid.abdm.gov.in';
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => server?.close());
+const server = useServer();
 
 function patient(nhid: string, extra: Json = {}): Json {
   return {

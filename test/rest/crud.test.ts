@@ -2,19 +2,13 @@
  * read, vread, create, update (+ update-as-create), delete (+ 410), no-op updates, on the seven HMS resource
  * types (Synthea data, plus the official Invoice example) and a sample of others, over real HTTP.
  */
-import { startServer, fixturesAvailable, type TestServer } from '../harness';
+import { startServer, fixturesAvailable, useServer, type Json } from '../harness';
 import { specExample, syntheaResources } from '../fixtures';
-
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const HAVE_FIXTURES = fixturesAvailable('crud tests on Synthea resources');
 const d = HAVE_FIXTURES ? describe : describe.skip;
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => server?.close());
+const server = useServer();
 
 function withoutMeta(r: Json): Json {
   const { meta, ...rest } = r;

@@ -2,13 +2,9 @@
  * Bad input gets the right status and an OperationOutcome, never a 500 or a partial write: malformed JSON, wrong
  * content type, unknown type, invalid id, oversized body (413), wrong method (405), validation failures.
  */
-import { startServer, type TestServer } from '../harness';
+import { useServer } from '../harness';
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startServer({ bodyLimit: 64 * 1024 });
-});
-afterAll(async () => server?.close());
+const server = useServer({ config: { bodyLimit: 64 * 1024 } });
 
 async function expectOutcome(method: string, path: string, status: number, init?: { body?: unknown; headers?: Record<string, string> }) {
   const res = await server.request(method, path, init);

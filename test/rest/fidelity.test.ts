@@ -2,13 +2,9 @@
  * Fidelity: a resource reads back exactly as written. Decimals keep their lexical form (235.40 stays 235.40,
  * 66.899999999999991 stays as written) through create, read, vread, history, search, _pretty and PATCH.
  */
-import { startServer, type TestServer } from '../harness';
+import { useServer } from '../harness';
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => server?.close());
+const server = useServer();
 
 const body = `{"resourceType":"Observation","status":"final","code":{"text":"Serum sodium"},
   "valueQuantity":{"value":235.40,"unit":"mmol/L","system":"http://unitsofmeasure.org","code":"mmol/L"},

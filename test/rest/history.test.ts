@@ -4,15 +4,9 @@
  * `_since` query that starts from the previous bundle's meta.lastUpdated.
  */
 import pg from 'pg';
-import { startServer, type FhirResponse, type TestServer } from '../harness';
+import { type FhirResponse, useServer, type Json } from '../harness';
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-let server: TestServer;
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => server?.close());
+const server = useServer();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -3,12 +3,11 @@
  * If-Modified-Since (304), Prefer return=minimal|representation|OperationOutcome, _format, _pretty, _summary,
  * _elements, XML → 406/415.
  */
-import { startServer, type TestServer } from '../harness';
+import { useServer } from '../harness';
 
-let server: TestServer;
 let id: string;
+const server = useServer();
 beforeAll(async () => {
-  server = await startServer();
   const res = await server.request('POST', '/Patient', {
     body: {
       resourceType: 'Patient',
@@ -23,7 +22,6 @@ beforeAll(async () => {
   });
   id = res.body.id;
 });
-afterAll(async () => server?.close());
 
 describe('version headers and preconditions', () => {
   test('If-Match: stale version → 412, current → 200, malformed → 400', async () => {

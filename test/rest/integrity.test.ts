@@ -3,13 +3,9 @@
  * them); deleting a resource that others reference is refused (409, listing referrers); concurrent
  * delete-vs-reference races cannot leave a dangling reference. Switchable off for migrations.
  */
-import { startServer, type TestServer } from '../harness';
+import { startServer, useServer } from '../harness';
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => server?.close());
+const server = useServer();
 
 async function hospitalAndPatient() {
   const org = await server.request('POST', '/Organization', { body: { resourceType: 'Organization', name: 'Arogya Hospital, Kochi' } });

@@ -3,11 +3,9 @@
  * an instance and of a historical version, the profiles/tags/security labels in use at type and system level,
  * adding and deleting as sets (a change is a new version, no change is none), and bad requests.
  */
-import { startServer, type TestServer } from '../harness';
+import { useServer, type Json } from '../harness';
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-let server: TestServer;
+const server = useServer();
 const TAGS = 'http://example.org/codes/tags';
 const ABDM_PROFILE = 'https://nrces.in/ndhm/fhir/r4/StructureDefinition/Patient';
 let patient: string;
@@ -24,7 +22,6 @@ function parameters(m: Json): Json {
 }
 
 beforeAll(async () => {
-  server = await startServer();
   const created = await server.request('POST', '/Patient', {
     body: { resourceType: 'Patient', meta: { tag: [{ system: TAGS, code: 'vip', display: 'VIP' }] }, gender: 'female' },
   });
@@ -38,7 +35,6 @@ beforeAll(async () => {
     },
   });
 });
-afterAll(async () => server?.close());
 
 test('$meta on an instance is the current version\'s meta, by GET and POST', async () => {
   const m = meta(await server.request('GET', `/Patient/${patient}/$meta`));

@@ -2,12 +2,11 @@
  * PATCH (http.html#patch) with JSON Patch and FHIRPath Patch over HTTP: versions, validation of the result,
  * If-Match, conditional patch, and errors.
  */
-import { startServer, type TestServer } from '../harness';
+import { useServer } from '../harness';
 
-let server: TestServer;
 let id: string;
+const server = useServer();
 beforeAll(async () => {
-  server = await startServer();
   const res = await server.request('POST', '/Patient', {
     body: {
       resourceType: 'Patient',
@@ -19,7 +18,6 @@ beforeAll(async () => {
   });
   id = res.body.id;
 });
-afterAll(async () => server?.close());
 
 const jsonPatch = (ops: unknown, headers: Record<string, string> = {}) => ({ body: ops, headers: { 'content-type': 'application/json-patch+json', ...headers } });
 

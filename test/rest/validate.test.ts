@@ -4,15 +4,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { fixturesAvailable, startServer, syntheaBundles, type TestServer } from '../harness';
+import { fixturesAvailable, syntheaBundles, useServer, type Json } from '../harness';
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-let server: TestServer;
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => server?.close());
+const server = useServer();
 
 const errors = (oo: Json) => oo.issue.filter((i: Json) => i.severity === 'error' || i.severity === 'fatal');
 

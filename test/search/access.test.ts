@@ -4,20 +4,18 @@
  * `_include`, `_revinclude`, chain, `_has` and `_list` path alike, so nothing outside it is ever read, counted or
  * used to decide a match (no post-filtering: totals and pages agree).
  */
-import { startServer, type TestServer } from '../harness';
+import { useServer } from '../harness';
 import type { AccessRestriction } from '../../server/repository/search/compile/access';
 import { parseSearch } from '../../server/fhir/search/parse';
 import { Repository } from '../../server/repository/repository';
 import { loadFixtures } from './fixtures';
 
-let server: TestServer;
 let repo: Repository;
+const server = useServer();
 beforeAll(async () => {
-  server = await startServer();
   await loadFixtures(server);
   repo = new Repository(server.pool, { referentialIntegrity: true, baseUrl: server.base, timeZone: 'UTC' });
 });
-afterAll(async () => server?.close());
 
 async function search(type: string, query: string, restriction?: AccessRestriction): Promise<{ matches: string[]; includes: string[]; total?: number }> {
   const parsed = parseSearch([type], [...new URLSearchParams(query)], { timeZone: 'UTC', baseUrl: server.base });

@@ -5,13 +5,11 @@
  * to counts; a chain goes on from a contained resource to the server's resources and to the container's other
  * contained resources. Expected result sets are computed by hand from the resources below.
  */
-import { startServer, type TestServer } from '../harness';
+import { useServer, type Json } from '../harness';
 import type { AccessRestriction } from '../../server/repository/search/compile/access';
 import { parseSearch } from '../../server/fhir/search/parse';
 import { Repository } from '../../server/repository/repository';
 import { loadFixtures, matchIds } from './fixtures';
-
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const RX = 'http://www.nlm.nih.gov/research/umls/rxnorm';
 const med = (id: string, code: string, manufacturer?: string): Json => ({
@@ -48,12 +46,10 @@ const fixtures: Json[] = [
   request('rx6', '#m6', { contained: [med('m6', '3003')], subject: { reference: 'Patient/pt2' } }),
 ];
 
-let server: TestServer;
+const server = useServer();
 beforeAll(async () => {
-  server = await startServer();
   await loadFixtures(server, fixtures);
 });
-afterAll(async () => server?.close());
 
 const q = (query: string) => matchIds(server, query);
 

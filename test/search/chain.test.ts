@@ -3,17 +3,10 @@
  * POST _search equivalence (search.html#chaining, #has, #include, #revinclude, http.html#search,
  * search.html#compartments), over the hand-made fixtures.
  */
-import { startServer, type TestServer } from '../harness';
+import { useServer, type Json } from '../harness';
 import { NHID, loadFixtures, matchIds } from './fixtures';
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-let server: TestServer;
-beforeAll(async () => {
-  server = await startServer();
-  await loadFixtures(server);
-});
-afterAll(async () => server?.close());
+const server = useServer({ setup: loadFixtures });
 
 const q = (query: string) => matchIds(server, query);
 const enc = encodeURIComponent;

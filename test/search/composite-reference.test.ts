@@ -7,10 +7,8 @@
  * below.
  */
 import path from 'node:path';
-import { startServer, type TestServer } from '../harness';
+import { useServer, type Json } from '../harness';
 import { loadFixtures, matchIds } from './fixtures';
-
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const OTHER = 'http://other.example/fhir/DocumentReference/7';
 
@@ -33,12 +31,10 @@ const docs: Json[] = [
   doc('d3', [{ code: 'transforms', target: OTHER }]),
 ];
 
-let server: TestServer;
+const server = useServer();
 beforeAll(async () => {
-  server = await startServer();
   await loadFixtures(server, docs);
 });
-afterAll(async () => server?.close());
 
 const enc = encodeURIComponent;
 const relationship = (v: string) => matchIds(server, `/DocumentReference?relationship=${enc(v)}`);

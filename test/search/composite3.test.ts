@@ -5,10 +5,8 @@
  * the search region is 1-based (the parameters' R4 definitions): a 0-based sequence's start counts one higher.
  * Expected result sets are computed by hand from the resources below.
  */
-import { startServer, type TestServer } from '../harness';
+import { useServer, type Json } from '../harness';
 import { loadFixtures, matchIds } from './fixtures';
-
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const CHROMOSOME = 'http://terminology.hl7.org/CodeSystem/chromosome-human';
 const NUCCORE = 'http://www.ncbi.nlm.nih.gov/nuccore';
@@ -51,12 +49,10 @@ const sequences: Json[] = [
   onReferenceSeq('ms6', 1, 'NC_000009.11', [22125500, 22125510], [[22125503, 22125504]]),
 ];
 
-let server: TestServer;
+const server = useServer();
 beforeAll(async () => {
-  server = await startServer();
   await loadFixtures(server, sequences);
 });
-afterAll(async () => server?.close());
 
 const q = (query: string) => matchIds(server, query);
 const enc = encodeURIComponent;

@@ -5,13 +5,11 @@
  * computed by hand from the resources below; the index rows of contained resources must follow their container's
  * updates and deletion, never show in a normal search, and every refused combination is a 400 naming its parameter.
  */
-import { startServer, type TestServer } from '../harness';
+import { useServer, type Json } from '../harness';
 import type { AccessRestriction } from '../../server/repository/search/compile/access';
 import { parseSearch } from '../../server/fhir/search/parse';
 import { Repository } from '../../server/repository/repository';
 import { NHID, loadFixtures } from './fixtures';
-
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const SNOMED = 'http://snomed.info/sct';
 const LOINC = 'http://loinc.org';
@@ -85,14 +83,12 @@ const family: Json = {
   valueQuantity: { value: 5.4, unit: '%', system: 'http://unitsofmeasure.org', code: '%' },
 };
 
-let server: TestServer;
 let repo: Repository;
+const server = useServer();
 beforeAll(async () => {
-  server = await startServer();
   await loadFixtures(server, [anita, meera, paracetamol, mr1, mr2, mr3, walkin, family]);
   repo = new Repository(server.pool, { referentialIntegrity: true, baseUrl: server.base, timeZone: 'UTC' });
 });
-afterAll(async () => server?.close());
 
 /** Each match entry as `fullUrl` relative to the base (search.mode must be match), in the order served. */
 async function matches(query: string): Promise<string[]> {

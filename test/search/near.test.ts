@@ -7,10 +7,8 @@
  * 170 km.
  */
 import path from 'node:path';
-import { startServer, type TestServer } from '../harness';
+import { useServer, type Json } from '../harness';
 import { loadFixtures, matchIds } from './fixtures';
-
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const location = (id: string, name: string, position?: [number, number]): Json => ({
   resourceType: 'Location',
@@ -29,12 +27,10 @@ const fixtures: Json[] = [
   location('nowhere', 'Mobile van'),
 ];
 
-let server: TestServer;
+const server = useServer();
 beforeAll(async () => {
-  server = await startServer();
   await loadFixtures(server, fixtures);
 });
-afterAll(async () => server?.close());
 
 const near = (v: string) => matchIds(server, `/Location?near=${encodeURIComponent(v)}`);
 const CENTRAL = '13.0827|80.2707';

@@ -3,15 +3,9 @@
  * repeats a resource while others are created or deleted between page fetches (for the default order, a single
  * sort key with resources lacking it, and several keys), previous links, _sort, _total, _summary, _elements.
  */
-import { startServer, type TestServer } from '../harness';
+import { useServer, type Json } from '../harness';
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-let server: TestServer;
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => server?.close());
+const server = useServer();
 
 let serial = 0;
 async function createPatient(family: string | undefined, birthDate: string | undefined, tag: string): Promise<string> {

@@ -3,15 +3,10 @@
  * test/search/fixtures.ts: string, token, date, number, quantity (UCUM), uri, reference, composite, the common
  * parameters (_id, _lastUpdated, _tag, _profile, _security, _source, _text, _content, _list) and :missing.
  */
-import { startServer, type TestServer } from '../harness';
+import { useServer } from '../harness';
 import { LOINC, NHID, UCUM, loadFixtures, matchIds } from './fixtures';
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startServer();
-  await loadFixtures(server);
-});
-afterAll(async () => server?.close());
+const server = useServer({ setup: loadFixtures });
 
 const q = (query: string) => matchIds(server, query);
 const enc = encodeURIComponent;

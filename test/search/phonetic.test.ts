@@ -4,14 +4,10 @@
  * patients and a set of Indian names; a Synthea patient is found by a misspelt family name.
  */
 import fs from 'node:fs';
-import { fixturesAvailable, startServer, syntheaBundles, type TestServer } from '../harness';
+import { fixturesAvailable, syntheaBundles, useServer } from '../harness';
 import { fold, phoneticKey } from '../../server/fhir/search/normalise';
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => server?.close());
+const server = useServer();
 
 const INDIAN = ['Raghavan', 'Priya', 'Lakshmi', 'Venkataraman', 'Chaudhary', 'Bhattacharya', 'Iyer', 'Nair', "D'Souza", 'Kavita Deshpande', 'Müller'];
 

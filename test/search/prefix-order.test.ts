@@ -4,10 +4,8 @@
  * the first index entries of the prefix. Expected orders are worked out by hand from the names below (the `name`
  * values of a HumanName are its parts and its whole text, case- and accent-folded).
  */
-import { startServer, type TestServer } from '../harness';
+import { useServer, type Json } from '../harness';
 import { loadFixtures } from './fixtures';
-
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const patient = (id: string, given: string[], family: string): Json => ({ resourceType: 'Patient', id, name: [{ given, family }] });
 
@@ -21,12 +19,10 @@ const fixtures: Json[] = [
   patient('p3', ['Bala'], 'Kumar'),
 ];
 
-let server: TestServer;
+const server = useServer();
 beforeAll(async () => {
-  server = await startServer();
   await loadFixtures(server, fixtures);
 });
-afterAll(async () => server?.close());
 
 async function page(url: string): Promise<{ ids: string[]; next?: string; previous?: string }> {
   const res = await server.request('GET', url);

@@ -5,11 +5,9 @@
  * Here those rows (and all of the Patients' token rows) are removed by hand, as an older version would have left
  * the data; the command puts back exactly the rows the writes made, and the searches find the resources again.
  */
-import { runCli, startServer, type CliRun, type TestServer } from '../harness';
+import { runCli, type CliRun, useServer, type Json } from '../harness';
 import { INDEX_TABLES } from '../../server/repository/writes';
 import { loadFixtures, matchIds } from './fixtures';
-
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const NHID = 'https://healthid.abdm.gov.in';
 
@@ -27,12 +25,10 @@ const fixtures: Json[] = [
   },
 ];
 
-let server: TestServer;
+const server = useServer();
 beforeAll(async () => {
-  server = await startServer();
   await loadFixtures(server, fixtures);
 });
-afterAll(async () => server?.close());
 
 async function indexRows(): Promise<Record<string, unknown[]>> {
   const out: Record<string, unknown[]> = {};

@@ -5,10 +5,8 @@
  * paging that never skips or repeats while resources are created and deleted between pages, and index rows
  * written before the per-resource sort markers existed (migration 20261127000910). Expected orders by hand.
  */
-import { startServer, type TestServer } from '../harness';
+import { useServer, type Json } from '../harness';
 import { loadFixtures, matchIds } from './fixtures';
-
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const EXTERNAL = 'http://ext.example.org/fhir/Patient/z';
 
@@ -59,12 +57,10 @@ function encounter(id: string, provider: string | undefined): Json {
 }
 const encounters = [encounter('en1', 'Organization/orgA'), encounter('en2', 'Organization/orgB'), encounter('en3', undefined), encounter('en4', 'Organization/orgA')];
 
-let server: TestServer;
+const server = useServer();
 beforeAll(async () => {
-  server = await startServer();
   await loadFixtures(server, [...targets, ...observations, ...encounters]);
 });
-afterAll(async () => server?.close());
 
 const sorted = (query: string) => matchIds(server, query, {}, true);
 const obs = (sort: string) => sorted(`/Observation?_tag=urn:sortref|static&_sort=${sort}`);

@@ -3,17 +3,10 @@
  * reported under `Prefer: handling=lenient`; malformed values are a 400 naming the parameter in both modes;
  * conditional writes never act on a parameter they did not understand; hostile values stay data.
  */
-import { startServer, type TestServer } from '../harness';
+import { useServer, type Json } from '../harness';
 import { loadFixtures, matchIds } from './fixtures';
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-let server: TestServer;
-beforeAll(async () => {
-  server = await startServer();
-  await loadFixtures(server);
-});
-afterAll(async () => server?.close());
+const server = useServer({ setup: loadFixtures });
 
 const lenient = { prefer: 'handling=lenient' };
 

@@ -2,14 +2,10 @@
  * The write statement sends its arrays as literals built by writes.ts arrayLiteral (one pass, instead of pg's
  * per-element escaping): every awkward string must come back from PostgreSQL exactly as sent.
  */
-import { startServer, type TestServer } from '../harness';
+import { useServer } from '../harness';
 import { arrayLiteral } from '../../server/repository/writes';
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => server?.close());
+const server = useServer();
 
 test('text, bool, int and numeric arrays round-trip through PostgreSQL', async () => {
   const texts = ['a', 'b"c', 'd\\e', null, '{x,y}', 'NULL', '', ' padded ', '{"k":"v\\n"}', 'ü€😀', "it's", 'a,b', '\t\n'];
