@@ -80,3 +80,22 @@ test('database sessions run without JIT (a chained search was JIT-compiled for m
   const { rows } = await server.pool.query<{ jit: string }>('SHOW jit');
   expect(rows[0]!.jit).toBe('off');
 });
+
+describe('chains through untyped links', () => {
+  test('a chain expanding to thousands of type paths is refused at once (it took longer to plan than the statement timeout)', async () => {
+    const started = Date.now();
+    const res = await server.request('GET', '/Encounter?diagnosis:Condition.evidence-detail.depends-on._source=x');
+    expect(res.status).toBe(400);
+    expect(res.body.issue[0].code).toBe('too-costly');
+    expect(res.body.issue[0].diagnostics).toContain('evidence-detail');
+    expect(Date.now() - started).toBeLessThan(10_000);
+    // the same chain with its types named is fine
+    const typed = await server.request('GET', '/Encounter?diagnosis:Condition.evidence-detail:Evidence.depends-on:Library._source=x');
+    expect(typed.status).toBe(200);
+  });
+
+  test('ordinary untyped chains still work', async () => {
+    const res = await server.request('GET', '/Observation?subject.name=x&performer.name=y');
+    expect(res.status).toBe(200);
+  });
+});

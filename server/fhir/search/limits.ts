@@ -13,6 +13,21 @@ export const MAX_PARAMETER_REPEATS = 32;
 /** Comma-separated OR values in one parameter's value. */
 export const MAX_OR_VALUES = 1000;
 
+/**
+ * Resource types the chains of one search pass through, summed over every link. A link without a type goes
+ * through every target type that has the next parameter — all 146 for a reference to any resource — and each
+ * further untyped link multiplies that: `diagnosis:Condition.evidence-detail.depends-on._source` made an
+ * EXISTS for each of thousands of type paths, and its statement took longer to plan than the statement timeout.
+ */
+export const MAX_CHAIN_TARGETS = 100;
+
+export function chainTargetsExceeded(name: string): OperationOutcomeError {
+  return tooCostly(
+    `The chain '${name}' goes through more than ${MAX_CHAIN_TARGETS} resource types (every target type of each untyped link): name the types (e.g. subject:Patient.name)`,
+    name,
+  );
+}
+
 const tooCostly = (diagnostics: string, name?: string): OperationOutcomeError =>
   new OperationOutcomeError(400, [issue('error', 'too-costly', diagnostics, name)]);
 

@@ -11,7 +11,7 @@
 import { isResourceType } from '../definitions';
 import { OperationOutcomeError, issue, type Issue } from '../outcome';
 import { defaultControls, parseControl, RESULT_PARAMS } from './controls';
-import { checkSearchLimits } from './limits';
+import { MAX_CHAIN_TARGETS, chainTargetsExceeded, checkSearchLimits } from './limits';
 import type { Criterion, ParsedSearch, SearchControls } from './criteria';
 import { invalidValue as invalid, UnsupportedParameter as Unsupported } from './errors';
 import { bareDigits, canonicalSystem, IDENTIFIER_TYPE_SYSTEM, NATIONAL_TYPE_CODES, phoneticKey, words } from './normalise';
@@ -49,6 +49,10 @@ export interface ParseOptions extends ValueContext {
 interface Ctx {
   opts: ParseOptions;
   depth: number;
+  /** Chain target types expanded so far in this search (limits.ts MAX_CHAIN_TARGETS), shared by every parameter. */
+  chainTargets: { count: number };
+  /** The whole parameter name as sent (errors about the chain name it). */
+  param: string;
 }
 
 /**
@@ -180,6 +184,9 @@ function parseChain(types: string[], name: string, dot: number, value: string, c
     targetTypes = targetTypes.filter((t) => restCode.startsWith('_') || searchParam(t, restCode));
     if (targetTypes.length === 0) throw new Unsupported(`No target type of '${code}' has a search parameter '${restCode}'`, name);
   }
+  // counted before the targets are parsed: each untyped link multiplies the parsing work too
+  ctx.chainTargets.count += targetTypes.length;
+  if (ctx.chainTargets.count > MAX_CHAIN_TARGETS) throw chainTargetsExceeded(ctx.param);
   const sub: Ctx = { ...ctx, depth: ctx.depth + 1 };
   return { kind: 'chain', code, targets: targetTypes.map((t) => ({ type: t, criterion: parseParam([t], rest, value, sub) })) };
 }
@@ -207,7 +214,7 @@ export function parseSearch(types: string[], params: [string, string][], opts: P
   const criteria: Criterion[] = [];
   const controls = defaultControls();
   const ignored: Issue[] = [];
-  const ctx: Ctx = { opts, depth: 0 };
+  const ctx: Ctx = { opts, depth: 0, chainTargets: { count: 0 }, param: '' };
   /** the parameter name of each criterion (for errors about combinations) */
   const names: string[] = [];
   for (const [name, value] of params) {
@@ -219,7 +226,7 @@ export function parseSearch(types: string[], params: [string, string][], opts: P
         parseControl(types, name, value, controls);
         continue;
       }
-      criteria.push(parseParam(types, name, value, ctx));
+      criteria.push(parseParam(types, name, value, { ...ctx, param: name }));
       names.push(name);
     } catch (e) {
       if (e instanceof Unsupported && opts.lenient) {
