@@ -4,7 +4,7 @@
  * PostgreSQL, else an embedded one — and stops it at the end; with `--base URL` it fuzzes a running server.
  *
  *   --requests N      stop after N requests (default 10000)
- *   --seconds S       or after S seconds (default 3600)
+ *   --seconds S       or after S seconds (default: no time bound)
  *   --concurrency C   requests in flight (default 4)
  *   --seed N          the PRNG seed (default: random, printed); the same seed sends the same requests
  *   --timeout MS      an answer slower than this is a hang (default 60000)
@@ -39,7 +39,7 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { requests: 10_000, seconds: 3600, concurrency: 4, seed: Math.floor(Math.random() * 2 ** 31), timeout: 60_000, workers: 2, known: [] };
+  const a: Args = { requests: 10_000, seconds: 7 * 24 * 3600, concurrency: 4, seed: Math.floor(Math.random() * 2 ** 31), timeout: 60_000, workers: 2, known: [] };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     const value = argv[++i];
@@ -79,7 +79,15 @@ async function main(): Promise<number> {
     await server?.stop().catch(() => undefined);
     await db?.close().catch(() => undefined);
   };
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void stop().finally(() => process.exit(130)));
+  // The first ctrl-c stops sending and prints the summary (the server is stopped after the last answer); a
+  // second one stops everything at once.
+  const interrupt = new AbortController();
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      if (!interrupt.signal.aborted) return interrupt.abort();
+      void stop().finally(() => process.exit(130));
+    });
+  }
   try {
     let base = args.base;
     if (!base) {
@@ -107,6 +115,7 @@ async function main(): Promise<number> {
       outDir: out,
       known: args.known,
       log: (l) => console.log(l),
+      signal: interrupt.signal,
       alive: server
         ? async () => {
             const pidAlive = ((): boolean => {

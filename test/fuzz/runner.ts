@@ -44,6 +44,8 @@ export interface FuzzOptions {
   /** Whether the server process is still there (for crash detection); defaults to probing /healthz. */
   alive?: () => Promise<boolean>;
   log?: (line: string) => void;
+  /** Stops sending (in-flight requests still finish and are judged), e.g. on ctrl-c. */
+  signal?: AbortSignal;
 }
 
 export interface FuzzReport {
@@ -188,7 +190,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
       (known ? report.knownFindings : report.findings).push(finding);
     };
     const worker = async (): Promise<void> => {
-      while (!report.crashed && next < opts.requests && Date.now() < deadline) {
+      while (!report.crashed && !opts.signal?.aborted && next < opts.requests && Date.now() < deadline) {
         const index = next++;
         let req: FuzzRequest;
         try {
