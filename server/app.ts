@@ -101,7 +101,7 @@ export async function buildApp(config: Config, pool: Pool, opts: AppOptions = {}
     timeZone: config.timeZone,
     afterWrite: opts.afterWrite,
   });
-  const ctx: RestContext = { config, pool, repo };
+  const ctx: RestContext = { config, repo };
 
   registerBodyParsers(app, { maxElements: config.maxBodyElements, maxDepth: config.maxBodyDepth });
   registerResponseHeaders(app);
@@ -150,7 +150,7 @@ export async function buildApp(config: Config, pool: Pool, opts: AppOptions = {}
   if (opts.jobs !== false) {
     const jobs = new JobRunner({
       config,
-      pool,
+      queuePool: pool,
       repo,
       log: app.log,
       pollingIntervalSeconds: typeof opts.jobs === 'object' ? opts.jobs.pollingIntervalSeconds : undefined,

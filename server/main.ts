@@ -214,7 +214,7 @@ async function importCommand(config: Config, args: string[]): Promise<void> {
   try {
     await migrateLatest(db.url);
     const repo = new Repository(pool, { referentialIntegrity: config.referentialIntegrity, baseUrl: config.baseUrl, timeZone: config.timeZone });
-    const importer = new Importer(new TransactionProcessor(repo, pool), SYSTEM_CALLER, config.baseUrl, { concurrency: parsed.concurrency });
+    const importer = new Importer(new TransactionProcessor(repo), SYSTEM_CALLER, config.baseUrl, { concurrency: parsed.concurrency });
     process.exitCode = await importer.run(parsed.paths);
   } finally {
     await pool.end();

@@ -20,6 +20,8 @@ const textTypes: pg.CustomTypesConfig = {
 
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
+/** Where a statement runs: the pool (autocommit), or the connection of a transaction in progress. */
+export type Db = pg.Pool | pg.PoolClient;
 
 /** Bounds on a serving pool's work: each statement (server-side) and each wait for a connection. */
 export interface PoolLimits {

@@ -1,20 +1,17 @@
 /**
  * The export job (Bulk Data Access 2.0, https://hl7.org/fhir/uv/bulkdata/export.html): one NDJSON file per
- * resource type under `<dataDir>/bulk/jobs/<job id>/`, streamed from PostgreSQL through a server-side cursor in
- * batches, so memory stays bounded whatever the size of the export (see export-query.ts for what is selected).
+ * resource type under `<dataDir>/bulk/jobs/<job id>/`, streamed from the repository's export reads in batches
+ * (repository/export.ts: what is selected, and how), so memory stays bounded whatever the size of the export.
  */
-import Cursor from 'pg-cursor';
 import fs from 'node:fs';
 import path from 'node:path';
 import { notFound } from '../fhir/outcome';
 import { parseStoredJson, isJsonObject, resourceTypeFirst } from '../fhir/json';
 import { parseRelativeReference } from '../fhir/references';
-import { parseCriteria } from '../fhir/search/parse';
-import { resolveTerminology } from '../repository/search/terminology';
-import { READ_ONLY_APPLICATION_NAME, readHorizon } from '../repository/history';
-import { PRESENT_TYPES_SQL, deletedStatement, exportStatement, patientCompartmentTypes, type PatientScope } from './export-query';
+import { SYSTEM_CALLER, type Caller } from '../repository/caller';
+import { patientCompartmentTypes, type ExportSelection, type PatientScope } from '../repository/export';
+import type { AccessRestriction } from '../repository/search/compile/access';
 import { NdjsonWriter, jobDir, removeDir } from './files';
-import type { PoolClient } from '../database/pool';
 import type { JobContext } from './context';
 import type { BulkJob } from './store';
 
@@ -29,6 +26,8 @@ export interface ExportParams {
   typeFilters: Record<string, string[]>;
   /** POST `patient` parameter: patient ids the export is restricted to (patient/group level). */
   patients?: string[];
+  /** What the kick-off's caller may see (absent: everything); the job reads no more. */
+  access?: AccessRestriction;
 }
 
 export interface OutputFile {
@@ -47,17 +46,16 @@ export interface ExportManifest {
   error: OutputFile[];
 }
 
-const BATCH = 1000;
 const PROGRESS_EVERY_MS = 1000;
 
 /** Thrown inside a job run that may not go on: DELETE cancelled the job, or a newer run of it took over. */
 export class JobStopped extends Error {}
 
 /** The patients of a Group export: its active Patient members (Group.member.entity). */
-async function groupPatients(ctx: JobContext, groupId: string): Promise<string[]> {
+async function groupPatients(ctx: JobContext, caller: Caller, groupId: string): Promise<string[]> {
   let group;
   try {
-    group = await ctx.repo.read('Group', groupId);
+    group = await ctx.repo.read(caller, 'Group', groupId);
   } catch {
     throw notFound(`Group/${groupId} does not exist (any more)`);
   }
@@ -72,7 +70,7 @@ async function groupPatients(ctx: JobContext, groupId: string): Promise<string[]
 }
 
 async function typesToExport(ctx: JobContext, params: ExportParams): Promise<string[]> {
-  const present = new Set((await ctx.pool.query<{ rt: string }>(PRESENT_TYPES_SQL)).rows.map((r) => r.rt));
+  const present = new Set(await ctx.repo.presentTypes());
   let types = params.types ?? (params.level === 'system' ? [...present] : patientCompartmentTypes());
   types = types.filter((t) => present.has(t));
   return [...new Set(types)].sort();
@@ -84,15 +82,16 @@ export async function runExport(ctx: JobContext, job: BulkJob<ExportParams>, sig
   await removeDir(dir); // a retried job starts over
   await fs.promises.mkdir(dir, { recursive: true });
 
+  const caller: Caller = params.access ? { ...SYSTEM_CALLER, access: params.access } : SYSTEM_CALLER;
   let horizon = job.transactionTime;
   if (!horizon) {
-    horizon = await readHorizon(ctx.pool);
+    horizon = await ctx.repo.horizon();
     await ctx.store.setTransactionTime(job.id, horizon);
   }
 
   let patients: PatientScope | undefined;
   if (params.level !== 'system') {
-    let ids = params.level === 'group' ? await groupPatients(ctx, params.groupId!) : undefined;
+    let ids = params.level === 'group' ? await groupPatients(ctx, caller, params.groupId!) : undefined;
     if (params.patients) ids = ids ? ids.filter((id) => params.patients!.includes(id)) : params.patients;
     patients = ids ? { kind: 'ids', ids } : { kind: 'all' };
   }
@@ -109,38 +108,31 @@ export async function runExport(ctx: JobContext, job: BulkJob<ExportParams>, sig
     if (!(await ctx.store.progress(job, text))) throw new JobStopped(`export ${job.id} was cancelled or superseded`);
   };
 
-  const client = await ctx.pool.connect();
-  let broken: Error | undefined;
+  const session = await ctx.repo.openExport(caller);
   try {
-    // Read-only and marked so: its long cursor transactions never hold back the commit horizon (history.ts).
-    await client.query(`SET application_name = '${READ_ONLY_APPLICATION_NAME}'`);
     for (const [i, type] of types.entries()) {
-      const filters = (params.typeFilters[type] ?? []).map((q) =>
-        parseCriteria(type, new URLSearchParams(q), '_typeFilter', ctx.config.timeZone, ctx.config.baseUrl),
-      );
-      for (const criteria of filters) await resolveTerminology(ctx.pool, criteria); // :in, :below … become code lists
+      const filters = [];
+      for (const q of params.typeFilters[type] ?? []) filters.push(await ctx.repo.criteria(type, new URLSearchParams(q), '_typeFilter'));
       const label = `${type} (type ${i + 1} of ${types.length})`;
-      const selection = { resourceType: type, horizon, since: params.since, filters, patients };
-      const written = await streamToFile(client, exportStatement(selection), path.join(dir, `${type}.ndjson`), (r) => resourceTypeFirst(r.content), (n) =>
+      const selection: ExportSelection = { resourceType: type, horizon, since: params.since, filters, patients };
+      const written = await toFile(path.join(dir, `${type}.ndjson`), (batch) => session.resources(selection, (contents) => batch(contents.map(resourceTypeFirst))), (n) =>
         checkpoint(`${label}: ${n} resources written`),
       );
       if (written > 0) output.push({ type, url: fileUrl(`${type}.ndjson`), count: written });
       if (params.since !== undefined) {
         const file = `${type}.deleted.ndjson`;
-        const stmt = deletedStatement({ ...selection, since: params.since });
-        const n = await streamToFile(client, stmt, path.join(dir, file), (r) => deletionBundle(type, r.id), (k) =>
-          checkpoint(`${label}: ${k} deletions written`),
+        const since = params.since;
+        const n = await toFile(
+          path.join(dir, file),
+          (batch) => session.deletions({ ...selection, since }, (ids) => batch(ids.map((id) => deletionBundle(type, id)))),
+          (k) => checkpoint(`${label}: ${k} deletions written`),
         );
         if (n > 0) deleted.push({ type, url: fileUrl(file), count: n });
       }
       await checkpoint(`${label} done`, true);
     }
-  } catch (e) {
-    broken = e as Error;
-    throw e;
   } finally {
-    if (!broken) await client.query('RESET application_name').catch((e: Error) => (broken = e));
-    client.release(broken); // a connection that failed mid-cursor is discarded, not reused
+    await session.close();
   }
   const manifest: ExportManifest = { transactionTime: horizon, request: job.request, requiresAccessToken: false, output, error: [] };
   if (params.since !== undefined) manifest.deleted = deleted;
@@ -152,30 +144,19 @@ function deletionBundle(type: string, id: string): string {
   return JSON.stringify({ resourceType: 'Bundle', type: 'transaction', entry: [{ request: { method: 'DELETE', url: `${type}/${id}` } }] });
 }
 
-/**
- * Runs `stmt` through a server-side cursor in a READ ONLY transaction and appends one line per row to `file`, a
- * batch at a time; returns the number of lines (an empty file is removed).
- */
-async function streamToFile<R extends Record<string, string>>(
-  client: PoolClient,
-  stmt: { text: string; values: unknown[] },
+/** Appends the lines `read` produces, batch by batch, to `file`; returns their number (an empty file is removed). */
+async function toFile(
   file: string,
-  line: (row: R) => string,
+  read: (batch: (lines: string[]) => Promise<void>) => Promise<void>,
   progress: (written: number) => Promise<void>,
 ): Promise<number> {
   const writer = new NdjsonWriter(file);
-  await client.query('BEGIN READ ONLY');
-  const cursor = client.query(new Cursor<R>(stmt.text, stmt.values));
   try {
-    for (;;) {
-      const rows = await cursor.read(BATCH);
-      if (rows.length === 0) break;
-      await writer.write(rows.map(line));
+    await read(async (lines) => {
+      await writer.write(lines);
       await progress(writer.lines);
-    }
+    });
   } finally {
-    await cursor.close().catch(() => undefined);
-    await client.query('COMMIT').catch(() => undefined);
     await writer.close();
   }
   if (writer.lines === 0) await fs.promises.rm(file, { force: true });

@@ -14,15 +14,13 @@
  * Per file, the manifest reports how many resources were imported and links an OperationOutcome NDJSON file with
  * one outcome per rejected line (its line number in the diagnostics).
  */
-import Cursor from 'pg-cursor';
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
-import { inTransaction, type PoolClient } from '../database/pool';
 import { databaseFailure } from '../database/errors';
 import { isJsonObject, parseFhirJson, toJson, type JsonObject } from '../fhir/json';
 import { OperationOutcomeError, issue, type Issue } from '../fhir/outcome';
-import type { PlanRequest } from '../repository/bundle-plan';
+import type { ImportItem } from '../repository/bulk-import';
 import { SYSTEM_CALLER } from '../repository/caller';
 import { JobStopped } from './export';
 import { NdjsonWriter, jobDir, removeDir } from './files';
@@ -52,13 +50,6 @@ export interface ImportManifest {
 const BATCH = 500;
 const PROGRESS_EVERY_MS = 1000;
 
-interface Item {
-  line: number;
-  resourceType: string;
-  id: string;
-  resource: JsonObject;
-}
-
 function lineOutcome(line: number, issues: Issue[]): string {
   return toJson({ resourceType: 'OperationOutcome', issue: issues.map((i) => ({ ...i, diagnostics: `Line ${line}: ${i.diagnostics}` })) });
 }
@@ -74,7 +65,7 @@ export async function runImport(ctx: JobContext, job: BulkJob<ImportParams>, sig
   const dir = jobDir(ctx.config.dataDir, job.id);
   await removeDir(dir); // a retried job starts over
   await fs.promises.mkdir(dir, { recursive: true });
-  await ctx.pool.query('DELETE FROM bulk_import_written WHERE job_id = $1', [job.id]);
+  await ctx.repo.forgetImport(job.id);
   const deferIntegrity = ctx.repo.options.referentialIntegrity;
   const inputs = job.params.inputs;
 
@@ -88,25 +79,13 @@ export async function runImport(ctx: JobContext, job: BulkJob<ImportParams>, sig
     if (!(await ctx.store.progress(job, text))) throw new JobStopped(`import ${job.id} was cancelled or superseded`);
   };
 
-  const writeBatch = async (client: PoolClient, input: number, items: Item[]): Promise<void> => {
-    const updates = items.map((it, index): PlanRequest => ({
-      op: 'update', type: it.resourceType, id: it.id, index, method: 'PUT', url: `${it.resourceType}/${it.id}`, resource: it.resource,
-    }));
-    await ctx.repo.engine.within(client, SYSTEM_CALLER, updates, 'import', 'minimal');
-    if (deferIntegrity) {
-      await client.query(
-        `INSERT INTO bulk_import_written (job_id, input, line, resource_type, id)
-         SELECT $1, $2, * FROM unnest($3::int[], $4::text[], $5::text[])`,
-        [job.id, input, items.map((i) => i.line), items.map((i) => i.resourceType), items.map((i) => i.id)],
-      );
-    }
-  };
+  const record = (input: number) => (deferIntegrity ? { jobId: job.id, input } : undefined);
 
   /** One statement for the batch; if it is refused, resource by resource, so one bad line fails alone. */
-  const flush = async (input: number, items: Item[]): Promise<void> => {
+  const flush = async (input: number, items: ImportItem[]): Promise<void> => {
     if (items.length === 0) return;
     try {
-      await inTransaction(ctx.pool, (client) => writeBatch(client, input, items));
+      await ctx.repo.importBatch(SYSTEM_CALLER, items, record(input));
       imported[input] += items.length;
       return;
     } catch (e) {
@@ -114,7 +93,7 @@ export async function runImport(ctx: JobContext, job: BulkJob<ImportParams>, sig
     }
     for (const item of items) {
       try {
-        await inTransaction(ctx.pool, (client) => writeBatch(client, input, [item]));
+        await ctx.repo.importBatch(SYSTEM_CALLER, [item], record(input));
         imported[input] += 1;
       } catch (e) {
         if (!(e instanceof OperationOutcomeError)) throw e;
@@ -127,7 +106,7 @@ export async function runImport(ctx: JobContext, job: BulkJob<ImportParams>, sig
     for (const [i, input] of inputs.entries()) {
       const source = await openSource(resolveSource(ctx.config, input.url), signal);
       const lines = readline.createInterface({ input: source, crlfDelay: Infinity });
-      let batch: Item[] = [];
+      let batch: ImportItem[] = [];
       const inBatch = new Set<string>();
       let lineNo = 0;
       try {
@@ -179,7 +158,7 @@ export async function runImport(ctx: JobContext, job: BulkJob<ImportParams>, sig
     }
   } finally {
     for (const w of errorWriters) await w.close().catch(() => undefined);
-    await ctx.pool.query('DELETE FROM bulk_import_written WHERE job_id = $1', [job.id]).catch(() => undefined);
+    await ctx.repo.forgetImport(job.id).catch(() => undefined);
   }
 
   const output: ImportFileResult[] = inputs.map((input, i) => ({ type: input.type, inputUrl: input.url, count: imported[i] }));
@@ -202,46 +181,18 @@ async function reportDanglingReferences(
   errorWriters: NdjsonWriter[],
   checkpoint: (text: string) => Promise<void>,
 ): Promise<void> {
-  const client = await ctx.pool.connect();
-  let broken: Error | undefined;
-  try {
-    await client.query('BEGIN READ ONLY');
-    const cursor = client.query(
-      new Cursor<{ input: number; line: number; resource_type: string; id: string; target_type: string; target_id: string }>(
-        `SELECT w.input, w.line, w.resource_type, w.id, l.target_type, l.target_id
-           FROM bulk_import_written w
-           JOIN resource_link l ON l.id = w.id AND l.resource_type = w.resource_type
-          WHERE w.job_id = $1
-            AND NOT EXISTS (SELECT 1 FROM resource t WHERE t.id = l.target_id AND t.resource_type = l.target_type AND NOT t.deleted)
-          ORDER BY w.input, w.line, l.target_type, l.target_id`,
-        [jobId],
-      ),
-    );
-    try {
-      for (;;) {
-        const rows = await cursor.read(1000);
-        if (rows.length === 0) break;
-        for (const r of rows) {
-          await errorWriters[r.input].write([
-            lineOutcome(r.line, [
-              issue(
-                'error',
-                'not-found',
-                `${r.resource_type}/${r.id} was imported, but its reference to ${r.target_type}/${r.target_id} does not resolve: no such resource on this server`,
-              ),
-            ]),
-          ]);
-        }
-        await checkpoint('checking references');
-      }
-    } finally {
-      await cursor.close().catch(() => undefined);
-      await client.query('COMMIT').catch(() => undefined);
+  await ctx.repo.danglingImportReferences(jobId, async (refs) => {
+    for (const r of refs) {
+      await errorWriters[r.input].write([
+        lineOutcome(r.line, [
+          issue(
+            'error',
+            'not-found',
+            `${r.resourceType}/${r.id} was imported, but its reference to ${r.targetType}/${r.targetId} does not resolve: no such resource on this server`,
+          ),
+        ]),
+      ]);
     }
-  } catch (e) {
-    broken = e as Error;
-    throw e;
-  } finally {
-    client.release(broken);
-  }
+    await checkpoint('checking references');
+  });
 }

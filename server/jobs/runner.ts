@@ -35,7 +35,11 @@ class Shutdown extends Error {}
 
 export interface JobRunnerOptions {
   config: Config;
-  pool: Pool;
+  /**
+   * For the job queue's own state only — pg-boss (its connection string) and the bulk_job table (store.ts); the
+   * jobs themselves read and write resources through `repo` and never see it.
+   */
+  queuePool: Pool;
   repo: Repository;
   log: FastifyBaseLogger;
   /** How often an idle runner looks for queued jobs (seconds, ≥ 0.5); jobs queued in this process start at once. */
@@ -51,9 +55,9 @@ export class JobRunner {
   private started = false;
 
   constructor(private readonly opts: JobRunnerOptions) {
-    this.store = new BulkJobStore(opts.pool, opts.config.bulkRetentionHours);
-    this.ctx = { config: opts.config, pool: opts.pool, repo: opts.repo, store: this.store };
-    const connectionString = opts.pool.options.connectionString;
+    this.store = new BulkJobStore(opts.queuePool, opts.config.bulkRetentionHours);
+    this.ctx = { config: opts.config, repo: opts.repo, store: this.store };
+    const connectionString = opts.queuePool.options.connectionString;
     if (!connectionString) throw new Error('the job runner needs a pool created from a connection string');
     this.boss = new PgBoss({ connectionString, max: 2, application_name: 'arogya-jobs', schedule: true, supervise: true });
     this.boss.on('error', (e: Error) => opts.log.error({ error: errorForLog(e) }, 'job queue error'));

@@ -12,10 +12,12 @@
  * Order is stable — the focal resource, then members, then referenced resources, each by (type, id) — and pages
  * continue from a keyset cursor, so paging neither skips nor repeats resources.
  */
-import type { Pool } from '../database/pool';
+import type { Db } from '../database/pool';
 import { r4Model } from '../fhir/definitions';
-import { badRequest } from '../fhir/outcome';
-import type { StoredVersion } from './repository';
+import { decodeCursor, encodeCursor, type PagePosition } from './cursor';
+import type { StoredVersion } from './versions';
+import { visible, type AccessRestriction } from './search/compile/access';
+import { SqlBuilder } from './search/compile/sql';
 import { INSTANT_SQL } from './writes';
 
 export type EverythingCompartment = 'Patient' | 'Encounter';
@@ -43,12 +45,6 @@ export interface EverythingPage {
   next?: string;
 }
 
-interface Cursor {
-  r: number;
-  t: string;
-  i: string;
-}
-
 /** Resource types with at least one parameter in the compartment definition. */
 export function compartmentTypes(compartment: EverythingCompartment): string[] {
   return Object.entries(r4Model().compartments[compartment] ?? {})
@@ -57,32 +53,23 @@ export function compartmentTypes(compartment: EverythingCompartment): string[] {
     .sort();
 }
 
-function decodeCursor(s: string): Cursor {
-  try {
-    const c = JSON.parse(Buffer.from(s, 'base64url').toString('utf8')) as Cursor;
-    if (typeof c.r !== 'number' || typeof c.t !== 'string' || typeof c.i !== 'string') throw new Error('shape');
-    return c;
-  } catch {
-    throw badRequest('Invalid or corrupted paging cursor (_cursor)');
-  }
-}
+/** A page continues after the (type, id) of its last resource, in that resource's section (its rank). */
+const fits = (c: PagePosition): boolean => c.section <= 2 && c.keys.length === 2 && c.keys.every((k) => k !== null);
 
-export async function everything(pool: Pool, q: EverythingQuery): Promise<EverythingPage> {
-  const params: unknown[] = [];
-  const p = (v: unknown): string => {
-    params.push(v);
-    return `$${params.length}`;
-  };
-  const id = p(q.id);
-  const type = p(q.compartment);
-  const members = p(compartmentTypes(q.compartment));
+/** A page of `$everything`, under the caller's access restriction (inside the statement: totals and pages agree). */
+export async function everything(db: Db, q: EverythingQuery, access?: AccessRestriction): Promise<EverythingPage> {
+  const b = new SqlBuilder();
+  const id = b.p(q.id);
+  const type = b.p(q.compartment);
+  const members = b.p(compartmentTypes(q.compartment), 'text[]');
   const filters = ['NOT r.deleted'];
-  if (q.since) filters.push(`r.last_updated >= ${p(q.since)}::timestamptz`);
-  if (q.types) filters.push(`r.resource_type = ANY(${p(q.types)}::text[])`);
+  if (q.since) filters.push(`r.last_updated >= ${b.p(q.since, 'timestamptz')}`);
+  if (q.types) filters.push(`r.resource_type = ANY(${b.p(q.types, 'text[]')})`);
+  if (access) filters.push(visible(b, 'r', access));
   const set = `
     WITH members AS (
       SELECT l.resource_type, l.id FROM resource_link l
-       WHERE l.target_id = ${id} AND l.target_type = ${type} AND l.resource_type = ANY(${members}::text[])
+       WHERE l.target_id = ${id} AND l.target_type = ${type} AND l.resource_type = ANY(${members})
       UNION
       SELECT ${type}::text, ${id}::text
     ),
@@ -98,21 +85,21 @@ export async function everything(pool: Pool, q: EverythingQuery): Promise<Everyt
       SELECT resource_type, id, 2 FROM referenced
     )`;
   const from = `FROM everything e JOIN resource r ON r.id = e.id AND r.resource_type = e.resource_type WHERE ${filters.join(' AND ')}`;
-  const totalParams = [...params];
+  const totalParams = [...b.params];
   let page = '';
   if (q.cursor) {
-    const c = decodeCursor(q.cursor);
-    page = ` AND (e.rank, r.resource_type, r.id) > (${p(c.r)}::int, ${p(c.t)}::text, ${p(c.i)}::text)`;
+    const c = decodeCursor(q.cursor, fits);
+    page = ` AND (e.rank, r.resource_type, r.id) > (${b.p(c.section, 'int')}, ${b.p(c.keys[0], 'text')}, ${b.p(c.keys[1], 'text')})`;
   }
   const [rows, total] = await Promise.all([
-    q.count === 0 ? { rows: [] } : pool.query<{ rank: number; resource_type: string; id: string; version_id: number; last_updated: string; content: string }>(
+    q.count === 0 ? { rows: [] } : db.query<{ rank: number; resource_type: string; id: string; version_id: number; last_updated: string; content: string }>(
       `${set}
        SELECT e.rank, r.resource_type, r.id, r.version_id, ${INSTANT_SQL('r.last_updated')} AS last_updated, r.content
        ${from}${page}
        ORDER BY e.rank, r.resource_type, r.id LIMIT ${q.count + 1}`,
-      params,
+      b.params,
     ),
-    pool.query<{ n: number }>(`${set} SELECT count(*)::int AS n ${from}`, totalParams),
+    db.query<{ n: number }>(`${set} SELECT count(*)::int AS n ${from}`, totalParams),
   ]);
   const list = rows.rows.slice(0, q.count);
   const out: EverythingPage = {
@@ -129,7 +116,7 @@ export async function everything(pool: Pool, q: EverythingQuery): Promise<Everyt
   };
   if (q.count > 0 && rows.rows.length > q.count) {
     const last = list[list.length - 1];
-    out.next = Buffer.from(JSON.stringify({ r: last.rank, t: last.resource_type, i: last.id })).toString('base64url');
+    out.next = encodeCursor({ section: last.rank, keys: [last.resource_type, last.id] });
   }
   return out;
 }

@@ -5,129 +5,95 @@
  * through the write engine (write-engine.ts): a single create, update, patch or delete is a one-entry plan of
  * the same planner as bundle entries (bundle-plan.ts), and every written version passes its one commit point.
  */
-import type { Pool, PoolClient } from '../database/pool';
+import type { Db, Pool, PoolClient } from '../database/pool';
 import { r4Model } from '../fhir/definitions';
 import { isJsonObject, toJson, type JsonObject } from '../fhir/json';
-import { OperationOutcomeError, badRequest, gone, notFound, type Issue } from '../fhir/outcome';
+import { OperationOutcomeError, badRequest, type Issue } from '../fhir/outcome';
 import { collectReferences, type LocalReference } from '../fhir/references';
 import { checkSearchParameter } from '../fhir/search/custom';
 import { extractContainedIndexRows, extractIndexRows } from '../fhir/search/extract';
 import { validateResource } from '../fhir/validation';
-import type { Work } from './bundle-plan';
+import type { PlanRequest, Work } from './bundle-plan';
+import { danglingReferences, forgetImport, importBatch, type DanglingReference, type ImportItem } from './bulk-import';
 import type { Caller } from './caller';
 import { assertId, assertResourceType } from './identity';
+import { Reads, RegistrySync, type ReadOptions } from './reads';
 import { compileCriteria } from './search/compile/planner';
-import { executeSearch } from './search/execute';
-import type { SearchRequest, SearchResult } from './search/request';
-import { parseSearch } from '../fhir/search/parse';
-import { syncSearchParameterRegistry } from './search/parameters';
+import { restartReindex, type SearchParameterState } from './search/parameters';
 import { resolveTerminology } from './search/terminology';
 import type { Criterion } from '../fhir/search/criteria';
 import { WriteEngine, type AfterWriteHook, type CommitOptions } from './write-engine';
 import type { StoredVersion, WritePlanner, WriteResult } from './versions';
-import { INSTANT_SQL, type VersionWrite, type WriteMethod } from './writes';
+import type { VersionWrite, WriteMethod } from './writes';
 import { metaInUse } from './meta';
 
 export { assertId, assertResourceType, parseVersionTag } from './identity';
 
 export type { StoredVersion, WriteOutcome, WriteResult } from './versions';
 
-export interface RepositoryOptions {
+export interface RepositoryOptions extends ReadOptions {
   referentialIntegrity: boolean;
-  /** Absolute references to this base are treated as local references. */
-  baseUrl: string;
-  /** Zone for search dates written without an offset. */
-  timeZone: string;
   /** Concurrent group-commit statements for plain creates (coalesce.ts); default 2. */
   groupCommitStatements?: number;
   /** Hooks of the write engine's commit point (write-engine.ts AfterWriteHook); none by default. */
   afterWrite?: AfterWriteHook[];
 }
 
-export interface SearchPage {
-  resources: StoredVersion[];
-  total?: number;
-  /** Continuation cursor when more results exist. */
-  next?: string;
-}
-
-const READ_SQL = `SELECT version_id, ${INSTANT_SQL('last_updated')} AS last_updated, deleted, content FROM resource WHERE id = $1 AND resource_type = $2`;
-
 const NOT_A_RESOURCE = 'The body must be a JSON object (a FHIR resource)';
 
 /** JSON.stringify escapes exactly the unpaired surrogates (`\ud800`); an escaped backslash before `u` is not one. */
 const LONE_SURROGATE_ESCAPE = /(?<!\\)(?:\\\\)*\\ud[89a-f][0-9a-f]{2}/;
 
-export class Repository implements WritePlanner {
-  /** A SearchParameter was written by this process: sync the registry before the next search or write. */
-  private searchParametersStale = false;
+/** The storage API: the read path (reads.ts) on the pool, and every write through the write engine. */
+export class Repository extends Reads implements WritePlanner {
   /** Every write runs through it (write-engine.ts); its `afterWrite` hooks see every committed version. */
   readonly engine: WriteEngine;
 
   constructor(
-    private readonly pool: Pool,
-    readonly options: RepositoryOptions,
+    pool: Pool,
+    override readonly options: RepositoryOptions,
   ) {
+    super(pool, pool, options, new RegistrySync(pool));
     this.engine = new WriteEngine(this, pool, { groupCommitStatements: options.groupCommitStatements, afterWrite: options.afterWrite });
   }
 
   /** Called by the commit point when it wrote a SearchParameter: the registry is synced before the next search or write. */
   searchParametersWritten(): void {
-    this.searchParametersStale = true;
+    this.registry.markStale();
   }
 
-  /**
-   * Brings this process's search parameter registry up to date with custom SearchParameters (repository/
-   * search/parameters.ts) — at once when this process wrote one (or when `force`d), else the runner's polling does.
-   */
-  async syncSearchParameters(force = false): Promise<void> {
-    if (!force && !this.searchParametersStale) return;
-    this.searchParametersStale = false;
-    try {
-      await syncSearchParameterRegistry(this.pool);
-    } catch (e) {
-      this.searchParametersStale = true;
-      throw e;
-    }
+  /** The read path on the connection of a transaction in progress: its reads see that transaction's writes. */
+  within(client: Db): Reads {
+    return new Reads(client, this.pool, this.options, this.registry);
   }
 
-  // -------------------------------------------------------------------------------------------------------------
-  // Reads
-
-  /** https://hl7.org/fhir/R4/http.html#read — 404 when never existed, 410 when deleted. */
-  async read(resourceType: string, id: string, client: Pool | PoolClient = this.pool): Promise<StoredVersion> {
-    assertResourceType(resourceType);
-    assertId(id);
-    // Named (prepared): planning costs more than this primary-key probe itself.
-    const { rows } = await client.query<{ version_id: number; last_updated: string; deleted: boolean; content: string | null }>({
-      name: 'arogya_read',
-      text: READ_SQL,
-      values: [id, resourceType],
-    });
-    const row = rows[0];
-    if (!row) throw notFound(`${resourceType}/${id} is not known`);
-    const v: StoredVersion = { resourceType, id, versionId: row.version_id, lastUpdated: row.last_updated, deleted: row.deleted };
-    if (row.deleted) throw Object.assign(gone(`${resourceType}/${id} was deleted`), { version: v });
-    v.content = row.content ?? undefined;
-    return v;
+  /** `$reindex`: starts the reindex of a custom search parameter's current definition over (search/parameters.ts). */
+  async restartReindex(id: string): Promise<SearchParameterState> {
+    const state = await restartReindex(this.pool, id);
+    await this.syncSearchParameters(true);
+    return state;
   }
 
-  /** https://hl7.org/fhir/R4/http.html#vread */
-  async vread(resourceType: string, id: string, versionId: string, client: Pool | PoolClient = this.pool): Promise<StoredVersion> {
-    assertResourceType(resourceType);
-    assertId(id);
-    if (!/^[1-9]\d{0,9}$/.test(versionId)) throw notFound(`${resourceType}/${id} has no version '${versionId}'`);
-    const { rows } = await client.query<{ last_updated: string; deleted: boolean; content: string | null }>(
-      `SELECT ${INSTANT_SQL('last_updated')} AS last_updated, deleted, content FROM resource_history
-        WHERE id = $1 AND resource_type = $2 AND version_id = $3`,
-      [id, resourceType, Number(versionId)],
-    );
-    const row = rows[0];
-    if (!row) throw notFound(`${resourceType}/${id} has no version ${versionId}`);
-    const v: StoredVersion = { resourceType, id, versionId: Number(versionId), lastUpdated: row.last_updated, deleted: row.deleted };
-    if (row.deleted) throw Object.assign(gone(`${resourceType}/${id} version ${versionId} is a deletion`), { version: v });
-    v.content = row.content ?? undefined;
-    return v;
+  /** A bulk import job's batch (bulk-import.ts): written in one transaction, recorded for the job's reference check. */
+  importBatch(caller: Caller, items: ImportItem[], record?: { jobId: string; input: number }): Promise<void> {
+    // each batch is a plan of updates by id through the write engine, integrity deferred to the job's end
+    const write = async (client: PoolClient, batch: ImportItem[]): Promise<void> => {
+      const updates = batch.map((it, index): PlanRequest => ({
+        op: 'update', type: it.resourceType, id: it.id, index, method: 'PUT', url: `${it.resourceType}/${it.id}`, resource: it.resource,
+      }));
+      await this.engine.within(client, caller, updates, 'import', 'minimal');
+    };
+    return importBatch(this.pool, write, items, record);
+  }
+
+  /** Drops a bulk import job's record of what it wrote. */
+  forgetImport(jobId: string): Promise<void> {
+    return forgetImport(this.pool, jobId);
+  }
+
+  /** The references of a bulk import job's resources that name no current resource (bulk-import.ts). */
+  danglingImportReferences(jobId: string, batch: (refs: DanglingReference[]) => Promise<void>): Promise<void> {
+    return danglingReferences(this.pool, jobId, batch);
   }
 
   /**
@@ -151,45 +117,6 @@ export class Repository implements WritePlanner {
       for (const r of rows) out[r.q].push(r.id);
     }
     return out;
-  }
-
-  /**
-   * Search (https://hl7.org/fhir/R4/search.html) of parsed criteria — type, system or compartment level — with
-   * sorting, keyset paging, totals and includes, under an optional access restriction applied inside every SQL
-   * statement (repository/search/execute.ts).
-   */
-  async searchResources(request: SearchRequest): Promise<SearchResult> {
-    for (const t of request.types ?? []) assertResourceType(t);
-    await this.syncSearchParameters();
-    return executeSearch(this.pool, request);
-  }
-
-  /**
-   * Type-level search from query parameters (strict grammar, `_count`/`_cursor`/`_sort`/`_total`/`_include`
-   * understood): a page of matches with the cursor of the next page.
-   */
-  async search(resourceType: string, query: URLSearchParams, opts: { count: number; cursor?: string; total: boolean }): Promise<SearchPage> {
-    assertResourceType(resourceType);
-    await this.syncSearchParameters();
-    const parsed = parseSearch([resourceType], [...query], { timeZone: this.options.timeZone, baseUrl: this.options.baseUrl });
-    const c = parsed.controls;
-    // Entries of such a page name [type]/[id]: contained resources (and their containers) have no place in it.
-    if (c.contained !== 'false') throw badRequest(`_contained=${c.contained} is not supported in a Bundle entry's search; use GET [base]/${resourceType}?…`, '_contained');
-    const result = await executeSearch(this.pool, {
-      types: [resourceType],
-      criteria: parsed.criteria,
-      sort: c.sort,
-      count: opts.count,
-      cursor: opts.cursor ?? c.cursor,
-      include: c.include,
-      total: opts.total ? (c.total ?? 'accurate') : 'none',
-    });
-    const page: SearchPage = {
-      resources: [...result.matches, ...result.includes].map((r) => ({ ...r, deleted: false })),
-      total: result.total,
-    };
-    if (result.next) page.next = result.next;
-    return page;
   }
 
   // -------------------------------------------------------------------------------------------------------------

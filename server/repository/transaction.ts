@@ -15,23 +15,29 @@
  * The result is one EntryResult per entry, in bundle order; the REST layer (rest/batch-transaction.ts) and the
  * import CLI turn them into a response Bundle or a summary.
  */
-import type { Pool } from '../database/pool';
 import { databaseFailureOutcome } from '../database/errors';
 import { isParseError, parseBundleRequest, type EntryParseError, type EntryRequest } from '../fhir/bundle-request';
 import type { JsonValue } from '../fhir/json';
 import { OperationOutcomeError, issue, type Issue } from '../fhir/outcome';
-import { entryError, type BundlePlan, type EntryResult, type PreferReturn, type ReadHandler, type Work } from './bundle-plan';
+import { entryError, type BundlePlan, type EntryResult, type PreferReturn, type ReadRequest, type Work } from './bundle-plan';
 import type { Caller } from './caller';
+import type { Reads } from './reads';
 import type { Repository } from './repository';
 import { ATTEMPTS } from './write-engine';
 
-export type { EntryResult, PreferReturn, ReadHandler, ReadRequest } from './bundle-plan';
+export type { EntryResult, PreferReturn, ReadRequest } from './bundle-plan';
+
+/**
+ * Runs a GET/HEAD entry through the read path it is given: in a transaction, the transaction's own connection
+ * (Repository.within), so the entry sees the bundle's writes (the REST layer owns reads: search bundles, 304s, …).
+ */
+export type EntryReader = (reads: Reads, request: ReadRequest) => Promise<EntryResult>;
 
 export interface ProcessOptions {
   /** Prefer: return=… for each entry (default minimal: status, location, etag, lastModified only). */
   prefer?: PreferReturn;
   /** Runs GET/HEAD entries; without it they fail as unsupported. */
-  read?: ReadHandler;
+  read?: EntryReader;
   /** Batch: called after each pass with the number of entries answered so far (progress bars). */
   progress?: (answered: number) => void;
 }
@@ -101,10 +107,7 @@ function deleteText(w: Work, type: string): string {
 }
 
 export class TransactionProcessor {
-  constructor(
-    private readonly repo: Repository,
-    private readonly pool: Pool,
-  ) {}
+  constructor(private readonly repo: Repository) {}
 
   /** Processes a batch or transaction Bundle (parsed JSON) for `caller`; throws for a failed transaction. */
   async process(caller: Caller, bundle: JsonValue, opts: ProcessOptions = {}): Promise<{ type: 'batch' | 'transaction'; results: EntryResult[] }> {
@@ -118,7 +121,10 @@ export class TransactionProcessor {
     const bad = entries.find(isParseError);
     if (bad) throw entryError(bad, bad.error);
     const prefer = opts.prefer ?? 'minimal';
-    const plan = await this.repo.engine.transact(caller, entries as EntryRequest[], 'transaction', prefer, { read: opts.read });
+    const read = opts.read;
+    const plan = await this.repo.engine.transact(caller, entries as EntryRequest[], 'transaction', prefer, {
+      read: read && ((client, r) => read(this.repo.within(client), r)), // on the transaction's connection
+    });
     return plan.works.map((w) => resultOf(w, prefer));
   }
 
@@ -174,7 +180,7 @@ export class TransactionProcessor {
   private async readAlone(r: EntryRequest, opts: ProcessOptions): Promise<EntryResult> {
     if (!opts.read) return errorResult(entryError(r, new OperationOutcomeError(400, [issue('error', 'not-supported', 'GET/HEAD entries are not supported here')])));
     try {
-      return await opts.read(this.pool, {
+      return await opts.read(this.repo, {
         index: r.index,
         method: r.method as 'GET' | 'HEAD',
         url: r.url,

@@ -1,77 +1,86 @@
 /**
  * batch / transaction — https://hl7.org/fhir/R4/http.html#transaction and http.html#batch: `POST [base]` with a
  * Bundle of type `transaction` (all or nothing) or `batch` (each entry on its own). The work is the
- * TransactionProcessor's (repository/transaction.ts); this module reads the request, runs GET/HEAD entries (reads,
- * vreads and searches, like their REST counterparts) and answers with a `transaction-response` or `batch-response`
- * Bundle: one entry per request entry, in order, each with response.status, location, etag and lastModified.
+ * TransactionProcessor's (repository/transaction.ts); this module reads the request, runs GET/HEAD entries through
+ * the same interaction functions as the HTTP routes (read, vread, search, history — without the HTTP wrapping) and
+ * answers with a `transaction-response` or `batch-response` Bundle: one entry per request entry, in order, each
+ * with response.status, location, etag and lastModified.
+ *
+ * A transaction's GET entries run last (R4 order: DELETE, POST, PUT/PATCH, then GET) on the transaction's own
+ * connection, so they see its writes; a batch's run after its writes, each on its own.
  *
  * Prefer (http.html#ops) applies to each entry: without it entries carry no resource (return=minimal — the client
  * sent the resources); `return=representation` adds each resource as stored, `return=OperationOutcome` an outcome.
  * A failed transaction answers with the failing entry's status and an OperationOutcome naming the entry.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Pool, PoolClient } from '../database/pool';
-import { OperationOutcomeError, badRequest, issue, notSupported } from '../fhir/outcome';
+import { isResourceType, r4Model } from '../fhir/definitions';
 import { isJsonObject } from '../fhir/json';
+import { OperationOutcomeError, badRequest, issue, notFound, notSupported } from '../fhir/outcome';
 import { relativeUrl } from '../fhir/bundle-request';
+import type { Caller } from '../repository/caller';
+import type { Reads } from '../repository/reads';
+import { parseTypes } from '../fhir/search/controls';
 import { TransactionProcessor, statusText, type EntryResult, type ReadRequest } from '../repository/transaction';
+import { callerOf } from './caller';
 import type { RestContext } from './context';
 import { bundleText, type BundleEntry } from './bundle';
 import { resourceBody } from './body';
-import { callerOf } from './caller';
 import { etag, sendBundle } from './http';
+import { historyBundle } from './history';
+import { readResource } from './read';
+import { compartmentScope, searchBundle, type SearchScope } from './search';
 
-const READ_COUNT = 20;
-const MAX_READ_COUNT = 1000;
+const isType = (s: string | undefined): s is string => s !== undefined && isResourceType(s);
 
-/** A GET/HEAD entry: read, vread or type search (with If-None-Match / If-Modified-Since as on a REST read). */
-async function readEntry(ctx: RestContext, client: Pool | PoolClient, r: ReadRequest): Promise<EntryResult> {
+/**
+ * A GET/HEAD entry, dispatched like its HTTP request: `[type]/[id]` read (If-None-Match / If-Modified-Since → 304),
+ * `[type]/[id]/_history/[vid]` vread, `…/_history` history, `[type]?…`, `?_type=…` and `[compartment]/[id]/[type]?…`
+ * searches.
+ */
+async function readEntry(ctx: RestContext, caller: Caller, lenient: boolean, reads: Reads, r: ReadRequest): Promise<EntryResult> {
   const url = relativeUrl(r.url, ctx.config.baseUrl);
   const [path, query = ''] = url.split(/\?(.*)/s, 2);
-  const parts = path.split('/');
+  const parts = path === '' ? [] : path.split('/');
   const head = r.method === 'HEAD';
-  if (parts.length === 2 || (parts.length === 4 && parts[2] === '_history')) {
-    const [type, id, , vid] = parts;
-    const v = vid === undefined ? await ctx.repo.read(type, id, client) : await ctx.repo.vread(type, id, vid, client);
+  const bundle = (text: string): EntryResult => ({ status: statusText(200), effect: 'read', ...(head ? {} : { resource: text }) });
+  const search = async (scope: SearchScope): Promise<EntryResult> => {
+    const params = [...new URLSearchParams(query)];
+    // Entries of such a page name [type]/[id]: contained resources (and their containers) have no place in it.
+    const contained = params.find(([k]) => k === '_contained')?.[1];
+    if (contained !== undefined && contained !== 'false') {
+      throw badRequest(`_contained=${contained} is not supported in a Bundle entry's search; use GET [base]/${scope.path}?…`, '_contained');
+    }
+    return bundle(await searchBundle(ctx, reads, caller, scope, params, { lenient }));
+  };
+  const history = async (type?: string, id?: string): Promise<EntryResult> =>
+    bundle(await historyBundle(ctx, reads, caller, { type, id }, new URLSearchParams(query), lenient));
+  const [type, id, third, vid] = parts;
+  if (type !== undefined && type !== '_history' && !isType(type)) throw notFound(`Unknown resource type '${type}'`);
+
+  if (parts.length === 0) return search({ types: parseTypes([...new URLSearchParams(query)]), path: '' });
+  if (parts.length === 1 && parts[0] === '_history') return history();
+  if (parts.length === 1 && isType(type)) return search({ types: [type], path: type });
+  if (parts.length === 2 && isType(type) && id === '_history') return history(type);
+  if (parts.length === 3 && isType(type) && third === '_history') return history(type, id);
+  if (parts.length === 3 && r4Model().compartments[type] && isType(third)) return search(compartmentScope(type, id, third));
+  if ((parts.length === 2 || (parts.length === 4 && third === '_history')) && isType(type) && !id.startsWith('$')) {
+    let v;
+    let notModified = false;
+    if (vid === undefined) ({ version: v, notModified } = await readResource(reads, caller, type, id, r));
+    else v = await reads.vread(caller, type, id, vid);
     const out: EntryResult = {
-      status: statusText(200),
+      status: statusText(notModified ? 304 : 200),
       effect: 'read',
       target: { type, id },
       etag: etag(v.versionId),
       lastModified: v.lastUpdated,
       location: `${type}/${id}/_history/${v.versionId}`,
     };
-    const inm = r.ifNoneMatch?.split(',').map((t) => t.trim().replace(/^W\//, ''));
-    const notModified =
-      (inm && inm.some((t) => t === '*' || t === `"${v.versionId}"`)) ||
-      (r.ifModifiedSince !== undefined && inm === undefined && Math.floor(Date.parse(v.lastUpdated) / 1000) * 1000 <= Date.parse(r.ifModifiedSince));
-    if (notModified) return { ...out, status: statusText(304) };
-    if (!head) out.resource = v.content;
+    if (!head && !notModified) out.resource = v.content;
     return out;
   }
-  if (parts.length === 1 && /^[A-Z][A-Za-z]+$/.test(parts[0])) {
-    const type = parts[0];
-    const params = new URLSearchParams(query);
-    const countRaw = params.get('_count');
-    if (countRaw !== null && !/^\d+$/.test(countRaw)) throw badRequest(`_count must be a non-negative integer, got '${countRaw}'`, '_count');
-    const count = Math.min(countRaw === null ? READ_COUNT : Number(countRaw), MAX_READ_COUNT);
-    const cursor = params.get('_cursor') ?? undefined;
-    for (const c of ['_count', '_cursor', '_total', '_format', '_pretty']) params.delete(c);
-    // Searches read committed data (the search layer has its own connection), not this transaction's writes.
-    const page = await ctx.repo.search(type, params, { count, cursor, total: true });
-    const base = ctx.config.baseUrl;
-    const link = [{ relation: 'self', url: `${base}/${url}` }];
-    if (page.next) {
-      const next = new URLSearchParams(query);
-      next.set('_cursor', page.next);
-      link.push({ relation: 'next', url: `${base}/${type}?${next}` });
-    }
-    const entries: BundleEntry[] = page.resources.map((v) => ({ fullUrl: `${base}/${type}/${v.id}`, resource: v.content, search: { mode: 'match' } }));
-    const out: EntryResult = { status: statusText(200), effect: 'read' };
-    if (!head) out.resource = bundleText({ type: 'searchset', total: page.total, link }, entries);
-    return out;
-  }
-  throw notSupported(`${r.method} ${r.url}: only reads ([type]/[id]), vreads and type searches are supported inside a Bundle`);
+  throw notSupported(`${r.method} ${r.url}: only reads, vreads, searches and history are supported inside a Bundle`);
 }
 
 export async function batchOrTransaction(ctx: RestContext, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
@@ -82,10 +91,12 @@ export async function batchOrTransaction(ctx: RestContext, req: FastifyRequest, 
       issue('error', 'too-costly', `The Bundle has ${count} entries; the server's limit is ${ctx.config.maxBundleEntries} (AROGYA_MAX_BUNDLE_ENTRIES)`, 'Bundle.entry'),
     ]);
   }
-  const processor = new TransactionProcessor(ctx.repo, ctx.pool);
+  const processor = new TransactionProcessor(ctx.repo);
+  const caller = callerOf(req);
+  const lenient = req.fhir.prefer.lenient;
   // Bundles default to return=minimal: the client sent the resources (module docstring).
   const prefer = req.fhir.prefer.return ?? 'minimal';
-  const { type, results } = await processor.process(callerOf(req), body, { prefer, read: (client, r) => readEntry(ctx, client, r) });
+  const { type, results } = await processor.process(caller, body, { prefer, read: (reads, r) => readEntry(ctx, caller, lenient, reads, r) });
   const base = ctx.config.baseUrl;
   const entries: BundleEntry[] = results.map((r) => {
     const e: BundleEntry = { response: { status: r.status } };

@@ -2,20 +2,29 @@
  * history — https://hl7.org/fhir/R4/http.html#history at instance, type and system level: newest first, with
  * `_count`, `_since`, `_at` and `next` links. Deletions appear as entries with request.method DELETE and no
  * resource. The bundle's meta.lastUpdated is the commit horizon (repository/history.ts): use it as the next
- * `_since` and no change is ever missed.
+ * `_since` and no change is ever missed. The HTTP routes and a bundle's GET entry (batch-transaction.ts) both run
+ * `historyBundle`.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { parseDateRange } from '../fhir/datetime';
 import { badRequest, notFound } from '../fhir/outcome';
-import { history as readHistory, type HistoryEntry } from '../repository/history';
+import type { Caller } from '../repository/caller';
+import type { HistoryEntry } from '../repository/history';
+import type { Reads } from '../repository/reads';
+import { callerOf } from './caller';
 import type { RestContext } from './context';
 import { bundleText, type BundleEntry } from './bundle';
-import { checkParams, queryValue, sendBundle, type Query } from './http';
+import { checkParamNames, sendBundle } from './http';
 
 const DEFAULT_COUNT = 50;
 const MAX_COUNT = 1000;
 
 const STATUS: Record<string, string> = { POST: '201 Created', PUT: '200 OK', PATCH: '200 OK', DELETE: '204 No Content' };
+
+/** A repeated parameter counts once: its last value. */
+function last(query: URLSearchParams, name: string): string | undefined {
+  return query.getAll(name).at(-1);
+}
 
 function parseCount(v: string | undefined): number {
   if (v === undefined) return DEFAULT_COUNT;
@@ -34,40 +43,49 @@ function entry(base: string, e: HistoryEntry): BundleEntry {
   return out;
 }
 
-export async function history(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, type?: string, id?: string): Promise<FastifyReply> {
-  checkParams(req, ['_count', '_since', '_at', '_cursor'], 'history');
-  const q = req.query as Query;
+/** The history interaction without HTTP: a page of the history of a resource, a type or the system, as a Bundle. */
+export async function historyBundle(
+  ctx: RestContext,
+  reads: Reads,
+  caller: Caller,
+  scope: { type?: string; id?: string },
+  query: URLSearchParams,
+  lenient: boolean,
+): Promise<string> {
+  checkParamNames([...query.keys()], lenient, ['_count', '_since', '_at', '_cursor'], 'history');
+  const { type, id } = scope;
   const tz = ctx.config.timeZone;
-  const since = queryValue(q, '_since');
-  const at = queryValue(q, '_at');
-  const count = parseCount(queryValue(q, '_count'));
-  const page = await readHistory(ctx.pool, {
+  const since = last(query, '_since');
+  const at = last(query, '_at');
+  const cursor = last(query, '_cursor');
+  const page = await reads.history(caller, {
     resourceType: type,
     id,
     since: since !== undefined ? parseDateRange(since, tz, '_since').low : undefined,
     at: at !== undefined ? parseDateRange(at, tz, '_at') : undefined,
-    count,
-    cursor: queryValue(q, '_cursor'),
+    count: parseCount(last(query, '_count')),
+    cursor,
   });
   if (id && page.total === 0) throw notFound(`${type}/${id} is not known`);
   const path = [type, id, '_history'].filter(Boolean).join('/');
   const base = ctx.config.baseUrl;
   const params = new URLSearchParams();
   for (const name of ['_since', '_at', '_count']) {
-    const v = queryValue(q, name);
+    const v = last(query, name);
     if (v !== undefined) params.set(name, v);
   }
   const selfParams = new URLSearchParams(params);
-  const cursor = queryValue(q, '_cursor');
   if (cursor) selfParams.set('_cursor', cursor);
   const link = [{ relation: 'self', url: `${base}/${path}${selfParams.size ? `?${selfParams}` : ''}` }];
   if (page.next) {
     params.set('_cursor', page.next);
     link.push({ relation: 'next', url: `${base}/${path}?${params}` });
   }
-  const text = bundleText(
-    { type: 'history', total: page.total, link, lastUpdated: page.horizon },
-    page.entries.map((e) => entry(base, e)),
-  );
+  return bundleText({ type: 'history', total: page.total, link, lastUpdated: page.horizon }, page.entries.map((e) => entry(base, e)));
+}
+
+export async function history(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, type?: string, id?: string): Promise<FastifyReply> {
+  const query = new URLSearchParams(req.url.includes('?') ? req.url.slice(req.url.indexOf('?') + 1) : '');
+  const text = await historyBundle(ctx, ctx.repo, callerOf(req), { type, id }, query, req.fhir.prefer.lenient);
   return sendBundle(req, reply, text);
 }

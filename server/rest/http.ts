@@ -7,7 +7,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { parseStoredJson, resourceTypeFirst, toJson } from '../fhir/json';
 import { OperationOutcomeError, issue, type Issue, type OperationOutcome } from '../fhir/outcome';
 import { applySummary, parseElements, parseSummary, type SummaryMode } from '../fhir/summary';
-import type { StoredVersion } from '../repository/repository';
+import type { StoredVersion } from '../repository/versions';
 
 export type Query = Record<string, string | string[] | undefined>;
 
@@ -94,9 +94,13 @@ export function sendBundle(req: FastifyRequest, reply: FastifyReply, text: strin
  * `Prefer: handling=lenient`, in which case they are ignored. Returns the names that were ignored.
  */
 export function checkParams(req: FastifyRequest, allowed: string[], what: string): string[] {
-  const q = req.query as Query;
-  const unknown = Object.keys(q).filter((k) => !allowed.includes(k) && !['_format', '_pretty'].includes(k));
-  if (unknown.length && !req.fhir.prefer.lenient) {
+  return checkParamNames(Object.keys(req.query as Query), req.fhir.prefer.lenient, allowed, what);
+}
+
+/** checkParams for parameter names from elsewhere (a bundle entry's URL). */
+export function checkParamNames(names: string[], lenient: boolean, allowed: string[], what: string): string[] {
+  const unknown = [...new Set(names)].filter((k) => !allowed.includes(k) && !['_format', '_pretty'].includes(k));
+  if (unknown.length && !lenient) {
     throw new OperationOutcomeError(400, [
       issue('error', 'not-supported', `Unknown or unsupported parameter(s) for ${what}: ${unknown.join(', ')} (send Prefer: handling=lenient to ignore them)`),
     ]);

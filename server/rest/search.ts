@@ -8,7 +8,8 @@
  * `Prefer: handling=lenient`, ignored and reported in an OperationOutcome entry with search.mode `outcome`);
  * the SQL is repository/search. This module turns the page into a `searchset` Bundle: entries marked `match` or
  * `include`, `total`, and `self`/`next`/`previous` links that carry the paging cursor. Resources are spliced in
- * as stored text unless `_summary`/`_elements` ask for a subset.
+ * as stored text unless `_summary`/`_elements` ask for a subset. The HTTP routes and a bundle's GET entry
+ * (batch-transaction.ts) both run `searchBundle`.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { isResourceType, r4Model } from '../fhir/definitions';
@@ -16,12 +17,15 @@ import { parseStoredJson, toJson } from '../fhir/json';
 import { OperationOutcomeError, badRequest, notFound, type Issue } from '../fhir/outcome';
 import { applySummary } from '../fhir/summary';
 import { assertId } from '../repository/repository';
-import { compartmentParams, type AccessRestriction } from '../repository/search/compile/access';
+import type { Caller } from '../repository/caller';
+import type { Reads } from '../repository/reads';
+import { compartmentParams } from '../repository/search/compile/access';
 import type { FoundResource } from '../repository/search/request';
 import { parseTypes } from '../fhir/search/controls';
 import type { Criterion, ParsedSearch, SearchControls } from '../fhir/search/criteria';
 import { SearchParameterNotReady } from '../fhir/search/errors';
 import { parseSearch } from '../fhir/search/parse';
+import { callerOf } from './caller';
 import type { RestContext } from './context';
 import { bundleText, type BundleEntry } from './bundle';
 import { sendBundle } from './http';
@@ -54,16 +58,18 @@ export interface SearchScope {
   compartment?: { type: string; id: string };
 }
 
-/** Runs a search and builds its Bundle text (also usable by other entry points, e.g. bundle GET entries). */
+/** The search interaction without HTTP: runs a search through `reads` for `caller` and builds its Bundle text. */
 export async function searchBundle(
   ctx: RestContext,
+  reads: Reads,
+  caller: Caller,
   scope: SearchScope,
   params: [string, string][],
-  opts: { lenient: boolean; restriction?: AccessRestriction },
+  opts: { lenient: boolean },
 ): Promise<string> {
   const parse = (): ParsedSearch =>
     parseSearch(scope.types ?? r4Model().resourceTypes, params, { timeZone: ctx.config.timeZone, baseUrl: ctx.config.baseUrl, lenient: opts.lenient });
-  await ctx.repo.syncSearchParameters();
+  await reads.syncSearchParameters();
   // A parameter this process does not know (or sees as still reindexing) may be a custom one defined or activated
   // through another process since this one last polled: look at the database once more before refusing it.
   let parsed: ParsedSearch | undefined;
@@ -74,7 +80,7 @@ export async function searchBundle(
     if (!stale) throw e;
   }
   if (!parsed || parsed.ignored.length) {
-    await ctx.repo.syncSearchParameters(true);
+    await reads.syncSearchParameters(true);
     parsed = parse();
   }
   const criteria: Criterion[] = [...parsed.criteria];
@@ -84,7 +90,7 @@ export async function searchBundle(
   // Without _total, a total is given when the first page holds every match (it is free then), else not: counting
   // every match of a large result costs more than the page itself. `_total=accurate` always counts.
   const total = c.summary === 'count' || count === 0 ? 'accurate' : (c.total ?? 'complete');
-  const result = await ctx.repo.searchResources({
+  const result = await reads.searchResources(caller, {
     types: scope.types,
     criteria,
     sort: c.sort,
@@ -92,7 +98,6 @@ export async function searchBundle(
     cursor: c.cursor,
     include: c.include,
     total,
-    restriction: opts.restriction,
     contained: c.contained,
     containedType: c.containedType,
   });
@@ -130,7 +135,7 @@ export async function searchBundle(
 
 /** `GET [type]?…` and `POST [type]/_search`. */
 export async function search(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, type: string): Promise<FastifyReply> {
-  const text = await searchBundle(ctx, { types: [type], path: type }, searchParamsOf(req), { lenient: req.fhir.prefer.lenient });
+  const text = await searchBundle(ctx, ctx.repo, callerOf(req), { types: [type], path: type }, searchParamsOf(req), { lenient: req.fhir.prefer.lenient });
   return sendBundle(req, reply, text);
 }
 
@@ -138,8 +143,18 @@ export async function search(ctx: RestContext, req: FastifyRequest, reply: Fasti
 export async function systemSearch(ctx: RestContext, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const params = searchParamsOf(req);
   const types = parseTypes(params);
-  const text = await searchBundle(ctx, { types, path: '' }, params, { lenient: req.fhir.prefer.lenient });
+  const text = await searchBundle(ctx, ctx.repo, callerOf(req), { types, path: '' }, params, { lenient: req.fhir.prefer.lenient });
   return sendBundle(req, reply, text);
+}
+
+/** The scope of a compartment search `[compartment]/[id]/[type]` (search.html#compartments), checked. */
+export function compartmentScope(compartment: string, id: string, type: string): SearchScope {
+  if (!isResourceType(type)) throw notFound(`Unknown resource type '${type}'`);
+  assertId(id);
+  if (compartmentParams(compartment, type).length === 0 && type !== compartment) {
+    throw badRequest(`${type} is not in the ${compartment} compartment (CompartmentDefinition ${compartment})`);
+  }
+  return { types: [type], path: `${compartment}/${id}/${type}`, compartment: { type: compartment, id } };
 }
 
 /** `GET [base]/[compartment]/[id]/[type]` (search.html#compartments). */
@@ -151,14 +166,7 @@ export async function compartmentSearch(
   id: string,
   type: string,
 ): Promise<FastifyReply> {
-  if (!isResourceType(type)) throw notFound(`Unknown resource type '${type}'`);
-  assertId(id);
-  if (compartmentParams(compartment, type).length === 0 && type !== compartment) {
-    throw badRequest(`${type} is not in the ${compartment} compartment (CompartmentDefinition ${compartment})`);
-  }
-  const text = await searchBundle(ctx, { types: [type], path: `${compartment}/${id}/${type}`, compartment: { type: compartment, id } }, searchParamsOf(req), {
-    lenient: req.fhir.prefer.lenient,
-  });
+  const scope = compartmentScope(compartment, id, type);
+  const text = await searchBundle(ctx, ctx.repo, callerOf(req), scope, searchParamsOf(req), { lenient: req.fhir.prefer.lenient });
   return sendBundle(req, reply, text);
 }
-

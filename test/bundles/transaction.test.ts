@@ -137,6 +137,52 @@ test('GET/HEAD entries: vread, If-None-Match → 304, HEAD without a body, searc
   expect(missing.status).toBe(404); // a failing read fails the transaction
 });
 
+test('GET entries of a transaction see its own writes: searches, reads and history on its connection', async () => {
+  const gone = await server.request('POST', '/Patient', { body: { resourceType: 'Patient', identifier: [{ system: NHID, value: '91-7777-0000-0002' }] } });
+  expect(gone.status).toBe(201);
+  const res = await server.request('POST', '/', {
+    body: txn([
+      { request: { method: 'GET', url: `Patient?identifier=${NHID}|91-7777-0000-0001` } },
+      { request: { method: 'GET', url: 'Patient/tx-own-1' } },
+      { request: { method: 'GET', url: `Patient?identifier=${NHID}|91-7777-0000-0002` } },
+      { request: { method: 'GET', url: 'Patient/tx-own-1/_history' } },
+      post('urn:uuid:aa5b07c4-1d2e-4c3b-9f8a-000000000777', { resourceType: 'Patient', identifier: [{ system: NHID, value: '91-7777-0000-0001' }] }),
+      { resource: { resourceType: 'Patient', id: 'tx-own-1', gender: 'female' }, request: { method: 'PUT', url: 'Patient/tx-own-1' } },
+      { request: { method: 'DELETE', url: `Patient/${gone.body.id}` } },
+    ]),
+  });
+  expect(res.status).toBe(200);
+  expect(res.body.entry.map((e: Json) => e.response.status)).toEqual(['200 OK', '200 OK', '200 OK', '200 OK', '201 Created', '201 Created', '204 No Content']);
+  const created = res.body.entry[4].response.location.split('/')[1];
+  // a search by the identifier of a Patient created in this transaction finds it
+  const found = res.body.entry[0].resource;
+  expect(found.total).toBe(1);
+  expect(found.entry[0].fullUrl).toBe(`${server.base}/Patient/${created}`);
+  // a read of a resource created in this transaction
+  expect(res.body.entry[1].resource.gender).toBe('female');
+  expect(res.body.entry[1].response.etag).toBe('W/"1"');
+  // a search does not see a resource deleted in this transaction
+  expect(res.body.entry[2].resource.total).toBe(0);
+  expect(res.body.entry[2].resource.entry ?? []).toEqual([]);
+  expect(res.body.entry[3].resource.type).toBe('history');
+  expect(res.body.entry[3].resource.total).toBe(1);
+  // committed: the same search from outside now finds it too
+  const after = await server.request('GET', `/Patient?identifier=${NHID}|91-7777-0000-0001`);
+  expect(after.body.total).toBe(1);
+});
+
+test('a failed transaction leaves nothing its GET entries saw', async () => {
+  const res = await server.request('POST', '/', {
+    body: txn([
+      { request: { method: 'GET', url: `Patient?identifier=${NHID}|91-7777-0000-0003` } },
+      post('urn:uuid:aa5b07c4-1d2e-4c3b-9f8a-000000000778', { resourceType: 'Patient', identifier: [{ system: NHID, value: '91-7777-0000-0003' }] }),
+      { request: { method: 'GET', url: 'Patient/tx-never' } },
+    ]),
+  });
+  expect(res.status).toBe(404);
+  expect((await server.request('GET', `/Patient?identifier=${NHID}|91-7777-0000-0003`)).body.total).toBe(0);
+});
+
 test('FHIRPath Patch entries, conditional update and conditional delete', async () => {
   await server.request('POST', '/Patient', { body: { resourceType: 'Patient', identifier: [{ system: NHID, value: '91-0000-0000-0101' }], gender: 'male' } });
   await server.request('POST', '/Patient', { body: { resourceType: 'Patient', identifier: [{ system: NHID, value: '91-0000-0000-0102' }], gender: 'male' } });

@@ -261,7 +261,7 @@ test('`arogya import` (its Importer, in process): every version of its bundles a
   fs.writeFileSync(path.join(dir, 'more.ndjson'), [JSON.stringify({ ...patient('Cli', '91-8888-8888-8883'), id: 'cli-c' })].join('\n'));
   const sink = new Writable({ write: (_chunk, _enc, done) => done() });
   await expectEachVersionHookedOnce(async () => {
-    const importer = new Importer(new TransactionProcessor(repo, server.pool), SYSTEM_CALLER, server.config.baseUrl, {
+    const importer = new Importer(new TransactionProcessor(repo), SYSTEM_CALLER, server.config.baseUrl, {
       concurrency: 1,
       out: sink,
       progress: sink as unknown as NodeJS.WriteStream,

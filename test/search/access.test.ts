@@ -5,6 +5,7 @@
  * used to decide a match (no post-filtering: totals and pages agree).
  */
 import { useServer } from '../harness';
+import type { Caller } from '../../server/repository/caller';
 import type { AccessRestriction } from '../../server/repository/search/compile/access';
 import { parseSearch } from '../../server/fhir/search/parse';
 import { Repository } from '../../server/repository/repository';
@@ -20,7 +21,7 @@ beforeAll(async () => {
 async function search(type: string, query: string, restriction?: AccessRestriction): Promise<{ matches: string[]; includes: string[]; total?: number }> {
   const parsed = parseSearch([type], [...new URLSearchParams(query)], { timeZone: 'UTC', baseUrl: server.base });
   const c = parsed.controls;
-  const r = await repo.searchResources({
+  const r = await repo.searchResources({ actor: { kind: 'anonymous' }, access: restriction }, {
     types: [type],
     criteria: parsed.criteria,
     sort: c.sort,
@@ -28,7 +29,6 @@ async function search(type: string, query: string, restriction?: AccessRestricti
     cursor: c.cursor,
     include: c.include,
     total: 'accurate',
-    restriction,
   });
   const ref = (x: { resourceType: string; id: string }) => `${x.resourceType}/${x.id}`;
   return { matches: r.matches.map(ref).sort(), includes: r.includes.map(ref).sort(), total: r.total };
@@ -95,19 +95,70 @@ test('_list respects the restriction on the list itself', async () => {
 });
 
 test('paging and totals agree under a restriction (no post-filtering)', async () => {
-  const page1 = await repo.searchResources({
+  const page1 = await repo.searchResources({ actor: { kind: 'anonymous' }, access: p1 }, {
     types: ['Observation'],
     criteria: [],
     sort: [],
     count: 1,
     include: [],
     total: 'accurate',
-    restriction: p1,
   });
   expect(page1.total).toBe(2);
   expect(page1.matches).toHaveLength(1);
-  const page2 = await repo.searchResources({ types: ['Observation'], criteria: [], sort: [], count: 1, cursor: page1.next, include: [], total: 'none', restriction: p1 });
+  const page2 = await repo.searchResources({ actor: { kind: 'anonymous' }, access: p1 }, { types: ['Observation'], criteria: [], sort: [], count: 1, cursor: page1.next, include: [], total: 'none' });
   expect(page2.matches).toHaveLength(1);
   expect(page2.next).toBeUndefined();
   expect([page1.matches[0].id, page2.matches[0].id].sort()).toEqual(['o1', 'o2']);
+});
+
+describe('the rest of the read path honours the restriction inside its SQL', () => {
+  const as = (access?: AccessRestriction): Caller => ({ actor: { kind: 'anonymous' }, access });
+  const refs = (xs: { resourceType: string; id: string }[]): string[] => xs.map((x) => `${x.resourceType}/${x.id}`).sort();
+
+  test('read and vread: outside the restriction is 404', async () => {
+    expect((await repo.read(as(p1), 'Observation', 'o1')).id).toBe('o1');
+    await expect(repo.read(as(p1), 'Observation', 'o3')).rejects.toMatchObject({ status: 404 });
+    await expect(repo.vread(as(p1), 'Observation', 'o3', '1')).rejects.toMatchObject({ status: 404 });
+    expect((await repo.vread(as(p1), 'Observation', 'o1', '1')).versionId).toBe(1);
+    await expect(repo.read(as({ resourceTypes: ['Patient'] }), 'Observation', 'o1')).rejects.toMatchObject({ status: 404 });
+  });
+
+  test('history: only versions of visible resources, counted and paged alike', async () => {
+    const all = await repo.history(as(), { resourceType: 'Observation', count: 100 });
+    expect(all.entries.map((e) => e.id)).toEqual(expect.arrayContaining(['o1', 'o2', 'o3', 'o4']));
+    const first = await repo.history(as(p1), { resourceType: 'Observation', count: 1 });
+    expect(first.entries).toHaveLength(1);
+    const second = await repo.history(as(p1), { resourceType: 'Observation', count: 1, cursor: first.next });
+    expect(second.next).toBeUndefined();
+    expect(refs([...first.entries, ...second.entries])).toEqual(['Observation/o1', 'Observation/o2']);
+    const system = await repo.history(as(p1), { count: 100 });
+    expect([...new Set(refs(system.entries))]).toEqual(['Encounter/e1', 'Observation/o1', 'Observation/o2', 'Patient/p1', 'RiskAssessment/ra1']);
+    // an instance outside the restriction has no visible version: total 0 (the REST layer's 404)
+    expect((await repo.history(as(p1), { resourceType: 'Patient', id: 'p2', count: 10 })).total).toBe(0);
+    expect((await repo.history(as(p1), { resourceType: 'Patient', id: 'p1', count: 10 })).total).toBe(1);
+  });
+
+  test('$everything: the compartment and what it references, within the restriction', async () => {
+    const all = await repo.everything(as(), { compartment: 'Patient', id: 'p1', count: 100 });
+    expect(refs(all.entries)).toEqual(expect.arrayContaining(['Organization/org1', 'Practitioner/dr1', 'Observation/o1', 'Patient/p1']));
+    const restricted = await repo.everything(as(p1), { compartment: 'Patient', id: 'p1', count: 100 });
+    expect(refs(restricted.entries)).toEqual(['Encounter/e1', 'Observation/o1', 'Observation/o2', 'Patient/p1', 'RiskAssessment/ra1']);
+    expect(restricted.total).toBe(5);
+    const shared = await repo.everything(as({ compartment: { type: 'Patient', id: 'p1', sharedTypes: ['Organization'] } }), { compartment: 'Patient', id: 'p1', count: 2 });
+    expect(shared.total).toBe(6);
+    expect(shared.entries).toHaveLength(2);
+    expect(shared.next).toBeDefined();
+    const other = await repo.everything(as(p1), { compartment: 'Patient', id: 'p2', count: 100 });
+    expect(other).toEqual({ entries: [], total: 0 });
+  });
+
+  test('referrers ($validate mode=delete): only visible ones are named', async () => {
+    expect(await repo.referrers(as(), 'Organization', 'org1', 20)).toEqual({
+      named: ['Encounter/e1', 'Organization/org2', 'Patient/p1'],
+      hidden: false,
+      more: false,
+    });
+    expect(await repo.referrers(as(p1), 'Organization', 'org1', 20)).toEqual({ named: ['Encounter/e1', 'Patient/p1'], hidden: true, more: false });
+    expect(await repo.referrers(as(), 'Organization', 'org1', 1)).toMatchObject({ named: ['Encounter/e1'], more: true });
+  });
 });

@@ -97,7 +97,7 @@ describe('access restriction (repository level)', () => {
   async function search(query: string, restriction: AccessRestriction): Promise<string[]> {
     const repo = new Repository(server.pool, { referentialIntegrity: true, baseUrl: server.base, timeZone: 'UTC' });
     const parsed = parseSearch(['MedicationRequest'], [...new URLSearchParams(query)], { timeZone: 'UTC', baseUrl: server.base });
-    const r = await repo.searchResources({ types: ['MedicationRequest'], criteria: parsed.criteria, sort: [], count: 50, include: [], total: 'none', restriction });
+    const r = await repo.searchResources({ actor: { kind: 'anonymous' }, access: restriction }, { types: ['MedicationRequest'], criteria: parsed.criteria, sort: [], count: 50, include: [], total: 'none' });
     return r.matches.map((m) => m.id).sort();
   }
   test('the container\'s compartment decides, for the chain into it as for the match', async () => {

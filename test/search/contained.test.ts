@@ -277,14 +277,13 @@ test('the access restriction applies to the container', async () => {
   async function search(type: string, query: string, restriction?: AccessRestriction): Promise<string[]> {
     const parsed = parseSearch([type], [...new URLSearchParams(query)], { timeZone: 'UTC', baseUrl: server.base });
     const c = parsed.controls;
-    const r = await repo.searchResources({
+    const r = await repo.searchResources({ actor: { kind: 'anonymous' }, access: restriction }, {
       types: [type],
       criteria: parsed.criteria,
       sort: [],
       count: 50,
       include: [],
       total: 'accurate',
-      restriction,
       contained: c.contained,
       containedType: c.containedType,
     });

@@ -34,13 +34,14 @@
  * for the same contained resource. The access restriction applies to the container (it carries the contained
  * resource); `_lastUpdated` is the container's (dom-4: a contained resource has no meta.lastUpdated of its own).
  */
-import type { Pool } from '../../database/pool';
+import type { Db } from '../../database/pool';
 import { badRequest, type Issue } from '../../fhir/outcome';
 import { INSTANT_SQL } from '../writes';
 import { visible, type AccessRestriction } from './compile/access';
 import { indexCondition } from './compile/criterion';
 import { driverRank } from './compile/driven';
 import { containedCriterion, criterionSql, mergeRanges, searchPredicate } from './compile/planner';
+import { decodeCursor, encodeCursor, type PagePosition } from '../cursor';
 import { SqlBuilder } from './compile/sql';
 import type { FoundResource, SearchRequest, SearchResult } from './request';
 import type { Criterion } from '../../fhir/search/criteria';
@@ -50,28 +51,9 @@ const CONTAINED_ROW = (t: string): string => `strpos(${t}.resource_type, '#') > 
 const CONTAINED_TYPE = (t: string): string => `split_part(${t}.resource_type, '#', 1)`;
 const CONTAINER_TYPE = (t: string): string => `split_part(${t}.resource_type, '#', 2)`;
 
-interface Cursor {
-  id: string;
-  key: string;
-  backward: boolean;
-}
-
-/** Same opaque form as execute.ts's cursors: section 0, no sort values, then (id, key). */
-function encodeCursor(id: string, key: string, backward: boolean): string {
-  return Buffer.from(JSON.stringify({ s: 0, k: [], id, rt: key, ...(backward ? { b: 1 } : {}) })).toString('base64url');
-}
-
-function decodeCursor(s: string): Cursor {
-  let c: { s?: unknown; k?: unknown; id?: unknown; rt?: unknown; b?: unknown };
-  try {
-    c = JSON.parse(Buffer.from(s, 'base64url').toString('utf8')) as typeof c;
-  } catch {
-    throw badRequest('Invalid or corrupted paging cursor (_cursor): start the search again', '_cursor');
-  }
-  if (typeof c?.id !== 'string' || typeof c.rt !== 'string' || c.s !== 0 || !Array.isArray(c.k) || c.k.length !== 0) {
-    throw badRequest('The paging cursor (_cursor) does not belong to this search: start the search again', '_cursor');
-  }
-  return { id: c.id, key: c.rt, backward: c.b === 1 };
+/** A page continues after the (id, key) of its last match, in section 0 (cursor.ts). */
+function cursorAt(r: PageRow, backward: boolean): string {
+  return encodeCursor({ section: 0, keys: [r.key_id, r.key], backward });
 }
 
 
@@ -151,11 +133,11 @@ function plan(req: SearchRequest): Plan {
 }
 
 /** The statement of one page (also for EXPLAIN in tests): keys, then the resources they name. */
-export function containedPageSql(req: SearchRequest, limit: number, cursor?: Cursor): { sql: string; params: unknown[] } {
+export function containedPageSql(req: SearchRequest, limit: number, cursor?: PagePosition): { sql: string; params: unknown[] } {
   const p = plan(req);
   const b = new SqlBuilder([...p.b.params]);
   const dir = cursor?.backward ? 'DESC' : 'ASC';
-  const position = cursor ? `${cursor.backward ? '<' : '>'} (${b.p(cursor.id, 'text')}, ${b.p(cursor.key, 'text')})` : undefined;
+  const position = cursor ? `${cursor.backward ? '<' : '>'} (${b.p(cursor.keys[0], 'text')}, ${b.p(cursor.keys[1], 'text')})` : undefined;
   const branches = p.branches.map((k) => `(${k.sql(position)}\n      ORDER BY 1 ${dir}, 2 ${dir} LIMIT ${limit})`);
   const keys = branches.length === 1 ? branches[0] : `SELECT * FROM (${branches.join(`\n    ${p.union}\n    `)}) u ORDER BY 1 ${dir}, 2 ${dir} LIMIT ${limit}`;
   const containerType = p.contained ? `CASE WHEN strpos(k.key, '#') > 0 THEN split_part(k.key, '#', 2) ELSE k.key END` : 'k.key';
@@ -203,15 +185,15 @@ function toFound(r: PageRow): FoundResource | undefined {
 }
 
 /** executeSearch for `_contained=true|both` (fhir/search/parse.ts has refused `_sort`, includes, `_has`, `_list`, custom parameters). */
-export async function executeContainedSearch(pool: Pool, req: SearchRequest): Promise<SearchResult> {
+export async function executeContainedSearch(db: Db, req: SearchRequest): Promise<SearchResult> {
   if (req.sort.length || req.include.length) throw badRequest(`_sort, _include and _revinclude are not supported with _contained=${req.contained}`, '_contained');
   const warnings: Issue[] = [];
-  const cursor = req.cursor ? decodeCursor(req.cursor) : undefined;
+  const cursor = req.cursor ? decodeCursor(req.cursor, (c) => c.section === 0 && c.keys.length === 2 && c.keys.every((k) => k !== null)) : undefined;
   const backward = cursor?.backward === true;
   const result: SearchResult = { matches: [], includes: [], warnings };
   if (req.count > 0) {
     const q = containedPageSql(req, req.count + 1, cursor);
-    const { rows } = await pool.query<PageRow>(q.sql, q.params);
+    const { rows } = await db.query<PageRow>(q.sql, q.params);
     const more = rows.length > req.count;
     const page = rows.slice(0, req.count);
     if (backward) page.reverse();
@@ -220,11 +202,11 @@ export async function executeContainedSearch(pool: Pool, req: SearchRequest): Pr
       const first = page[0];
       const last = page[page.length - 1];
       if (backward) {
-        result.next = encodeCursor(last.key_id, last.key, false);
-        if (more) result.previous = encodeCursor(first.key_id, first.key, true);
+        result.next = cursorAt(last, false);
+        if (more) result.previous = cursorAt(first, true);
       } else {
-        if (more) result.next = encodeCursor(last.key_id, last.key, false);
-        if (cursor) result.previous = encodeCursor(first.key_id, first.key, true);
+        if (more) result.next = cursorAt(last, false);
+        if (cursor) result.previous = cursorAt(first, true);
       }
     }
   }
@@ -232,11 +214,11 @@ export async function executeContainedSearch(pool: Pool, req: SearchRequest): Pr
     result.total = result.matches.length; // the first page, when it is the only page, counts itself
   } else if (req.total === 'accurate') {
     const q = containedCountSql(req);
-    const { rows } = await pool.query<{ n: number }>(q.sql, q.params);
+    const { rows } = await db.query<{ n: number }>(q.sql, q.params);
     result.total = rows[0].n;
   } else if (req.total === 'estimate') {
     const q = containedCountSql(req);
-    const { rows } = await pool.query<{ 'QUERY PLAN': unknown }>(`EXPLAIN (FORMAT JSON) ${q.sql.replace(/^SELECT count\(\*\)::int AS n/, 'SELECT 1')}`, q.params);
+    const { rows } = await db.query<{ 'QUERY PLAN': unknown }>(`EXPLAIN (FORMAT JSON) ${q.sql.replace(/^SELECT count\(\*\)::int AS n/, 'SELECT 1')}`, q.params);
     const raw = rows[0]['QUERY PLAN'];
     const explained = (typeof raw === 'string' ? JSON.parse(raw) : raw) as { Plan: { 'Plan Rows': number } }[];
     result.total = Math.round(explained[0].Plan['Plan Rows']);

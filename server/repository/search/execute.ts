@@ -18,13 +18,14 @@
  */
 import crypto from 'node:crypto';
 import type { QueryConfig } from 'pg';
-import { inTransaction, type Pool, type PoolClient } from '../../database/pool';
+import { inTransaction, type Db } from '../../database/pool';
 import { badRequest, issue, type Issue } from '../../fhir/outcome';
 import { searchParams } from '../../fhir/search/registry';
 import { INSTANT_SQL } from '../writes';
 import { visible, type AccessRestriction } from './compile/access';
 import { drivenSearch, type DrivenSearch } from './compile/driven';
 import { searchPredicate } from './compile/planner';
+import { decodeCursor, encodeCursor, type PagePosition } from '../cursor';
 import { SqlBuilder } from './compile/sql';
 import type { Criterion, IncludeSpec, SortKey } from '../../fhir/search/criteria';
 import { resolveTerminology } from './terminology';
@@ -48,29 +49,6 @@ interface Section {
   keys: Key[];
   /** A search without `_sort` paged by id from index rows (compile/driven.ts), with its own parameters. */
   driven?: DrivenSearch;
-}
-
-interface Cursor {
-  s: number;
-  k: (string | null)[];
-  id: string;
-  rt: string;
-  b?: 1;
-}
-
-function encodeCursor(c: Cursor): string {
-  return Buffer.from(JSON.stringify(c)).toString('base64url');
-}
-
-function decodeCursor(s: string): Cursor {
-  try {
-    const c = JSON.parse(Buffer.from(s, 'base64url').toString('utf8')) as Cursor;
-    if (typeof c.s !== 'number' || !Array.isArray(c.k) || typeof c.id !== 'string' || typeof c.rt !== 'string') throw new Error('shape');
-    if (c.k.some((v) => v !== null && typeof v !== 'string')) throw new Error('keys');
-    return c;
-  } catch {
-    throw badRequest('Invalid or corrupted paging cursor (_cursor): start the search again', '_cursor');
-  }
 }
 
 /**
@@ -269,14 +247,14 @@ const VALUE_KEYS: Key[] = [{ expr: 'd.value', cast: 'text', descending: false, n
  * that are their resource's first match, keyset-paged on (value, id) — the value index is walked from the
  * cursor and stops at the page, however many resources match.
  */
-function drivenByValueSql(d: DrivenSearch, limit: number, cursor: Cursor | undefined, backward: boolean): { sql: string; params: unknown[]; keyCount: number } {
+function drivenByValueSql(d: DrivenSearch, limit: number, cursor: PagePosition | undefined, backward: boolean): { sql: string; params: unknown[]; keyCount: number } {
   const b = new SqlBuilder([...d.params]);
   const dir = backward ? 'DESC' : 'ASC';
   let after = '';
   if (cursor) {
-    const v = b.p(cursor.k[0], 'text');
+    const v = b.p(cursor.keys[0], 'text');
     // the redundant bound on the value alone keeps it a range of the value index
-    after = `\n      AND d.value ${backward ? '<=' : '>='} ${v} AND (d.value, d.id COLLATE "C") ${backward ? '<' : '>'} (${v}, ${b.p(cursor.id, 'text')})`;
+    after = `\n      AND d.value ${backward ? '<=' : '>='} ${v} AND (d.value, d.id COLLATE "C") ${backward ? '<' : '>'} (${v}, ${b.p(cursor.keys[1], 'text')})`;
   }
   const sql = `SELECT ${COLUMNS}, k.value AS k0
   FROM (SELECT d.value, d.id COLLATE "C" AS id FROM ${d.from}
@@ -289,12 +267,12 @@ function drivenByValueSql(d: DrivenSearch, limit: number, cursor: Cursor | undef
   return { sql, params: b.params, keyCount: 1 };
 }
 
-function drivenSectionSql(d: DrivenSearch, limit: number, cursor: Cursor | undefined, backward: boolean): { sql: string; params: unknown[]; keyCount: number } {
+function drivenSectionSql(d: DrivenSearch, limit: number, cursor: PagePosition | undefined, backward: boolean): { sql: string; params: unknown[]; keyCount: number } {
   if (d.byValue) return drivenByValueSql(d, limit, cursor, backward);
   const b = new SqlBuilder([...d.params]);
   // Byte order (COLLATE "C"): the same total order everywhere, and far cheaper to group and sort than a locale's;
   // the ids go back to the column's collation to probe the primary key.
-  const after = cursor ? `\n      AND d.id COLLATE "C" ${backward ? '<' : '>'} ${b.p(cursor.id, 'text')}` : '';
+  const after = cursor ? `\n      AND d.id COLLATE "C" ${backward ? '<' : '>'} ${b.p(cursor.keys[0], 'text')}` : '';
   const dir = backward ? 'DESC' : 'ASC';
   const sql = `SELECT ${COLUMNS}
   FROM resource r
@@ -306,11 +284,11 @@ function drivenSectionSql(d: DrivenSearch, limit: number, cursor: Cursor | undef
   return { sql, params: b.params, keyCount: 0 };
 }
 
-function sectionSql(params: unknown[], sec: Section, limit: number, cursor: Cursor | undefined, backward: boolean): { sql: string; params: unknown[]; keyCount: number } {
+function sectionSql(params: unknown[], sec: Section, limit: number, cursor: PagePosition | undefined, backward: boolean): { sql: string; params: unknown[]; keyCount: number } {
   if (sec.driven) return drivenSectionSql(sec.driven, limit, cursor, backward);
   const b = new SqlBuilder([...params]);
   let where = sec.where;
-  if (cursor) where += `\n  AND ${afterCursor(b, sec.keys, [...cursor.k, cursor.id, cursor.rt], backward)}`;
+  if (cursor) where += `\n  AND ${afterCursor(b, sec.keys, cursor.keys, backward)}`;
   const keyCols = sec.keys.slice(0, -2).map((k, i) => `(${k.expr})::text AS k${i}`);
   const sql = `SELECT ${COLUMNS}${keyCols.length ? `, ${keyCols.join(', ')}` : ''}
   FROM resource r ${sec.joins}
@@ -321,12 +299,12 @@ function sectionSql(params: unknown[], sec: Section, limit: number, cursor: Curs
 }
 
 async function querySection(
-  db: Pool | PoolClient,
+  db: Db,
   params: unknown[],
   sec: Section,
   index: number,
   limit: number,
-  cursor: Cursor | undefined,
+  cursor: PagePosition | undefined,
   backward: boolean,
   prepare: boolean,
 ): Promise<Row[]> {
@@ -366,20 +344,18 @@ function toFound(r: { id: string; resource_type: string; version_id: number; las
 }
 
 function cursorOf(r: Row, backward: boolean): string {
-  const c: Cursor = { s: r.section, k: r.keys, id: r.id, rt: r.resource_type };
-  if (backward) c.b = 1;
-  return encodeCursor(c);
+  return encodeCursor({ section: r.section, keys: [...r.keys, r.id, r.resource_type], backward });
 }
 
-async function countMatches(pool: Pool, where: string, params: unknown[], mode: 'estimate' | 'accurate', driven?: DrivenSearch): Promise<number> {
+async function countMatches(db: Db, where: string, params: unknown[], mode: 'estimate' | 'accurate', driven?: DrivenSearch): Promise<number> {
   if (mode === 'estimate') {
-    const { rows } = await pool.query<{ 'QUERY PLAN': unknown }>(`EXPLAIN (FORMAT JSON) SELECT 1 FROM resource r WHERE ${where}`, params);
+    const { rows } = await db.query<{ 'QUERY PLAN': unknown }>(`EXPLAIN (FORMAT JSON) SELECT 1 FROM resource r WHERE ${where}`, params);
     const raw = rows[0]['QUERY PLAN'];
     const plan = (typeof raw === 'string' ? JSON.parse(raw) : raw) as { Plan: { 'Plan Rows': number } }[];
     return Math.round(plan[0].Plan['Plan Rows']);
   }
   const q = driven ? drivenCountSql(driven) : { sql: `SELECT count(*)::int AS n FROM resource r WHERE ${where}`, params };
-  const { rows } = await pool.query<{ n: number }>(q.sql, q.params);
+  const { rows } = await db.query<{ n: number }>(q.sql, q.params);
   return rows[0].n;
 }
 
@@ -447,7 +423,7 @@ export function includeSql(
 }
 
 async function includePass(
-  db: Pool | PoolClient,
+  db: Db,
   specs: IncludeSpec[],
   sources: FoundResource[],
   restriction: AccessRestriction | undefined,
@@ -464,7 +440,7 @@ async function includePass(
   return found;
 }
 
-async function includes(db: Pool | PoolClient, req: SearchRequest, matches: FoundResource[], warnings: Issue[]): Promise<FoundResource[]> {
+async function includes(db: Db, req: SearchRequest, matches: FoundResource[], warnings: Issue[]): Promise<FoundResource[]> {
   const seen = new Set(matches.map((m) => `${m.resourceType}/${m.id}`));
   const out: FoundResource[] = [];
   const add = (rs: FoundResource[]): FoundResource[] => {
@@ -490,34 +466,35 @@ async function includes(db: Pool | PoolClient, req: SearchRequest, matches: Foun
 }
 
 /** Matches and includes read from one snapshot when there are several statements. */
-async function withSnapshot<T>(pool: Pool, needed: boolean, fn: (db: Pool | PoolClient) => Promise<T>): Promise<T> {
-  if (!needed) return fn(pool);
-  return inTransaction(pool, fn, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+async function withSnapshot<T>(db: Db, needed: boolean, fn: (db: Db) => Promise<T>): Promise<T> {
+  // a connection is already in a transaction (a bundle's): its reads see that transaction's writes
+  if (!needed || 'release' in db) return fn(db);
+  return inTransaction(db, fn, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
 }
 
-export async function executeSearch(pool: Pool, req: SearchRequest): Promise<SearchResult> {
+export async function executeSearch(db: Db, req: SearchRequest): Promise<SearchResult> {
   const warnings: Issue[] = [];
-  await resolveTerminology(pool, req.criteria);
-  if (req.contained === 'true' || req.contained === 'both') return executeContainedSearch(pool, req);
+  await resolveTerminology(db, req.criteria);
+  if (req.contained === 'true' || req.contained === 'both') return executeContainedSearch(db, req);
   const b = new SqlBuilder();
   const base = searchPredicate(b, 'r', req.types, req.criteria, req.restriction);
   const baseParams = [...b.params];
 
   const secs = searchSections(b, base, req);
   const params = b.params;
-  const cursor = req.cursor ? decodeCursor(req.cursor) : undefined;
-  if (cursor && (cursor.s >= secs.length || cursor.k.length !== secs[cursor.s].keys.length - 2)) {
-    throw badRequest('The paging cursor (_cursor) does not belong to this search: start the search again', '_cursor');
-  }
-  const backward = cursor?.b === 1;
+  // the keys are the section's sort values, then id and type (never null)
+  const fits = (c: PagePosition): boolean =>
+    c.section < secs.length && c.keys.length === secs[c.section].keys.length && c.keys.slice(-2).every((k) => k !== null);
+  const cursor = req.cursor ? decodeCursor(req.cursor, fits) : undefined;
+  const backward = cursor?.backward === true;
   const prepare = req.criteria.length > 0 && equalityOnly(req.criteria) && !req.restriction;
-  const result = await withSnapshot(pool, req.include.length > 0 && req.count > 0, async (db) => {
+  const result = await withSnapshot(db, req.include.length > 0 && req.count > 0, async (db) => {
     let rows: Row[] = [];
     if (req.count > 0) {
       const want = req.count + 1;
-      const order = backward ? [...secs.keys()].filter((i) => i <= cursor!.s).reverse() : [...secs.keys()].filter((i) => i >= (cursor?.s ?? 0));
+      const order = backward ? [...secs.keys()].filter((i) => i <= cursor!.section).reverse() : [...secs.keys()].filter((i) => i >= (cursor?.section ?? 0));
       for (const i of order) {
-        const c = cursor && i === cursor.s ? cursor : undefined;
+        const c = cursor && i === cursor.section ? cursor : undefined;
         rows.push(...(await querySection(db, params, secs[i], i, want - rows.length, c, backward, prepare)));
         if (rows.length >= want) break;
       }
@@ -541,7 +518,7 @@ export async function executeSearch(pool: Pool, req: SearchRequest): Promise<Sea
   if ((req.total === 'accurate' || req.total === 'complete') && !cursor && !result.next && req.count > 0) {
     result.total = result.matches.length; // the first page, when it is the only page, counts itself
   } else if (req.total === 'accurate' || req.total === 'estimate') {
-    result.total = await countMatches(pool, base, baseParams, req.total, secs[0].driven);
+    result.total = await countMatches(db, base, baseParams, req.total, secs[0].driven);
   }
   return result;
 }

@@ -5,18 +5,18 @@
  * Full terminology services come later; anything these cannot evaluate (value set filters) is a 400, never a
  * silently wrong answer. The definitions are read with SQL when the search runs, through the uri index.
  */
-import type { Pool } from '../../database/pool';
+import type { Db } from '../../database/pool';
 import { isJsonObject, parseStoredJson, type JsonObject, type JsonValue } from '../../fhir/json';
 import { badRequest, notSupported } from '../../fhir/outcome';
 import { canonicalSystem } from '../../fhir/search/normalise';
 import type { Criterion, ResolvedCodes } from '../../fhir/search/criteria';
 
-async function loadByUrl(pool: Pool, type: 'ValueSet' | 'CodeSystem', url: string): Promise<JsonObject | undefined> {
+async function loadByUrl(db: Db, type: 'ValueSet' | 'CodeSystem', url: string): Promise<JsonObject | undefined> {
   const [u, version] = url.split('|');
   const rel = new RegExp(`^${type}/([A-Za-z0-9\\-.]{1,64})$`).exec(u);
   const { rows } = rel
-    ? await pool.query<{ content: string }>(`SELECT content FROM resource WHERE resource_type = $1 AND id = $2 AND NOT deleted`, [type, rel[1]])
-    : await pool.query<{ content: string }>(
+    ? await db.query<{ content: string }>(`SELECT content FROM resource WHERE resource_type = $1 AND id = $2 AND NOT deleted`, [type, rel[1]])
+    : await db.query<{ content: string }>(
         `SELECT r.content FROM resource r
           WHERE r.resource_type = $1 AND NOT r.deleted
             AND r.id IN (SELECT id FROM search_uri WHERE resource_type = $1 AND param = 'url' AND value = $2)`,
@@ -26,9 +26,9 @@ async function loadByUrl(pool: Pool, type: 'ValueSet' | 'CodeSystem', url: strin
   return (version ? all.find((r) => r.version === version) : undefined) ?? all[0];
 }
 
-async function expandValueSet(pool: Pool, url: string, out: ResolvedCodes, excluded: Set<string>, depth = 0): Promise<void> {
+async function expandValueSet(db: Db, url: string, out: ResolvedCodes, excluded: Set<string>, depth = 0): Promise<void> {
   if (depth > 3) throw notSupported(`ValueSet ${url} nests value sets more than 3 levels deep`);
-  const vs = await loadByUrl(pool, 'ValueSet', url);
+  const vs = await loadByUrl(db, 'ValueSet', url);
   if (!vs) throw badRequest(`ValueSet '${url}' is not stored on this server (:in/:not-in read value sets from the server)`);
   const compose = isJsonObject(vs.compose) ? vs.compose : undefined;
   const expansion = isJsonObject(vs.expansion) ? vs.expansion : undefined;
@@ -53,7 +53,7 @@ async function expandValueSet(pool: Pool, url: string, out: ResolvedCodes, exclu
   for (const inc of Array.isArray(compose.include) ? compose.include : []) {
     if (!isJsonObject(inc)) continue;
     if (inc.filter) throw notSupported(`ValueSet '${url}' uses filters, which this server does not evaluate yet`);
-    for (const nested of Array.isArray(inc.valueSet) ? inc.valueSet : []) if (typeof nested === 'string') await expandValueSet(pool, nested, out, excluded, depth + 1);
+    for (const nested of Array.isArray(inc.valueSet) ? inc.valueSet : []) if (typeof nested === 'string') await expandValueSet(db, nested, out, excluded, depth + 1);
     if (typeof inc.system !== 'string') continue;
     const system = canonicalSystem(inc.system);
     if (Array.isArray(inc.concept)) {
@@ -97,7 +97,7 @@ function hierarchy(roots: Concept[], code: string, below: boolean): string[] | u
   return out;
 }
 
-async function resolveOne(pool: Pool, c: Extract<Criterion, { kind: 'terminology' }>): Promise<void> {
+async function resolveOne(db: Db, c: Extract<Criterion, { kind: 'terminology' }>): Promise<void> {
   const out: ResolvedCodes = { pairs: [], systems: [] };
   if (c.modifier === 'in' || c.modifier === 'not-in') {
     for (const v of c.values) {
@@ -105,7 +105,7 @@ async function resolveOne(pool: Pool, c: Extract<Criterion, { kind: 'terminology
       if (!url) continue;
       const excluded = new Set<string>();
       const part: ResolvedCodes = { pairs: [], systems: [] };
-      await expandValueSet(pool, url, part, excluded);
+      await expandValueSet(db, url, part, excluded);
       out.pairs.push(...part.pairs.filter((p) => !excluded.has(`${p.system}|${p.code}`)));
       out.systems.push(...part.systems);
     }
@@ -113,7 +113,7 @@ async function resolveOne(pool: Pool, c: Extract<Criterion, { kind: 'terminology
     for (const v of c.values) {
       if (v.code === null) continue;
       const system = typeof v.system === 'string' ? v.system : undefined;
-      const cs = system ? await loadByUrl(pool, 'CodeSystem', system) : undefined;
+      const cs = system ? await loadByUrl(db, 'CodeSystem', system) : undefined;
       const codes = cs ? hierarchy(conceptsOf(cs.concept ?? []), v.code, c.modifier === 'below') : undefined;
       for (const code of codes ?? [v.code]) out.pairs.push({ system: v.system, code });
     }
@@ -122,10 +122,10 @@ async function resolveOne(pool: Pool, c: Extract<Criterion, { kind: 'terminology
 }
 
 /** Resolves every terminology criterion (also inside chains and _has) in place. */
-export async function resolveTerminology(pool: Pool, criteria: Criterion[]): Promise<void> {
+export async function resolveTerminology(db: Db, criteria: Criterion[]): Promise<void> {
   for (const c of criteria) {
-    if (c.kind === 'terminology') await resolveOne(pool, c);
-    else if (c.kind === 'chain') await resolveTerminology(pool, c.targets.map((t) => t.criterion));
-    else if (c.kind === 'has') await resolveTerminology(pool, [c.criterion]);
+    if (c.kind === 'terminology') await resolveOne(db, c);
+    else if (c.kind === 'chain') await resolveTerminology(db, c.targets.map((t) => t.criterion));
+    else if (c.kind === 'has') await resolveTerminology(db, [c.criterion]);
   }
 }

@@ -10,7 +10,8 @@ import { parseDateRange } from '../../fhir/datetime';
 import { isResourceType } from '../../fhir/definitions';
 import { isJsonObject, type JsonValue } from '../../fhir/json';
 import { badRequest, notSupported } from '../../fhir/outcome';
-import { everything, type EverythingCompartment } from '../../repository/everything';
+import type { EverythingCompartment } from '../../repository/everything';
+import { callerOf } from '../caller';
 import type { RestContext } from '../context';
 import { bundleText, type BundleEntry } from '../bundle';
 import { resourceBody } from '../body';
@@ -51,8 +52,9 @@ export async function everythingOperation(ctx: RestContext, req: FastifyRequest,
   if (countRaw !== null && !/^\d+$/.test(countRaw)) throw badRequest(`_count must be a non-negative integer, got '${countRaw}'`, '_count');
   const count = Math.min(countRaw === null ? DEFAULT_COUNT : Number(countRaw), MAX_COUNT);
 
-  await ctx.repo.read(type, id); // 404 unknown, 410 deleted
-  const page = await everything(ctx.pool, {
+  const caller = callerOf(req);
+  await ctx.repo.read(caller, type, id); // 404 unknown (or not the caller's to see), 410 deleted
+  const page = await ctx.repo.everything(caller, {
     compartment,
     id,
     since,

@@ -17,12 +17,10 @@ import { parseDateRange } from '../../fhir/datetime';
 import { isJsonObject } from '../../fhir/json';
 import { badRequest, issue, notFound, type Issue } from '../../fhir/outcome';
 import { parseRelativeReference } from '../../fhir/references';
-import { patientCompartmentTypes } from '../../jobs/export-query';
 import type { ExportParams } from '../../jobs/export';
-import { parseCriteria } from '../../fhir/search/parse';
-import { resolveTerminology } from '../../repository/search/terminology';
+import { patientCompartmentTypes } from '../../repository/export';
+import { callerOf } from '../caller';
 import type { RestContext } from '../context';
-
 import { acceptJob, parameterValue, parametersBody, requireRespondAsync } from './bulk-kickoff';
 
 const NDJSON_FORMATS = new Set(['application/fhir+ndjson', 'application/ndjson', 'ndjson']);
@@ -127,16 +125,19 @@ export async function exportOperation(ctx: RestContext, req: FastifyRequest, rep
   for (const f of typeFilters(values.get('_typeFilter') ?? [])) {
     if (types && !types.includes(f.type)) throw badRequest(`_typeFilter for ${f.type}, which _type does not include`, '_typeFilter');
     if (inScope && !inScope.has(f.type)) throw badRequest(`_typeFilter for ${f.type}, which is not in the Patient compartment`, '_typeFilter');
-    const criteria = parseCriteria(f.type, new URLSearchParams(f.query), '_typeFilter', ctx.config.timeZone, ctx.config.baseUrl);
+    // parsed and value sets expanded now: a filter the job could not run is a 400 now, not a failed job
+    const criteria = await ctx.repo.criteria(f.type, new URLSearchParams(f.query), '_typeFilter');
     if (criteria.length === 0) throw badRequest(`_typeFilter '${f.type}?${f.query}' has no criteria`, '_typeFilter');
-    await resolveTerminology(ctx.pool, criteria); // a value set it cannot expand is a 400 now, not a failed job
     (filters[f.type] ??= []).push(f.query);
   }
 
   if (patients.length && level === 'system') throw badRequest('The patient parameter applies to Patient- and Group-level exports only', 'patient');
-  if (id) await ctx.repo.read('Group', id); // 404/410 now rather than a failed job later
+  const caller = callerOf(req);
+  if (id) await ctx.repo.read(caller, 'Group', id); // 404/410 now rather than a failed job later
 
   const params: ExportParams = { level, types, since, typeFilters: filters };
+  // the job reads what the kick-off's caller may see, no more
+  if (caller.access) params.access = caller.access;
   if (id) params.groupId = id;
   if (patients.length) params.patients = [...new Set(patients)];
   return acceptJob(ctx, req, reply, 'export', params, notes);

@@ -89,7 +89,8 @@ export async function metaOperation(ctx: RestContext, req: FastifyRequest, reply
     }
   }
   if (!id) return sendJson(req, reply, 200, returnMeta(await ctx.repo.metaInUse(type)));
-  const v = vid === undefined ? await ctx.repo.read(type!, id) : await ctx.repo.vread(type!, id, vid);
+  const caller = callerOf(req);
+  const v = vid === undefined ? await ctx.repo.read(caller, type!, id) : await ctx.repo.vread(caller, type!, id, vid);
   versionHeaders(reply, v);
   return sendJson(req, reply, 200, returnMeta(parseStoredJson(v.content!).meta));
 }

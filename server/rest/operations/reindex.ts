@@ -12,7 +12,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { parseStoredJson } from '../../fhir/json';
 import { checkSearchParameter } from '../../fhir/search/custom';
-import { percentOf, restartReindex, searchParameterState, type SearchParameterState } from '../../repository/search/parameters';
+import { percentOf, type SearchParameterState } from '../../repository/search/parameters';
+import { callerOf } from '../caller';
 import type { RestContext } from '../context';
 import { sendJson } from '../http';
 
@@ -43,9 +44,9 @@ function statusParameters(s: SearchParameterState | undefined, versionId: number
 
 /** `GET SearchParameter/[id]/$reindex-status` */
 export async function reindexStatusOperation(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, id: string): Promise<FastifyReply> {
-  const sp = await ctx.repo.read('SearchParameter', id); // 404 unknown, 410 deleted
+  const sp = await ctx.repo.read(callerOf(req), 'SearchParameter', id); // 404 unknown, 410 deleted
   const check = checkSearchParameter(parseStoredJson(sp.content!));
-  const state = await searchParameterState(ctx.pool, id);
+  const state = await ctx.repo.searchParameterState(id);
   // Keep this process's registry in step with what the status says.
   await ctx.repo.syncSearchParameters(true);
   return sendJson(req, reply, 200, statusParameters(state, sp.versionId, check.kind === 'ignored' ? check.reason : undefined));
@@ -53,9 +54,8 @@ export async function reindexStatusOperation(ctx: RestContext, req: FastifyReque
 
 /** `POST SearchParameter/[id]/$reindex` */
 export async function reindexOperation(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, id: string): Promise<FastifyReply> {
-  const sp = await ctx.repo.read('SearchParameter', id);
-  const state = await restartReindex(ctx.pool, id);
-  await ctx.repo.syncSearchParameters(true);
+  const sp = await ctx.repo.read(callerOf(req), 'SearchParameter', id);
+  const state = await ctx.repo.restartReindex(id);
   reply.header('Content-Location', `${ctx.config.baseUrl}/SearchParameter/${id}/$reindex-status`);
   return sendJson(req, reply, 202, statusParameters(state, sp.versionId));
 }

@@ -9,11 +9,13 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { isJsonObject, parseStoredJson, type JsonValue } from '../../fhir/json';
 import { badRequest, issue, type Issue } from '../../fhir/outcome';
 import { validateResource } from '../../fhir/validation';
+import { callerOf } from '../caller';
 import type { RestContext } from '../context';
 import { resourceBody } from '../body';
 import { sendOutcome } from '../http';
 
 const MODES = new Set(['create', 'update', 'delete']);
+const MAX_LISTED_REFERRERS = 20;
 
 function unwrap(body: JsonValue): { resource?: JsonValue; mode?: string } {
   if (isJsonObject(body) && body.resourceType === 'Parameters' && Array.isArray(body.parameter)) {
@@ -42,6 +44,7 @@ export async function validateOperation(
   type: string,
   id?: string,
 ): Promise<FastifyReply> {
+  const caller = callerOf(req);
   const q = new URLSearchParams(req.url.includes('?') ? req.url.slice(req.url.indexOf('?') + 1) : '');
   let resource: JsonValue | undefined;
   let mode = q.get('mode') ?? undefined;
@@ -53,19 +56,15 @@ export async function validateOperation(
   if (mode !== undefined && !MODES.has(mode)) throw badRequest(`$validate mode must be create, update or delete, got '${mode}'`, 'mode');
   if (mode === 'delete') {
     if (!id) throw badRequest('$validate with mode=delete needs an instance ([type]/[id]/$validate)');
-    const { rows } = await ctx.pool.query<{ resource_type: string; id: string }>(
-      `SELECT DISTINCT resource_type, id FROM resource_link WHERE target_id = $1 AND target_type = $2 AND NOT (id = $1 AND resource_type = $2) LIMIT 20`,
-      [id, type],
-    );
-    await ctx.repo.read(type, id);
-    const issues = rows.length
-      ? [issue('error', 'conflict', `${type}/${id} is referenced by ${rows.map((r) => `${r.resource_type}/${r.id}`).join(', ')}`)]
-      : [];
+    await ctx.repo.read(caller, type, id);
+    const r = await ctx.repo.referrers(caller, type, id, MAX_LISTED_REFERRERS);
+    const names = [...r.named, ...(r.more ? ['more'] : []), ...(r.hidden ? ['resources you may not see'] : [])];
+    const issues = names.length ? [issue('error', 'conflict', `${type}/${id} is referenced by ${names.join(', ')}`)] : [];
     return sendOutcome(req, reply, 200, summarise(issues));
   }
   if (resource === undefined) {
     if (!id) throw badRequest('$validate needs a resource to validate (in the body, or a Parameters with a resource parameter)');
-    resource = parseStoredJson((await ctx.repo.read(type, id)).content!);
+    resource = parseStoredJson((await ctx.repo.read(caller, type, id)).content!);
   }
   if (!isJsonObject(resource)) throw badRequest('$validate: the resource to validate must be a JSON object');
   const issues = validateResource(resource, { expectedType: type });

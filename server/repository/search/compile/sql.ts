@@ -1,4 +1,4 @@
-/** The shared pieces of compiled search SQL: bind parameters, aliases, and the index-row conditions. */
+/** The shared pieces of compiled SQL (search, history, `$everything`, export): bind parameters, aliases, index-row conditions. */
 
 export interface SqlFragment {
   sql: string;

@@ -1,0 +1,187 @@
+/**
+ * The one read path (DESIGN.md §2): every read of stored resources — a REST read, vread, search or history, a
+ * bundle's GET entry, `$everything`, `$validate mode=delete`, bulk export, the search-parameter registry — is a
+ * method of this class, called with the caller's context (caller.ts). The caller's access restriction is compiled
+ * into each statement (search/compile.ts `visible`), never applied to rows afterwards.
+ *
+ * Repository extends this class: its reads run on the pool. `Repository.within(client)` gives the same reads on a
+ * transaction's connection, so a transaction bundle's GET entries see the transaction's own writes.
+ */
+import type { Db, Pool } from '../database/pool';
+import { gone, notFound } from '../fhir/outcome';
+import type { Caller } from './caller';
+import { assertId, assertResourceType } from './identity';
+import { everything, type EverythingPage, type EverythingQuery } from './everything';
+import { ExportSession, presentTypes } from './export';
+import { history, readHorizon, type HistoryPage, type HistoryQuery } from './history';
+import type { Criterion } from '../fhir/search/criteria';
+import { parseCriteria } from '../fhir/search/parse';
+import { visible } from './search/compile/access';
+import { SqlBuilder } from './search/compile/sql';
+import { executeSearch } from './search/execute';
+import type { SearchRequest, SearchResult } from './search/request';
+import { searchParameterState, syncSearchParameterRegistry, type SearchParameterState } from './search/parameters';
+import { resolveTerminology } from './search/terminology';
+import type { StoredVersion } from './versions';
+import { INSTANT_SQL } from './writes';
+
+export interface ReadOptions {
+  /** Absolute references to this base are treated as local references. */
+  baseUrl: string;
+  /** Zone for search dates written without an offset. */
+  timeZone: string;
+}
+
+/** A search as the read path takes it: the restriction is the caller's, never the request's. */
+export type SearchQuery = Omit<SearchRequest, 'restriction'>;
+
+const READ_SQL = `SELECT version_id, ${INSTANT_SQL('last_updated')} AS last_updated, deleted, content FROM resource WHERE id = $1 AND resource_type = $2`;
+
+/**
+ * This process's search parameter registry against custom SearchParameters in the database: synced at once when
+ * this process wrote one (stale) or when forced, else by the runner's polling (search/reindex.ts).
+ */
+export class RegistrySync {
+  private stale = false;
+  constructor(private readonly pool: Pool) {}
+  markStale(): void {
+    this.stale = true;
+  }
+  async sync(force: boolean): Promise<void> {
+    if (!force && !this.stale) return;
+    this.stale = false;
+    try {
+      await syncSearchParameterRegistry(this.pool);
+    } catch (e) {
+      this.stale = true;
+      throw e;
+    }
+  }
+}
+
+export class Reads {
+  constructor(
+    /** Where reads run: the pool, or the connection of a transaction in progress. */
+    protected readonly db: Db,
+    protected readonly pool: Pool,
+    readonly options: ReadOptions,
+    protected readonly registry: RegistrySync,
+  ) {}
+
+  /** Brings this process's search parameter registry up to date (see RegistrySync). */
+  syncSearchParameters(force = false): Promise<void> {
+    return this.registry.sync(force);
+  }
+
+  /** https://hl7.org/fhir/R4/http.html#read — 404 when never existed (or outside the caller's access), 410 when deleted. */
+  async read(caller: Caller, resourceType: string, id: string): Promise<StoredVersion> {
+    assertResourceType(resourceType);
+    assertId(id);
+    let query: { name?: string; text: string; values: unknown[] };
+    if (caller.access) {
+      const b = new SqlBuilder([id, resourceType]);
+      query = { text: `${READ_SQL.replace('FROM resource WHERE', 'FROM resource r WHERE')} AND ${visible(b, 'r', caller.access, resourceType)}`, values: b.params };
+    } else {
+      // Named (prepared): planning costs more than this primary-key probe itself.
+      query = { name: 'arogya_read', text: READ_SQL, values: [id, resourceType] };
+    }
+    const { rows } = await this.db.query<{ version_id: number; last_updated: string; deleted: boolean; content: string | null }>(query);
+    const row = rows[0];
+    if (!row) throw notFound(`${resourceType}/${id} is not known`);
+    const v: StoredVersion = { resourceType, id, versionId: row.version_id, lastUpdated: row.last_updated, deleted: row.deleted };
+    if (row.deleted) throw Object.assign(gone(`${resourceType}/${id} was deleted`), { version: v });
+    v.content = row.content ?? undefined;
+    return v;
+  }
+
+  /** https://hl7.org/fhir/R4/http.html#vread */
+  async vread(caller: Caller, resourceType: string, id: string, versionId: string): Promise<StoredVersion> {
+    assertResourceType(resourceType);
+    assertId(id);
+    if (!/^[1-9]\d{0,9}$/.test(versionId)) throw notFound(`${resourceType}/${id} has no version '${versionId}'`);
+    const b = new SqlBuilder();
+    const { rows } = await this.db.query<{ last_updated: string; deleted: boolean; content: string | null }>(
+      `SELECT ${INSTANT_SQL('h.last_updated')} AS last_updated, h.deleted, h.content FROM resource_history h
+        WHERE h.id = ${b.p(id)} AND h.resource_type = ${b.p(resourceType)} AND h.version_id = ${b.p(Number(versionId))}
+          AND ${visible(b, 'h', caller.access, resourceType)}`,
+      b.params,
+    );
+    const row = rows[0];
+    if (!row) throw notFound(`${resourceType}/${id} has no version ${versionId}`);
+    const v: StoredVersion = { resourceType, id, versionId: Number(versionId), lastUpdated: row.last_updated, deleted: row.deleted };
+    if (row.deleted) throw Object.assign(gone(`${resourceType}/${id} version ${versionId} is a deletion`), { version: v });
+    v.content = row.content ?? undefined;
+    return v;
+  }
+
+  /**
+   * Search (https://hl7.org/fhir/R4/search.html) of parsed criteria — type, system or compartment level — with
+   * sorting, keyset paging, totals and includes, the caller's access inside every statement (search/execute.ts).
+   */
+  async searchResources(caller: Caller, request: SearchQuery): Promise<SearchResult> {
+    for (const t of request.types ?? []) assertResourceType(t);
+    await this.syncSearchParameters();
+    return executeSearch(this.db, { ...request, restriction: caller.access });
+  }
+
+  /** History (https://hl7.org/fhir/R4/http.html#history) at instance, type or system level (history.ts). */
+  history(caller: Caller, q: HistoryQuery): Promise<HistoryPage> {
+    return history(this.db, q, caller.access);
+  }
+
+  /** The pages of `$everything` (everything.ts); the focal resource's own 404/410 is the caller's `read`. */
+  everything(caller: Caller, q: EverythingQuery): Promise<EverythingPage> {
+    return everything(this.db, q, caller.access);
+  }
+
+  /**
+   * Resources whose current version references type/id (other than itself): what makes a delete a 409
+   * (`$validate mode=delete`). Only those the caller may see are named; `hidden` says whether others exist.
+   */
+  async referrers(caller: Caller, resourceType: string, id: string, limit: number): Promise<{ named: string[]; hidden: boolean; more: boolean }> {
+    const b = new SqlBuilder();
+    const { rows } = await this.db.query<{ resource_type: string; id: string; shown: boolean }>(
+      `SELECT DISTINCT l.resource_type, l.id, ${visible(b, 'l', caller.access)} AS shown FROM resource_link l
+        WHERE l.target_id = ${b.p(id)} AND l.target_type = ${b.p(resourceType)} AND NOT (l.id = ${b.p(id)} AND l.resource_type = ${b.p(resourceType)})
+        ORDER BY shown DESC, l.resource_type, l.id LIMIT ${limit + 1}`,
+      b.params,
+    );
+    const shown = rows.filter((r) => r.shown);
+    return {
+      named: shown.slice(0, limit).map((r) => `${r.resource_type}/${r.id}`),
+      hidden: rows.some((r) => !r.shown),
+      more: shown.length > limit,
+    };
+  }
+
+  /**
+   * Search criteria for later use (conditional operations, `_typeFilter`): parsed strictly — a parameter or
+   * modifier not understood is a 400 (`purpose` names the request part) — with value sets expanded.
+   */
+  async criteria(resourceType: string, query: URLSearchParams, purpose: string): Promise<Criterion[]> {
+    await this.syncSearchParameters();
+    const criteria = parseCriteria(resourceType, query, purpose, this.options.timeZone, this.options.baseUrl);
+    await resolveTerminology(this.db, criteria);
+    return criteria;
+  }
+
+  /** A custom search parameter's reindex state (search/parameters.ts); undefined when it has none. */
+  searchParameterState(id: string): Promise<SearchParameterState | undefined> {
+    return searchParameterState(this.db, id);
+  }
+
+  /** The commit horizon (history.ts): every version older than it has committed and is visible. */
+  horizon(): Promise<string> {
+    return readHorizon(this.db);
+  }
+
+  /** The resource types that have at least one stored resource (bulk export). */
+  presentTypes(): Promise<string[]> {
+    return presentTypes(this.db);
+  }
+
+  /** A connection of its own for a bulk export's long cursors, reading what `caller` may see (export.ts). */
+  openExport(caller: Caller): Promise<ExportSession> {
+    return ExportSession.open(this.pool, caller.access);
+  }
+}
