@@ -64,6 +64,17 @@ export class JobRunner {
   }
 
   async start(): Promise<void> {
+    try {
+      await this.startQueues();
+    } catch (e) {
+      // A half-started pg-boss keeps its timers and connections (and, in a test, fires them into a torn-down
+      // module registry): stop it before reporting the failure.
+      await this.boss.stop({ graceful: false, wait: true }).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  private async startQueues(): Promise<void> {
     await this.boss.start();
     for (const kind of Object.keys(QUEUES) as JobKind[]) {
       await retryOnDeadlock(() => this.boss.createQueue(QUEUES[kind], { name: QUEUES[kind], ...SEND_OPTIONS }));
