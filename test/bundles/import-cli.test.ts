@@ -11,7 +11,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { freePort } from '../../server/database/embedded';
 import { FIXTURES_DIR, createTestDatabase, fixturesAvailable, runCli, type CliRun } from '../harness';
-import { start, waitReady, type Proc } from '../server/processes';
+import { killIfRunning, start, waitReady, type Proc } from '../server/processes';
 
 function runImport(args: string[], databaseUrl: string): Promise<CliRun> {
   return runCli(['import', ...args], { DATABASE_URL: databaseUrl });
@@ -161,10 +161,7 @@ test('on the embedded database: a failed entry exits 1, a re-run of POST bundles
     server.child.kill('SIGTERM');
     expect(await server.exited).toBe(0);
   } finally {
-    if (server && server.child.exitCode === null) {
-      server.child.kill('SIGKILL');
-      await server.exited;
-    }
+    await killIfRunning(server);
     fs.rmSync(dataDir, { recursive: true, force: true });
     fs.rmSync(files, { recursive: true, force: true });
   }

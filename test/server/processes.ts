@@ -71,3 +71,10 @@ export function send(url: string, method: string, body?: string): Promise<Outcom
     req.end(body);
   });
 }
+
+/** Ends a server a test left running (after a failure): SIGKILL, and waits for its exit. */
+export async function killIfRunning(proc: Proc | undefined): Promise<void> {
+  if (!proc || proc.child.exitCode !== null || proc.child.signalCode !== null) return;
+  proc.child.kill('SIGKILL');
+  await proc.exited;
+}

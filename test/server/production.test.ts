@@ -15,7 +15,7 @@ import path from 'node:path';
 import { freePort } from '../../server/database/embedded';
 import { createTestDatabase, fhirClient } from '../harness';
 import { download, kickOff, waitForJob } from '../bulk/helpers';
-import { MAIN, ROOT, start, waitReady, type Proc } from './processes';
+import { MAIN, ROOT, killIfRunning, start, waitReady, type Proc } from './processes';
 
 const NOBODY = 65534;
 const dockerfile = fs.readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
@@ -116,10 +116,7 @@ test('the runtime stage reproduced: production dependencies, read-only app, user
     proc.child.kill('SIGTERM');
     expect(await proc.exited).toBe(0);
   } finally {
-    if (proc && proc.child.exitCode === null) {
-      proc.child.kill('SIGKILL');
-      await proc.exited;
-    }
+    await killIfRunning(proc);
     execFileSync('chmod', ['-R', 'u+w', app]);
     fs.rmSync(app, { recursive: true, force: true });
     fs.rmSync(volume, { recursive: true, force: true });
