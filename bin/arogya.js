@@ -7,7 +7,9 @@ if (!fs.existsSync(entry)) {
   console.error('arogya: dist/ is missing; run `npm run build` first');
   process.exit(1);
 }
-require(entry).main(process.argv.slice(2)).catch((e) => {
-  console.error(e && e.stack ? e.stack : e);
-  process.exit(1);
-});
+require(entry)
+  .main(process.argv.slice(2))
+  .catch((e) => {
+    console.error(e?.stack ? e.stack : e);
+    process.exit(1);
+  });

@@ -20,7 +20,11 @@ const INDEXES = [
   ['search_date_low', 'search_date', '(resource_type, param, low) INCLUDE (id, high)'],
   ['search_date_high', 'search_date', '(resource_type, param, high) INCLUDE (id, low)'],
   ['search_date_owner', 'search_date', '(id, resource_type, param) INCLUDE (low, high)'],
-  ['search_date_span', 'search_date', "USING gist (resource_type, param, tstzrange(least(low, high), greatest(low, high), '[]')) INCLUDE (id, low, high)"],
+  [
+    'search_date_span',
+    'search_date',
+    "USING gist (resource_type, param, tstzrange(least(low, high), greatest(low, high), '[]')) INCLUDE (id, low, high)",
+  ],
   ['search_number_value', 'search_number', '(resource_type, param, low) INCLUDE (id, high)'],
   ['search_number_owner', 'search_number', '(id, resource_type, param) INCLUDE (low, high)'],
   ['search_quantity_value', 'search_quantity', '(resource_type, param, canon_unit, canon_low) INCLUDE (id, canon_high)'],

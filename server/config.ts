@@ -93,7 +93,8 @@ function urlPrefixes(env: NodeJS.ProcessEnv, name: string): string[] {
         throw new ConfigError(`${name}: "${s}" is not an absolute URL`);
       }
       if (!['http:', 'https:', 'file:'].includes(url.protocol)) throw new ConfigError(`${name}: "${s}" must be an http, https or file URL`);
-      if (url.username || url.password || url.search || url.hash) throw new ConfigError(`${name}: "${s}" may not carry credentials, a query or a fragment`);
+      if (url.username || url.password || url.search || url.hash)
+        throw new ConfigError(`${name}: "${s}" may not carry credentials, a query or a fragment`);
       return url.href;
     });
 }

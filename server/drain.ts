@@ -18,7 +18,8 @@ export function drainable(app: FastifyInstance): () => Promise<void> {
     res.once('close', () => open.delete(res));
   });
   app.addHook('onRequest', async () => {
-    if (draining) throw new OperationOutcomeError(503, [issue('error', 'transient', 'The server is shutting down: retry the request')], { 'Retry-After': '1' });
+    if (draining)
+      throw new OperationOutcomeError(503, [issue('error', 'transient', 'The server is shutting down: retry the request')], { 'Retry-After': '1' });
   });
   // Every response from then on closes its connection, so no keep-alive connection lingers.
   app.addHook('onSend', async (_req, reply) => {

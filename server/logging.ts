@@ -9,7 +9,9 @@ import { OperationOutcomeError } from './fhir/outcome';
 
 /** An Error, also one made in another realm (Node's own socket errors seen from a vm context, as under Jest). */
 export function isError(e: unknown): e is Error {
-  return e instanceof Error || (typeof e === 'object' && e !== null && typeof (e as Error).message === 'string' && typeof (e as Error).stack === 'string');
+  return (
+    e instanceof Error || (typeof e === 'object' && e !== null && typeof (e as Error).message === 'string' && typeof (e as Error).stack === 'string')
+  );
 }
 
 export function errorForLog(e: unknown): Record<string, unknown> {
@@ -20,7 +22,10 @@ export function errorForLog(e: unknown): Record<string, unknown> {
     return {
       type: e.name,
       ...(typeof code === 'string' ? { code } : {}),
-      stack: (e.stack ?? '').split('\n').filter((line) => /^\s+at /.test(line)).map((line) => line.trim()),
+      stack: (e.stack ?? '')
+        .split('\n')
+        .filter((line) => /^\s+at /.test(line))
+        .map((line) => line.trim()),
     };
   }
   return { type: typeof e };

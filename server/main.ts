@@ -91,7 +91,9 @@ async function serve(config: Config): Promise<void> {
   if (config.auth === 'off') {
     log.warn('AROGYA_AUTH=off: this server accepts every request without authentication. Local experiments only.');
   }
-  log.warn('Authorization is not implemented yet (the SMART-on-FHIR layer is a later issue): the FHIR API is OPEN to anyone who can reach it, whatever AROGYA_AUTH says.');
+  log.warn(
+    'Authorization is not implemented yet (the SMART-on-FHIR layer is a later issue): the FHIR API is OPEN to anyone who can reach it, whatever AROGYA_AUTH says.',
+  );
 
   if (stopping) return;
   if (config.workers > 1) {
@@ -111,7 +113,8 @@ async function serve(config: Config): Promise<void> {
     });
   } else {
     const close = await serveHttp(config, db.url, log);
-    if (stopping) await close(); // a signal came while it started: shutdown found nothing to close
+    if (stopping)
+      await close(); // a signal came while it started: shutdown found nothing to close
     else closeLocal = close;
   }
   log.info(
@@ -127,7 +130,11 @@ async function serve(config: Config): Promise<void> {
 function stopOnSignals(db: { embedded?: EmbeddedDatabase }): void {
   if (!db.embedded) return;
   const embedded = db.embedded;
-  for (const [signal, n] of [['SIGINT', 2], ['SIGTERM', 15], ['SIGHUP', 1]] as const) {
+  for (const [signal, n] of [
+    ['SIGINT', 2],
+    ['SIGTERM', 15],
+    ['SIGHUP', 1],
+  ] as const) {
     process.once(signal, () => void embedded.stop().finally(() => process.exit(128 + n)));
   }
 }
@@ -186,7 +193,9 @@ async function reindexCommand(config: Config, args: string[]): Promise<void> {
       },
     });
     const total = [...counts.values()].reduce((a, b) => a + b, 0);
-    console.log(`reindexed ${total.toLocaleString('en-US')} resources of ${counts.size} types in ${((Date.now() - started) / 1000).toFixed(1)} s${skipped ? `; ${skipped} skipped` : ''}`);
+    console.log(
+      `reindexed ${total.toLocaleString('en-US')} resources of ${counts.size} types in ${((Date.now() - started) / 1000).toFixed(1)} s${skipped ? `; ${skipped} skipped` : ''}`,
+    );
     process.exitCode = skipped ? 1 : 0;
   } finally {
     await pool.end();

@@ -32,7 +32,7 @@ export function syntheaResources(name = 'Alfreda_Wyman_3287b938-4670-47eb-91e5-e
 }
 
 function refsOf(node: unknown, out: Set<string>): Set<string> {
-  if (Array.isArray(node)) node.forEach((n) => refsOf(n, out));
+  if (Array.isArray(node)) for (const n of node) refsOf(n, out);
   else if (node && typeof node === 'object') {
     for (const [k, v] of Object.entries(node)) {
       if (k === 'reference' && typeof v === 'string') out.add(v);

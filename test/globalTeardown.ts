@@ -9,10 +9,10 @@ export default async function globalTeardown(): Promise<void> {
     const client = new pg.Client({ connectionString: adminUrl });
     await client.connect();
     try {
-      const { rows } = await client.query<{ datname: string }>(
-        `select datname from pg_database where datname like $1 or datname = $2`,
-        [`${template.replace('_template_', '_')}_%`, template],
-      );
+      const { rows } = await client.query<{ datname: string }>(`select datname from pg_database where datname like $1 or datname = $2`, [
+        `${template.replace('_template_', '_')}_%`,
+        template,
+      ]);
       for (const r of rows) await client.query(`DROP DATABASE IF EXISTS "${r.datname}" WITH (FORCE)`);
     } finally {
       await client.end();

@@ -16,7 +16,8 @@ import { createPool, servingLimits, type Pool } from '../server/database/pool';
 /** A parsed JSON body in tests, where the shape is what is being checked. */
 export type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-export interface FhirResponse<T = any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+export interface FhirResponse<T = any> {
+  // eslint-disable-line @typescript-eslint/no-explicit-any
   status: number;
   headers: Headers;
   text: string;
@@ -150,7 +151,14 @@ export function syntheaBundles(): string[] {
   const dir = path.join(FIXTURES_DIR, 'synthea');
   return fs
     .readdirSync(dir)
-    .flatMap((sub) => (fs.statSync(path.join(dir, sub)).isDirectory() ? fs.readdirSync(path.join(dir, sub)).filter((f) => f.endsWith('.json')).map((f) => path.join(dir, sub, f)) : []))
+    .flatMap((sub) =>
+      fs.statSync(path.join(dir, sub)).isDirectory()
+        ? fs
+            .readdirSync(path.join(dir, sub))
+            .filter((f) => f.endsWith('.json'))
+            .map((f) => path.join(dir, sub, f))
+        : [],
+    )
     .sort();
 }
 

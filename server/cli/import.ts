@@ -34,7 +34,21 @@ const NDJSON_CHUNK = 500;
 const MAX_LISTED = 5;
 
 /** NDJSON load order inside a folder: what others reference first. */
-const NDJSON_RANK = ['Organization', 'Location', 'Practitioner', 'PractitionerRole', 'HealthcareService', 'Endpoint', 'Medication', 'Substance', 'Device', 'Patient', 'RelatedPerson', 'Group', 'Encounter'];
+const NDJSON_RANK = [
+  'Organization',
+  'Location',
+  'Practitioner',
+  'PractitionerRole',
+  'HealthcareService',
+  'Endpoint',
+  'Medication',
+  'Substance',
+  'Device',
+  'Patient',
+  'RelatedPerson',
+  'Group',
+  'Encounter',
+];
 
 export interface ImportOptions {
   concurrency: number;
@@ -239,7 +253,10 @@ export class Importer {
       this.record(report, results, (i) => `entry ${i}`);
     } else {
       // A collection, searchset, … or a single resource: its resources as a batch of updates by id / creates.
-      const resources = value.resourceType === 'Bundle' ? (Array.isArray(value.entry) ? value.entry : []).flatMap((e) => (isJsonObject(e) && e.resource !== undefined ? [e.resource] : [])) : [value];
+      const resources =
+        value.resourceType === 'Bundle'
+          ? (Array.isArray(value.entry) ? value.entry : []).flatMap((e) => (isJsonObject(e) && e.resource !== undefined ? [e.resource] : []))
+          : [value];
       report.kind = value.resourceType === 'Bundle' ? `${String(value.type)} as batch` : 'resource';
       const { entries } = parseBundleRequest({ resourceType: 'Bundle', type: 'batch', entry: resources.map(entryFor) }, this.baseUrl);
       this.record(report, await this.processor.batch(this.caller, entries, { progress }), (i) => `entry ${i}`);
@@ -293,7 +310,10 @@ export class Importer {
   private async retryDeferred(deferred: Deferred[]): Promise<void> {
     let pending = deferred;
     while (pending.length) {
-      const { entries } = parseBundleRequest({ resourceType: 'Bundle', type: 'batch', entry: pending.map((d) => entryFor(d.resource)) }, this.baseUrl);
+      const { entries } = parseBundleRequest(
+        { resourceType: 'Bundle', type: 'batch', entry: pending.map((d) => entryFor(d.resource)) },
+        this.baseUrl,
+      );
       const results = await this.processor.batch(this.caller, entries);
       const still: Deferred[] = [];
       const last: string[] = [];
@@ -310,7 +330,9 @@ export class Importer {
         this.progress.state.resources++;
       });
       if (still.length === pending.length) {
-        still.forEach((d, i) => this.reports.find((x) => x.file === d.file)!.failures.push({ where: `line ${d.line}`, reason: last[i] }));
+        still.forEach((d, i) => {
+          this.reports.find((x) => x.file === d.file)!.failures.push({ where: `line ${d.line}`, reason: last[i] });
+        });
         this.progress.state.failed += new Set(still.map((d) => d.file)).size;
         return;
       }

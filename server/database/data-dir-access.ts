@@ -13,7 +13,10 @@ import path from 'node:path';
 function postgresUser(): { uid: number; gids: number[] } | undefined {
   try {
     const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
-    const gids = execFileSync('id', ['-G', 'postgres'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split(/\s+/).map(Number);
+    const gids = execFileSync('id', ['-G', 'postgres'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+      .trim()
+      .split(/\s+/)
+      .map(Number);
     return { uid, gids };
   } catch {
     return undefined;
@@ -23,7 +26,7 @@ function postgresUser(): { uid: number; gids: number[] } | undefined {
 /** Whether `user` may search (enter) a folder with this stat; a user yet to be created owns nothing. */
 function canEnter(st: fs.Stats, user: { uid: number; gids: number[] } | undefined): boolean {
   if (user && st.uid === user.uid) return (st.mode & 0o100) !== 0;
-  if (user && user.gids.includes(st.gid)) return (st.mode & 0o010) !== 0;
+  if (user?.gids.includes(st.gid)) return (st.mode & 0o010) !== 0;
   return (st.mode & 0o001) !== 0;
 }
 

@@ -13,7 +13,8 @@ export type DatabaseFailure = 'timeout' | 'unavailable';
 /** Node socket errors seen while the database is down or unreachable. */
 const NETWORK_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 /** pg and pg-pool's own errors for a broken connection or an exhausted pool (they carry no code). */
-const CONNECTION_MESSAGES = /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection ended unexpectedly)/;
+const CONNECTION_MESSAGES =
+  /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection ended unexpectedly)/;
 
 export function databaseFailure(e: unknown): DatabaseFailure | undefined {
   if (e instanceof DatabaseError) {

@@ -28,7 +28,10 @@ export async function readiness(pool: Pool, timeoutMs: number): Promise<Readines
     return noConnection(); // refused, or the pool's own wait limit
   }
   if (client === TIMEOUT) {
-    connecting.then((c) => c.release(), () => undefined);
+    connecting.then(
+      (c) => c.release(),
+      () => undefined,
+    );
     return noConnection();
   }
   let healthy = false;

@@ -45,7 +45,7 @@ function resourceNode(value: JsonValue): NodeDef | undefined {
 }
 
 /** What a property can hold, as far as links go (cached per property definition). */
-const enum Holds {
+enum Holds {
   Nothing,
   Reference,
   Uri,

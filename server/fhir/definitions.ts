@@ -154,7 +154,8 @@ export function r4Model(): R4Model {
 // ---------------------------------------------------------------------------------------------------------------
 // Building the model from the package (runs once per installation).
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: the raw R4 definitions are walked dynamically, once, to build the typed model
+type Json = Record<string, any>;
 
 function readJson(dir: string, name: string): Json {
   return JSON.parse(fs.readFileSync(path.join(dir, name), 'utf8')) as Json;

@@ -110,7 +110,10 @@ test('resourceTypeFirst moves resourceType to the front of jsonb-ordered text of
 
 test.each([
   ['{"id":"a","resourceType":"Patient"}', '{"resourceType":"Patient","id":"a"}'],
-  ['{"id": "a", "resourceType": "Patient", "valueQuantity": {"value": 1.50}}', '{"resourceType": "Patient", "id": "a", "valueQuantity": {"value": 1.50}}'],
+  [
+    '{"id": "a", "resourceType": "Patient", "valueQuantity": {"value": 1.50}}',
+    '{"resourceType": "Patient", "id": "a", "valueQuantity": {"value": 1.50}}',
+  ],
   ['{\n  "id": "a",\n  "resourceType": "Basic"\n}', '{\n  "resourceType": "Basic",\n  "id": "a"\n}'],
   [
     '{"id": "x\\"}resourceType", "contained": [{"id": "m", "resourceType": "Medication"}], "n": [1.0, -0, 1E+2, true, null], "resourceType": "MedicationRequest"}',
@@ -122,7 +125,14 @@ test.each([
 });
 
 test('resourceTypeFirst leaves text alone when there is nothing to move', () => {
-  for (const text of ['{"resourceType":"Patient","id":"a"}', '{"resourceType":"Patient"}', '{}', '[]', '{"id":"a","x":{"resourceType":"Patient"}}', '{"id": "a"']) {
+  for (const text of [
+    '{"resourceType":"Patient","id":"a"}',
+    '{"resourceType":"Patient"}',
+    '{}',
+    '[]',
+    '{"id":"a","x":{"resourceType":"Patient"}}',
+    '{"id": "a"',
+  ]) {
     expect(resourceTypeFirst(text)).toBe(text);
   }
 });

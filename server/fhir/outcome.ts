@@ -5,10 +5,36 @@
 export type IssueSeverity = 'fatal' | 'error' | 'warning' | 'information';
 /** http://hl7.org/fhir/R4/valueset-issue-type.html */
 export type IssueType =
-  | 'invalid' | 'structure' | 'required' | 'value' | 'invariant' | 'security' | 'login' | 'unknown' | 'expired'
-  | 'forbidden' | 'suppressed' | 'processing' | 'not-supported' | 'duplicate' | 'multiple-matches' | 'not-found'
-  | 'deleted' | 'too-long' | 'code-invalid' | 'extension' | 'too-costly' | 'business-rule' | 'conflict'
-  | 'transient' | 'lock-error' | 'no-store' | 'exception' | 'timeout' | 'incomplete' | 'throttled'
+  | 'invalid'
+  | 'structure'
+  | 'required'
+  | 'value'
+  | 'invariant'
+  | 'security'
+  | 'login'
+  | 'unknown'
+  | 'expired'
+  | 'forbidden'
+  | 'suppressed'
+  | 'processing'
+  | 'not-supported'
+  | 'duplicate'
+  | 'multiple-matches'
+  | 'not-found'
+  | 'deleted'
+  | 'too-long'
+  | 'code-invalid'
+  | 'extension'
+  | 'too-costly'
+  | 'business-rule'
+  | 'conflict'
+  | 'transient'
+  | 'lock-error'
+  | 'no-store'
+  | 'exception'
+  | 'timeout'
+  | 'incomplete'
+  | 'throttled'
   | 'informational';
 
 export interface Issue {
@@ -49,12 +75,9 @@ export function issue(severity: IssueSeverity, code: IssueType, diagnostics: str
 
 export const badRequest = (diagnostics: string, expression?: string): OperationOutcomeError =>
   new OperationOutcomeError(400, [issue('error', 'invalid', diagnostics, expression)]);
-export const notFound = (diagnostics: string): OperationOutcomeError =>
-  new OperationOutcomeError(404, [issue('error', 'not-found', diagnostics)]);
-export const gone = (diagnostics: string): OperationOutcomeError =>
-  new OperationOutcomeError(410, [issue('error', 'deleted', diagnostics)]);
-export const conflict = (diagnostics: string): OperationOutcomeError =>
-  new OperationOutcomeError(409, [issue('error', 'conflict', diagnostics)]);
+export const notFound = (diagnostics: string): OperationOutcomeError => new OperationOutcomeError(404, [issue('error', 'not-found', diagnostics)]);
+export const gone = (diagnostics: string): OperationOutcomeError => new OperationOutcomeError(410, [issue('error', 'deleted', diagnostics)]);
+export const conflict = (diagnostics: string): OperationOutcomeError => new OperationOutcomeError(409, [issue('error', 'conflict', diagnostics)]);
 export const preconditionFailed = (diagnostics: string, code: IssueType = 'conflict'): OperationOutcomeError =>
   new OperationOutcomeError(412, [issue('error', code, diagnostics)]);
 export const notSupported = (diagnostics: string, status = 400): OperationOutcomeError =>

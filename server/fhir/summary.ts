@@ -16,7 +16,10 @@ export function parseSummary(value: string): SummaryMode {
 }
 
 export function parseElements(value: string): string[] {
-  const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const names = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const n of names) {
     if (!/^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)?$/.test(n)) throw badRequest(`Invalid _elements entry '${n}'`, '_elements');
   }

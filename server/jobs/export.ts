@@ -53,12 +53,9 @@ export class JobStopped extends Error {}
 
 /** The patients of a Group export: its active Patient members (Group.member.entity). */
 async function groupPatients(ctx: JobContext, caller: Caller, groupId: string): Promise<string[]> {
-  let group;
-  try {
-    group = await ctx.repo.read(caller, 'Group', groupId);
-  } catch {
+  const group = await ctx.repo.read(caller, 'Group', groupId).catch(() => {
     throw notFound(`Group/${groupId} does not exist (any more)`);
-  }
+  });
   const body = parseStoredJson(group.content!);
   const ids = new Set<string>();
   for (const m of Array.isArray(body.member) ? body.member : []) {
@@ -115,8 +112,10 @@ export async function runExport(ctx: JobContext, job: BulkJob<ExportParams>, sig
       for (const q of params.typeFilters[type] ?? []) filters.push(await ctx.repo.criteria(type, new URLSearchParams(q), '_typeFilter'));
       const label = `${type} (type ${i + 1} of ${types.length})`;
       const selection: ExportSelection = { resourceType: type, horizon, since: params.since, filters, patients };
-      const written = await toFile(path.join(dir, `${type}.ndjson`), (batch) => session.resources(selection, (contents) => batch(contents.map(resourceTypeFirst))), (n) =>
-        checkpoint(`${label}: ${n} resources written`),
+      const written = await toFile(
+        path.join(dir, `${type}.ndjson`),
+        (batch) => session.resources(selection, (contents) => batch(contents.map(resourceTypeFirst))),
+        (n) => checkpoint(`${label}: ${n} resources written`),
       );
       if (written > 0) output.push({ type, url: fileUrl(`${type}.ndjson`), count: written });
       if (params.since !== undefined) {

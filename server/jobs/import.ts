@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { databaseFailure } from '../database/errors';
-import { isJsonObject, parseFhirJson, toJson, type JsonObject } from '../fhir/json';
+import { isJsonObject, parseFhirJson, toJson } from '../fhir/json';
 import { OperationOutcomeError, issue, type Issue } from '../fhir/outcome';
 import type { ImportItem } from '../repository/bulk-import';
 import { SYSTEM_CALLER } from '../repository/caller';
@@ -57,7 +57,13 @@ function lineOutcome(line: number, issues: Issue[]): string {
 function issuesOf(e: unknown): Issue[] {
   if (e instanceof OperationOutcomeError) return e.issues;
   // Never the engine's message (it may quote the row): the server log has the details, by job id.
-  return [issue('error', 'exception', databaseFailure(e) ? 'The database was unavailable or too slow for this resource' : 'This resource could not be imported (an internal error)')];
+  return [
+    issue(
+      'error',
+      'exception',
+      databaseFailure(e) ? 'The database was unavailable or too slow for this resource' : 'This resource could not be imported (an internal error)',
+    ),
+  ];
 }
 
 export async function runImport(ctx: JobContext, job: BulkJob<ImportParams>, signal: AbortSignal): Promise<ImportManifest> {
@@ -115,14 +121,17 @@ export async function runImport(ctx: JobContext, job: BulkJob<ImportParams>, sig
           if (text.trim() === '') continue;
           try {
             const resource = parseFhirJson(text);
-            if (!isJsonObject(resource)) throw new OperationOutcomeError(400, [issue('error', 'structure', 'The line is not a JSON object (a FHIR resource)')]);
+            if (!isJsonObject(resource))
+              throw new OperationOutcomeError(400, [issue('error', 'structure', 'The line is not a JSON object (a FHIR resource)')]);
             if (resource.resourceType !== input.type) {
               throw new OperationOutcomeError(400, [
                 issue('error', 'invalid', `The resource is a ${String(resource.resourceType)}, but this input holds ${input.type} resources`),
               ]);
             }
             if (typeof resource.id !== 'string') {
-              throw new OperationOutcomeError(400, [issue('error', 'required', 'The resource has no id: imported resources keep their ids', `${input.type}.id`)]);
+              throw new OperationOutcomeError(400, [
+                issue('error', 'required', 'The resource has no id: imported resources keep their ids', `${input.type}.id`),
+              ]);
             }
             const key = `${input.type}/${resource.id}`;
             if (inBatch.has(key)) {
@@ -142,7 +151,9 @@ export async function runImport(ctx: JobContext, job: BulkJob<ImportParams>, sig
             batch = [];
             inBatch.clear();
           }
-          await checkpoint(`input ${i + 1} of ${inputs.length} (${input.type}): ${lineNo} lines read, ${imported[i]} imported, ${errorWriters[i].lines} rejected`);
+          await checkpoint(
+            `input ${i + 1} of ${inputs.length} (${input.type}): ${lineNo} lines read, ${imported[i]} imported, ${errorWriters[i].lines} rejected`,
+          );
         }
         await flush(i, batch);
       } finally {
@@ -166,7 +177,12 @@ export async function runImport(ctx: JobContext, job: BulkJob<ImportParams>, sig
   for (const [i, input] of inputs.entries()) {
     const w = errorWriters[i];
     if (w.lines > 0) {
-      error.push({ type: 'OperationOutcome', inputUrl: input.url, url: `${ctx.config.baseUrl}/_bulk/jobs/${job.id}/files/${path.basename(w.file)}`, count: w.lines });
+      error.push({
+        type: 'OperationOutcome',
+        inputUrl: input.url,
+        url: `${ctx.config.baseUrl}/_bulk/jobs/${job.id}/files/${path.basename(w.file)}`,
+        count: w.lines,
+      });
     } else {
       await fs.promises.rm(w.file, { force: true });
     }

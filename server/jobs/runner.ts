@@ -137,7 +137,13 @@ export class JobRunner {
       const issues =
         e instanceof OperationOutcomeError && e.status < 500
           ? e.issues
-          : [issue('fatal', 'exception', `The ${kind} failed (${databaseFailure(e) ? 'the database was unavailable or too slow' : 'an internal error, logged with the job id'}); start it again`)];
+          : [
+              issue(
+                'fatal',
+                'exception',
+                `The ${kind} failed (${databaseFailure(e) ? 'the database was unavailable or too slow' : 'an internal error, logged with the job id'}); start it again`,
+              ),
+            ];
       log.error({ error: errorForLog(e) }, 'bulk job failed');
       await this.store.fail(job, outcome(issues));
     } finally {

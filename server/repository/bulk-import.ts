@@ -66,7 +66,16 @@ export async function danglingReferences(pool: Pool, jobId: string, batch: (refs
       for (;;) {
         const rows = await cursor.read(1000);
         if (rows.length === 0) break;
-        await batch(rows.map((r) => ({ input: r.input, line: r.line, resourceType: r.resource_type, id: r.id, targetType: r.target_type, targetId: r.target_id })));
+        await batch(
+          rows.map((r) => ({
+            input: r.input,
+            line: r.line,
+            resourceType: r.resource_type,
+            id: r.id,
+            targetType: r.target_type,
+            targetId: r.target_id,
+          })),
+        );
       }
     } finally {
       await cursor.close().catch(() => undefined);

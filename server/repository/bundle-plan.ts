@@ -42,16 +42,7 @@ import type { Caller } from './caller';
 import { parseConditionalReference, rewriteLinks } from '../fhir/bundle-links';
 import type { EntryRequest } from '../fhir/bundle-request';
 import { isJsonObject, parseFhirJson, parseStoredJson, type JsonObject, type JsonValue } from '../fhir/json';
-import {
-  OperationOutcomeError,
-  badRequest,
-  gone,
-  issue,
-  notFound,
-  preconditionFailed,
-  type Issue,
-  type OperationOutcome,
-} from '../fhir/outcome';
+import { OperationOutcomeError, badRequest, gone, issue, notFound, preconditionFailed, type Issue, type OperationOutcome } from '../fhir/outcome';
 import { parseRelativeReference } from '../fhir/references';
 import { canonicalSystem, normaliseIdentifierValue } from '../fhir/search/normalise';
 import { applyFhirPathPatch } from '../fhir/patch/fhirPathPatch';
@@ -180,7 +171,10 @@ function untypedReferences(value: JsonValue, out: string[]): void {
 /** The patch function of a PATCH entry: a Binary holding JSON Patch, or a FHIRPath Patch Parameters. */
 function patchOf(resource: JsonObject): { apply: (current: JsonObject) => JsonObject; document: JsonValue } {
   if (resource.resourceType === 'Binary') {
-    const contentType = String(resource.contentType ?? '').split(';')[0].trim().toLowerCase();
+    const contentType = String(resource.contentType ?? '')
+      .split(';')[0]
+      .trim()
+      .toLowerCase();
     if (contentType !== 'application/json-patch+json') {
       throw badRequest(`A PATCH entry's Binary must have contentType application/json-patch+json, got '${contentType}'`);
     }
@@ -199,11 +193,13 @@ function matchesInMemory(resource: JsonObject, id: string, criteria: Criterion[]
       if (!c.ids.includes(id)) return false;
     } else if (c.kind === 'token' && c.code === 'identifier' && !c.not) {
       // Compared in the indexed form the search layer gives criteria (canonical system, bare national digits).
-      const identifiers = (Array.isArray(resource.identifier) ? resource.identifier : resource.identifier ? [resource.identifier] : []).flatMap((i) => {
-        if (!isJsonObject(i) || typeof i.value !== 'string') return [];
-        const system = typeof i.system === 'string' ? canonicalSystem(i.system) : null;
-        return [{ system, value: normaliseIdentifierValue(system, i.value) }];
-      });
+      const identifiers = (Array.isArray(resource.identifier) ? resource.identifier : resource.identifier ? [resource.identifier] : []).flatMap(
+        (i) => {
+          if (!isJsonObject(i) || typeof i.value !== 'string') return [];
+          const system = typeof i.system === 'string' ? canonicalSystem(i.system) : null;
+          return [{ system, value: normaliseIdentifierValue(system, i.value) }];
+        },
+      );
       const hit = c.values.some((v) =>
         identifiers.some((i) => (v.code === null || i.value === v.code) && (v.system === undefined || i.system === v.system)),
       );
@@ -258,7 +254,7 @@ export class BundlePlan {
   }
 
   private get client(): PoolClient {
-    if (!this.connection) throw new Error('BundlePlan: this step needs the transaction\'s connection');
+    if (!this.connection) throw new Error("BundlePlan: this step needs the transaction's connection");
     return this.connection;
   }
 
@@ -391,7 +387,11 @@ export class BundlePlan {
     // Each lock takes a slot of PostgreSQL's shared lock table (max_locks_per_transaction × connections).
     if (this.locks.size > MAX_CRITERIA) {
       throw new OperationOutcomeError(400, [
-        issue('error', 'too-costly', `The Bundle has ${this.locks.size} distinct conditional criteria; at most ${MAX_CRITERIA} fit in one transaction (split it, or send a batch)`),
+        issue(
+          'error',
+          'too-costly',
+          `The Bundle has ${this.locks.size} distinct conditional criteria; at most ${MAX_CRITERIA} fit in one transaction (split it, or send a batch)`,
+        ),
       ]);
     }
     const keys = [...this.locks.keys()].sort();
@@ -412,7 +412,9 @@ export class BundlePlan {
       this.client,
       list.map((q) => ({ resourceType: q.type, criteria: q.criteria, limit: q.limit })),
     );
-    list.forEach((q, i) => (q.ids = ids[i]));
+    list.forEach((q, i) => {
+      q.ids = ids[i];
+    });
   }
 
   // 4 ------------------------------------------------------------------------------------------------------------
@@ -430,7 +432,9 @@ export class BundlePlan {
         } else {
           const ids = this.queries.get(w.key!)!.ids!;
           if (ids.length > MAX_CONDITIONAL_DELETE) {
-            throw new OperationOutcomeError(412, [issue('error', 'too-costly', `Conditional delete matches more than ${MAX_CONDITIONAL_DELETE} resources; narrow the criteria`)]);
+            throw new OperationOutcomeError(412, [
+              issue('error', 'too-costly', `Conditional delete matches more than ${MAX_CONDITIONAL_DELETE} resources; narrow the criteria`),
+            ]);
           }
           w.deleteIds = ids;
         }
@@ -456,7 +460,8 @@ export class BundlePlan {
             return;
           }
           if (w.key) byCriteria.set(w.key, w);
-          if (matches && matches.length > 1) throw preconditionFailed(`${this.labels.ifNoneExist} '${r.ifNoneExist}' matches more than one ${r.type}`, 'multiple-matches');
+          if (matches && matches.length > 1)
+            throw preconditionFailed(`${this.labels.ifNoneExist} '${r.ifNoneExist}' matches more than one ${r.type}`, 'multiple-matches');
           if (matches && matches.length === 1) {
             w.id = matches[0];
             w.effect = 'existing';
@@ -471,12 +476,14 @@ export class BundlePlan {
           assertId(r.id);
           if (r.op === 'update') {
             if (r.resource!.id === undefined) throw badRequest('An update must carry the resource id in the body (http.html#update)', `${r.type}.id`);
-            if (bodyId !== r.id) throw badRequest(`The resource id '${String(r.resource!.id)}' does not match the id '${r.id}' in ${this.labels.url}`, `${r.type}.id`);
+            if (bodyId !== r.id)
+              throw badRequest(`The resource id '${String(r.resource!.id)}' does not match the id '${r.id}' in ${this.labels.url}`, `${r.type}.id`);
           }
           w.id = r.id;
           return;
         }
-        if (matches!.length > 1) throw preconditionFailed(`Conditional ${r.op} criteria '${r.criteria}' match more than one ${r.type}`, 'multiple-matches');
+        if (matches!.length > 1)
+          throw preconditionFailed(`Conditional ${r.op} criteria '${r.criteria}' match more than one ${r.type}`, 'multiple-matches');
         if (r.op === 'patch') {
           if (matches!.length === 0) throw notFound(`No ${r.type} matches '${r.criteria}' (conditional patch)`);
           w.id = matches![0];
@@ -584,7 +591,14 @@ export class BundlePlan {
       const mapped = this.fullUrls.get(value);
       if (mapped !== undefined) {
         if (this.mode === 'batch' && mapped !== self) {
-          problems.push(issue('error', 'invalid', `Reference '${value}' points to another entry of this batch; batch entries must be independent (use a transaction)`, path()));
+          problems.push(
+            issue(
+              'error',
+              'invalid',
+              `Reference '${value}' points to another entry of this batch; batch entries must be independent (use a transaction)`,
+              path(),
+            ),
+          );
           return undefined;
         }
         return mapped;
@@ -603,7 +617,10 @@ export class BundlePlan {
           return this.conditionalTarget(value);
         } catch (e) {
           if (!(e instanceof OperationOutcomeError)) throw e;
-          throw new OperationOutcomeError(e.status, e.issues.map((i) => ({ ...i, expression: [path()] })));
+          throw new OperationOutcomeError(
+            e.status,
+            e.issues.map((i) => ({ ...i, expression: [path()] })),
+          );
         }
       }
       return undefined;
@@ -637,7 +654,12 @@ export class BundlePlan {
 
     if (updates.length) {
       const rows = await this.rows(
-        updates.map((w) => ({ type: (w.req as { type: string }).type, id: w.id!, content: w.req.op === 'update' ? w.writes[0]?.content : undefined, want: w.req.op === 'patch' || repr })),
+        updates.map((w) => ({
+          type: (w.req as { type: string }).type,
+          id: w.id!,
+          content: w.req.op === 'update' ? w.writes[0]?.content : undefined,
+          want: w.req.op === 'patch' || repr,
+        })),
         'FOR NO KEY UPDATE OF r',
       );
       for (const w of updates) this.guard(w, () => this.planUpdate(w, rows.get(key((w.req as { type: string }).type, w.id!))));
@@ -649,11 +671,22 @@ export class BundlePlan {
       for (const w of deletes) this.guard(w, () => this.planDelete(w, rows));
     }
     if (existing.length) {
-      const rows = await this.rows(existing.map((w) => ({ type: (w.req as { type: string }).type, id: w.id!, want: repr })), '');
+      const rows = await this.rows(
+        existing.map((w) => ({ type: (w.req as { type: string }).type, id: w.id!, want: repr })),
+        '',
+      );
       for (const w of existing) {
         const type = (w.req as { type: string }).type;
         const row = rows.get(key(type, w.id!));
-        if (row) w.stored = { resourceType: type, id: w.id!, versionId: row.versionId, lastUpdated: row.lastUpdated, deleted: false, content: row.content ?? undefined };
+        if (row)
+          w.stored = {
+            resourceType: type,
+            id: w.id!,
+            versionId: row.versionId,
+            lastUpdated: row.lastUpdated,
+            deleted: false,
+            content: row.content ?? undefined,
+          };
       }
     }
   }
@@ -661,7 +694,13 @@ export class BundlePlan {
   /** Current rows of `targets`, locked in (id, type) order; `same` compares a new content with the stored one. */
   private async rows(targets: { type: string; id: string; content?: string; want: boolean }[], lock: string): Promise<Map<string, Current>> {
     const { rows } = await this.client.query<{
-      id: string; resource_type: string; version_id: number; deleted: boolean; last_updated: string; content: string | null; same: boolean;
+      id: string;
+      resource_type: string;
+      version_id: number;
+      deleted: boolean;
+      last_updated: string;
+      content: string | null;
+      same: boolean;
     }>(
       `SELECT r.id, r.resource_type, r.version_id, r.deleted, ${INSTANT_SQL('r.last_updated')} AS last_updated,
               CASE WHEN t.want THEN r.content END AS content,
@@ -705,16 +744,32 @@ export class BundlePlan {
       if (patched.id !== w.id) throw new OperationOutcomeError(422, [issue('error', 'processing', 'The patch may not change the resource id')]);
       const prepared = this.repo.prepare(this.rewrite(w, patched), r.type, w.id!);
       w.warnings = prepared.warnings;
-      w.writes = [this.repo.planVersion({ resourceType: r.type, id: w.id!, versionId: cur.versionId + 1, method: 'PATCH', insert: false }, prepared.resource)];
+      w.writes = [
+        this.repo.planVersion({ resourceType: r.type, id: w.id!, versionId: cur.versionId + 1, method: 'PATCH', insert: false }, prepared.resource),
+      ];
       w.effect = 'updated';
-      w.stored = { resourceType: r.type, id: w.id!, versionId: cur.versionId, lastUpdated: cur.lastUpdated, deleted: false, content: cur.content ?? undefined };
+      w.stored = {
+        resourceType: r.type,
+        id: w.id!,
+        versionId: cur.versionId,
+        lastUpdated: cur.lastUpdated,
+        deleted: false,
+        content: cur.content ?? undefined,
+      };
       return;
     }
     this.checkIfMatch(w, r.type, cur);
     if (cur?.same) {
       w.writes = [];
       w.effect = 'unchanged';
-      w.stored = { resourceType: r.type, id: w.id!, versionId: cur.versionId, lastUpdated: cur.lastUpdated, deleted: false, content: cur.content ?? undefined };
+      w.stored = {
+        resourceType: r.type,
+        id: w.id!,
+        versionId: cur.versionId,
+        lastUpdated: cur.lastUpdated,
+        deleted: false,
+        content: cur.content ?? undefined,
+      };
       return;
     }
     const v = w.writes[0];
@@ -840,9 +895,16 @@ export class BundlePlan {
         const referrers = byTarget.get(key(v.resourceType, v.id));
         if (!referrers) continue;
         const more = referrers.length > MAX_LISTED_REFERRERS ? ' and more' : '';
-        this.fail(w, new OperationOutcomeError(409, [
-          issue('error', 'conflict', `${key(v.resourceType, v.id)} cannot be deleted: it is referenced by ${referrers.slice(0, MAX_LISTED_REFERRERS).join(', ')}${more}`),
-        ]));
+        this.fail(
+          w,
+          new OperationOutcomeError(409, [
+            issue(
+              'error',
+              'conflict',
+              `${key(v.resourceType, v.id)} cannot be deleted: it is referenced by ${referrers.slice(0, MAX_LISTED_REFERRERS).join(', ')}${more}`,
+            ),
+          ]),
+        );
         break;
       }
     }

@@ -46,7 +46,9 @@ export class WriteCoalescer<T, R> {
   private async flush(batch: WriteCoalescer<T, R>['queue']): Promise<void> {
     try {
       const out = await this.execute(batch.map((b) => b.write));
-      batch.forEach((b, i) => b.resolve(out[i]));
+      batch.forEach((b, i) => {
+        b.resolve(out[i]);
+      });
     } catch (e) {
       if (batch.length === 1 || !isStatementError(e)) {
         for (const b of batch) b.reject(e);

@@ -30,7 +30,18 @@ test('the text is URL-safe', () => {
 
 test('garbage and wrong shapes are a 400', () => {
   const enc = (v: unknown): string => Buffer.from(JSON.stringify(v)).toString('base64url');
-  for (const bad of ['garbage', '', enc({ s: 0, k: [] }), enc([0, [], 0, 1]), enc([-1, [], 0]), enc([0.5, [], 0]), enc([0, [1], 0]), enc([0, [], 2]), enc([0, 'k', 0]), enc([0, [], 0, 'p', 'x'])]) {
+  for (const bad of [
+    'garbage',
+    '',
+    enc({ s: 0, k: [] }),
+    enc([0, [], 0, 1]),
+    enc([-1, [], 0]),
+    enc([0.5, [], 0]),
+    enc([0, [1], 0]),
+    enc([0, [], 2]),
+    enc([0, 'k', 0]),
+    enc([0, [], 0, 'p', 'x']),
+  ]) {
     expect(refusal(() => decodeCursor(bad)).status).toBe(400);
   }
 });

@@ -92,13 +92,15 @@ export async function everything(db: Db, q: EverythingQuery, access?: AccessRest
     page = ` AND (e.rank, r.resource_type, r.id) > (${b.p(c.section, 'int')}, ${b.p(c.keys[0], 'text')}, ${b.p(c.keys[1], 'text')})`;
   }
   const [rows, total] = await Promise.all([
-    q.count === 0 ? { rows: [] } : db.query<{ rank: number; resource_type: string; id: string; version_id: number; last_updated: string; content: string }>(
-      `${set}
+    q.count === 0
+      ? { rows: [] }
+      : db.query<{ rank: number; resource_type: string; id: string; version_id: number; last_updated: string; content: string }>(
+          `${set}
        SELECT e.rank, r.resource_type, r.id, r.version_id, ${INSTANT_SQL('r.last_updated')} AS last_updated, r.content
        ${from}${page}
        ORDER BY e.rank, r.resource_type, r.id LIMIT ${q.count + 1}`,
-      b.params,
-    ),
+          b.params,
+        ),
     db.query<{ n: number }>(`${set} SELECT count(*)::int AS n ${from}`, totalParams),
   ]);
   const list = rows.rows.slice(0, q.count);

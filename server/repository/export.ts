@@ -99,18 +99,19 @@ export function deletedStatement(sel: ExportSelection & { since: string }, acces
       if (sel.patients.kind === 'ids') where.push(`h.id = ANY(${b.p(sel.patients.ids, 'text[]')})`);
     } else {
       const match =
-        sel.patients.kind === 'all' ? `(ref #>> '{}') LIKE 'Patient/%'` : `(ref #>> '{}') = ANY(${b.p(sel.patients.ids.map((id) => `Patient/${id}`), 'text[]')})`;
+        sel.patients.kind === 'all'
+          ? `(ref #>> '{}') LIKE 'Patient/%'`
+          : `(ref #>> '{}') = ANY(${b.p(
+              sel.patients.ids.map((id) => `Patient/${id}`),
+              'text[]',
+            )})`;
       where.push(referencedBefore(match));
     }
   }
   if (access?.resourceTypes && !access.resourceTypes.includes(sel.resourceType)) where.push('false');
   const c = access?.compartment;
   if (c && !c.sharedTypes?.includes(sel.resourceType)) {
-    where.push(
-      sel.resourceType === c.type
-        ? `h.id = ${b.p(c.id)}`
-        : referencedBefore(`(ref #>> '{}') = ${b.p(`${c.type}/${c.id}`)}`),
-    );
+    where.push(sel.resourceType === c.type ? `h.id = ${b.p(c.id)}` : referencedBefore(`(ref #>> '{}') = ${b.p(`${c.type}/${c.id}`)}`));
   }
   return { text: `SELECT h.id FROM resource_history h WHERE ${where.join(' AND ')}`, values: b.params };
 }
@@ -162,7 +163,10 @@ export class ExportSession {
     return this.stream<{ id: string }>(deletedStatement(sel, this.access), (rows) => batch(rows.map((r) => r.id)));
   }
 
-  private async stream<R extends Record<string, string>>(stmt: { text: string; values: unknown[] }, batch: (rows: R[]) => Promise<void>): Promise<void> {
+  private async stream<R extends Record<string, string>>(
+    stmt: { text: string; values: unknown[] },
+    batch: (rows: R[]) => Promise<void>,
+  ): Promise<void> {
     try {
       await this.client.query('BEGIN READ ONLY');
       const cursor = this.client.query(new Cursor<R>(stmt.text, stmt.values));

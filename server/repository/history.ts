@@ -91,10 +91,19 @@ export async function history(db: Db, q: HistoryQuery, access?: AccessRestrictio
   const page: string[] = [];
   if (cursor) {
     const [lu, id, rt, v] = cursor.keys;
-    page.push(`(h.last_updated, h.id, h.resource_type, h.version_id) < (${b.p(lu, 'timestamptz')}, ${b.p(id)}, ${b.p(rt)}, ${b.p(Number(v), 'int')})`);
+    page.push(
+      `(h.last_updated, h.id, h.resource_type, h.version_id) < (${b.p(lu, 'timestamptz')}, ${b.p(id)}, ${b.p(rt)}, ${b.p(Number(v), 'int')})`,
+    );
   }
   const { rows } = await db.query<{
-    id: string; resource_type: string; version_id: number; lu: string; lu_exact: string; deleted: boolean; method: string; content: string | null;
+    id: string;
+    resource_type: string;
+    version_id: number;
+    lu: string;
+    lu_exact: string;
+    deleted: boolean;
+    method: string;
+    content: string | null;
   }>(
     `SELECT h.id, h.resource_type, h.version_id, ${INSTANT_SQL('h.last_updated')} AS lu, h.last_updated AS lu_exact,
             h.deleted, h.method, h.content
@@ -107,7 +116,13 @@ export async function history(db: Db, q: HistoryQuery, access?: AccessRestrictio
   const result: HistoryPage = {
     horizon,
     entries: entries.map((r) => ({
-      resourceType: r.resource_type, id: r.id, versionId: r.version_id, lastUpdated: r.lu, deleted: r.deleted, method: r.method, content: r.content,
+      resourceType: r.resource_type,
+      id: r.id,
+      versionId: r.version_id,
+      lastUpdated: r.lu,
+      deleted: r.deleted,
+      method: r.method,
+      content: r.content,
     })),
   };
   if (rows.length > q.count) {

@@ -80,7 +80,10 @@ export class Reads {
     let query: { name?: string; text: string; values: unknown[] };
     if (caller.access) {
       const b = new SqlBuilder([id, resourceType]);
-      query = { text: `${READ_SQL.replace('FROM resource WHERE', 'FROM resource r WHERE')} AND ${visible(b, 'r', caller.access, resourceType)}`, values: b.params };
+      query = {
+        text: `${READ_SQL.replace('FROM resource WHERE', 'FROM resource r WHERE')} AND ${visible(b, 'r', caller.access, resourceType)}`,
+        values: b.params,
+      };
     } else {
       // Named (prepared): planning costs more than this primary-key probe itself.
       query = { name: 'arogya_read', text: READ_SQL, values: [id, resourceType] };

@@ -16,7 +16,7 @@ import { validateResource } from '../fhir/validation';
 import type { PlanRequest, Work } from './bundle-plan';
 import { danglingReferences, forgetImport, importBatch, type DanglingReference, type ImportItem } from './bulk-import';
 import type { Caller } from './caller';
-import { assertId, assertResourceType } from './identity';
+import { assertResourceType } from './identity';
 import { Reads, RegistrySync, type ReadOptions } from './reads';
 import { compileCriteria } from './search/compile/planner';
 import { restartReindex, type SearchParameterState } from './search/parameters';
@@ -78,9 +78,17 @@ export class Repository extends Reads implements WritePlanner {
   importBatch(caller: Caller, items: ImportItem[], record?: { jobId: string; input: number }): Promise<void> {
     // each batch is a plan of updates by id through the write engine, integrity deferred to the job's end
     const write = async (client: PoolClient, batch: ImportItem[]): Promise<void> => {
-      const updates = batch.map((it, index): PlanRequest => ({
-        op: 'update', type: it.resourceType, id: it.id, index, method: 'PUT', url: `${it.resourceType}/${it.id}`, resource: it.resource,
-      }));
+      const updates = batch.map(
+        (it, index): PlanRequest => ({
+          op: 'update',
+          type: it.resourceType,
+          id: it.id,
+          index,
+          method: 'PUT',
+          url: `${it.resourceType}/${it.id}`,
+          resource: it.resource,
+        }),
+      );
       await this.engine.within(client, caller, updates, 'import', 'minimal');
     };
     return importBatch(this.pool, write, items, record);
@@ -150,7 +158,6 @@ export class Repository extends Reads implements WritePlanner {
     return { resource: ordered, warnings: issues };
   }
 
-
   /** Plans the write of one version: serialisation, search-value extraction and references; no I/O. */
   planVersion(
     v: { resourceType: string; id: string; versionId: number; method: WriteMethod; insert: boolean },
@@ -179,7 +186,6 @@ export class Repository extends Reads implements WritePlanner {
     };
   }
 
-
   /**
    * Writes planned versions through the write engine's commit point (write-engine.ts) — for seeding and loading
    * tools that plan versions themselves; `caller` defaults to the system.
@@ -201,7 +207,15 @@ export class Repository extends Reads implements WritePlanner {
     assertResourceType(resourceType);
     await this.syncSearchParameters();
     const ifNoneExist = opts.ifNoneExist?.replace(/^\?/, '');
-    const w = await this.engine.one(caller, { op: 'create', type: resourceType, ifNoneExist, index: 0, method: 'POST', url: resourceType, resource: asResource(resource) });
+    const w = await this.engine.one(caller, {
+      op: 'create',
+      type: resourceType,
+      ifNoneExist,
+      index: 0,
+      method: 'POST',
+      url: resourceType,
+      resource: asResource(resource),
+    });
     return writeResult(w);
   }
 
@@ -213,33 +227,88 @@ export class Repository extends Reads implements WritePlanner {
     assertResourceType(resourceType);
     await this.syncSearchParameters();
     const url = `${resourceType}/${id}`;
-    return writeResult(await this.engine.one(caller, { op: 'update', type: resourceType, id, index: 0, method: 'PUT', url, resource: asResource(resource), ifMatch: opts.ifMatch }));
+    return writeResult(
+      await this.engine.one(caller, {
+        op: 'update',
+        type: resourceType,
+        id,
+        index: 0,
+        method: 'PUT',
+        url,
+        resource: asResource(resource),
+        ifMatch: opts.ifMatch,
+      }),
+    );
   }
 
   /** https://hl7.org/fhir/R4/http.html#cond-update */
-  async conditionalUpdate(caller: Caller, resourceType: string, criteria: string, resource: unknown, opts: { ifMatch?: string } = {}): Promise<WriteResult> {
+  async conditionalUpdate(
+    caller: Caller,
+    resourceType: string,
+    criteria: string,
+    resource: unknown,
+    opts: { ifMatch?: string } = {},
+  ): Promise<WriteResult> {
     assertResourceType(resourceType);
     await this.syncSearchParameters();
     const url = `${resourceType}?${criteria}`;
-    return writeResult(await this.engine.one(caller, { op: 'update', type: resourceType, criteria, index: 0, method: 'PUT', url, resource: asResource(resource), ifMatch: opts.ifMatch }));
+    return writeResult(
+      await this.engine.one(caller, {
+        op: 'update',
+        type: resourceType,
+        criteria,
+        index: 0,
+        method: 'PUT',
+        url,
+        resource: asResource(resource),
+        ifMatch: opts.ifMatch,
+      }),
+    );
   }
 
   /**
    * https://hl7.org/fhir/R4/http.html#patch — `apply` turns the current resource into the patched one; the target
    * is `{ id }`, or `{ criteria }` for a conditional patch (its single match).
    */
-  async patch(caller: Caller, resourceType: string, target: { id: string } | { criteria: string }, apply: (current: JsonObject) => unknown, opts: { ifMatch?: string } = {}): Promise<WriteResult> {
+  async patch(
+    caller: Caller,
+    resourceType: string,
+    target: { id: string } | { criteria: string },
+    apply: (current: JsonObject) => unknown,
+    opts: { ifMatch?: string } = {},
+  ): Promise<WriteResult> {
     assertResourceType(resourceType);
     await this.syncSearchParameters();
     const url = 'id' in target ? `${resourceType}/${target.id}` : `${resourceType}?${target.criteria}`;
-    return writeResult(await this.engine.one(caller, { op: 'patch', type: resourceType, ...target, index: 0, method: 'PATCH', url, patch: apply, ifMatch: opts.ifMatch }));
+    return writeResult(
+      await this.engine.one(caller, {
+        op: 'patch',
+        type: resourceType,
+        ...target,
+        index: 0,
+        method: 'PATCH',
+        url,
+        patch: apply,
+        ifMatch: opts.ifMatch,
+      }),
+    );
   }
 
   /** https://hl7.org/fhir/R4/http.html#delete — idempotent; 409 while other resources still reference it. */
   async delete(caller: Caller, resourceType: string, id: string, opts: { ifMatch?: string } = {}): Promise<WriteResult> {
     assertResourceType(resourceType);
     await this.syncSearchParameters();
-    return writeResult(await this.engine.one(caller, { op: 'delete', type: resourceType, id, index: 0, method: 'DELETE', url: `${resourceType}/${id}`, ifMatch: opts.ifMatch }));
+    return writeResult(
+      await this.engine.one(caller, {
+        op: 'delete',
+        type: resourceType,
+        id,
+        index: 0,
+        method: 'DELETE',
+        url: `${resourceType}/${id}`,
+        ifMatch: opts.ifMatch,
+      }),
+    );
   }
 
   /**
@@ -249,7 +318,14 @@ export class Repository extends Reads implements WritePlanner {
   async conditionalDelete(caller: Caller, resourceType: string, criteria: string): Promise<WriteResult[]> {
     assertResourceType(resourceType);
     await this.syncSearchParameters();
-    const w = await this.engine.one(caller, { op: 'delete', type: resourceType, criteria, index: 0, method: 'DELETE', url: `${resourceType}?${criteria}` });
+    const w = await this.engine.one(caller, {
+      op: 'delete',
+      type: resourceType,
+      criteria,
+      index: 0,
+      method: 'DELETE',
+      url: `${resourceType}?${criteria}`,
+    });
     return (w.written ?? []).map((v) => ({ ...v, outcome: 'deleted' as const, warnings: [] }));
   }
 }

@@ -46,8 +46,19 @@ export interface ProcessOptions {
 export const PASS_SIZE = 500;
 
 const REASONS: Record<number, string> = {
-  200: 'OK', 201: 'Created', 204: 'No Content', 304: 'Not Modified', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden',
-  404: 'Not Found', 405: 'Method Not Allowed', 409: 'Conflict', 410: 'Gone', 412: 'Precondition Failed', 422: 'Unprocessable Entity',
+  200: 'OK',
+  201: 'Created',
+  204: 'No Content',
+  304: 'Not Modified',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  410: 'Gone',
+  412: 'Precondition Failed',
+  422: 'Unprocessable Entity',
   500: 'Internal Server Error',
 };
 
@@ -78,7 +89,8 @@ function resultOf(w: Work, prefer: PreferReturn): EntryResult {
       out.etag = `W/"${version.versionId}"`;
       out.lastModified = version.lastUpdated;
     }
-    if (prefer === 'OperationOutcome') out.outcome = { resourceType: 'OperationOutcome', issue: [issue('information', 'informational', deleteText(w, type))] };
+    if (prefer === 'OperationOutcome')
+      out.outcome = { resourceType: 'OperationOutcome', issue: [issue('information', 'informational', deleteText(w, type))] };
     return out;
   }
   const out: EntryResult = { status: statusText(effect === 'created' ? 201 : 200), effect, target: { type, id: source.id! } };
@@ -160,7 +172,8 @@ export class TransactionProcessor {
         const err =
           e instanceof OperationOutcomeError
             ? e
-            : (databaseFailureOutcome(e) ?? new OperationOutcomeError(500, [issue('fatal', 'exception', 'The entry could not be processed (a database error)')]));
+            : (databaseFailureOutcome(e) ??
+              new OperationOutcomeError(500, [issue('fatal', 'exception', 'The entry could not be processed (a database error)')]));
         results[pass[0].index] = errorResult(entryError(pass[0], err));
         pending = rest;
         continue;
@@ -178,7 +191,8 @@ export class TransactionProcessor {
   }
 
   private async readAlone(r: EntryRequest, opts: ProcessOptions): Promise<EntryResult> {
-    if (!opts.read) return errorResult(entryError(r, new OperationOutcomeError(400, [issue('error', 'not-supported', 'GET/HEAD entries are not supported here')])));
+    if (!opts.read)
+      return errorResult(entryError(r, new OperationOutcomeError(400, [issue('error', 'not-supported', 'GET/HEAD entries are not supported here')])));
     try {
       return await opts.read(this.repo, {
         index: r.index,

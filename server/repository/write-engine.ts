@@ -75,7 +75,12 @@ export class WriteEngine {
   ) {
     this.afterWrite = [...(opts.afterWrite ?? [])];
     this.creates = new WriteCoalescer(
-      (items) => this.commit(this.pool, items.map((i) => i.write), { caller: items.map((i) => i.caller) }),
+      (items) =>
+        this.commit(
+          this.pool,
+          items.map((i) => i.write),
+          { caller: items.map((i) => i.caller) },
+        ),
       opts.groupCommitStatements ?? 2,
     );
   }
@@ -102,7 +107,14 @@ export class WriteEngine {
   }
 
   /** Plans and writes `requests` inside the transaction of `client`, which the caller owns (and may add to); no retry. */
-  async within(client: PoolClient, caller: Caller, requests: PlanRequest[], mode: PlanMode, prefer: PreferReturn, read?: ReadHandler): Promise<BundlePlan> {
+  async within(
+    client: PoolClient,
+    caller: Caller,
+    requests: PlanRequest[],
+    mode: PlanMode,
+    prefer: PreferReturn,
+    read?: ReadHandler,
+  ): Promise<BundlePlan> {
     const plan = new BundlePlan(this.repo, this.commitPoint, requests, mode, prefer, caller, read);
     await plan.run(client);
     return plan;
@@ -121,7 +133,9 @@ export class WriteEngine {
     } else {
       const [write] = plan.versions();
       // SearchParameter writes take a transaction of their own (commit): they are not grouped.
-      plan.settle(write.resourceType === 'SearchParameter' ? await this.commit(this.pool, [write], { caller }) : [await this.creates.write({ write, caller })]);
+      plan.settle(
+        write.resourceType === 'SearchParameter' ? await this.commit(this.pool, [write], { caller }) : [await this.creates.write({ write, caller })],
+      );
     }
     return plan.works[0];
   }
@@ -137,12 +151,18 @@ export class WriteEngine {
     // Inside a caller's transaction that may still roll back: nothing is learnt about committed dictionary values.
     if (isPoolClient(client)) return (await this.write(client, writes, opts)).written;
     const alone = this.afterWrite.length === 0 && !writes.some((w) => w.resourceType === 'SearchParameter');
-    const { written, dictValues } = alone ? await this.write(client, writes, opts) : await inTransaction(this.pool, (c) => this.write(c, writes, opts));
+    const { written, dictValues } = alone
+      ? await this.write(client, writes, opts)
+      : await inTransaction(this.pool, (c) => this.write(c, writes, opts));
     this.knownDictionaryValues.addAll(dictValues);
     return written;
   }
 
-  private async write(client: Pool | PoolClient, writes: VersionWrite[], opts: CommitOptions): Promise<{ written: StoredVersion[]; dictValues: string[] }> {
+  private async write(
+    client: Pool | PoolClient,
+    writes: VersionWrite[],
+    opts: CommitOptions,
+  ): Promise<{ written: StoredVersion[]; dictValues: string[] }> {
     const { dictValues, ...stmt } = versionWritesStatement(writes, opts.returnContent ?? true, this.knownDictionaryValues);
     const { rows } = await client.query<{ ord: number; last_updated: string; content: string | null }>(stmt);
     if (writes.some((w) => w.resourceType === 'SearchParameter')) {

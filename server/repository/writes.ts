@@ -30,8 +30,13 @@ const col = (name: string, sqlType: string) => ({ name, sqlType });
 /** The columns of a composite's second or third component (any type but the first, a token; extract.ts). */
 function compositeComponentColumns(n: 2 | 3): IndexTable['columns'] {
   return [
-    col(`c${n}_system`, 'text'), col(`c${n}_code`, 'text'), col(`c${n}_low`, 'numeric'), col(`c${n}_high`, 'numeric'),
-    col(`c${n}_dlow`, 'timestamptz'), col(`c${n}_dhigh`, 'timestamptz'), col(`c${n}_text`, 'text'),
+    col(`c${n}_system`, 'text'),
+    col(`c${n}_code`, 'text'),
+    col(`c${n}_low`, 'numeric'),
+    col(`c${n}_high`, 'numeric'),
+    col(`c${n}_dlow`, 'timestamptz'),
+    col(`c${n}_dhigh`, 'timestamptz'),
+    col(`c${n}_text`, 'text'),
   ];
 }
 
@@ -58,19 +63,38 @@ export const INDEX_TABLES: IndexTable[] = [
   {
     name: 'search_quantity',
     columns: [
-      col('param', 'text'), col('system', 'text'), col('code', 'text'), col('low', 'numeric'), col('high', 'numeric'),
-      col('canon_unit', 'text'), col('canon_low', 'numeric'), col('canon_high', 'numeric'), col('smin', 'bool'), col('smax', 'bool'),
+      col('param', 'text'),
+      col('system', 'text'),
+      col('code', 'text'),
+      col('low', 'numeric'),
+      col('high', 'numeric'),
+      col('canon_unit', 'text'),
+      col('canon_low', 'numeric'),
+      col('canon_high', 'numeric'),
+      col('smin', 'bool'),
+      col('smax', 'bool'),
     ],
   },
   { name: 'search_uri', columns: [col('param', 'text'), col('value', 'text')] },
   {
     name: 'search_reference',
-    columns: [col('param', 'text'), col('target_type', 'text'), col('target_id', 'text'), col('url', 'text'), col('smin', 'bool'), col('smax', 'bool')],
+    columns: [
+      col('param', 'text'),
+      col('target_type', 'text'),
+      col('target_id', 'text'),
+      col('url', 'text'),
+      col('smin', 'bool'),
+      col('smax', 'bool'),
+    ],
   },
   {
     name: 'search_composite',
     columns: [
-      col('param', 'text'), col('c1_system', 'text'), col('c1_code', 'text'), ...compositeComponentColumns(2), ...compositeComponentColumns(3),
+      col('param', 'text'),
+      col('c1_system', 'text'),
+      col('c1_code', 'text'),
+      ...compositeComponentColumns(2),
+      ...compositeComponentColumns(3),
     ],
   },
   { name: 'search_text', columns: [col('param', 'text'), col('tsv', 'tsvector')] },
@@ -338,7 +362,11 @@ export function rebuildIndexStatement(writes: (IndexedWrite & { resourceType: st
 /** The rows' part of a statement's parameters: per index table with rows, its arrays (writes.ts buildSql). */
 type IndexedWrite = Pick<VersionWrite, 'index' | 'contained'>;
 
-function pushIndexRowValues(writes: IndexedWrite[], values: unknown[], known?: KnownDictionaryValues): { tables: IndexTable[]; keyed: IndexTable[]; dictValues: string[] } {
+function pushIndexRowValues(
+  writes: IndexedWrite[],
+  values: unknown[],
+  known?: KnownDictionaryValues,
+): { tables: IndexTable[]; keyed: IndexTable[]; dictValues: string[] } {
   const tables: IndexTable[] = [];
   const keyed: IndexTable[] = [];
   for (const t of INDEX_TABLES) {
@@ -349,13 +377,17 @@ function pushIndexRowValues(writes: IndexedWrite[], values: unknown[], known?: K
       for (const row of w.index[t.name] ?? []) {
         ord.push(i + 1);
         keys.push(null);
-        row.forEach((v, c) => cols[c].push(v));
+        row.forEach((v, c) => {
+          cols[c].push(v);
+        });
       }
       for (const c of w.contained ?? []) {
         for (const row of c.index[t.name] ?? []) {
           ord.push(i + 1);
           keys.push(c.key);
-          row.forEach((v, k) => cols[k].push(v));
+          row.forEach((v, k) => {
+            cols[k].push(v);
+          });
         }
       }
     });

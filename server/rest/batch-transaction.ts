@@ -20,6 +20,7 @@ import { OperationOutcomeError, badRequest, issue, notFound, notSupported } from
 import { relativeUrl } from '../fhir/bundle-request';
 import type { Caller } from '../repository/caller';
 import type { Reads } from '../repository/reads';
+import type { StoredVersion } from '../repository/versions';
 import { parseTypes } from '../fhir/search/controls';
 import { TransactionProcessor, statusText, type EntryResult, type ReadRequest } from '../repository/transaction';
 import { callerOf } from './caller';
@@ -65,7 +66,7 @@ async function readEntry(ctx: RestContext, caller: Caller, lenient: boolean, rea
   if (parts.length === 3 && isType(type) && third === '_history') return history(type, id);
   if (parts.length === 3 && r4Model().compartments[type] && isType(third)) return search(compartmentScope(type, id, third));
   if ((parts.length === 2 || (parts.length === 4 && third === '_history')) && isType(type) && !id.startsWith('$')) {
-    let v;
+    let v: StoredVersion;
     let notModified = false;
     if (vid === undefined) ({ version: v, notModified } = await readResource(reads, caller, type, id, r));
     else v = await reads.vread(caller, type, id, vid);
@@ -88,7 +89,12 @@ export async function batchOrTransaction(ctx: RestContext, req: FastifyRequest, 
   const count = isJsonObject(body) && Array.isArray(body.entry) ? body.entry.length : 0;
   if (count > ctx.config.maxBundleEntries) {
     throw new OperationOutcomeError(400, [
-      issue('error', 'too-costly', `The Bundle has ${count} entries; the server's limit is ${ctx.config.maxBundleEntries} (AROGYA_MAX_BUNDLE_ENTRIES)`, 'Bundle.entry'),
+      issue(
+        'error',
+        'too-costly',
+        `The Bundle has ${count} entries; the server's limit is ${ctx.config.maxBundleEntries} (AROGYA_MAX_BUNDLE_ENTRIES)`,
+        'Bundle.entry',
+      ),
     ]);
   }
   const processor = new TransactionProcessor(ctx.repo);
@@ -110,4 +116,3 @@ export async function batchOrTransaction(ctx: RestContext, req: FastifyRequest, 
   });
   return sendBundle(req, reply, bundleText({ type: type === 'transaction' ? 'transaction-response' : 'batch-response' }, entries));
 }
-

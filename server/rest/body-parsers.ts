@@ -20,7 +20,9 @@ export interface BodyLimits {
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 const unsupported = (req: FastifyRequest, diagnostics: string): OperationOutcomeError =>
-  new OperationOutcomeError(415, [issue('error', 'not-supported', `Content-Type '${req.headers['content-type'] ?? ''}' is not accepted here: ${diagnostics}`)]);
+  new OperationOutcomeError(415, [
+    issue('error', 'not-supported', `Content-Type '${req.headers['content-type'] ?? ''}' is not accepted here: ${diagnostics}`),
+  ]);
 
 const tooBig = (diagnostics: string): OperationOutcomeError => new OperationOutcomeError(400, [issue('error', 'too-long', diagnostics)]);
 
@@ -67,7 +69,8 @@ export function registerBodyParsers(app: FastifyInstance, limits: BodyLimits): v
   app.addContentTypeParser([...JSON_TYPES, JSON_PATCH], { parseAs: 'buffer' }, (req, body, done) => {
     try {
       const type = String(req.headers['content-type']).split(';')[0].trim().toLowerCase();
-      if (type === JSON_PATCH && req.method !== 'PATCH') throw unsupported(req, 'a JSON Patch is the body of a PATCH; a resource is application/fhir+json');
+      if (type === JSON_PATCH && req.method !== 'PATCH')
+        throw unsupported(req, 'a JSON Patch is the body of a PATCH; a resource is application/fhir+json');
       const bytes = body as Buffer;
       checkJsonShape(bytes, limits);
       done(null, decode(bytes));

@@ -17,8 +17,19 @@ const started = new Date().toISOString();
 
 /** FHIR restful interaction codes (CapabilityStatement.rest.resource.interaction.code). */
 export type InteractionCode =
-  | 'read' | 'vread' | 'update' | 'patch' | 'delete' | 'history-instance' | 'history-type' | 'create' | 'search-type'
-  | 'history-system' | 'search-system' | 'transaction' | 'batch';
+  | 'read'
+  | 'vread'
+  | 'update'
+  | 'patch'
+  | 'delete'
+  | 'history-instance'
+  | 'history-type'
+  | 'create'
+  | 'search-type'
+  | 'history-system'
+  | 'search-system'
+  | 'transaction'
+  | 'batch';
 
 const TYPE_LEVEL: InteractionCode[] = ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'history-type', 'create', 'search-type'];
 
@@ -27,7 +38,8 @@ const PREFIXES = 'prefixes eq ne gt lt ge le sa eb ap';
 function docFor(p: ActiveSearchParam): string {
   if (p.code === '_id') return 'Logical id of the resource (token; comma = OR)';
   if (p.code === '_lastUpdated') return `When the resource version last changed (date; ${PREFIXES}; sortable)`;
-  if (p.code === '_text' || p.code === '_content') return `${p.code === '_text' ? 'Narrative' : 'Every string of the resource'}: full-text words, all present`;
+  if (p.code === '_text' || p.code === '_content')
+    return `${p.code === '_text' ? 'Narrative' : 'Every string of the resource'}: full-text words, all present`;
   const mods = modifiersOf(p).map((m) => `:${m}`);
   const parts: string[] = [p.type];
   if (mods.length) parts.push(`modifiers ${mods.join(' ')}`);
@@ -82,7 +94,12 @@ export function buildCapabilityStatement(ctx: RestContext, routed: ReadonlySet<I
     conditionalUpdate: true,
     conditionalDelete: 'multiple',
     referencePolicy: ['literal', 'local', 'enforced'],
-    searchInclude: ['*', ...searchParams(type).filter((p) => p.type === 'reference').map((p) => `${type}:${p.code}`)],
+    searchInclude: [
+      '*',
+      ...searchParams(type)
+        .filter((p) => p.type === 'reference')
+        .map((p) => `${type}:${p.code}`),
+    ],
     searchRevInclude: revIncludesOf(type),
     searchParam: searchParamsFor(type),
     operation: typeOps.filter((o) => !o.types || o.types.includes(type)).map((o) => ({ name: o.name, definition: o.definition })),
@@ -114,7 +131,12 @@ export function buildCapabilityStatement(ctx: RestContext, routed: ReadonlySet<I
 
 let cached: { key: string; text: Record<string, unknown> } | undefined;
 
-export async function capabilities(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, routed: ReadonlySet<InteractionCode>): Promise<FastifyReply> {
+export async function capabilities(
+  ctx: RestContext,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  routed: ReadonlySet<InteractionCode>,
+): Promise<FastifyReply> {
   checkParams(req, ['mode'], 'metadata');
   const mode = queryValue(req.query as Query, 'mode');
   if (mode !== undefined && mode !== 'full' && mode !== 'normative') {

@@ -10,7 +10,9 @@ import { sendWriteResult, versionHeaders } from './http';
 
 export async function create(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, type: string): Promise<FastifyReply> {
   const ifNoneExist = req.headers['if-none-exist'];
-  const result = await ctx.repo.create(callerOf(req), resourceBody(req), type, { ifNoneExist: typeof ifNoneExist === 'string' ? ifNoneExist : undefined });
+  const result = await ctx.repo.create(callerOf(req), resourceBody(req), type, {
+    ifNoneExist: typeof ifNoneExist === 'string' ? ifNoneExist : undefined,
+  });
   versionHeaders(reply, result);
   reply.header('Location', `${ctx.config.baseUrl}/${type}/${result.id}/_history/${result.versionId}`);
   return sendWriteResult(req, reply, result.outcome === 'existing' ? 200 : 201, result.content, result.warnings);

@@ -16,13 +16,23 @@ export async function deleteResource(ctx: RestContext, req: FastifyRequest, repl
   if (result.outcome === 'deleted') versionHeaders(reply, result);
   if (req.fhir.prefer.return === 'OperationOutcome') {
     const text =
-      result.outcome === 'deleted' ? `Deleted ${type}/${id}` : result.outcome === 'unchanged' ? `${type}/${id} was already deleted` : `${type}/${id} does not exist`;
+      result.outcome === 'deleted'
+        ? `Deleted ${type}/${id}`
+        : result.outcome === 'unchanged'
+          ? `${type}/${id} was already deleted`
+          : `${type}/${id} does not exist`;
     return sendOutcome(req, reply, 200, [issue('information', 'informational', text)]);
   }
   return reply.code(204).send();
 }
 
-export async function conditionalDelete(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, type: string, criteria: string): Promise<FastifyReply> {
+export async function conditionalDelete(
+  ctx: RestContext,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  type: string,
+  criteria: string,
+): Promise<FastifyReply> {
   const results = await ctx.repo.conditionalDelete(callerOf(req), type, criteria);
   const deleted = results.filter((r) => r.outcome === 'deleted');
   if (req.fhir.prefer.return === 'OperationOutcome' || deleted.length === 0) {

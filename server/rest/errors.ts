@@ -49,12 +49,17 @@ export function errorHandler(error: FastifyError | Error, req: FastifyRequest, r
   // asked for more than the database can hold; nothing was written (the statement failed whole).
   if (error instanceof DatabaseError && error.code?.startsWith('54')) {
     req.log.warn({ sqlstate: error.code }, 'request exceeds a database limit');
-    return send(reply, 400, [issue('error', 'too-long', 'The request exceeds a limit of the database (a value too large to index, or a request too complex)')]);
+    return send(reply, 400, [
+      issue('error', 'too-long', 'The request exceeds a limit of the database (a value too large to index, or a request too complex)'),
+    ]);
   }
   const unavailable = databaseFailureOutcome(error);
   if (unavailable) {
     const failure = databaseFailure(error);
-    req.log.warn({ error: errorForLog(error) }, failure === 'timeout' ? 'statement timeout (a deliberate limit): answered 503' : 'database unavailable: answered 503');
+    req.log.warn(
+      { error: errorForLog(error) },
+      failure === 'timeout' ? 'statement timeout (a deliberate limit): answered 503' : 'database unavailable: answered 503',
+    );
     return send(reply, 503, unavailable.issues, unavailable.headers);
   }
   const status = (error as FastifyError).statusCode;

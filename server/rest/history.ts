@@ -37,7 +37,7 @@ function entry(base: string, e: HistoryEntry): BundleEntry {
   const out: BundleEntry = {
     fullUrl: `${base}/${url}`,
     request: { method: e.method, url: e.method === 'POST' ? e.resourceType : url },
-    response: { status: e.deleted ? '204 No Content' : STATUS[e.method] ?? '200 OK', etag: `W/"${e.versionId}"`, lastModified: e.lastUpdated },
+    response: { status: e.deleted ? '204 No Content' : (STATUS[e.method] ?? '200 OK'), etag: `W/"${e.versionId}"`, lastModified: e.lastUpdated },
   };
   if (e.content) out.resource = e.content;
   return out;
@@ -81,7 +81,10 @@ export async function historyBundle(
     params.set('_cursor', page.next);
     link.push({ relation: 'next', url: `${base}/${path}?${params}` });
   }
-  return bundleText({ type: 'history', total: page.total, link, lastUpdated: page.horizon }, page.entries.map((e) => entry(base, e)));
+  return bundleText(
+    { type: 'history', total: page.total, link, lastUpdated: page.horizon },
+    page.entries.map((e) => entry(base, e)),
+  );
 }
 
 export async function history(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, type?: string, id?: string): Promise<FastifyReply> {

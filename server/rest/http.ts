@@ -31,10 +31,7 @@ export function versionHeaders(reply: FastifyReply, v: StoredVersion): void {
 }
 
 export function sendJson(req: FastifyRequest, reply: FastifyReply, status: number, body: unknown): FastifyReply {
-  return reply
-    .code(status)
-    .type(`${req.fhir.format}; charset=utf-8`)
-    .send(toJson(body, req.fhir.pretty));
+  return reply.code(status).type(`${req.fhir.format}; charset=utf-8`).send(toJson(body, req.fhir.pretty));
 }
 
 export function sendOutcome(req: FastifyRequest, reply: FastifyReply, status: number, issues: Issue[]): FastifyReply {
@@ -66,13 +63,7 @@ export function sendResource(req: FastifyRequest, reply: FastifyReply, status: n
 }
 
 /** Body for a write response per the Prefer header. */
-export function sendWriteResult(
-  req: FastifyRequest,
-  reply: FastifyReply,
-  status: number,
-  content: string | undefined,
-  info: Issue[],
-): FastifyReply {
+export function sendWriteResult(req: FastifyRequest, reply: FastifyReply, status: number, content: string | undefined, info: Issue[]): FastifyReply {
   // A single-resource write returns the resource unless the client asked otherwise (http.html#ops).
   const prefer = req.fhir.prefer.return ?? 'representation';
   if (prefer === 'minimal' || content === undefined) return reply.code(status).send();
@@ -102,7 +93,11 @@ export function checkParamNames(names: string[], lenient: boolean, allowed: stri
   const unknown = [...new Set(names)].filter((k) => !allowed.includes(k) && !['_format', '_pretty'].includes(k));
   if (unknown.length && !lenient) {
     throw new OperationOutcomeError(400, [
-      issue('error', 'not-supported', `Unknown or unsupported parameter(s) for ${what}: ${unknown.join(', ')} (send Prefer: handling=lenient to ignore them)`),
+      issue(
+        'error',
+        'not-supported',
+        `Unknown or unsupported parameter(s) for ${what}: ${unknown.join(', ')} (send Prefer: handling=lenient to ignore them)`,
+      ),
     ]);
   }
   return unknown;

@@ -57,7 +57,8 @@ export function negotiateFormat(format: string | undefined, accept: string | und
   if (!accept) return 'application/fhir+json';
   const ranges = accept.split(',').map((r) => r.split(';')[0].trim().toLowerCase());
   for (const r of ranges) {
-    if (r === 'application/fhir+json' || r === 'application/json+fhir' || r === '*/*' || r === 'application/*' || r === '') return 'application/fhir+json';
+    if (r === 'application/fhir+json' || r === 'application/json+fhir' || r === '*/*' || r === 'application/*' || r === '')
+      return 'application/fhir+json';
     if (r === 'application/json') return 'application/json';
   }
   if (ranges.some((r) => XML_TYPES.has(r))) {
@@ -76,11 +77,18 @@ const RETURNS: Record<string, PreferReturn> = { minimal: 'minimal', representati
  */
 export function parsePrefer(header: string | string[] | undefined): Prefer {
   const out: Prefer = { lenient: false, respondAsync: false };
-  const text = Array.isArray(header) ? header.join(',') : header ?? '';
+  const text = Array.isArray(header) ? header.join(',') : (header ?? '');
   for (const token of text.split(/[,;]/)) {
     const eq = token.indexOf('=');
     const name = (eq < 0 ? token : token.slice(0, eq)).trim().toLowerCase();
-    const value = eq < 0 ? '' : token.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1').toLowerCase();
+    const value =
+      eq < 0
+        ? ''
+        : token
+            .slice(eq + 1)
+            .trim()
+            .replace(/^"(.*)"$/, '$1')
+            .toLowerCase();
     if (name === 'return' && RETURNS[value]) out.return = RETURNS[value];
     else if (name === 'handling') out.lenient = value === 'lenient';
     else if (name === 'respond-async') out.respondAsync = true;

@@ -24,9 +24,17 @@ function patchFunction(req: FastifyRequest): (current: JsonObject) => JsonObject
   );
 }
 
-async function patchTarget(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, type: string, target: { id: string } | { criteria: string }): Promise<FastifyReply> {
+async function patchTarget(
+  ctx: RestContext,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  type: string,
+  target: { id: string } | { criteria: string },
+): Promise<FastifyReply> {
   const ifMatch = req.headers['if-match'];
-  const result = await ctx.repo.patch(callerOf(req), type, target, patchFunction(req), { ifMatch: typeof ifMatch === 'string' ? ifMatch : undefined });
+  const result = await ctx.repo.patch(callerOf(req), type, target, patchFunction(req), {
+    ifMatch: typeof ifMatch === 'string' ? ifMatch : undefined,
+  });
   versionHeaders(reply, result);
   reply.header('Content-Location', `${ctx.config.baseUrl}/${type}/${result.id}/_history/${result.versionId}`);
   return sendWriteResult(req, reply, 200, result.content, result.warnings);
@@ -37,6 +45,12 @@ export async function patch(ctx: RestContext, req: FastifyRequest, reply: Fastif
 }
 
 /** The single match of the criteria is patched (none: 404, several: 412), under the criteria's lock. */
-export async function conditionalPatch(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, type: string, criteria: string): Promise<FastifyReply> {
+export async function conditionalPatch(
+  ctx: RestContext,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  type: string,
+  criteria: string,
+): Promise<FastifyReply> {
   return patchTarget(ctx, req, reply, type, { criteria });
 }

@@ -21,7 +21,11 @@ export function registerResponseHeaders(app: FastifyInstance): void {
   app.addHook('onSend', async (_req, reply, payload) => {
     reply.header('X-Content-Type-Options', 'nosniff');
     if (!reply.hasHeader('Cache-Control')) reply.header('Cache-Control', 'no-store');
-    if (String(reply.getHeader('Content-Type') ?? '').toLowerCase().startsWith('text/html')) {
+    if (
+      String(reply.getHeader('Content-Type') ?? '')
+        .toLowerCase()
+        .startsWith('text/html')
+    ) {
       reply.header('Content-Security-Policy', HTML_POLICY);
       reply.header('X-Frame-Options', 'DENY');
       reply.header('Referrer-Policy', 'no-referrer');

@@ -40,21 +40,35 @@ function typeOf(p: Params): string {
 function needsCriteria(req: FastifyRequest, what: string): string {
   const c = criteriaOf(req);
   if (!c) {
-    throw new OperationOutcomeError(405, [issue('error', 'not-supported', `${req.method} on a resource type URL is a ${what}: it needs search criteria`)], {
-      Allow: 'GET, HEAD, POST, PUT, PATCH, DELETE',
-    });
+    throw new OperationOutcomeError(
+      405,
+      [issue('error', 'not-supported', `${req.method} on a resource type URL is a ${what}: it needs search criteria`)],
+      {
+        Allow: 'GET, HEAD, POST, PUT, PATCH, DELETE',
+      },
+    );
   }
   return c;
 }
 
 /** `[base]/$op`, `[type]/$op`, `[type]/[id]/$op` or `[type]/[id]/_history/[vid]/$op` dispatch. */
-async function operation(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, name: string, type?: string, id?: string, vid?: string): Promise<FastifyReply> {
+async function operation(
+  ctx: RestContext,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  name: string,
+  type?: string,
+  id?: string,
+  vid?: string,
+): Promise<FastifyReply> {
   const op = findOperation(name, type);
   const level = vid !== undefined ? 'version' : id ? 'instance' : type ? 'type' : 'system';
-  if (!op || !op[level]) throw notFound(`Unknown operation ${name} at ${level} level`);
+  if (!op?.[level]) throw notFound(`Unknown operation ${name} at ${level} level`);
   if (type && op.types && !op.types.includes(type)) throw notFound(`Operation ${name} is not defined on ${type}`);
   if (!op.methods.includes(req.method as 'GET' | 'POST')) {
-    throw new OperationOutcomeError(405, [issue('error', 'not-supported', `${name} does not accept ${req.method}`)], { Allow: op.methods.join(', ') });
+    throw new OperationOutcomeError(405, [issue('error', 'not-supported', `${name} does not accept ${req.method}`)], {
+      Allow: op.methods.join(', '),
+    });
   }
   return op.handle(ctx, req, reply, type, id, vid);
 }
@@ -92,16 +106,21 @@ export const routes: Route[] = [
     url: '/:type/:id',
     methods: {
       GET: {
-        handler: (ctx, req, reply, p) => (p.id!.startsWith('$') ? operation(ctx, req, reply, p.id!, typeOf(p)) : read(ctx, req, reply, typeOf(p), p.id!)),
+        handler: (ctx, req, reply, p) =>
+          p.id!.startsWith('$') ? operation(ctx, req, reply, p.id!, typeOf(p)) : read(ctx, req, reply, typeOf(p), p.id!),
         interaction: 'read',
       },
       POST: {
         handler: (ctx, req, reply, p) => {
           if (p.id!.startsWith('$')) return operation(ctx, req, reply, p.id!, typeOf(p));
           typeOf(p);
-          throw new OperationOutcomeError(405, [issue('error', 'not-supported', 'POST to a resource instance URL is not a FHIR interaction; use PUT to update')], {
-            Allow: 'GET, HEAD, PUT, PATCH, DELETE',
-          });
+          throw new OperationOutcomeError(
+            405,
+            [issue('error', 'not-supported', 'POST to a resource instance URL is not a FHIR interaction; use PUT to update')],
+            {
+              Allow: 'GET, HEAD, PUT, PATCH, DELETE',
+            },
+          );
         },
       },
       PUT: { handler: (ctx, req, reply, p) => update(ctx, req, reply, typeOf(p), p.id!), interaction: 'update' },
@@ -171,7 +190,9 @@ export function registerRoutes(app: FastifyInstance, ctx: RestContext, prefix: s
       handler: async (req, reply) => {
         const entry = route.methods[req.method as HTTPMethods];
         if (!entry) {
-          throw new OperationOutcomeError(405, [issue('error', 'not-supported', `${req.method} is not allowed here; allowed: ${allow}`)], { Allow: allow });
+          throw new OperationOutcomeError(405, [issue('error', 'not-supported', `${req.method} is not allowed here; allowed: ${allow}`)], {
+            Allow: allow,
+          });
         }
         return entry.handler(ctx, req, reply, req.params as Params);
       },

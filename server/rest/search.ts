@@ -39,7 +39,10 @@ export function searchParamsOf(req: FastifyRequest): [string, string][] {
   const q = url.indexOf('?');
   const params: [string, string][] = q >= 0 ? [...new URLSearchParams(url.slice(q + 1))] : [];
   if (req.method === 'POST') {
-    const type = String(req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+    const type = String(req.headers['content-type'] ?? '')
+      .split(';')[0]
+      .trim()
+      .toLowerCase();
     if (typeof req.body === 'string' && req.body.length) {
       if (type !== 'application/x-www-form-urlencoded') {
         throw badRequest(`POST _search takes an application/x-www-form-urlencoded body, not '${type}'`);
@@ -68,7 +71,11 @@ export async function searchBundle(
   opts: { lenient: boolean },
 ): Promise<string> {
   const parse = (): ParsedSearch =>
-    parseSearch(scope.types ?? r4Model().resourceTypes, params, { timeZone: ctx.config.timeZone, baseUrl: ctx.config.baseUrl, lenient: opts.lenient });
+    parseSearch(scope.types ?? r4Model().resourceTypes, params, {
+      timeZone: ctx.config.timeZone,
+      baseUrl: ctx.config.baseUrl,
+      lenient: opts.lenient,
+    });
   await reads.syncSearchParameters();
   // A parameter this process does not know (or sees as still reindexing) may be a custom one defined or activated
   // through another process since this one last polled: look at the database once more before refusing it.
@@ -76,7 +83,8 @@ export async function searchBundle(
   try {
     parsed = parse();
   } catch (e) {
-    const stale = e instanceof SearchParameterNotReady || (e instanceof OperationOutcomeError && e.status === 400 && e.issues[0]?.code === 'not-supported');
+    const stale =
+      e instanceof SearchParameterNotReady || (e instanceof OperationOutcomeError && e.status === 400 && e.issues[0]?.code === 'not-supported');
     if (!stale) throw e;
   }
   if (!parsed || parsed.ignored.length) {
@@ -135,7 +143,9 @@ export async function searchBundle(
 
 /** `GET [type]?…` and `POST [type]/_search`. */
 export async function search(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, type: string): Promise<FastifyReply> {
-  const text = await searchBundle(ctx, ctx.repo, callerOf(req), { types: [type], path: type }, searchParamsOf(req), { lenient: req.fhir.prefer.lenient });
+  const text = await searchBundle(ctx, ctx.repo, callerOf(req), { types: [type], path: type }, searchParamsOf(req), {
+    lenient: req.fhir.prefer.lenient,
+  });
   return sendBundle(req, reply, text);
 }
 

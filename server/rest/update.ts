@@ -27,7 +27,13 @@ export async function update(ctx: RestContext, req: FastifyRequest, reply: Fasti
   return respond(ctx, req, reply, type, result);
 }
 
-export async function conditionalUpdate(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, type: string, criteria: string): Promise<FastifyReply> {
+export async function conditionalUpdate(
+  ctx: RestContext,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  type: string,
+  criteria: string,
+): Promise<FastifyReply> {
   const result = await ctx.repo.conditionalUpdate(callerOf(req), type, criteria, resourceBody(req), { ifMatch: ifMatch(req) });
   return respond(ctx, req, reply, type, result);
 }

@@ -7,7 +7,14 @@ import { callerOf } from './caller';
 import type { RestContext } from './context';
 import { sendResource, versionHeaders } from './http';
 
-export async function vread(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, type: string, id: string, vid: string): Promise<FastifyReply> {
+export async function vread(
+  ctx: RestContext,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  type: string,
+  id: string,
+  vid: string,
+): Promise<FastifyReply> {
   const v = await ctx.repo.vread(callerOf(req), type, id, vid);
   versionHeaders(reply, v);
   return sendResource(req, reply, 200, v.content!);

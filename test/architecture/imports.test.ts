@@ -108,7 +108,9 @@ const graph = importGraph();
 
 test('the graph is the real one: it sees the modules and their imports', () => {
   expect(graph.size).toBeGreaterThan(50);
-  expect(graph.get('repository/search/execute.ts')).toEqual(expect.arrayContaining(['repository/search/compile/planner.ts', 'fhir/search/criteria.ts']));
+  expect(graph.get('repository/search/execute.ts')).toEqual(
+    expect.arrayContaining(['repository/search/compile/planner.ts', 'fhir/search/criteria.ts']),
+  );
   expect(graph.get('fhir/search/parse.ts')).toContain('fhir/search/values.ts');
 });
 

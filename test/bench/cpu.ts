@@ -95,7 +95,7 @@ export interface CpuSnapshot {
  */
 export function postmasterOf(backendPid: number): number | undefined {
   const backend = readStat(backendPid);
-  if (!backend || backend.comm !== 'postgres') return undefined;
+  if (backend?.comm !== 'postgres') return undefined;
   const postmaster = readStat(backend.ppid);
   return postmaster?.comm === 'postgres' ? postmaster.pid : undefined;
 }

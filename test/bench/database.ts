@@ -71,7 +71,8 @@ export async function openBenchDatabase(log: (msg: string) => void): Promise<Ben
   const close = async (): Promise<void> => {
     if (closed) return;
     closed = true;
-    if (external) await adminQuery(adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch((e: Error) => log(`could not drop ${name}: ${e.message}`));
+    if (external)
+      await adminQuery(adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch((e: Error) => log(`could not drop ${name}: ${e.message}`));
     if (stopEmbedded) await stopEmbedded().catch(() => undefined);
     if (tmpDir) fs.rmSync(tmpDir, { recursive: true, force: true });
   };
@@ -81,7 +82,9 @@ export async function openBenchDatabase(log: (msg: string) => void): Promise<Ben
     let version: string;
     let postmasterPid: number | undefined;
     try {
-      const { rows } = await client.query<{ version: string; pid: number }>(`SELECT current_setting('server_version') AS version, pg_backend_pid() AS pid`);
+      const { rows } = await client.query<{ version: string; pid: number }>(
+        `SELECT current_setting('server_version') AS version, pg_backend_pid() AS pid`,
+      );
       version = rows[0].version;
       postmasterPid = postmasterOf(rows[0].pid); // while this backend is alive: its parent is the postmaster
     } finally {

@@ -52,7 +52,9 @@ async function generate(db: BenchDatabase): Promise<void> {
   try {
     const plan = (resourceType: string, id: string, body: Record<string, unknown>): VersionWrite =>
       repo.planVersion({ resourceType, id, versionId: 1, method: 'PUT', insert: true }, { ...body, resourceType, id } as never);
-    const patients = Array.from({ length: PATIENTS }, (_, i) => plan('Patient', `bench-patient-${i}`, { gender: i % 2 ? 'female' : 'male', birthDate: '1980-01-01' }));
+    const patients = Array.from({ length: PATIENTS }, (_, i) =>
+      plan('Patient', `bench-patient-${i}`, { gender: i % 2 ? 'female' : 'male', birthDate: '1980-01-01' }),
+    );
     const encounters = Array.from({ length: PATIENTS }, (_, i) =>
       plan('Encounter', `bench-encounter-${i}`, { status: 'finished', class: { code: 'AMB' }, subject: { reference: `Patient/bench-patient-${i}` } }),
     );
@@ -61,7 +63,9 @@ async function generate(db: BenchDatabase): Promise<void> {
     // two statements in flight: one being planned here while the database writes the other
     let inFlight: Promise<unknown> = Promise.resolve();
     for (let start = 0; start < N; start += BATCH) {
-      const writes = Array.from({ length: Math.min(BATCH, N - start) }, (_, k) => plan('Observation', `bench-obs-${start + k}`, observation(start + k)));
+      const writes = Array.from({ length: Math.min(BATCH, N - start) }, (_, k) =>
+        plan('Observation', `bench-obs-${start + k}`, observation(start + k)),
+      );
       await inFlight;
       inFlight = repo.executeWrites(pool, writes);
       if ((start / BATCH) % 50 === 0) step(`generated ${start} of ${N} Observations`);
@@ -83,7 +87,9 @@ async function rawDump(db: BenchDatabase, file: string): Promise<{ ms: number; r
   try {
     await client.query('BEGIN READ ONLY');
     for (const type of ['Encounter', 'Observation', 'Patient']) {
-      const cursor = client.query(new Cursor<{ content: string }>(`SELECT content::text AS content FROM resource WHERE resource_type = $1 AND NOT deleted`, [type]));
+      const cursor = client.query(
+        new Cursor<{ content: string }>(`SELECT content::text AS content FROM resource WHERE resource_type = $1 AND NOT deleted`, [type]),
+      );
       for (;;) {
         const batch = await cursor.read(BATCH);
         if (batch.length === 0) break;
@@ -158,12 +164,16 @@ async function main(): Promise<void> {
 
     console.log('\nBulk export');
     console.log(`  resources              ${exported} (${(bytes / exported).toFixed(0)} bytes each on average, ${mb(bytes)} in all)`);
-    console.log(`  export time            ${(exportMs / 1000).toFixed(1)} s, ${Math.round(exported / (exportMs / 1000))} resources/s (incl. queueing and polling)`);
+    console.log(
+      `  export time            ${(exportMs / 1000).toFixed(1)} s, ${Math.round(exported / (exportMs / 1000))} resources/s (incl. queueing and polling)`,
+    );
     console.log(`  raw cursor dump        ${(raw.ms / 1000).toFixed(1)} s → export takes ${(exportMs / raw.ms).toFixed(2)}× the raw dump`);
     const raised = after.hwm > idle.hwm; // VmHWM also covers start-up: count it only if the export raised it
     const peak = raised ? Math.max(peakSampled, after.hwm) : peakSampled;
     console.log(`  server RSS idle        ${mb(idle.rss)} (VmHWM since start ${mb(idle.hwm)})`);
-    console.log(`  server RSS peak        ${mb(peak)} during the export (sampled every 20 ms: ${mb(peakSampled)}; VmHWM after ${mb(after.hwm)}${raised ? '' : ', set before the export'})`);
+    console.log(
+      `  server RSS peak        ${mb(peak)} during the export (sampled every 20 ms: ${mb(peakSampled)}; VmHWM after ${mb(after.hwm)}${raised ? '' : ', set before the export'})`,
+    );
     console.log(`  growth during export   ${mb(peak - idle.rss)}: peak = ${(peak / idle.rss).toFixed(2)}× idle, for ${mb(bytes)} exported`);
     const errors = serverErrors(logFile);
     if (errors.length) console.log(`  server errors:\n    ${errors.join('\n    ')}`);

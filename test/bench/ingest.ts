@@ -60,7 +60,12 @@ function loadBundles(): { infrastructure: Bundle[]; patients: Bundle[] } {
   const files = fs
     .readdirSync(dir)
     .filter((d) => fs.statSync(path.join(dir, d)).isDirectory())
-    .flatMap((d) => fs.readdirSync(path.join(dir, d)).filter((f) => f.endsWith('.json')).map((f) => path.join(dir, d, f)))
+    .flatMap((d) =>
+      fs
+        .readdirSync(path.join(dir, d))
+        .filter((f) => f.endsWith('.json'))
+        .map((f) => path.join(dir, d, f)),
+    )
     .sort();
   const read = (file: string): Bundle => {
     const text = fs.readFileSync(file, 'utf8');
@@ -182,7 +187,9 @@ async function main(): Promise<void> {
   step(`server ready at ${server.base} (${WORKERS} workers)`);
 
   const infra = await drive(infrastructure, 1, (b) => postBundle(server!.base, b));
-  step(`infrastructure batches (sequential, conditional creates): ${num(infra.resources)} resources in ${infra.seconds.toFixed(2)} s = ${num(infra.perSecond)}/s`);
+  step(
+    `infrastructure batches (sequential, conditional creates): ${num(infra.resources)} resources in ${infra.seconds.toFixed(2)} s = ${num(infra.perSecond)}/s`,
+  );
 
   const queue = Array.from({ length: ROUNDS }, () => patients).flat();
   // A short warm-up round (JIT, caches), not counted.
@@ -207,7 +214,9 @@ async function main(): Promise<void> {
   const ratio = (100 * ingest.perSecond) / raw.perSecond;
   say('');
   say(`                                   resources/s`);
-  say(`  Arogya transactions (HTTP)       ${num(ingest.perSecond).padStart(10)}   target ≥ ${num(TARGET)}: ${ingest.perSecond >= TARGET ? 'PASS' : 'BELOW'}`);
+  say(
+    `  Arogya transactions (HTTP)       ${num(ingest.perSecond).padStart(10)}   target ≥ ${num(TARGET)}: ${ingest.perSecond >= TARGET ? 'PASS' : 'BELOW'}`,
+  );
   say(`  raw COPY (id, content jsonb)     ${num(raw.perSecond).padStart(10)}`);
   say(`  Arogya / raw                     ${ratio.toFixed(1).padStart(9)} %`);
   say(`  infrastructure batches (1 client) ${num(infra.perSecond).padStart(9)}`);

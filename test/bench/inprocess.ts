@@ -62,7 +62,11 @@ export function measureSteps(json: string): StepCost[] {
   const ex = extract as unknown as Record<string, ((r: JsonObject, o?: object) => unknown) | undefined>;
   const options = { timeZone: 'UTC', baseUrl: 'http://localhost:8080/fhir' };
   const [fnName, fn] = ex.extractIndexRows ? ['extractIndexRows', ex.extractIndexRows] : ['extractTokens', ex.extractTokens];
-  if (fn) steps.push({ name: `search values (${fnName}) + collectReferences`, micros: timeIt(() => [fn(resource, options), collectReferences(resource, options.baseUrl)]) });
+  if (fn)
+    steps.push({
+      name: `search values (${fnName}) + collectReferences`,
+      micros: timeIt(() => [fn(resource, options), collectReferences(resource, options.baseUrl)]),
+    });
   else steps.push({ name: 'search-value extraction', skipped: 'fhir/search/extract exports neither extractIndexRows nor extractTokens' });
   return steps;
 }

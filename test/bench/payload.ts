@@ -19,7 +19,9 @@ const patient: Patient = {
     status: 'generated',
     div:
       '<div xmlns="http://www.w3.org/1999/xhtml"><p><b>Priya Lakshmi Raghavan</b>, female, born 14 Aug 1987</p>' +
-      '<p>ABHA ' + NHID_PLACEHOLDER + ', MRN KMH-2024-0047311</p><p>12/3 Gandhi Nagar 2nd Cross, Adyar, Chennai 600020</p></div>',
+      '<p>ABHA ' +
+      NHID_PLACEHOLDER +
+      ', MRN KMH-2024-0047311</p><p>12/3 Gandhi Nagar 2nd Cross, Adyar, Chennai 600020</p></div>',
   },
   extension: [
     {

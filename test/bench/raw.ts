@@ -85,7 +85,10 @@ export async function measureRaw(o: RawOptions): Promise<PhaseResult> {
   const phase = new Int32Array(buffer);
   activePhase = phase;
   Atomics.store(phase, 0, WARMUP);
-  const shares = o.threads === 0 ? [o.connections] : Array.from({ length: o.threads }, (_, k) => Math.floor(o.connections / o.threads) + (k < o.connections % o.threads ? 1 : 0));
+  const shares =
+    o.threads === 0
+      ? [o.connections]
+      : Array.from({ length: o.threads }, (_, k) => Math.floor(o.connections / o.threads) + (k < o.connections % o.threads ? 1 : 0));
   const configs: RawLoopConfig[] = shares.map((clients, k) => ({
     url: o.url,
     op: o.op,

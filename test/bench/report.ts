@@ -14,11 +14,17 @@ export interface Comparison {
 function table(rows: string[][], rightAligned: (col: number) => boolean): string {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
   return rows
-    .map((r) => r.map((cell, c) => (rightAligned(c) ? cell.padStart(widths[c]) : cell.padEnd(widths[c]))).join('  ').trimEnd())
+    .map((r) =>
+      r
+        .map((cell, c) => (rightAligned(c) ? cell.padStart(widths[c]) : cell.padEnd(widths[c])))
+        .join('  ')
+        .trimEnd(),
+    )
     .join('\n');
 }
 
-const num = (n: number, digits = 0): string => (Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : '-');
+const num = (n: number, digits = 0): string =>
+  Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : '-';
 
 /** CPU-seconds per request of everything the phase ran: the server (if any), PostgreSQL and the load generator. */
 function cpuPerRequest(p: PhaseResult): number {
@@ -28,7 +34,9 @@ function cpuPerRequest(p: PhaseResult): number {
 const verdict = (micros: number, target: number): string => (micros <= target ? 'PASS' : 'BELOW');
 
 export function formatResults(cs: Comparison[]): string {
-  const rows = [['', 'server req/s', 'p50 ms', 'p99 ms', 'non-2xx', 'raw req/s', 'p50 ms', 'p99 ms', 'req/s server/raw', 'CPU µs/req', 'raw µs', 'target', '']];
+  const rows = [
+    ['', 'server req/s', 'p50 ms', 'p99 ms', 'non-2xx', 'raw req/s', 'p50 ms', 'p99 ms', 'req/s server/raw', 'CPU µs/req', 'raw µs', 'target', ''],
+  ];
   for (const c of cs) {
     const micros = cpuPerRequest(c.server) * 1e6;
     rows.push([
@@ -50,7 +58,9 @@ export function formatResults(cs: Comparison[]): string {
   const notes: string[] = [];
   for (const c of cs) {
     if (c.server.non2xx || c.server.errors) {
-      notes.push(`  ${c.name}: ${c.server.non2xx} non-2xx, ${c.server.errors} connection errors; status codes ${JSON.stringify(c.server.statusCodes)} — the figures above are not valid`);
+      notes.push(
+        `  ${c.name}: ${c.server.non2xx} non-2xx, ${c.server.errors} connection errors; status codes ${JSON.stringify(c.server.statusCodes)} — the figures above are not valid`,
+      );
     }
     if (c.raw.errors) notes.push(`  ${c.raw.name}: ${c.raw.errors} errors ${Object.keys(c.raw.statusCodes).join('; ')}`);
   }
@@ -68,7 +78,9 @@ function median(xs: number[]): number {
  * phase) in each round, its median and the median of each part, beside the raw baseline's and the ratio of the two.
  */
 export function formatMedians(rounds: Comparison[][]): string {
-  const rows = [['median of rounds', 'CPU µs/req each round', 'median', 'node', 'postgres', 'loadgen', 'raw µs', 'raw/server', 'req/s server/raw', 'target', '']];
+  const rows = [
+    ['median of rounds', 'CPU µs/req each round', 'median', 'node', 'postgres', 'loadgen', 'raw µs', 'raw/server', 'req/s server/raw', 'target', ''],
+  ];
   for (const [k, first] of rounds[0].entries()) {
     const cs = rounds.map((r) => r[k]);
     const per = (f: (p: PhaseResult) => number): number => median(cs.map((c) => (f(c.server) * 1e6) / c.server.requests));
@@ -93,7 +105,20 @@ export function formatMedians(rounds: Comparison[][]): string {
 }
 
 export function formatCpu(phases: PhaseResult[]): string {
-  const rows = [['CPU in the measured window', 'node server', 'postgres', 'load generator', 'other', 'machine busy', 'µs/req node', 'µs/req pg', 'µs/req loadgen', 'µs/req all']];
+  const rows = [
+    [
+      'CPU in the measured window',
+      'node server',
+      'postgres',
+      'load generator',
+      'other',
+      'machine busy',
+      'µs/req node',
+      'µs/req pg',
+      'µs/req loadgen',
+      'µs/req all',
+    ],
+  ];
   for (const p of phases) {
     const c = p.cpu;
     const raw = p.name.startsWith('raw');
@@ -114,9 +139,9 @@ export function formatCpu(phases: PhaseResult[]): string {
   }
   return (
     `${table(rows, (col) => col > 0)}\n` +
-    '  cores busy = CPU-seconds per second of wall time. node server = cluster primary + workers; postgres = the benchmark\'s\n' +
+    "  cores busy = CPU-seconds per second of wall time. node server = cluster primary + workers; postgres = the benchmark's\n" +
     '  PostgreSQL cluster (postmaster and all its children); load generator = this process (autocannon, or the raw\n' +
-    '  baseline\'s pg clients); other = the rest of the machine (other people\'s work on a shared machine).'
+    "  baseline's pg clients); other = the rest of the machine (other people's work on a shared machine)."
   );
 }
 

@@ -86,7 +86,9 @@ async function validatePayload(base: string): Promise<string> {
   const issues = (oo.issue ?? []).filter((i) => i.severity !== 'information');
   const errors = issues.filter((i) => i.severity === 'error' || i.severity === 'fatal');
   if (res.status !== 200 || errors.length) {
-    throw new Error(`the payload is not valid R4 (HTTP ${res.status}):\n${issues.map((i) => `  ${i.severity}: ${i.diagnostics} ${i.expression?.join(', ') ?? ''}`).join('\n')}`);
+    throw new Error(
+      `the payload is not valid R4 (HTTP ${res.status}):\n${issues.map((i) => `  ${i.severity}: ${i.diagnostics} ${i.expression?.join(', ') ?? ''}`).join('\n')}`,
+    );
   }
   return issues.length ? `${issues.length} warning(s): ${issues.map((i) => i.diagnostics).join('; ')}` : 'no issues';
 }
@@ -113,7 +115,9 @@ async function createPatients(base: string, n: number, first: number): Promise<s
   return ids;
 }
 
-async function serverPhases(dbUrl: string): Promise<{ create: PhaseResult; read: PhaseResult; validation: string; profile?: Record<string, ProfileSummary | undefined> }> {
+async function serverPhases(
+  dbUrl: string,
+): Promise<{ create: PhaseResult; read: PhaseResult; validation: string; profile?: Record<string, ProfileSummary | undefined> }> {
   const profDir = path.join(workDir, 'cpu-prof');
   server = await startServer({
     databaseUrl: dbUrl,

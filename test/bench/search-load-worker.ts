@@ -20,7 +20,8 @@ const repo = new Repository(pool, { referentialIntegrity: false, baseUrl: 'http:
 function plan(chunk: number): VersionWrite[] {
   const resources: JsonObject[] = [];
   if (chunk < 0) resources.push(...(sharedResources() as JsonObject[]));
-  else for (let g = chunk * CHUNK_GROUPS; g < Math.min(patients, (chunk + 1) * CHUNK_GROUPS); g++) resources.push(...(patientGroup(g) as JsonObject[]));
+  else
+    for (let g = chunk * CHUNK_GROUPS; g < Math.min(patients, (chunk + 1) * CHUNK_GROUPS); g++) resources.push(...(patientGroup(g) as JsonObject[]));
   return resources.map((r) =>
     repo.planVersion({ resourceType: r.resourceType as string, id: r.id as string, versionId: 1, method: 'PUT', insert: true }, r),
   );
@@ -40,11 +41,11 @@ async function main(): Promise<void> {
     const i = Atomics.add(counter, 0, 1);
     if (i >= chunks.length) break;
     const writes = plan(chunks[i]);
-    if (pending) await pending;
+    if (pending !== undefined) await pending;
     pending = write(chunks[i], writes);
     pending.catch(() => undefined); // awaited above or below; never unhandled while the next chunk is planned
   }
-  if (pending) await pending;
+  if (pending !== undefined) await pending;
   await pool.end();
 }
 

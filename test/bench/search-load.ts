@@ -88,8 +88,10 @@ export async function ensurePopulation(patients: number, log: (m: string) => voi
     const todo = [-1, ...Array.from({ length: chunks }, (_, i) => i)].filter((c) => !done.has(c));
     const total = patients * GROUP_SIZE + ORGANIZATIONS + PRACTITIONERS;
     const already = [...done].filter((c) => c >= 0).length * CHUNK_GROUPS * GROUP_SIZE;
-    log(`loading ${total.toLocaleString('en')} resources (${patients.toLocaleString('en')} patient groups of ${GROUP_SIZE}) into ${name}` +
-      (done.size ? `, resuming: ${done.size} of ${chunks + 1} chunks already written` : ''));
+    log(
+      `loading ${total.toLocaleString('en')} resources (${patients.toLocaleString('en')} patient groups of ${GROUP_SIZE}) into ${name}` +
+        (done.size ? `, resuming: ${done.size} of ${chunks + 1} chunks already written` : ''),
+    );
     const t0 = Date.now();
     const rates = new LoadRates(name);
     let loaded: number;
@@ -103,7 +105,9 @@ export async function ensurePopulation(patients: number, log: (m: string) => voi
           const s = (Date.now() - t0) / 1000;
           const rate = n / s;
           const left = total - already - n;
-          log(`  ${(already + n).toLocaleString('en')} / ${total.toLocaleString('en')} resources, ${Math.round(rate)}/s, ~${Math.round(left / rate / 60)} min left`);
+          log(
+            `  ${(already + n).toLocaleString('en')} / ${total.toLocaleString('en')} resources, ${Math.round(rate)}/s, ~${Math.round(left / rate / 60)} min left`,
+          );
         },
         (n) => rates.record(n, log),
       );
@@ -113,7 +117,9 @@ export async function ensurePopulation(patients: number, log: (m: string) => voi
     }
     const { rows: spent } = await db.query<{ s: string }>('SELECT coalesce(sum(seconds), 0) AS s FROM bench_population_time');
     const seconds = Number(spent[0].s);
-    log(`loaded ${loaded.toLocaleString('en')} resources in ${Math.round((Date.now() - t0) / 1000)} s (${Math.round(seconds)} s over all runs of this load); VACUUM ANALYZE…`);
+    log(
+      `loaded ${loaded.toLocaleString('en')} resources in ${Math.round((Date.now() - t0) / 1000)} s (${Math.round(seconds)} s over all runs of this load); VACUUM ANALYZE…`,
+    );
     await db.query('VACUUM ANALYZE');
     await db.query(`INSERT INTO bench_population (name, version, patients, resources, load_seconds) VALUES ('search', $1, $2, $3, $4)`, [
       POPULATION_VERSION,
@@ -158,19 +164,24 @@ export class LoadRates {
     while (n >= (this.marks.length + 1) * RATE_STEP) {
       this.marks.push(this.sample());
       const { rate, micros } = this.step(this.marks.length - 1);
-      log(`  ${(this.marks.length * RATE_STEP).toLocaleString('en')} written: the last 100k at ${Math.round(rate).toLocaleString('en')}/s, ${Math.round(micros).toLocaleString('en')} µs of CPU per resource`);
+      log(
+        `  ${(this.marks.length * RATE_STEP).toLocaleString('en')} written: the last 100k at ${Math.round(rate).toLocaleString('en')}/s, ${Math.round(micros).toLocaleString('en')} µs of CPU per resource`,
+      );
     }
   }
 
   summary(): string {
     if (this.marks.length < 2) return 'load rates: fewer than 200,000 resources written in this run, no ratio';
     const steps = this.marks.map((_, i) => this.step(i));
-    const list = steps.map((s, i) => `  ${i * 100}k–${(i + 1) * 100}k: ${Math.round(s.rate).toLocaleString('en')}/s, ${Math.round(s.micros).toLocaleString('en')} µs CPU/resource`);
+    const list = steps.map(
+      (s, i) =>
+        `  ${i * 100}k–${(i + 1) * 100}k: ${Math.round(s.rate).toLocaleString('en')}/s, ${Math.round(s.micros).toLocaleString('en')} µs CPU/resource`,
+    );
     const first = steps[0];
     const last = steps[steps.length - 1];
     const ratio = last.rate / first.rate;
     return [
-      'load per 100,000 resources (rate; CPU of the loader and of the database\'s PostgreSQL processes per resource):',
+      "load per 100,000 resources (rate; CPU of the loader and of the database's PostgreSQL processes per resource):",
       ...list,
       `  last 100k / first 100k: rate ${(100 * ratio).toFixed(1)} % (target ≥ 80 %: ${ratio >= 0.8 ? 'PASS' : 'BELOW'}); ` +
         `CPU per resource ${(100 * (last.micros / first.micros)).toFixed(1)} % of the first 100k's`,

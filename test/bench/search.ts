@@ -137,7 +137,7 @@ const SHAPES: Shape[] = [
   },
   {
     key: 'include',
-    title: '_include (a patient\'s MedicationRequests + patient + prescriber)',
+    title: "_include (a patient's MedicationRequests + patient + prescriber)",
     type: 'MedicationRequest',
     query: () => `subject=Patient/${patientId(anyPatient())}&_include=MedicationRequest:subject&_include=MedicationRequest:requester`,
     p99: 50,
@@ -197,7 +197,12 @@ async function explainShape(db: pg.Client, base: string, shape: Shape, query: st
   if (rows.length > 20) plans.push(await explain(db, 'accurate _total (runs only when there is more than one page)', countSql(req)));
   rows = rows.slice(0, 20);
   for (const spec of req.include) {
-    const q = includeSql(spec, rows.map((r) => ({ resourceType: r.resource_type, id: r.id })), undefined, 1000);
+    const q = includeSql(
+      spec,
+      rows.map((r) => ({ resourceType: r.resource_type, id: r.id })),
+      undefined,
+      1000,
+    );
     if (q) plans.push(await explain(db, `_include ${spec.sourceType}:${spec.params.join(',')}`, q));
   }
   return { plans, sql: pages.map((p) => p.sql).join('\n---\n') };
@@ -274,8 +279,13 @@ interface ReindexReport {
 }
 
 async function reindexPhase(base: string, db: pg.Client): Promise<ReindexReport> {
-  const json = async (method: string, url: string, body?: unknown): Promise<{ status: number; body: Record<string, any> }> => { // eslint-disable-line @typescript-eslint/no-explicit-any
-    const res = await fetch(`${base}${url}`, { method, headers: { 'content-type': 'application/fhir+json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const json = async (method: string, url: string, body?: unknown): Promise<{ status: number; body: Record<string, any> }> => {
+    // eslint-disable-line @typescript-eslint/no-explicit-any
+    const res = await fetch(`${base}${url}`, {
+      method,
+      headers: { 'content-type': 'application/fhir+json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
     const text = await res.text();
     return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
   };
@@ -283,13 +293,20 @@ async function reindexPhase(base: string, db: pg.Client): Promise<ReindexReport>
   const old = await json('GET', `/SearchParameter?code=${CUSTOM_CODE}`);
   for (const e of (old.body.entry ?? []) as { resource: { id: string } }[]) await json('DELETE', `/SearchParameter/${e.resource.id}`);
   const rows = async (): Promise<number> =>
-    (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM search_token WHERE resource_type = 'Patient' AND param = $1`, [CUSTOM_CODE])).rows[0].n;
+    (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM search_token WHERE resource_type = 'Patient' AND param = $1`, [CUSTOM_CODE]))
+      .rows[0].n;
   for (let i = 0; i < 600 && (await rows()) > 0; i++) await new Promise((r) => setTimeout(r, 500));
 
   const t0 = Date.now();
   const created = await json('POST', '/SearchParameter', {
-    resourceType: 'SearchParameter', url: `https://arogya.example.in/fhir/SearchParameter/${CUSTOM_CODE}`, name: 'BenchNhid', status: 'active',
-    description: 'ABHA number (NHID) of a patient, as written', code: CUSTOM_CODE, base: ['Patient'], type: 'token',
+    resourceType: 'SearchParameter',
+    url: `https://arogya.example.in/fhir/SearchParameter/${CUSTOM_CODE}`,
+    name: 'BenchNhid',
+    status: 'active',
+    description: 'ABHA number (NHID) of a patient, as written',
+    code: CUSTOM_CODE,
+    base: ['Patient'],
+    type: 'token',
     expression: `Patient.identifier.where(system='${NHID_SYSTEM}').value`,
   });
   if (created.status !== 201) throw new Error(`POST SearchParameter answered ${created.status}: ${JSON.stringify(created.body)}`);
@@ -318,12 +335,16 @@ async function reindexPhase(base: string, db: pg.Client): Promise<ReindexReport>
   let total = 0;
   for (;;) {
     const s = await json('GET', `/SearchParameter/${id}/$reindex-status`);
-    const p = Object.fromEntries((s.body.parameter as Record<string, unknown>[]).map((x) => [x.name, Object.entries(x).find(([k]) => k.startsWith('value'))?.[1]]));
+    const p = Object.fromEntries(
+      (s.body.parameter as Record<string, unknown>[]).map((x) => [x.name, Object.entries(x).find(([k]) => k.startsWith('value'))?.[1]]),
+    );
     total = Number(p.total ?? 0);
     if (started === undefined && p.phase !== 'waiting' && p.phase !== undefined) started = Date.now();
     if (Date.now() - lastLog > 5000) {
       lastLog = Date.now();
-      step(`  reindex ${CUSTOM_CODE}: ${String(p.status)} ${String(p.phase ?? '')} ${String(p.progress)} % (${String(p.processed)} of ${String(p.total ?? '?')})`);
+      step(
+        `  reindex ${CUSTOM_CODE}: ${String(p.status)} ${String(p.phase ?? '')} ${String(p.progress)} % (${String(p.processed)} of ${String(p.total ?? '?')})`,
+      );
     }
     if (p.status === 'active') break;
     if (p.status === 'failed') throw new Error(`the reindex failed: ${String(p.error)}`);
@@ -391,7 +412,9 @@ const fmt = (n: number, d = 1): string => (Number.isFinite(n) ? n.toFixed(d) : '
 async function main(): Promise<void> {
   say(`Arogya search benchmark — ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.availableParallelism()} cores, Node ${process.version}`);
   const population = await ensurePopulation(PATIENTS, step);
-  step(`population: ${population.resources.toLocaleString('en')} resources (${population.patients.toLocaleString('en')} patients), loaded ${population.loadedAt} in ${Math.round(population.loadSeconds)} s`);
+  step(
+    `population: ${population.resources.toLocaleString('en')} resources (${population.patients.toLocaleString('en')} patients), loaded ${population.loadedAt} in ${Math.round(population.loadSeconds)} s`,
+  );
   if (process.argv.includes('--load-only')) return;
 
   const db = new pg.Client({ connectionString: population.url });
@@ -423,7 +446,9 @@ async function main(): Promise<void> {
       total = body.total;
     }
     const { plans } = await explainShape(db, server.base, shape, sample);
-    step(`${shape.key}: ${shape.type}?${sample} → ${matches} on the first page (total ${total ?? '-'}); ${CONNECTIONS} connections, ${WARMUP} s warm-up + ${SECONDS} s`);
+    step(
+      `${shape.key}: ${shape.type}?${sample} → ${matches} on the first page (total ${total ?? '-'}); ${CONNECTIONS} connections, ${WARMUP} s warm-up + ${SECONDS} s`,
+    );
     const result = await measureHttp({
       name: shape.key,
       url: server.base,
@@ -440,7 +465,9 @@ async function main(): Promise<void> {
   let reindex: ReindexReport | undefined;
   if (REINDEX && !interrupted) {
     await untilIdle(db);
-    step(`custom SearchParameter '${CUSTOM_CODE}' (token, Patient.identifier.where(system=NHID).value): POST, reindex with 4 writers running, search, DELETE`);
+    step(
+      `custom SearchParameter '${CUSTOM_CODE}' (token, Patient.identifier.where(system=NHID).value): POST, reindex with 4 writers running, search, DELETE`,
+    );
     reindex = await reindexPhase(server.base, db);
   }
   const errors = serverErrors(server.logFile);
@@ -461,11 +488,17 @@ async function main(): Promise<void> {
     for (const p of r.plans) say(p.text);
   }
   say('');
-  say(`Results: ${population.resources.toLocaleString('en')} resources; ${CONNECTIONS} connections, ${SECONDS} s measured after ${WARMUP} s warm-up; server: ${WORKERS} workers; default _total (given when the first page holds every match) and _count (20)`);
+  say(
+    `Results: ${population.resources.toLocaleString('en')} resources; ${CONNECTIONS} connections, ${SECONDS} s measured after ${WARMUP} s warm-up; server: ${WORKERS} workers; default _total (given when the first page holds every match) and _count (20)`,
+  );
   const header = ['shape', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', 'target', 'result', 'index-only plan'];
   const rows: string[][] = [header];
   for (const r of results) {
-    const pass = r.result.p99 < r.shape.p99 && (r.shape.rps === undefined || r.result.perSecond >= r.shape.rps) && r.result.non2xx === 0 && r.result.errors === 0;
+    const pass =
+      r.result.p99 < r.shape.p99 &&
+      (r.shape.rps === undefined || r.result.perSecond >= r.shape.rps) &&
+      r.result.non2xx === 0 &&
+      r.result.errors === 0;
     const seq = [...new Set(r.plans.flatMap((p) => p.seqScans))];
     rows.push([
       r.shape.title,
@@ -478,7 +511,16 @@ async function main(): Promise<void> {
       seq.length ? `NO: Seq Scan on ${seq.join(', ')}` : 'yes',
     ]);
   }
-  rows.push(['raw pg: identifier lookup (one indexed statement)', fmt(raw.perSecond, 0), fmt(raw.p50, 2), fmt(raw.p99, 2), String(raw.errors), 'baseline', '', '']);
+  rows.push([
+    'raw pg: identifier lookup (one indexed statement)',
+    fmt(raw.perSecond, 0),
+    fmt(raw.p50, 2),
+    fmt(raw.p99, 2),
+    String(raw.errors),
+    'baseline',
+    '',
+    '',
+  ]);
   const widths = header.map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   for (const [i, r] of rows.entries()) {
     say(r.map((c, k) => (k === 0 ? c.padEnd(widths[k]) : c.padStart(widths[k]))).join('  '));
@@ -490,17 +532,23 @@ async function main(): Promise<void> {
   say('CPU during each phase (CPU-seconds per second): server node processes / postgres / load generator / other');
   for (const r of [...results.map((x) => x.result), raw]) {
     const c = r.cpu;
-    say(`  ${r.name.padEnd(26)} ${fmt(c.server / c.seconds, 2)} / ${fmt(c.postgres / c.seconds, 2)} / ${fmt(c.loadGenerator / c.seconds, 2)} / ${c.other !== undefined ? fmt(c.other / c.seconds, 2) : '-'}`);
+    say(
+      `  ${r.name.padEnd(26)} ${fmt(c.server / c.seconds, 2)} / ${fmt(c.postgres / c.seconds, 2)} / ${fmt(c.loadGenerator / c.seconds, 2)} / ${c.other !== undefined ? fmt(c.other / c.seconds, 2) : '-'}`,
+    );
   }
   const warning = loadWarning([...results.map((x) => x.result), raw]);
   if (warning) say(warning);
   if (reindex) {
     say('');
-    say(`Custom SearchParameter '${CUSTOM_CODE}' on ${reindex.total.toLocaleString('en')} Patients: pending ${fmt(reindex.waitSeconds)} s (grace for every process to load it), ` +
-      `reindexed in ${fmt(reindex.reindexSeconds)} s (${fmt(reindex.total / reindex.reindexSeconds, 0)} resources/s), ${reindex.rows.toLocaleString('en')} index rows; ` +
-      `search by it afterwards: ${reindex.found ? 'found the patient' : 'NOT FOUND'}`);
-    say(`  meanwhile ${reindex.writes} PUT Patient by 4 clients: p50 ${fmt(reindex.writeP50)} ms, p99 ${fmt(reindex.writeP99)} ms, ${reindex.writeErrors} errors; ` +
-      `after DELETE its rows were purged in ${fmt(reindex.purgeSeconds)} s`);
+    say(
+      `Custom SearchParameter '${CUSTOM_CODE}' on ${reindex.total.toLocaleString('en')} Patients: pending ${fmt(reindex.waitSeconds)} s (grace for every process to load it), ` +
+        `reindexed in ${fmt(reindex.reindexSeconds)} s (${fmt(reindex.total / reindex.reindexSeconds, 0)} resources/s), ${reindex.rows.toLocaleString('en')} index rows; ` +
+        `search by it afterwards: ${reindex.found ? 'found the patient' : 'NOT FOUND'}`,
+    );
+    say(
+      `  meanwhile ${reindex.writes} PUT Patient by 4 clients: p50 ${fmt(reindex.writeP50)} ms, p99 ${fmt(reindex.writeP99)} ms, ${reindex.writeErrors} errors; ` +
+        `after DELETE its rows were purged in ${fmt(reindex.purgeSeconds)} s`,
+    );
   }
   say('');
   say(`total time ${((Date.now() - started) / 1000).toFixed(0)} s`);

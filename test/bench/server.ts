@@ -28,7 +28,8 @@ export interface ServerOptions {
 async function waitReady(base: string, child: ChildProcess, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the server exited during start-up (code ${child.exitCode ?? child.signalCode})`);
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`the server exited during start-up (code ${child.exitCode ?? child.signalCode})`);
     try {
       const res = await fetch(`${base.replace(/\/fhir$/, '')}/readyz`);
       if (res.status === 200) return;

@@ -29,7 +29,12 @@ const SAMPLE_PATIENT: Json = {
   text: { status: 'generated', div: '<div xmlns="http://www.w3.org/1999/xhtml"><p>Asha Rao, female, born 1984-03-12</p></div>' },
   extension: [{ url: 'http://example.org/fhir/StructureDefinition/religion', valueCodeableConcept: { text: 'Hindu' } }],
   identifier: [
-    { use: 'official', type: { coding: [{ system: 'https://nrces.in/ndhm/fhir/r4/CodeSystem/ndhm-identifier-type-code', code: 'ABHA' }] }, system: 'https://healthid.abdm.gov.in', value: '91-1234-5678-9012' },
+    {
+      use: 'official',
+      type: { coding: [{ system: 'https://nrces.in/ndhm/fhir/r4/CodeSystem/ndhm-identifier-type-code', code: 'ABHA' }] },
+      system: 'https://healthid.abdm.gov.in',
+      value: '91-1234-5678-9012',
+    },
     { system: 'urn:oid:2.16.840.1.113883.2.4.6.3', value: 'MRN-000123' },
   ],
   active: true,
@@ -37,15 +42,41 @@ const SAMPLE_PATIENT: Json = {
     { use: 'official', family: 'Rao', given: ['Asha', 'K'], prefix: ['Mrs.'], period: { start: '2005-01-01' } },
     { use: 'maiden', family: 'Iyer', given: ['Asha'], period: { start: '1984-03-12', end: '2004-12-31' } },
   ],
-  telecom: [{ system: 'phone', value: '+91 98450 00000', use: 'mobile', rank: 1 }, { system: 'email', value: 'asha@example.org' }],
+  telecom: [
+    { system: 'phone', value: '+91 98450 00000', use: 'mobile', rank: 1 },
+    { system: 'email', value: 'asha@example.org' },
+  ],
   gender: 'female',
   birthDate: '1984-03-12',
   address: [
-    { use: 'home', line: ['12 MG Road', 'Indiranagar'], city: 'Bengaluru', district: 'Bengaluru Urban', state: 'Karnataka', postalCode: '560038', country: 'IN' },
-    { use: 'old', type: 'postal', line: ['4 Temple Street'], city: 'Mysuru', state: 'Karnataka', postalCode: '570001', country: 'IN', period: { end: '2010-06-30' } },
+    {
+      use: 'home',
+      line: ['12 MG Road', 'Indiranagar'],
+      city: 'Bengaluru',
+      district: 'Bengaluru Urban',
+      state: 'Karnataka',
+      postalCode: '560038',
+      country: 'IN',
+    },
+    {
+      use: 'old',
+      type: 'postal',
+      line: ['4 Temple Street'],
+      city: 'Mysuru',
+      state: 'Karnataka',
+      postalCode: '570001',
+      country: 'IN',
+      period: { end: '2010-06-30' },
+    },
   ],
   maritalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-MaritalStatus', code: 'M', display: 'Married' }] },
-  contact: [{ relationship: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0131', code: 'N' }] }], name: { family: 'Rao', given: ['Vikram'] }, telecom: [{ system: 'phone', value: '+91 98450 11111' }] }],
+  contact: [
+    {
+      relationship: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0131', code: 'N' }] }],
+      name: { family: 'Rao', given: ['Vikram'] },
+      telecom: [{ system: 'phone', value: '+91 98450 11111' }],
+    },
+  ],
   communication: [{ language: { coding: [{ system: 'urn:ietf:bcp:47', code: 'kn' }] }, preferred: true }],
   managingOrganization: { reference: 'Organization/1', display: 'City Hospital' },
 };
@@ -72,7 +103,15 @@ function syntheaBundle(arg: string | undefined): string | undefined {
   if (arg) return arg;
   const dir = path.resolve(__dirname, '../../../../shared/fixtures/synthea/smart-generated-sample-data-r4');
   const alt = path.resolve(__dirname, '../../../shared/fixtures/synthea/smart-generated-sample-data-r4');
-  for (const d of [dir, alt]) if (fs.existsSync(d)) return path.join(d, fs.readdirSync(d).filter((f) => f.endsWith('.json')).sort()[0]);
+  for (const d of [dir, alt])
+    if (fs.existsSync(d))
+      return path.join(
+        d,
+        fs
+          .readdirSync(d)
+          .filter((f) => f.endsWith('.json'))
+          .sort()[0],
+      );
   return undefined;
 }
 

@@ -7,7 +7,7 @@
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { Repository } from '../../server/repository/repository';
-import type { TestServer } from '../harness';
+import type { FhirResponse, TestServer } from '../harness';
 import { download, kickOff, startBulkServer, waitForJob } from './helpers';
 
 const N = 20_000;
@@ -30,7 +30,10 @@ beforeAll(async () => {
   for (let start = 0; start < N; start += 500) {
     const writes = Array.from({ length: 500 }, (_, i) => {
       const id = `mem-${start + i}`;
-      return repo.planVersion({ resourceType: 'Basic', id, versionId: 1, method: 'PUT', insert: true }, { resourceType: 'Basic', id, code: { text: `${start + i} ${filler}` } });
+      return repo.planVersion(
+        { resourceType: 'Basic', id, versionId: 1, method: 'PUT', insert: true },
+        { resourceType: 'Basic', id, code: { text: `${start + i} ${filler}` } },
+      );
     });
     await repo.executeWrites(server.pool, writes);
   }
@@ -47,7 +50,7 @@ test(`exporting ${N} resources of ${PAYLOAD} bytes keeps the live heap bounded`,
   const res = await kickOff(server, '/$export?_type=Basic');
   expect(res.status).toBe(202);
   const statusUrl = res.headers.get('content-location')!;
-  let status;
+  let status: FhirResponse;
   const progress = new Set<string>();
   for (;;) {
     status = await server.request('GET', statusUrl);

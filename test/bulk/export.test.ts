@@ -35,7 +35,12 @@ describe('kick-off validation', () => {
     { what: 'an unknown _type', url: '/$export?_type=Patient,Nonsense', headers: {}, status: 400 },
     { what: 'a _type outside the Patient compartment at patient level', url: '/Patient/$export?_type=Practitioner', headers: {}, status: 400 },
     { what: 'a malformed _typeFilter', url: '/$export?_typeFilter=identifier%3Dx', headers: {}, status: 400 },
-    { what: 'a _typeFilter with criteria the search engine does not support', url: '/$export?_typeFilter=Patient%3Fnonsense-param%3Dx', headers: {}, status: 400 },
+    {
+      what: 'a _typeFilter with criteria the search engine does not support',
+      url: '/$export?_typeFilter=Patient%3Fnonsense-param%3Dx',
+      headers: {},
+      status: 400,
+    },
     { what: 'a _typeFilter for a type _type excludes', url: '/$export?_type=Patient&_typeFilter=Observation%3F_id%3Dx', headers: {}, status: 400 },
     { what: 'a malformed _since', url: '/$export?_since=yesterday', headers: {}, status: 400 },
     { what: 'an unsupported parameter', url: '/$export?_elements=id', headers: {}, status: 400 },
@@ -66,7 +71,13 @@ describe('kick-off validation', () => {
     }
     const res = await kickOff(server, '/$export', {
       method: 'POST',
-      body: { resourceType: 'Parameters', parameter: [{ name: '_type', valueString: 'Organization' }, { name: '_outputFormat', valueString: 'ndjson' }] },
+      body: {
+        resourceType: 'Parameters',
+        parameter: [
+          { name: '_type', valueString: 'Organization' },
+          { name: '_outputFormat', valueString: 'ndjson' },
+        ],
+      },
     });
     expect(res.status).toBe(202);
     expect((await waitForJob(server, res.headers.get('content-location')!)).status).toBe(200);
@@ -123,7 +134,13 @@ maybe('exports of Synthea data', () => {
 
   test('Group/[id]/$export: only the members and their compartments; the patient parameter narrows further', async () => {
     const alfreda = loaded.find((r) => r.resourceType === 'Patient')!;
-    const group = { resourceType: 'Group', id: 'bulk-cohort', type: 'person', actual: true, member: [{ entity: { reference: `Patient/${alfreda.id}` } }] };
+    const group = {
+      resourceType: 'Group',
+      id: 'bulk-cohort',
+      type: 'person',
+      actual: true,
+      member: [{ entity: { reference: `Patient/${alfreda.id}` } }],
+    };
     expect((await server.request('PUT', '/Group/bulk-cohort', { body: group })).status).toBe(201);
     const manifest = await runExport(server, '/Group/bulk-cohort/$export');
     const exported = await exportedResources(manifest);
@@ -153,12 +170,23 @@ maybe('exports of Synthea data', () => {
 
     const two = `${encodeURIComponent(`Patient?_id=${patients[0].id}`)},${encodeURIComponent(`Patient?_id=${patients[1].id}`)}`;
     const both = await exportedResources(await runExport(server, `/$export?_type=Patient&_typeFilter=${two}`));
-    expect(both.get('Patient')!.map((p) => p.id).sort()).toEqual(patients.map((p) => p.id).sort());
+    expect(
+      both
+        .get('Patient')!
+        .map((p) => p.id)
+        .sort(),
+    ).toEqual(patients.map((p) => p.id).sort());
   });
 
   test('_since=transactionTime exports exactly what changed after the previous export, and lists deletions', async () => {
     const alfreda = loaded.find((r) => r.resourceType === 'Patient')!;
-    const doomed = { resourceType: 'Observation', id: 'since-doomed', status: 'final', code: { text: 'to be deleted' }, subject: { reference: `Patient/${alfreda.id}` } };
+    const doomed = {
+      resourceType: 'Observation',
+      id: 'since-doomed',
+      status: 'final',
+      code: { text: 'to be deleted' },
+      subject: { reference: `Patient/${alfreda.id}` },
+    };
     expect((await server.request('PUT', '/Observation/since-doomed', { body: doomed })).status).toBe(201);
     const before = await runExport(server, '/$export?_type=Patient,Observation');
     expect(before.deleted).toBeUndefined(); // no _since, no deleted list
@@ -174,7 +202,11 @@ maybe('exports of Synthea data', () => {
     // deletions since then: one transaction Bundle per deleted resource
     expect(manifest.deleted.map((d: Json) => [d.type, d.count])).toEqual([['Observation', 1]]);
     const { lines } = await download(manifest.deleted[0].url);
-    expect(JSON.parse(lines[0])).toEqual({ resourceType: 'Bundle', type: 'transaction', entry: [{ request: { method: 'DELETE', url: 'Observation/since-doomed' } }] });
+    expect(JSON.parse(lines[0])).toEqual({
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [{ request: { method: 'DELETE', url: 'Observation/since-doomed' } }],
+    });
     // a patient-level export lists it too: it was in the patient's compartment before it was deleted
     const group = await runExport(server, `/Patient/$export?_type=Observation&_since=${since}`);
     expect(group.deleted.map((d: Json) => d.count)).toEqual([1]);
@@ -190,7 +222,10 @@ test('a version committed after the export began is in the next _since export, n
   // A write whose transaction is open while the export runs: its lastUpdated is earlier than its commit.
   const late = inTransaction(server.pool, async (client) => {
     await repo.executeWrites(client, [
-      repo.planVersion({ resourceType: 'Basic', id: 'late-commit', versionId: 1, method: 'PUT', insert: true }, { resourceType: 'Basic', id: 'late-commit', code: { text: 'late' } }),
+      repo.planVersion(
+        { resourceType: 'Basic', id: 'late-commit', versionId: 1, method: 'PUT', insert: true },
+        { resourceType: 'Basic', id: 'late-commit', code: { text: 'late' } },
+      ),
     ]);
     written();
     await held;

@@ -24,12 +24,20 @@ export async function startBulkServer(overrides: Parameters<typeof startServer>[
   });
 }
 
-export async function kickOff(server: Pick<TestServer, 'request'>, p: string, init: { method?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<FhirResponse> {
+export async function kickOff(
+  server: Pick<TestServer, 'request'>,
+  p: string,
+  init: { method?: string; body?: unknown; headers?: Record<string, string> } = {},
+): Promise<FhirResponse> {
   return server.request(init.method ?? 'GET', p, { body: init.body, headers: { ...ASYNC, ...(init.headers ?? {}) } });
 }
 
 /** Polls a status URL until it stops answering 202; returns the final response and the progress texts seen. */
-export async function waitForJob(server: Pick<TestServer, 'request'>, statusUrl: string, timeoutMs = 60_000): Promise<FhirResponse & { progress: string[] }> {
+export async function waitForJob(
+  server: Pick<TestServer, 'request'>,
+  statusUrl: string,
+  timeoutMs = 60_000,
+): Promise<FhirResponse & { progress: string[] }> {
   const deadline = Date.now() + timeoutMs;
   const progress: string[] = [];
   for (;;) {

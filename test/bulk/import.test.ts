@@ -21,7 +21,13 @@ function importBody(inputs: { type: string; url: string }[]): Json {
     parameter: [
       { name: 'inputFormat', valueCode: 'application/fhir+ndjson' },
       { name: 'inputSource', valueUri: 'http://example.org/source' },
-      ...inputs.map((i) => ({ name: 'input', part: [{ name: 'type', valueCode: i.type }, { name: 'url', valueUri: i.url }] })),
+      ...inputs.map((i) => ({
+        name: 'input',
+        part: [
+          { name: 'type', valueCode: i.type },
+          { name: 'url', valueUri: i.url },
+        ],
+      })),
     ],
   };
 }
@@ -54,7 +60,7 @@ let filesDir: string;
 
 beforeAll(async () => {
   filesDir = fs.mkdtempSync(path.join(os.tmpdir(), 'arogya-import-files-'));
-  target = await startBulkServer({ importAllow: [pathToFileURL(filesDir).href + '/'], bulkUploadLimit: 32 * 1024 * 1024 });
+  target = await startBulkServer({ importAllow: [`${pathToFileURL(filesDir).href}/`], bulkUploadLimit: 32 * 1024 * 1024 });
 });
 
 afterAll(async () => {
@@ -97,7 +103,14 @@ afterAll(async () => {
 
 test('per-file report: rejected lines with their line numbers, dangling references found after the whole job', async () => {
   const observations = [
-    { resourceType: 'Observation', id: 'imp-obs-1', status: 'final', code: { text: 'pulse' }, subject: { reference: 'Patient/imp-p1' }, valueQuantity: { value: 72.10, unit: '/min' } },
+    {
+      resourceType: 'Observation',
+      id: 'imp-obs-1',
+      status: 'final',
+      code: { text: 'pulse' },
+      subject: { reference: 'Patient/imp-p1' },
+      valueQuantity: { value: 72.1, unit: '/min' },
+    },
     { resourceType: 'Observation', id: 'imp-obs-2', status: 'final', code: { text: 'pulse' }, subject: { reference: 'Patient/imp-nobody' } },
     { resourceType: 'Observation', id: 'imp-obs-3', status: 'final', code: { text: 'pulse' }, subject: { reference: 'Patient/imp-p2' } },
   ];
@@ -112,7 +125,7 @@ test('per-file report: rejected lines with their line numbers, dangling referenc
     JSON.stringify({ resourceType: 'Patient', id: 'imp-invalid', gender: 'nonsense' }),
     JSON.stringify({ resourceType: 'Patient', id: 'imp-p2', name: [{ family: 'Kulkarni' }] }),
   ];
-  const obsUrl = await upload(target, obsText + '\n');
+  const obsUrl = await upload(target, `${obsText}\n`);
   fs.writeFileSync(path.join(filesDir, 'patients.ndjson'), patientLines.join('\r\n'));
   const patientUrl = pathToFileURL(path.join(filesDir, 'patients.ndjson')).href;
 
@@ -160,7 +173,11 @@ describe('$import kick-off validation', () => {
       ...i,
       url: i.url.replace('UPLOAD', uploaded).replace('BASE', target.base).replace('ALLOWED', pathToFileURL(filesDir).href),
     }));
-    const res = await kickOff(target, '/$import', { method: 'POST', body: importBody(resolved), headers: headers as Record<string, string> | undefined });
+    const res = await kickOff(target, '/$import', {
+      method: 'POST',
+      body: importBody(resolved),
+      headers: headers as Record<string, string> | undefined,
+    });
     expect(res.status).toBe(400);
     expect(res.body.resourceType).toBe('OperationOutcome');
   });
@@ -197,7 +214,11 @@ describe('the upload endpoint', () => {
     expect(json.status).toBe(415);
     const small = await startBulkServer({ bulkUploadLimit: 4096 });
     try {
-      const res = await fetch(`${small.base}/_bulk/upload`, { method: 'POST', body: 'x'.repeat(10_000), headers: { 'content-type': 'application/fhir+ndjson' } });
+      const res = await fetch(`${small.base}/_bulk/upload`, {
+        method: 'POST',
+        body: 'x'.repeat(10_000),
+        headers: { 'content-type': 'application/fhir+ndjson' },
+      });
       expect(res.status).toBe(413);
       expect(fs.readdirSync(path.join(small.dataDir, 'bulk', 'uploads'))).toEqual([]);
     } finally {

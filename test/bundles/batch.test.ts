@@ -28,8 +28,14 @@ test('partial failure: each entry answers for itself and the successes are store
       { resource: { resourceType: 'Patient', gender: 'sometimes' }, request: { method: 'POST', url: 'Patient' } },
       { resource: { resourceType: 'Patient', id: 'batch-put-1', gender: 'male' }, request: { method: 'PUT', url: 'Patient/batch-put-1' } },
       { request: { method: 'DELETE', url: `Organization/${orgId}` } },
-      { resource: { resourceType: 'Patient', identifier: [{ system: NHID, value: '91-5555-0000-0001' }] }, request: { method: 'POST', url: 'Patient', ifNoneExist: `identifier=${NHID}|91-5555-0000-0001` } },
-      { resource: { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: 'Patient/never-was' } }, request: { method: 'POST', url: 'Observation' } },
+      {
+        resource: { resourceType: 'Patient', identifier: [{ system: NHID, value: '91-5555-0000-0001' }] },
+        request: { method: 'POST', url: 'Patient', ifNoneExist: `identifier=${NHID}|91-5555-0000-0001` },
+      },
+      {
+        resource: { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: 'Patient/never-was' } },
+        request: { method: 'POST', url: 'Observation' },
+      },
       { request: { method: 'GET', url: `Organization/${orgId}` } },
       { request: { method: 'GET', url: 'Patient/never-was' } },
       { request: { method: 'GET', url: `Patient?identifier=${NHID}|91-5555-0000-0001` } },
@@ -68,14 +74,24 @@ test('partial failure: each entry answers for itself and the successes are store
 test('batch entries may not reference each other (bundle.html: non-conformant), but may repeat a conditional create', async () => {
   const res = await server.request('POST', '/', {
     body: batch([
-      { fullUrl: 'urn:uuid:7a7b7c7d-0000-4000-8000-000000000001', resource: { resourceType: 'Organization', name: 'A' }, request: { method: 'POST', url: 'Organization' } },
+      {
+        fullUrl: 'urn:uuid:7a7b7c7d-0000-4000-8000-000000000001',
+        resource: { resourceType: 'Organization', name: 'A' },
+        request: { method: 'POST', url: 'Organization' },
+      },
       {
         fullUrl: 'urn:uuid:7a7b7c7d-0000-4000-8000-000000000002',
         resource: { resourceType: 'Patient', managingOrganization: { reference: 'urn:uuid:7a7b7c7d-0000-4000-8000-000000000001' } },
         request: { method: 'POST', url: 'Patient' },
       },
-      { resource: { resourceType: 'Patient', identifier: [{ system: NHID, value: '91-5555-0000-0002' }] }, request: { method: 'POST', url: 'Patient', ifNoneExist: `identifier=${NHID}|91-5555-0000-0002` } },
-      { resource: { resourceType: 'Patient', identifier: [{ system: NHID, value: '91-5555-0000-0002' }] }, request: { method: 'POST', url: 'Patient', ifNoneExist: `identifier=${NHID}|91-5555-0000-0002` } },
+      {
+        resource: { resourceType: 'Patient', identifier: [{ system: NHID, value: '91-5555-0000-0002' }] },
+        request: { method: 'POST', url: 'Patient', ifNoneExist: `identifier=${NHID}|91-5555-0000-0002` },
+      },
+      {
+        resource: { resourceType: 'Patient', identifier: [{ system: NHID, value: '91-5555-0000-0002' }] },
+        request: { method: 'POST', url: 'Patient', ifNoneExist: `identifier=${NHID}|91-5555-0000-0002` },
+      },
     ]),
   });
   expect(res.body.entry.map((e: Json) => e.response.status)).toEqual(['201 Created', '400 Bad Request', '201 Created', '200 OK']);
@@ -104,7 +120,11 @@ test(`a batch larger than one pass (${PASS_SIZE} entries) with failures scattere
   const n = PASS_SIZE * 2 + 37;
   const bad = new Set([3, PASS_SIZE + 1, n - 1]);
   const entry = Array.from({ length: n }, (_, i) => ({
-    resource: { resourceType: 'Basic', code: { text: bad.has(i) ? undefined : `item ${i}` }, identifier: [{ system: 'urn:arogya:test', value: `big-${i}` }] },
+    resource: {
+      resourceType: 'Basic',
+      code: { text: bad.has(i) ? undefined : `item ${i}` },
+      identifier: [{ system: 'urn:arogya:test', value: `big-${i}` }],
+    },
     request: { method: 'POST', url: 'Basic' },
   }));
   for (const i of bad) (entry[i].resource as Json).code = { text: 42 };

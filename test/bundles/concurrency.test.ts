@@ -89,7 +89,11 @@ test('batches, transactions and conditional references racing on the same criter
         type: 'transaction',
         entry: [
           {
-            resource: { resourceType: 'Location', name: `Ward ${k}`, managingOrganization: { reference: `Organization?identifier=${HFR}|${codes[0]}` } },
+            resource: {
+              resourceType: 'Location',
+              name: `Ward ${k}`,
+              managingOrganization: { reference: `Organization?identifier=${HFR}|${codes[0]}` },
+            },
             request: { method: 'POST', url: 'Location' },
           },
           facility(codes[1 + (k % 3)]),
@@ -116,7 +120,10 @@ test('transactions updating the same resources in opposite orders all succeed (r
         body: {
           resourceType: 'Bundle',
           type: 'transaction',
-          entry: ids.map((id) => ({ resource: { resourceType: 'Patient', id, birthDate: `19${50 + k}-01-01` }, request: { method: 'PUT', url: `Patient/${id}` } })),
+          entry: ids.map((id) => ({
+            resource: { resourceType: 'Patient', id, birthDate: `19${50 + k}-01-01` },
+            request: { method: 'PUT', url: `Patient/${id}` },
+          })),
         },
       });
     }),

@@ -29,38 +29,45 @@ async function query<T extends pg.QueryResultRow>(url: string, sql: string): Pro
 
 const synthea = fixturesAvailable('import CLI on the Synthea fixtures') ? test : test.skip;
 
-synthea('imports ../shared/fixtures/synthea: infrastructure first, every bundle, server references only', async () => {
-  const url = await createTestDatabase();
-  const dir = path.join(FIXTURES_DIR, 'synthea');
-  const run = await runImport([dir], url);
-  expect({ code: run.code, stdout: run.stdout }).toEqual({ code: 0, stdout: expect.stringContaining('Imported 12 of 12 files') });
-  const lines = run.stderr.split('\n').filter((l) => /^[✓!✗] /.test(l));
-  expect(lines[0]).toMatch(/^✓ hospitalInformation.*\(batch\): 2382 resources/);
-  expect(lines[1]).toMatch(/^✓ practitionerInformation.*\(batch\): 2382 resources/);
-  expect(lines).toHaveLength(12);
-  let expected = 0;
-  for (const sub of fs.readdirSync(dir).filter((d) => fs.statSync(path.join(dir, d)).isDirectory())) {
-    for (const f of fs.readdirSync(path.join(dir, sub)).filter((n) => n.endsWith('.json'))) {
-      expected += (JSON.parse(fs.readFileSync(path.join(dir, sub, f), 'utf8')) as { entry: unknown[] }).entry.length;
+synthea(
+  'imports ../shared/fixtures/synthea: infrastructure first, every bundle, server references only',
+  async () => {
+    const url = await createTestDatabase();
+    const dir = path.join(FIXTURES_DIR, 'synthea');
+    const run = await runImport([dir], url);
+    expect({ code: run.code, stdout: run.stdout }).toEqual({ code: 0, stdout: expect.stringContaining('Imported 12 of 12 files') });
+    const lines = run.stderr.split('\n').filter((l) => /^[✓!✗] /.test(l));
+    expect(lines[0]).toMatch(/^✓ hospitalInformation.*\(batch\): 2382 resources/);
+    expect(lines[1]).toMatch(/^✓ practitionerInformation.*\(batch\): 2382 resources/);
+    expect(lines).toHaveLength(12);
+    let expected = 0;
+    for (const sub of fs.readdirSync(dir).filter((d) => fs.statSync(path.join(dir, d)).isDirectory())) {
+      for (const f of fs.readdirSync(path.join(dir, sub)).filter((n) => n.endsWith('.json'))) {
+        expected += (JSON.parse(fs.readFileSync(path.join(dir, sub, f), 'utf8')) as { entry: unknown[] }).entry.length;
+      }
     }
-  }
-  const [{ n }] = await query<{ n: number }>(url, 'SELECT count(*)::int AS n FROM resource');
-  expect(n).toBe(expected);
-  expect(run.stdout).toContain(`${expected.toLocaleString('en-US')} resources`);
-  // No placeholder or conditional reference was stored, and every stored reference resolves.
-  const [{ bad }] = await query<{ bad: number }>(url, `SELECT count(*)::int AS bad FROM resource WHERE content::text ~ '"reference": "(urn:|[A-Za-z]+[?])'`);
-  expect(bad).toBe(0);
-  const [{ dangling }] = await query<{ dangling: number }>(
-    url,
-    `SELECT count(*)::int AS dangling FROM resource_link l LEFT JOIN resource r ON r.id = l.target_id AND r.resource_type = l.target_type WHERE r.id IS NULL`,
-  );
-  expect(dangling).toBe(0);
+    const [{ n }] = await query<{ n: number }>(url, 'SELECT count(*)::int AS n FROM resource');
+    expect(n).toBe(expected);
+    expect(run.stdout).toContain(`${expected.toLocaleString('en-US')} resources`);
+    // No placeholder or conditional reference was stored, and every stored reference resolves.
+    const [{ bad }] = await query<{ bad: number }>(
+      url,
+      `SELECT count(*)::int AS bad FROM resource WHERE content::text ~ '"reference": "(urn:|[A-Za-z]+[?])'`,
+    );
+    expect(bad).toBe(0);
+    const [{ dangling }] = await query<{ dangling: number }>(
+      url,
+      `SELECT count(*)::int AS dangling FROM resource_link l LEFT JOIN resource r ON r.id = l.target_id AND r.resource_type = l.target_type WHERE r.id IS NULL`,
+    );
+    expect(dangling).toBe(0);
 
-  // Again: conditional creates find what exists, patient transactions add new copies (POST), nothing fails.
-  const again = await runImport([path.join(dir, 'fhir-data-pipes-synthea-hiv', 'practitionerInformation1633536936158.json')], url);
-  expect(again.code).toBe(0);
-  expect(again.stdout).toMatch(/existing 1,191/);
-}, 120_000);
+    // Again: conditional creates find what exists, patient transactions add new copies (POST), nothing fails.
+    const again = await runImport([path.join(dir, 'fhir-data-pipes-synthea-hiv', 'practitionerInformation1633536936158.json')], url);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/existing 1,191/);
+  },
+  120_000,
+);
 
 test('a failing file is reported with its reason, the rest loads (NDJSON forward references included), exit 1', async () => {
   const url = await createTestDatabase();
@@ -69,9 +76,18 @@ test('a failing file is reported with its reason, the rest loads (NDJSON forward
     // Observations come before their Patients (file order and line order): they are retried once the rest is in.
     fs.writeFileSync(
       path.join(dir, 'a-observations.ndjson'),
-      ['obs-1', 'obs-2']
-        .map((id, i) => JSON.stringify({ resourceType: 'Observation', id, status: 'final', code: { text: 'Weight' }, valueQuantity: { value: 61.5 + i }, subject: { reference: `Patient/pt-${i + 1}` } }))
-        .join('\n') + '\n',
+      `${['obs-1', 'obs-2']
+        .map((id, i) =>
+          JSON.stringify({
+            resourceType: 'Observation',
+            id,
+            status: 'final',
+            code: { text: 'Weight' },
+            valueQuantity: { value: 61.5 + i },
+            subject: { reference: `Patient/pt-${i + 1}` },
+          }),
+        )
+        .join('\n')}\n`,
     );
     fs.writeFileSync(
       path.join(dir, 'b-patients.ndjson'),
@@ -83,7 +99,11 @@ test('a failing file is reported with its reason, the rest loads (NDJSON forward
         resourceType: 'Bundle',
         type: 'transaction',
         entry: [
-          { fullUrl: 'urn:uuid:11111111-2222-4333-8444-555555555555', resource: { resourceType: 'Patient', gender: 'male' }, request: { method: 'POST', url: 'Patient' } },
+          {
+            fullUrl: 'urn:uuid:11111111-2222-4333-8444-555555555555',
+            resource: { resourceType: 'Patient', gender: 'male' },
+            request: { method: 'POST', url: 'Patient' },
+          },
           { resource: { resourceType: 'Patient', gender: 'nonsense' }, request: { method: 'POST', url: 'Patient' } },
         ],
       }),
@@ -94,7 +114,10 @@ test('a failing file is reported with its reason, the rest loads (NDJSON forward
         resourceType: 'Bundle',
         type: 'collection',
         entry: [
-          { fullUrl: 'http://elsewhere.example/fhir/Organization/org-9', resource: { resourceType: 'Organization', id: 'org-9', name: 'Arogya Diagnostics' } },
+          {
+            fullUrl: 'http://elsewhere.example/fhir/Organization/org-9',
+            resource: { resourceType: 'Organization', id: 'org-9', name: 'Arogya Diagnostics' },
+          },
           { resource: { resourceType: 'Basic', code: { text: 'no id: created' } } },
         ],
       }),
@@ -132,7 +155,14 @@ test('on the embedded database: a failed entry exits 1, a re-run of POST bundles
         resourceType: 'Bundle',
         type: 'transaction',
         entry: [
-          { resource: { resourceType: 'Organization', identifier: [{ system: 'https://facility.abdm.gov.in', value: 'IN2710000001' }], name: 'Arogya Clinic, Nashik' }, request: { method: 'POST', url: 'Organization', ifNoneExist: 'identifier=https://facility.abdm.gov.in|IN2710000001' } },
+          {
+            resource: {
+              resourceType: 'Organization',
+              identifier: [{ system: 'https://facility.abdm.gov.in', value: 'IN2710000001' }],
+              name: 'Arogya Clinic, Nashik',
+            },
+            request: { method: 'POST', url: 'Organization', ifNoneExist: 'identifier=https://facility.abdm.gov.in|IN2710000001' },
+          },
           { resource: { resourceType: 'Basic', code: { text: 'posted' } }, request: { method: 'POST', url: 'Basic' } },
         ],
       }),
@@ -146,9 +176,15 @@ test('on the embedded database: a failed entry exits 1, a re-run of POST bundles
     expect(again.stdout).toContain('created 1 · matched 1 (existing 1 · unchanged 0 · updated 0) · deleted 0 · failed 0');
 
     const bad = path.join(files, 'bad.ndjson');
-    fs.writeFileSync(bad, `${JSON.stringify({ resourceType: 'Patient', id: 'pt-ok' })}\n${JSON.stringify({ resourceType: 'Patient', id: 'pt-bad', gender: 'nonsense' })}\n`);
+    fs.writeFileSync(
+      bad,
+      `${JSON.stringify({ resourceType: 'Patient', id: 'pt-ok' })}\n${JSON.stringify({ resourceType: 'Patient', id: 'pt-bad', gender: 'nonsense' })}\n`,
+    );
     const failed = await runCli(['import', bad], env);
-    expect({ code: failed.code, counts: failed.stdout.match(/created .*/)?.[0] }).toEqual({ code: 1, counts: expect.stringMatching(/^created 1 .* failed 1$/) });
+    expect({ code: failed.code, counts: failed.stdout.match(/created .*/)?.[0] }).toEqual({
+      code: 1,
+      counts: expect.stringMatching(/^created 1 .* failed 1$/),
+    });
 
     // With the server running on the same data dir: a clear message and a failure, not `undefined` and 0.
     const port = await freePort();

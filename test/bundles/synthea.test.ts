@@ -37,7 +37,7 @@ async function load(file: string): Promise<Loaded> {
 
 /** Every `reference` string in a resource. */
 function references(node: unknown, out: string[] = []): string[] {
-  if (Array.isArray(node)) node.forEach((n) => references(n, out));
+  if (Array.isArray(node)) for (const n of node) references(n, out);
   else if (node && typeof node === 'object') {
     for (const [k, v] of Object.entries(node)) {
       if (k === 'reference' && typeof v === 'string') out.push(v);
@@ -54,7 +54,7 @@ async function everything(url: string): Promise<Json[]> {
     const res: FhirResponse = await server.request('GET', next);
     expect(res.status).toBe(200);
     expect(res.body.type).toBe('searchset');
-    entries.push(...res.body.entry ?? []);
+    entries.push(...(res.body.entry ?? []));
     next = res.body.link?.find((l: Json) => l.relation === 'next')?.url;
   }
   return entries;
@@ -94,7 +94,11 @@ run('Synthea fixtures', () => {
   test('every patient bundle loads as one transaction', () => {
     expect(patients.length).toBeGreaterThanOrEqual(10);
     for (const l of patients) {
-      expect({ file: path.basename(l.file), status: l.status, issue: l.response.issue }).toEqual({ file: path.basename(l.file), status: 200, issue: undefined });
+      expect({ file: path.basename(l.file), status: l.status, issue: l.response.issue }).toEqual({
+        file: path.basename(l.file),
+        status: 200,
+        issue: undefined,
+      });
       expect(l.response.type).toBe('transaction-response');
       expect(l.response.entry).toHaveLength(l.bundle.entry.length);
       for (const e of l.response.entry) expect(e.response.status).toBe('201 Created');
@@ -133,7 +137,11 @@ run('Synthea fixtures', () => {
       const byRef = new Map<string, Json>(entries.map((e) => [`${e.resource.resourceType}/${e.resource.id}`, e]));
       expect(byRef.size).toBe(entries.length); // no resource twice across pages
       expect(entries[0].resource.resourceType).toBe('Patient');
-      for (const r of ids) expect({ bundle: path.basename(l.file), missing: byRef.has(r) ? undefined : r }).toEqual({ bundle: path.basename(l.file), missing: undefined });
+      for (const r of ids)
+        expect({ bundle: path.basename(l.file), missing: byRef.has(r) ? undefined : r }).toEqual({
+          bundle: path.basename(l.file),
+          missing: undefined,
+        });
 
       // The conditional references of the bundle resolved to the infrastructure, which $everything includes.
       const conditional = new Set(l.bundle.entry.flatMap((e: Json) => references(e.resource)).filter((r: string) => r.includes('?')));
@@ -144,7 +152,9 @@ run('Synthea fixtures', () => {
         expect({ conditional: c, found: Boolean(target) }).toEqual({ conditional: c, found: true });
         expect(target!.search.mode).toBe('include');
       }
-      for (const type of l.bundle.entry.some((e: Json) => references(e.resource).some((r: string) => r.startsWith('Practitioner'))) ? ['Practitioner', 'Organization', 'Location'] : []) {
+      for (const type of l.bundle.entry.some((e: Json) => references(e.resource).some((r: string) => r.startsWith('Practitioner')))
+        ? ['Practitioner', 'Organization', 'Location']
+        : []) {
         expect(entries.some((e) => e.resource.resourceType === type)).toBe(true);
       }
 

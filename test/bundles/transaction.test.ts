@@ -20,7 +20,9 @@ function post(fullUrl: string, resource: Json, extra: Json = {}): Json {
 
 async function tableCounts(): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
-  const { rows: tables } = await server.pool.query<{ t: string }>(`SELECT tablename AS t FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE 'search\\_%'`);
+  const { rows: tables } = await server.pool.query<{ t: string }>(
+    `SELECT tablename AS t FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE 'search\\_%'`,
+  );
   for (const t of ['resource', 'resource_history', 'resource_link', 'search_token', ...tables.map((r) => r.t).filter((t) => t !== 'search_token')]) {
     const { rows } = await server.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${t}`);
     out[t] = rows[0].n;
@@ -45,7 +47,10 @@ test('urn:uuid and urn:oid fullUrls resolve in references, extensions, contained
       }),
       post(pat, {
         resourceType: 'Patient',
-        text: { status: 'generated', div: `<div xmlns="http://www.w3.org/1999/xhtml">Patient of <a href="${org}">the hospital</a> <img src="${bin}" alt="photo"/></div>` },
+        text: {
+          status: 'generated',
+          div: `<div xmlns="http://www.w3.org/1999/xhtml">Patient of <a href="${org}">the hospital</a> <img src="${bin}" alt="photo"/></div>`,
+        },
         identifier: [{ system: NHID, value: '91-0000-0000-0001' }],
         managingOrganization: { reference: org },
         extension: [{ url: 'http://example.org/fhir/StructureDefinition/registered-at', valueReference: { reference: org } }],
@@ -88,7 +93,7 @@ test('urn:uuid and urn:oid fullUrls resolve in references, extensions, contained
   expect((await server.request('DELETE', `/Organization/${orgRes.id}`)).status).toBe(409);
 });
 
-test('processing order and statuses: DELETE, POST, PUT, PATCH, GET — the GET sees the transaction\'s writes', async () => {
+test("processing order and statuses: DELETE, POST, PUT, PATCH, GET — the GET sees the transaction's writes", async () => {
   const old = await server.request('PUT', '/Patient/ord-old', { body: { resourceType: 'Patient', id: 'ord-old', gender: 'male' } });
   expect(old.status).toBe(201);
   const keep = await server.request('PUT', '/Patient/ord-keep', { body: { resourceType: 'Patient', id: 'ord-keep', gender: 'male' } });
@@ -96,13 +101,26 @@ test('processing order and statuses: DELETE, POST, PUT, PATCH, GET — the GET s
   const res = await server.request('POST', '/', {
     body: txn([
       { request: { method: 'GET', url: 'Patient/ord-new' } },
-      { fullUrl: `${server.base}/Patient/ord-new`, resource: { resourceType: 'Patient', id: 'ord-new', gender: 'female' }, request: { method: 'PUT', url: 'Patient/ord-new' } },
       {
-        resource: { resourceType: 'Binary', contentType: 'application/json-patch+json', data: Buffer.from(JSON.stringify([{ op: 'replace', path: '/gender', value: 'other' }])).toString('base64') },
+        fullUrl: `${server.base}/Patient/ord-new`,
+        resource: { resourceType: 'Patient', id: 'ord-new', gender: 'female' },
+        request: { method: 'PUT', url: 'Patient/ord-new' },
+      },
+      {
+        resource: {
+          resourceType: 'Binary',
+          contentType: 'application/json-patch+json',
+          data: Buffer.from(JSON.stringify([{ op: 'replace', path: '/gender', value: 'other' }])).toString('base64'),
+        },
         request: { method: 'PATCH', url: 'Patient/ord-keep', ifMatch: 'W/"1"' },
       },
       { request: { method: 'DELETE', url: 'Patient/ord-old' } },
-      post('urn:uuid:aa5b07c4-1d2e-4c3b-9f8a-000000000001', { resourceType: 'Observation', status: 'final', code: { text: 'Pulse' }, subject: { reference: `${server.base}/Patient/ord-new` } }),
+      post('urn:uuid:aa5b07c4-1d2e-4c3b-9f8a-000000000001', {
+        resourceType: 'Observation',
+        status: 'final',
+        code: { text: 'Pulse' },
+        subject: { reference: `${server.base}/Patient/ord-new` },
+      }),
     ]),
   });
   expect(res.status).toBe(200);
@@ -138,7 +156,9 @@ test('GET/HEAD entries: vread, If-None-Match → 304, HEAD without a body, searc
 });
 
 test('GET entries of a transaction see its own writes: searches, reads and history on its connection', async () => {
-  const gone = await server.request('POST', '/Patient', { body: { resourceType: 'Patient', identifier: [{ system: NHID, value: '91-7777-0000-0002' }] } });
+  const gone = await server.request('POST', '/Patient', {
+    body: { resourceType: 'Patient', identifier: [{ system: NHID, value: '91-7777-0000-0002' }] },
+  });
   expect(gone.status).toBe(201);
   const res = await server.request('POST', '/', {
     body: txn([
@@ -152,7 +172,15 @@ test('GET entries of a transaction see its own writes: searches, reads and histo
     ]),
   });
   expect(res.status).toBe(200);
-  expect(res.body.entry.map((e: Json) => e.response.status)).toEqual(['200 OK', '200 OK', '200 OK', '200 OK', '201 Created', '201 Created', '204 No Content']);
+  expect(res.body.entry.map((e: Json) => e.response.status)).toEqual([
+    '200 OK',
+    '200 OK',
+    '200 OK',
+    '200 OK',
+    '201 Created',
+    '201 Created',
+    '204 No Content',
+  ]);
   const created = res.body.entry[4].response.location.split('/')[1];
   // a search by the identifier of a Patient created in this transaction finds it
   const found = res.body.entry[0].resource;
@@ -184,18 +212,34 @@ test('a failed transaction leaves nothing its GET entries saw', async () => {
 });
 
 test('FHIRPath Patch entries, conditional update and conditional delete', async () => {
-  await server.request('POST', '/Patient', { body: { resourceType: 'Patient', identifier: [{ system: NHID, value: '91-0000-0000-0101' }], gender: 'male' } });
-  await server.request('POST', '/Patient', { body: { resourceType: 'Patient', identifier: [{ system: NHID, value: '91-0000-0000-0102' }], gender: 'male' } });
+  await server.request('POST', '/Patient', {
+    body: { resourceType: 'Patient', identifier: [{ system: NHID, value: '91-0000-0000-0101' }], gender: 'male' },
+  });
+  await server.request('POST', '/Patient', {
+    body: { resourceType: 'Patient', identifier: [{ system: NHID, value: '91-0000-0000-0102' }], gender: 'male' },
+  });
   const res = await server.request('POST', '/', {
     body: txn([
       {
         resource: {
           resourceType: 'Parameters',
-          parameter: [{ name: 'operation', part: [{ name: 'type', valueCode: 'replace' }, { name: 'path', valueString: 'Patient.gender' }, { name: 'value', valueCode: 'female' }] }],
+          parameter: [
+            {
+              name: 'operation',
+              part: [
+                { name: 'type', valueCode: 'replace' },
+                { name: 'path', valueString: 'Patient.gender' },
+                { name: 'value', valueCode: 'female' },
+              ],
+            },
+          ],
         },
         request: { method: 'PATCH', url: `Patient?identifier=${NHID}|91-0000-0000-0101` },
       },
-      { resource: { resourceType: 'Patient', identifier: [{ system: NHID, value: '91-0000-0000-0103' }], gender: 'unknown' }, request: { method: 'PUT', url: `Patient?identifier=${NHID}|91-0000-0000-0103` } },
+      {
+        resource: { resourceType: 'Patient', identifier: [{ system: NHID, value: '91-0000-0000-0103' }], gender: 'unknown' },
+        request: { method: 'PUT', url: `Patient?identifier=${NHID}|91-0000-0000-0103` },
+      },
       { request: { method: 'DELETE', url: `Patient?identifier=${NHID}|91-0000-0000-0102` } },
     ]),
   });
@@ -213,7 +257,11 @@ test('conditional creates: an existing match is returned (200), two entries with
   const body = txn([
     post('urn:uuid:0b7e3f4a-1111-4a2b-8c3d-000000000001', org, { ifNoneExist: criteria }),
     post('urn:uuid:0b7e3f4a-1111-4a2b-8c3d-000000000002', { ...org, name: 'Same clinic, other spelling' }, { ifNoneExist: criteria }),
-    post('urn:uuid:0b7e3f4a-1111-4a2b-8c3d-000000000003', { resourceType: 'Location', name: 'OPD', managingOrganization: { reference: 'urn:uuid:0b7e3f4a-1111-4a2b-8c3d-000000000002' } }),
+    post('urn:uuid:0b7e3f4a-1111-4a2b-8c3d-000000000003', {
+      resourceType: 'Location',
+      name: 'OPD',
+      managingOrganization: { reference: 'urn:uuid:0b7e3f4a-1111-4a2b-8c3d-000000000002' },
+    }),
   ]);
   const first = await server.request('POST', '/', { body });
   expect(first.status).toBe(200);
@@ -310,7 +358,10 @@ test('a transaction with one invalid entry leaves no trace in any table, and the
   const dangling = await server.request('POST', '/', {
     body: txn([
       post('urn:uuid:9d0e1f2a-3333-4c4d-8e9f-000000000004', { resourceType: 'Patient', gender: 'male' }),
-      post('urn:uuid:9d0e1f2a-3333-4c4d-8e9f-000000000005', { resourceType: 'Patient', link: [{ other: { reference: 'Patient/nobody-here' }, type: 'seealso' }] }),
+      post('urn:uuid:9d0e1f2a-3333-4c4d-8e9f-000000000005', {
+        resourceType: 'Patient',
+        link: [{ other: { reference: 'Patient/nobody-here' }, type: 'seealso' }],
+      }),
     ]),
   });
   expect(dangling.status).toBe(422);
@@ -337,7 +388,12 @@ test('malformed bundles and entries: type, references to unknown urn:uuids, over
   expect((await server.request('POST', '/', { body: { resourceType: 'Bundle', type: 'collection', entry: [] } })).status).toBe(400);
   expect((await server.request('POST', '/', { body: { resourceType: 'Patient' } })).status).toBe(400);
   const unknown = await server.request('POST', '/', {
-    body: txn([post('urn:uuid:1f2e3d4c-5555-4e6f-9a0b-000000000001', { resourceType: 'Patient', link: [{ other: { reference: 'urn:uuid:1f2e3d4c-5555-4e6f-9a0b-999999999999' }, type: 'seealso' }] })]),
+    body: txn([
+      post('urn:uuid:1f2e3d4c-5555-4e6f-9a0b-000000000001', {
+        resourceType: 'Patient',
+        link: [{ other: { reference: 'urn:uuid:1f2e3d4c-5555-4e6f-9a0b-999999999999' }, type: 'seealso' }],
+      }),
+    ]),
   });
   expect(unknown.status).toBe(422);
   expect(unknown.body.issue[0].diagnostics).toContain('does not resolve to any entry');

@@ -12,8 +12,16 @@ import { examplesDir } from '../fixtures';
 
 /** Conformance resources that change server behaviour (issue 2's exclusion list). */
 const BEHAVIOUR_TYPES = new Set([
-  'SearchParameter', 'StructureDefinition', 'ValueSet', 'CodeSystem', 'ConceptMap', 'CapabilityStatement',
-  'OperationDefinition', 'CompartmentDefinition', 'ImplementationGuide', 'NamingSystem',
+  'SearchParameter',
+  'StructureDefinition',
+  'ValueSet',
+  'CodeSystem',
+  'ConceptMap',
+  'CapabilityStatement',
+  'OperationDefinition',
+  'CompartmentDefinition',
+  'ImplementationGuide',
+  'NamingSystem',
 ]);
 
 /** Examples that are invalid as published, with the reason (kept by the validator's own test). */
@@ -80,12 +88,15 @@ async function roundTrip(file: string, text: string, resourceType: string, id: s
   if (INVALID[file]) {
     const issues = (put.body?.issue ?? []) as { severity: string; expression?: string[]; diagnostics?: string }[];
     const precise = issues.some((i) => i.severity === 'error' && i.expression?.length && i.diagnostics);
-    return put.status === 400 && precise ? { file, outcome: 'invalid' } : { file, outcome: 'invalid', problem: `expected a precise 400, got ${put.status} ${put.text.slice(0, 300)}` };
+    return put.status === 400 && precise
+      ? { file, outcome: 'invalid' }
+      : { file, outcome: 'invalid', problem: `expected a precise 400, got ${put.status} ${put.text.slice(0, 300)}` };
   }
   if (put.status !== 201 && put.status !== 200) return { file, outcome: 'round-trip', problem: `PUT → ${put.status}: ${put.text.slice(0, 500)}` };
   const read = await server.request('GET', `/${resourceType}/${encodeURIComponent(id)}`);
   const d = diff(withoutMeta(parseStoredJson(text)), withoutMeta(parseStoredJson(read.text)));
-  if (NOTATION_CHANGES[file]) return d ? { file, outcome: 'notation' } : { file, outcome: 'notation', problem: 'listed as a notation change but read back identical' };
+  if (NOTATION_CHANGES[file])
+    return d ? { file, outcome: 'notation' } : { file, outcome: 'notation', problem: 'listed as a notation change but read back identical' };
   return d ? { file, outcome: 'round-trip', problem: d } : { file, outcome: 'round-trip' };
 }
 
@@ -99,7 +110,17 @@ test('every R4 example (except behaviour-changing conformance resources) round-t
     if (!head || BEHAVIOUR_TYPES.has(head[1])) continue;
     const top = JSON.parse(text) as { resourceType: string; id?: string };
     if (BEHAVIOUR_TYPES.has(top.resourceType)) continue;
-    work.push({ file, text, type: top.resourceType, id: top.id ?? file.replace(/\.json$/, '').replace(/[^A-Za-z0-9\-.]/g, '-').slice(0, 64) });
+    work.push({
+      file,
+      text,
+      type: top.resourceType,
+      id:
+        top.id ??
+        file
+          .replace(/\.json$/, '')
+          .replace(/[^A-Za-z0-9\-.]/g, '-')
+          .slice(0, 64),
+    });
   }
   expect(work.length).toBeGreaterThan(700);
   const results: Result[] = [];

@@ -10,25 +10,60 @@ import type { Rng } from './random';
 import { uuid, type ResourceGenerator } from './resources';
 import type { SearchGenerator } from './search';
 
-const COMMON_TYPES = ['Patient', 'Observation', 'Encounter', 'Practitioner', 'Organization', 'Condition', 'MedicationRequest', 'Location', 'Basic', 'Group', 'List'];
+const COMMON_TYPES = [
+  'Patient',
+  'Observation',
+  'Encounter',
+  'Practitioner',
+  'Organization',
+  'Condition',
+  'MedicationRequest',
+  'Location',
+  'Basic',
+  'Group',
+  'List',
+];
 
 export function bundle(rng: Rng, gen: ResourceGenerator, search: SearchGenerator, hostility: number, maxEntries: number): Record<string, unknown> {
   const type = rng.weighted({ transaction: 6, batch: 4, odd: 0.5 }) as string;
   const bundleType = type === 'odd' ? rng.pick(['collection', 'searchset', 'document', 'message', 'history', 'x', '', 'transaction-response']) : type;
   const size = rng.weighted({ small: 20, medium: 4, big: 1, huge: 0.15 });
-  const n = Math.min(maxEntries, size === 'small' ? rng.range(0, 8) : size === 'medium' ? rng.range(9, 60) : size === 'big' ? rng.range(61, 600) : rng.range(1500, 3000));
+  const n = Math.min(
+    maxEntries,
+    size === 'small' ? rng.range(0, 8) : size === 'medium' ? rng.range(9, 60) : size === 'big' ? rng.range(61, 600) : rng.range(1500, 3000),
+  );
   // Big bundles carry lean resources: the point is the entry count, not the body size.
   const lean = n > 60;
-  const fullUrls = Array.from({ length: Math.min(n, 50) }, () => (rng.chance(0.9) ? `urn:uuid:${uuid(rng)}` : rng.pick(['urn:oid:1.2.3.4', 'http://example.org/fhir/Patient/fz1', `urn:uuid:${uuid(rng)}`.toUpperCase(), 'urn:uuid:', hostileString(rng)])));
+  const fullUrls = Array.from({ length: Math.min(n, 50) }, () =>
+    rng.chance(0.9)
+      ? `urn:uuid:${uuid(rng)}`
+      : rng.pick(['urn:oid:1.2.3.4', 'http://example.org/fhir/Patient/fz1', `urn:uuid:${uuid(rng)}`.toUpperCase(), 'urn:uuid:', hostileString(rng)]),
+  );
   const entries: Record<string, unknown>[] = [];
   // Search entries run one after another: a few per bundle reach the search paths; hundreds only add minutes.
   let gets = 0;
   for (let i = 0; i < n; i++) {
-    const kind = rng.weighted({ post: 10, put: 4, conditionalPut: 1, del: 1.5, conditionalDelete: 0.5, get: gets < 10 ? 2 : 0, patch: 1.5, nested: lean ? 0 : 0.3, broken: 0.5 });
+    const kind = rng.weighted({
+      post: 10,
+      put: 4,
+      conditionalPut: 1,
+      del: 1.5,
+      conditionalDelete: 0.5,
+      get: gets < 10 ? 2 : 0,
+      patch: 1.5,
+      nested: lean ? 0 : 0.3,
+      broken: 0.5,
+    });
     if (kind === 'get') gets++;
     const resType = rng.chance(0.7) ? rng.pick(COMMON_TYPES) : rng.pick(gen.resourceTypes);
     const resource = (): Record<string, unknown> =>
-      gen.resource(rng, resType, lean ? { hostility: 0.002, maxDepth: 2, optional: 0.3, extraRefs: fullUrls, plausible: true } : { hostility, extraRefs: fullUrls, plausible: rng.chance(0.6) });
+      gen.resource(
+        rng,
+        resType,
+        lean
+          ? { hostility: 0.002, maxDepth: 2, optional: 0.3, extraRefs: fullUrls, plausible: true }
+          : { hostility, extraRefs: fullUrls, plausible: rng.chance(0.6) },
+      );
     const fullUrl = rng.chance(0.08) && fullUrls.length ? rng.pick(fullUrls) : i < fullUrls.length ? fullUrls[i] : `urn:uuid:${uuid(rng)}`; // duplicates now and then
     switch (kind) {
       case 'post': {
@@ -60,20 +95,43 @@ export function bundle(rng: Rng, gen: ResourceGenerator, search: SearchGenerator
         entries.push({ request: { method: 'DELETE', url: `${resType}?${search.query(rng, resType)}` } });
         break;
       case 'get':
-        entries.push({ request: { method: rng.pick(['GET', 'GET', 'HEAD']), url: rng.chance(0.7) ? `${resType}?${search.query(rng, resType)}` : gen.ids.pick(rng) ?? `${resType}/x` } });
+        entries.push({
+          request: {
+            method: rng.pick(['GET', 'GET', 'HEAD']),
+            url: rng.chance(0.7) ? `${resType}?${search.query(rng, resType)}` : (gen.ids.pick(rng) ?? `${resType}/x`),
+          },
+        });
         break;
       case 'patch': {
         const target = gen.ids.pick(rng, [resType]) ?? `${resType}/${gen.id(rng, { hostility, maxDepth: 1, optional: 0 })}`;
         const url = rng.chance(0.8) ? target : `${resType}?${search.query(rng, resType)}`;
         const resourceBody = rng.chance(0.5)
-          ? { resourceType: 'Binary', contentType: 'application/json-patch+json', data: Buffer.from(JSON.stringify(jsonPatch(rng, resType, hostility))).toString('base64') }
+          ? {
+              resourceType: 'Binary',
+              contentType: 'application/json-patch+json',
+              data: Buffer.from(JSON.stringify(jsonPatch(rng, resType, hostility))).toString('base64'),
+            }
           : fhirPathPatch(rng, resType, gen, hostility);
         entries.push({ fullUrl, resource: resourceBody, request: { method: 'PATCH', url } });
         break;
       }
       case 'nested':
         // a Bundle inside a Bundle, itself holding a transaction
-        entries.push({ fullUrl, resource: { resourceType: 'Bundle', type: rng.pick(['transaction', 'collection', 'batch']), entry: [{ fullUrl: `urn:uuid:${uuid(rng)}`, resource: gen.resource(rng, 'Patient', { hostility }), request: { method: 'POST', url: 'Patient' } }] }, request: { method: 'POST', url: 'Bundle' } });
+        entries.push({
+          fullUrl,
+          resource: {
+            resourceType: 'Bundle',
+            type: rng.pick(['transaction', 'collection', 'batch']),
+            entry: [
+              {
+                fullUrl: `urn:uuid:${uuid(rng)}`,
+                resource: gen.resource(rng, 'Patient', { hostility }),
+                request: { method: 'POST', url: 'Patient' },
+              },
+            ],
+          },
+          request: { method: 'POST', url: 'Bundle' },
+        });
         break;
       default:
         entries.push(
@@ -82,9 +140,17 @@ export function bundle(rng: Rng, gen: ResourceGenerator, search: SearchGenerator
             { resource: resource() },
             { request: { method: 'POST' } },
             { request: { method: rng.pick(['TRACE', 'OPTIONS', 'post', '']), url: resType }, resource: resource() },
-            { request: { method: 'POST', url: rng.pick(['Nope', '', '/', '../x', 'Patient/1/_history/1', '$validate', hostileString(rng)]) }, resource: resource() },
+            {
+              request: { method: 'POST', url: rng.pick(['Nope', '', '/', '../x', 'Patient/1/_history/1', '$validate', hostileString(rng)]) },
+              resource: resource(),
+            },
             { fullUrl, request: { method: 'POST', url: 'Patient' }, resource: { resourceType: 'Observation' } },
-            { request: { method: 'GET', url: rng.pick(['', '?', 'metadata', '_history', 'Patient/$everything', 'Patient?_include:iterate=*&_revinclude:iterate=*']) } },
+            {
+              request: {
+                method: 'GET',
+                url: rng.pick(['', '?', 'metadata', '_history', 'Patient/$everything', 'Patient?_include:iterate=*&_revinclude:iterate=*']),
+              },
+            },
           ]),
         );
     }

@@ -33,7 +33,9 @@ test('a short fuzz run finds no 5xx, hang, crash or error without an OperationOu
   });
   const summary = formatReport(report, 5);
   if (report.findings.length || report.crashed) {
-    throw new Error(`${summary}\n\nreproduce the run with FUZZ_SEED=${seed}, or one request with npm run fuzz -- --base <url> --replay <file>:\n${report.findings.slice(0, 5).map(describeFinding).join('\n')}`);
+    throw new Error(
+      `${summary}\n\nreproduce the run with FUZZ_SEED=${seed}, or one request with npm run fuzz -- --base <url> --replay <file>:\n${report.findings.slice(0, 5).map(describeFinding).join('\n')}`,
+    );
   }
   // the run must have exercised the server, not just failed to connect
   expect(report.sent).toBeGreaterThan(100);

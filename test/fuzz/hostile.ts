@@ -102,7 +102,7 @@ export function hostileString(rng: Rng): string {
     case 2:
       return rng.pick(SHORT_HOSTILE);
     case 3:
-      return `${rng.pick(['a', 'Müller', 'x']) }${rng.pick(SHORT_HOSTILE)}${rng.pick(['', 'z', '9'])}`;
+      return `${rng.pick(['a', 'Müller', 'x'])}${rng.pick(SHORT_HOSTILE)}${rng.pick(['', 'z', '9'])}`;
     case 4:
       return rng.pick(SHORT_HOSTILE).repeat(rng.range(2, 50));
     case 5: {

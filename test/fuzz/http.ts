@@ -36,7 +36,9 @@ function attempt(origin: URL, req: FuzzRequest, timeoutMs: number, agent: http.A
       r = http.request({ host: origin.hostname, port: origin.port, method: req.method, path: req.path, headers, agent }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => finish({ kind: 'response', status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), ms: Date.now() - started }));
+        res.on('end', () =>
+          finish({ kind: 'response', status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), ms: Date.now() - started }),
+        );
         res.on('error', (e: NodeJS.ErrnoException) => finish({ kind: 'error', code: e.code ?? 'ERR', message: e.message, ms: Date.now() - started }));
       });
     } catch (e) {
@@ -48,7 +50,15 @@ function attempt(origin: URL, req: FuzzRequest, timeoutMs: number, agent: http.A
       finish({ kind: 'timeout', ms: Date.now() - started });
       r.destroy();
     }, timeoutMs);
-    r.on('error', (e: NodeJS.ErrnoException) => finish({ kind: 'error', code: e.code ?? 'ERR', message: e.message, ms: Date.now() - started, reused: r.reusedSocket && e.code === 'ECONNRESET' }));
+    r.on('error', (e: NodeJS.ErrnoException) =>
+      finish({
+        kind: 'error',
+        code: e.code ?? 'ERR',
+        message: e.message,
+        ms: Date.now() - started,
+        reused: r.reusedSocket && e.code === 'ECONNRESET',
+      }),
+    );
     r.end(req.body);
   });
 }

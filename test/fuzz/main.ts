@@ -39,7 +39,15 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { requests: 10_000, seconds: 7 * 24 * 3600, concurrency: 4, seed: Math.floor(Math.random() * 2 ** 31), timeout: 60_000, workers: 2, known: [] };
+  const a: Args = {
+    requests: 10_000,
+    seconds: 7 * 24 * 3600,
+    concurrency: 4,
+    seed: Math.floor(Math.random() * 2 ** 31),
+    timeout: 60_000,
+    workers: 2,
+    known: [],
+  };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     const value = argv[++i];
@@ -69,7 +77,9 @@ async function main(): Promise<number> {
   try {
     args = parseArgs(process.argv.slice(2));
   } catch (e) {
-    console.error(`${(e as Error).message}\nusage: npm run fuzz -- [--requests N] [--seconds S] [--concurrency C] [--seed N] [--timeout MS] [--workers W] [--base URL] [--out DIR] [--known TAGS] [--replay FILE]`);
+    console.error(
+      `${(e as Error).message}\nusage: npm run fuzz -- [--requests N] [--seconds S] [--concurrency C] [--seed N] [--timeout MS] [--workers W] [--base URL] [--out DIR] [--known TAGS] [--replay FILE]`,
+    );
     return 2;
   }
   let db: BenchDatabase | undefined;
@@ -99,11 +109,17 @@ async function main(): Promise<number> {
     if (args.replay) {
       const req = loadRequest(args.replay);
       const out = await send(new URL(new URL(base).origin), req, args.timeout, new http.Agent());
-      console.log(out.kind === 'response' ? `${out.status}\n${JSON.stringify(out.headers, null, 1)}\n${out.body.toString('utf8').slice(0, 4000)}` : JSON.stringify(out));
+      console.log(
+        out.kind === 'response'
+          ? `${out.status}\n${JSON.stringify(out.headers, null, 1)}\n${out.body.toString('utf8').slice(0, 4000)}`
+          : JSON.stringify(out),
+      );
       return 0;
     }
     const out = args.out ?? path.join('fuzz-findings', `${args.seed}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
-    console.log(`fuzz seed ${args.seed}: up to ${args.requests} requests / ${args.seconds} s, concurrency ${args.concurrency}, timeout ${args.timeout} ms; findings → ${out}`);
+    console.log(
+      `fuzz seed ${args.seed}: up to ${args.requests} requests / ${args.seconds} s, concurrency ${args.concurrency}, timeout ${args.timeout} ms; findings → ${out}`,
+    );
     const workerDeaths = (): boolean => fs.existsSync(logFile) && fs.readFileSync(logFile, 'utf8').includes('worker exited unexpectedly');
     const report = await runFuzz({
       base,

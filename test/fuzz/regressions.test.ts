@@ -20,7 +20,10 @@ afterAll(async () => {
   await server?.close();
 });
 
-async function raw(req: Omit<FuzzRequest, 'kind'>): Promise<{ status: number; body: { resourceType?: string; issue?: { diagnostics?: string }[]; total?: number; entry?: { resource: { id: string } }[] } }> {
+async function raw(req: Omit<FuzzRequest, 'kind'>): Promise<{
+  status: number;
+  body: { resourceType?: string; issue?: { diagnostics?: string }[]; total?: number; entry?: { resource: { id: string } }[] };
+}> {
   const out = await send(new URL(new URL(server.base).origin), { kind: 'regression', ...req }, 30_000, agent);
   if (out.kind !== 'response') throw new Error(`no response: ${JSON.stringify(out)}`);
   return { status: out.status, body: JSON.parse(out.body.toString('utf8')) };
@@ -43,7 +46,12 @@ describe('requests refused before routing get an OperationOutcome', () => {
   });
 
   test('an Expect header other than 100-continue → 417', async () => {
-    const res = await raw({ method: 'POST', path: '/fhir/Patient', headers: { 'content-type': 'application/fhir+json', expect: 'gzip' }, body: Buffer.from('{"resourceType":"Patient"}') });
+    const res = await raw({
+      method: 'POST',
+      path: '/fhir/Patient',
+      headers: { 'content-type': 'application/fhir+json', expect: 'gzip' },
+      body: Buffer.from('{"resourceType":"Patient"}'),
+    });
     expect(res.status).toBe(417);
     expect(res.body.resourceType).toBe('OperationOutcome');
     expect(res.body.issue?.[0]?.diagnostics).toContain('100-continue');

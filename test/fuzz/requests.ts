@@ -23,7 +23,26 @@ export interface FuzzRequest {
 }
 
 const FHIR_JSON = 'application/fhir+json';
-const COMMON = ['Patient', 'Observation', 'Encounter', 'Practitioner', 'Organization', 'Condition', 'MedicationRequest', 'DiagnosticReport', 'Location', 'Group', 'List', 'Questionnaire', 'QuestionnaireResponse', 'Bundle', 'Basic', 'ValueSet', 'CodeSystem', 'SearchParameter'];
+const COMMON = [
+  'Patient',
+  'Observation',
+  'Encounter',
+  'Practitioner',
+  'Organization',
+  'Condition',
+  'MedicationRequest',
+  'DiagnosticReport',
+  'Location',
+  'Group',
+  'List',
+  'Questionnaire',
+  'QuestionnaireResponse',
+  'Bundle',
+  'Basic',
+  'ValueSet',
+  'CodeSystem',
+  'SearchParameter',
+];
 
 export class RequestGenerator {
   readonly ids = new IdBook();
@@ -45,7 +64,11 @@ export class RequestGenerator {
   request(index: number): FuzzRequest {
     const rng = new Rng((this.seed ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0);
     const req = this.draw(rng);
-    if (rng.chance(0.25)) Object.assign(req.headers, hostileHeaders(rng, req.body !== undefined, () => this.search.query(rng, 'Patient')));
+    if (rng.chance(0.25))
+      Object.assign(
+        req.headers,
+        hostileHeaders(rng, req.body !== undefined, () => this.search.query(rng, 'Patient')),
+      );
     return req;
   }
 
@@ -67,9 +90,26 @@ export class RequestGenerator {
     const type = this.type(rng);
     const h = this.hostility;
     const kind = rng.weighted({
-      create: 12, update: 8, conditionalCreate: 2, conditionalWrite: 2, read: 5, history: 2, delete: 2, patch: 4,
-      search: 20, searchPost: 3, systemSearch: 2, compartment: 2, bundle: 12, validate: 3, everything: 2,
-      deep: 3, malformed: 4, odd: 3, metadata: 0.3, bulk: 0.2,
+      create: 12,
+      update: 8,
+      conditionalCreate: 2,
+      conditionalWrite: 2,
+      read: 5,
+      history: 2,
+      delete: 2,
+      patch: 4,
+      search: 20,
+      searchPost: 3,
+      systemSearch: 2,
+      compartment: 2,
+      bundle: 12,
+      validate: 3,
+      everything: 2,
+      deep: 3,
+      malformed: 4,
+      odd: 3,
+      metadata: 0.3,
+      bulk: 0.2,
     });
     const headers: Record<string, string> = { 'content-type': FHIR_JSON };
     switch (kind) {
@@ -87,18 +127,47 @@ export class RequestGenerator {
         return { kind, method: 'POST', path: `${p}/${type}`, headers, body: this.json(this.resource(rng, type)) };
       case 'conditionalWrite': {
         const method = rng.pick(['PUT', 'DELETE', 'PATCH']);
-        const body = method === 'PUT' ? this.json(this.resource(rng, type)) : method === 'PATCH' ? Buffer.from(JSON.stringify(jsonPatch(rng, type, h))) : undefined;
+        const body =
+          method === 'PUT'
+            ? this.json(this.resource(rng, type))
+            : method === 'PATCH'
+              ? Buffer.from(JSON.stringify(jsonPatch(rng, type, h)))
+              : undefined;
         if (method === 'PATCH') headers['content-type'] = 'application/json-patch+json';
         return { kind, method, path: `${p}/${type}?${this.search.query(rng, type)}`, headers, body };
       }
       case 'read': {
         const target = this.ids.pick(rng) ?? `${type}/x`;
-        const suffix = rng.pick(['', '', '/_history/1', '/_history/2', '/_history/0', '/_history/x', '/_history/99999999999999999999', `?_summary=${rng.pick(['true', 'text', 'data', 'count', 'x'])}`, `?_elements=${rng.pick(['id', 'name', 'x,y', ''])}`, '?_format=xml', '?_pretty=true']);
+        const suffix = rng.pick([
+          '',
+          '',
+          '/_history/1',
+          '/_history/2',
+          '/_history/0',
+          '/_history/x',
+          '/_history/99999999999999999999',
+          `?_summary=${rng.pick(['true', 'text', 'data', 'count', 'x'])}`,
+          `?_elements=${rng.pick(['id', 'name', 'x,y', ''])}`,
+          '?_format=xml',
+          '?_pretty=true',
+        ]);
         return { kind, method: rng.chance(0.1) ? 'HEAD' : 'GET', path: `${p}/${target}${suffix}`, headers: {} };
       }
       case 'history': {
         const scope = rng.pick(['', `/${type}`, `/${this.ids.pick(rng) ?? `${type}/x`}`]);
-        const q = rng.pick(['', '_count=1', '_count=1000', '_count=0', '_since=2000-01-01', '_since=x', '_at=2024', `_count=${rng.int(5)}&_since=${rng.pick(['2024-01-01T00:00:00Z', '9999', '2024-02-30'])}`, '_sort=x', '_cursor=abc', `_cursor=${enc(hostileString(rng))}`]);
+        const q = rng.pick([
+          '',
+          '_count=1',
+          '_count=1000',
+          '_count=0',
+          '_since=2000-01-01',
+          '_since=x',
+          '_at=2024',
+          `_count=${rng.int(5)}&_since=${rng.pick(['2024-01-01T00:00:00Z', '9999', '2024-02-30'])}`,
+          '_sort=x',
+          '_cursor=abc',
+          `_cursor=${enc(hostileString(rng))}`,
+        ]);
         return { kind, method: 'GET', path: `${p}${scope}/_history${q ? `?${q}` : ''}`, headers: {} };
       }
       case 'delete':
@@ -107,14 +176,22 @@ export class RequestGenerator {
         const target = this.ids.pick(rng, [type]) ?? this.ids.pick(rng) ?? `${type}/x`;
         const json = rng.chance(0.5);
         headers['content-type'] = json ? 'application/json-patch+json' : FHIR_JSON;
-        const body = json ? Buffer.from(JSON.stringify(jsonPatch(rng, type, h))) : this.json(fhirPathPatch(rng, target.split('/')[0]!, this.resources, h));
+        const body = json
+          ? Buffer.from(JSON.stringify(jsonPatch(rng, type, h)))
+          : this.json(fhirPathPatch(rng, target.split('/')[0]!, this.resources, h));
         return { kind, method: 'PATCH', path: `${p}/${target}`, headers, body };
       }
       case 'search':
         return { kind, method: rng.chance(0.05) ? 'HEAD' : 'GET', path: `${p}/${type}?${this.search.query(rng, type)}`, headers: {} };
       case 'searchPost':
         headers['content-type'] = 'application/x-www-form-urlencoded';
-        return { kind, method: 'POST', path: `${p}/${type}/_search${rng.chance(0.2) ? `?${this.search.query(rng, type)}` : ''}`, headers, body: Buffer.from(this.search.query(rng, type)) };
+        return {
+          kind,
+          method: 'POST',
+          path: `${p}/${type}/_search${rng.chance(0.2) ? `?${this.search.query(rng, type)}` : ''}`,
+          headers,
+          body: Buffer.from(this.search.query(rng, type)),
+        };
       case 'systemSearch': {
         const types = Array.from({ length: rng.count(4, 0.5) }, () => this.type(rng));
         const q = `_type=${types.join(',')}&${rng.pick(['_id=x', '_lastUpdated=gt2020', '_tag=a|b', '_text=x', '_content=a', `${this.search.resultParam(rng, types[0]!)}`, '_include:iterate=*', this.search.query(rng, types[0]!)])}`;
@@ -128,35 +205,105 @@ export class RequestGenerator {
         const comp = rng.pick(['Patient', 'Encounter', 'Practitioner', 'RelatedPerson', 'Device']);
         const id = this.ids.pick(rng, [comp])?.split('/')[1] ?? 'x';
         const target = rng.pick(['Observation', 'Condition', 'Encounter', 'MedicationRequest', 'Patient', 'Organization', '*', 'Nope']);
-        return { kind, method: 'GET', path: `${p}/${comp}/${enc(id)}/${target}${rng.chance(0.6) ? `?${this.search.query(rng, target === '*' || target === 'Nope' ? 'Observation' : target)}` : ''}`, headers: {} };
+        return {
+          kind,
+          method: 'GET',
+          path: `${p}/${comp}/${enc(id)}/${target}${rng.chance(0.6) ? `?${this.search.query(rng, target === '*' || target === 'Nope' ? 'Observation' : target)}` : ''}`,
+          headers: {},
+        };
       }
       case 'bundle':
-        return { kind, method: 'POST', path: `${p}${rng.chance(0.97) ? '' : '/'}`, headers, body: this.json(bundle(rng, this.resources, this.search, h, this.profile === 'short' ? 100 : 3000)) };
+        return {
+          kind,
+          method: 'POST',
+          path: `${p}${rng.chance(0.97) ? '' : '/'}`,
+          headers,
+          body: this.json(bundle(rng, this.resources, this.search, h, this.profile === 'short' ? 100 : 3000)),
+        };
       case 'validate': {
         const resource = this.resource(rng, type);
-        const body = rng.chance(0.3) ? { resourceType: 'Parameters', parameter: [{ name: 'resource', resource }, { name: 'mode', valueCode: rng.pick(['create', 'update', 'delete', 'x']) }] } : resource;
+        const body = rng.chance(0.3)
+          ? {
+              resourceType: 'Parameters',
+              parameter: [
+                { name: 'resource', resource },
+                { name: 'mode', valueCode: rng.pick(['create', 'update', 'delete', 'x']) },
+              ],
+            }
+          : resource;
         const target = rng.chance(0.2) ? this.ids.pick(rng, [type]) : undefined;
         return { kind, method: 'POST', path: `${p}/${target ?? type}/$validate`, headers, body: this.json(body) };
       }
       case 'everything': {
         const focus = rng.pick(['Patient', 'Encounter']);
         const id = this.ids.pick(rng, [focus])?.split('/')[1] ?? 'x';
-        const q = rng.pick(['', '_count=1', '_count=1000', '_since=2000-01-01T00:00:00Z', '_type=Observation,Condition', '_type=Nope', 'start=2020', '_count=x', `_cursor=${enc(hostileString(rng))}`]);
-        return { kind, method: rng.chance(0.8) ? 'GET' : 'POST', path: `${p}/${focus}/${enc(id)}/$everything${q ? `?${q}` : ''}`, headers: rng.chance(0.2) ? headers : {}, body: undefined };
+        const q = rng.pick([
+          '',
+          '_count=1',
+          '_count=1000',
+          '_since=2000-01-01T00:00:00Z',
+          '_type=Observation,Condition',
+          '_type=Nope',
+          'start=2020',
+          '_count=x',
+          `_cursor=${enc(hostileString(rng))}`,
+        ]);
+        return {
+          kind,
+          method: rng.chance(0.8) ? 'GET' : 'POST',
+          path: `${p}/${focus}/${enc(id)}/$everything${q ? `?${q}` : ''}`,
+          headers: rng.chance(0.2) ? headers : {},
+          body: undefined,
+        };
       }
       case 'deep':
-        return { kind, method: rng.pick(['POST', 'POST', 'PUT']), path: `${p}/${rng.pick(['Questionnaire', 'Patient', 'Bundle', 'Parameters'])}`, headers, body: this.deep(rng) };
+        return {
+          kind,
+          method: rng.pick(['POST', 'POST', 'PUT']),
+          path: `${p}/${rng.pick(['Questionnaire', 'Patient', 'Bundle', 'Parameters'])}`,
+          headers,
+          body: this.deep(rng),
+        };
       case 'malformed':
-        return { kind, method: rng.pick(['POST', 'PUT', 'PATCH']), path: `${p}/${type}${rng.chance(0.4) ? '/fz1' : ''}`, headers, body: this.malformed(rng, type) };
+        return {
+          kind,
+          method: rng.pick(['POST', 'PUT', 'PATCH']),
+          path: `${p}/${type}${rng.chance(0.4) ? '/fz1' : ''}`,
+          headers,
+          body: this.malformed(rng, type),
+        };
       case 'odd':
         return this.odd(rng);
       case 'metadata':
-        return { kind, method: 'GET', path: `${p}/metadata${rng.pick(['', '?mode=terse', '?_format=json', '?_summary=true', '?_elements=rest'])}`, headers: {} };
+        return {
+          kind,
+          method: 'GET',
+          path: `${p}/metadata${rng.pick(['', '?mode=terse', '?_format=json', '?_summary=true', '?_elements=rest'])}`,
+          headers: {},
+        };
       default: {
         // bulk kick-offs are asynchronous jobs: keep them rare and mostly invalid
-        const path = rng.pick([`${p}/$export`, `${p}/Patient/$export?_type=Observation`, `${p}/$export?_outputFormat=x`, `${p}/_bulk/jobs/${enc(hostileString(rng))}`, `${p}/$import`, `${p}/_bulk/upload/x`]);
+        const path = rng.pick([
+          `${p}/$export`,
+          `${p}/Patient/$export?_type=Observation`,
+          `${p}/$export?_outputFormat=x`,
+          `${p}/_bulk/jobs/${enc(hostileString(rng))}`,
+          `${p}/$import`,
+          `${p}/_bulk/upload/x`,
+        ]);
         if (rng.chance(0.3)) headers.prefer = 'respond-async';
-        return { kind: 'bulk', method: path.endsWith('$import') ? 'POST' : 'GET', path, headers, body: path.endsWith('$import') ? this.json({ resourceType: 'Parameters', parameter: [{ name: 'input', part: [{ name: 'url', valueUri: rng.pick(['file:///etc/passwd', 'http://169.254.169.254/', 'x']) }] }] }) : undefined };
+        return {
+          kind: 'bulk',
+          method: path.endsWith('$import') ? 'POST' : 'GET',
+          path,
+          headers,
+          body: path.endsWith('$import')
+            ? this.json({
+                resourceType: 'Parameters',
+                parameter: [{ name: 'input', part: [{ name: 'url', valueUri: rng.pick(['file:///etc/passwd', 'http://169.254.169.254/', 'x']) }] }],
+              })
+            : undefined,
+        };
       }
     }
   }
@@ -170,13 +317,19 @@ export class RequestGenerator {
         return Buffer.from(`{"resourceType":"Questionnaire","status":"draft","item":[${open}{"linkId":"y","type":"string"}${']}'.repeat(depth)}]}`);
       }
       case 1:
-        return Buffer.from(`{"resourceType":"Patient","extension":[${'{"url":"http://x","extension":['.repeat(depth)}{"url":"http://y","valueString":"z"}${']}'.repeat(depth)}]}`);
+        return Buffer.from(
+          `{"resourceType":"Patient","extension":[${'{"url":"http://x","extension":['.repeat(depth)}{"url":"http://y","valueString":"z"}${']}'.repeat(depth)}]}`,
+        );
       case 2:
-        return Buffer.from(`{"resourceType":"Bundle","type":"collection","entry":[${'{"resource":{"resourceType":"Bundle","type":"collection","entry":['.repeat(depth)}${']}}'.repeat(depth)}]}`);
+        return Buffer.from(
+          `{"resourceType":"Bundle","type":"collection","entry":[${'{"resource":{"resourceType":"Bundle","type":"collection","entry":['.repeat(depth)}${']}}'.repeat(depth)}]}`,
+        );
       case 3:
         return Buffer.from(`{"resourceType":"Patient","name":${'['.repeat(depth)}${']'.repeat(depth)}}`);
       default:
-        return Buffer.from(`{"resourceType":"Parameters","parameter":[${'{"name":"p","part":['.repeat(depth)}{"name":"v","valueString":"x"}${']}'.repeat(depth)}]}`);
+        return Buffer.from(
+          `{"resourceType":"Parameters","parameter":[${'{"name":"p","part":['.repeat(depth)}{"name":"v","valueString":"x"}${']}'.repeat(depth)}]}`,
+        );
     }
   }
 
@@ -195,7 +348,25 @@ export class RequestGenerator {
       case 2:
         return Buffer.from(`{"resourceType":"${type}","resourceType":"Patient","id":"a","id":"b"}`);
       case 3:
-        return Buffer.from(rng.pick(['', ' ', 'null', '[]', '"x"', '1', 'true', '{}', '{"resourceType":null}', '{"resourceType":1}', '{"resourceType":"Nope"}', '{"resourceType":""}', '\ufeff{}', '{"__proto__":{"x":1},"resourceType":"Patient"}', '{"resourceType":"Patient","constructor":{"prototype":{"x":1}}}']));
+        return Buffer.from(
+          rng.pick([
+            '',
+            ' ',
+            'null',
+            '[]',
+            '"x"',
+            '1',
+            'true',
+            '{}',
+            '{"resourceType":null}',
+            '{"resourceType":1}',
+            '{"resourceType":"Nope"}',
+            '{"resourceType":""}',
+            '\ufeff{}',
+            '{"__proto__":{"x":1},"resourceType":"Patient"}',
+            '{"resourceType":"Patient","constructor":{"prototype":{"x":1}}}',
+          ]),
+        );
       case 4:
         return Buffer.from(toJson({ resourceType: rng.pick(this.resources.resourceTypes.filter((t) => t !== type)), id: 'fz1' }));
       case 5:
@@ -205,14 +376,49 @@ export class RequestGenerator {
       case 7:
         return Buffer.from(good, 'utf16le');
       case 8:
-        return Buffer.from(toJson({ resourceType: type, text: { status: 'generated', div: new RawJson(JSON.stringify(this.resources.xhtml(rng, { hostility: 1, maxDepth: 1, optional: 0 }))) } }));
+        return Buffer.from(
+          toJson({
+            resourceType: type,
+            text: { status: 'generated', div: new RawJson(JSON.stringify(this.resources.xhtml(rng, { hostility: 1, maxDepth: 1, optional: 0 }))) },
+          }),
+        );
       case 9:
         // a huge but otherwise fine resource: many repeated elements
-        return Buffer.from(toJson({ resourceType: 'Patient', name: Array.from({ length: rng.range(1000, this.profile === 'short' ? 5000 : 50_000) }, (_, i) => ({ family: `F${i}`, given: ['G'] })) }));
+        return Buffer.from(
+          toJson({
+            resourceType: 'Patient',
+            name: Array.from({ length: rng.range(1000, this.profile === 'short' ? 5000 : 50_000) }, (_, i) => ({ family: `F${i}`, given: ['G'] })),
+          }),
+        );
       case 10:
-        return Buffer.from(toJson({ resourceType: type, id: 'x', meta: { versionId: hostileString(rng), lastUpdated: rng.pick(['x', '2024-13-01T00:00:00Z', '']), profile: [hostileString(rng)], tag: [{ system: hostileString(rng), code: hostileString(rng) }] } }));
+        return Buffer.from(
+          toJson({
+            resourceType: type,
+            id: 'x',
+            meta: {
+              versionId: hostileString(rng),
+              lastUpdated: rng.pick(['x', '2024-13-01T00:00:00Z', '']),
+              profile: [hostileString(rng)],
+              tag: [{ system: hostileString(rng), code: hostileString(rng) }],
+            },
+          }),
+        );
       default:
-        return Buffer.from(toJson({ resourceType: type, [rng.pick(['unknownElement', '_unknown', 'extension', 'contained', 'meta', 'text', 'id'])]: rng.pick<unknown>([hostileString(rng), 1, [], {}, null, [null], [[1]], { resourceType: 'Patient' }]) }));
+        return Buffer.from(
+          toJson({
+            resourceType: type,
+            [rng.pick(['unknownElement', '_unknown', 'extension', 'contained', 'meta', 'text', 'id'])]: rng.pick<unknown>([
+              hostileString(rng),
+              1,
+              [],
+              {},
+              null,
+              [null],
+              [[1]],
+              { resourceType: 'Patient' },
+            ]),
+          }),
+        );
     }
   }
 

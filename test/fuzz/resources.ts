@@ -31,7 +31,7 @@ export class IdBook {
 
   /** `Type/id` of a known resource of one of the types (any type when none given), if there is one. */
   pick(rng: Rng, types?: readonly string[]): string | undefined {
-    const candidates = (types && types.length ? types : this.types()).filter((t) => this.ids(t).length > 0);
+    const candidates = (types?.length ? types : this.types()).filter((t) => this.ids(t).length > 0);
     if (!candidates.length) return undefined;
     const type = rng.pick(candidates);
     return `${type}/${rng.pick(this.ids(type))}`;
@@ -121,13 +121,22 @@ export class ResourceGenerator {
         const v = o.plausible ? this.plausibleValue(rng, type, el, o) : undefined;
         values.push(v ?? this.value(rng, def, el, type, depth, o, isResource && name === 'id'));
       }
-      if (o.plausible && values.some((v) => v === null || (typeof v === 'object' && !(v instanceof RawNumber) && Object.keys(v as object).length === 0))) continue;
+      if (
+        o.plausible &&
+        values.some((v) => v === null || (typeof v === 'object' && !(v instanceof RawNumber) && Object.keys(v as object).length === 0))
+      )
+        continue;
       out[key] = el.array && !rng.chance(0.01) ? values : values[0]; // rarely a single value where an array belongs
-      if (this.isPrimitive(type.code) && rng.chance(o.hostility / 2)) out[`_${key}`] = el.array ? values.map(() => (rng.chance(0.5) ? null : { extension: [this.extension(rng, depth + 1, o)] })) : { id: 'p1', extension: [this.extension(rng, depth + 1, o)] };
+      if (this.isPrimitive(type.code) && rng.chance(o.hostility / 2))
+        out[`_${key}`] = el.array
+          ? values.map(() => (rng.chance(0.5) ? null : { extension: [this.extension(rng, depth + 1, o)] }))
+          : { id: 'p1', extension: [this.extension(rng, depth + 1, o)] };
     }
     if (!isResource && Object.keys(out).length === 0) {
       // FHIR has no empty objects: give it one primitive child (rarely, leave it empty on purpose)
-      const prims = this.childrenOf(def, path).filter((e) => !e.path.endsWith('.id') && !e.contentReference && e.types.some((t) => this.isPrimitive(t.code)));
+      const prims = this.childrenOf(def, path).filter(
+        (e) => !e.path.endsWith('.id') && !e.contentReference && e.types.some((t) => this.isPrimitive(t.code)),
+      );
       if (prims.length && !rng.chance(o.hostility / 4)) {
         const el = rng.pick(prims);
         const type = rng.pick(el.types.filter((t) => this.isPrimitive(t.code)));
@@ -144,7 +153,15 @@ export class ResourceGenerator {
     return this.model.types[code]?.kind === 'primitive-type' || code.startsWith('System.');
   }
 
-  private value(rng: Rng, def: TypeDef, el: ElementDef, type: { code: string; targetProfiles?: string[] }, depth: number, o: GenOptions, resourceId: boolean): unknown {
+  private value(
+    rng: Rng,
+    def: TypeDef,
+    el: ElementDef,
+    type: { code: string; targetProfiles?: string[] },
+    depth: number,
+    o: GenOptions,
+    resourceId: boolean,
+  ): unknown {
     if (el.contentReference) {
       const ref = el.contentReference.replace(/^#/, '');
       return depth + 1 >= o.maxDepth ? {} : this.complex(rng, def, ref, depth + 1, o);
@@ -156,9 +173,15 @@ export class ResourceGenerator {
       case 'Element':
         return this.complex(rng, def, el.path, depth + 1, o);
       case 'Resource':
-        return depth + 1 >= o.maxDepth ? { resourceType: 'Basic', code: { text: 'x' } } : this.resource(rng, rng.pick(this.resourceTypes), { ...o, maxDepth: o.maxDepth - depth - 1 });
+        return depth + 1 >= o.maxDepth
+          ? { resourceType: 'Basic', code: { text: 'x' } }
+          : this.resource(rng, rng.pick(this.resourceTypes), { ...o, maxDepth: o.maxDepth - depth - 1 });
       case 'Reference':
-        return this.reference(rng, (type.targetProfiles ?? []).map((p) => p.replace(PROFILE_PREFIX, '')), o);
+        return this.reference(
+          rng,
+          (type.targetProfiles ?? []).map((p) => p.replace(PROFILE_PREFIX, '')),
+          o,
+        );
       case 'Extension':
         return this.extension(rng, depth + 1, o);
       case 'Narrative':
@@ -182,15 +205,32 @@ export class ResourceGenerator {
         return extra || known ? { reference: extra ?? known } : {};
       }
       case 'CodeableConcept':
-        return { coding: [{ system: rng.pick(['http://loinc.org', 'http://snomed.info/sct', 'http://example.org/codes']), code: str(rng.pick(['8480-6', '1234', 'abc', 'x-1'])), display: str('Some code') }], text: str(rng.pick(['Blood pressure', 'Müller', 'x'])) };
+        return {
+          coding: [
+            {
+              system: rng.pick(['http://loinc.org', 'http://snomed.info/sct', 'http://example.org/codes']),
+              code: str(rng.pick(['8480-6', '1234', 'abc', 'x-1'])),
+              display: str('Some code'),
+            },
+          ],
+          text: str(rng.pick(['Blood pressure', 'Müller', 'x'])),
+        };
       case 'Coding':
         return { system: 'http://example.org/codes', code: str(rng.pick(['a', 'b', 'c'])) };
       case 'Identifier':
-        return { system: rng.pick(['http://example.org', 'https://healthid.abdm.gov.in', 'urn:oid:1.2.3']), value: str(rng.pick([String(rng.int(20)), '91-1234-5678-9012', 'MRN-1'])) };
+        return {
+          system: rng.pick(['http://example.org', 'https://healthid.abdm.gov.in', 'urn:oid:1.2.3']),
+          value: str(rng.pick([String(rng.int(20)), '91-1234-5678-9012', 'MRN-1'])),
+        };
       case 'HumanName':
-        return { family: str(rng.pick(['Müller', 'Sharma', 'O\'Brien', 'Lee'])), given: [str(rng.pick(['Asha', 'Jürgen', 'Li']))] };
+        return { family: str(rng.pick(['Müller', 'Sharma', "O'Brien", 'Lee'])), given: [str(rng.pick(['Asha', 'Jürgen', 'Li']))] };
       case 'Quantity':
-        return { value: rng.chance(o.hostility) ? new RawNumber(hostileNumberText(rng)) : new RawNumber(rng.pick(['70', '120.5', '0.001', '5'])), unit: 'kg', system: 'http://unitsofmeasure.org', code: rng.pick(['kg', 'g', 'mm[Hg]', 'mg']) };
+        return {
+          value: rng.chance(o.hostility) ? new RawNumber(hostileNumberText(rng)) : new RawNumber(rng.pick(['70', '120.5', '0.001', '5'])),
+          unit: 'kg',
+          system: 'http://unitsofmeasure.org',
+          code: rng.pick(['kg', 'g', 'mm[Hg]', 'mg']),
+        };
       case 'Period':
         return { start: this.primitive(rng, 'dateTime', undefined, o) };
       default:
@@ -284,7 +324,14 @@ export class ResourceGenerator {
       case 'uri':
       case 'url':
       case 'canonical':
-        return rng.pick(['http://example.org/fhir/ValueSet/x', 'http://loinc.org', 'urn:oid:1.2.3', 'https://healthid.abdm.gov.in', 'http://hl7.org/fhir/StructureDefinition/Patient', 'ftp://x/y']);
+        return rng.pick([
+          'http://example.org/fhir/ValueSet/x',
+          'http://loinc.org',
+          'urn:oid:1.2.3',
+          'https://healthid.abdm.gov.in',
+          'http://hl7.org/fhir/StructureDefinition/Patient',
+          'ftp://x/y',
+        ]);
       case 'oid':
         return `urn:oid:1.2.${rng.int(100000)}`;
       case 'uuid':
@@ -298,7 +345,7 @@ export class ResourceGenerator {
       case 'System.String':
         return `fz${rng.int(1_000_000)}`;
       default:
-        return rng.pick(['Alice', 'Müller', 'राम', 'Test value', 'x', 'O\'Brien', '山田']);
+        return rng.pick(['Alice', 'Müller', 'राम', 'Test value', 'x', "O'Brien", '山田']);
     }
   }
 

@@ -80,7 +80,11 @@ export function tagsOf(req: FuzzRequest): string[] {
   const tags: string[] = [];
   const body = req.body?.toString('latin1') ?? '';
   const text = `${req.path}\n${Object.values(req.headers).join('\n')}\n${body}`;
-  if (/\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}/.test(text) || /%ED%[AB][0-9A-F]/i.test(req.path)) tags.push('lone-surrogate');
+  if (
+    /\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}/.test(text) ||
+    /%ED%[AB][0-9A-F]/i.test(req.path)
+  )
+    tags.push('lone-surrogate');
   if (req.body && !isUtf8(req.body)) tags.push('invalid-utf8');
   if (/\\u0000|%00/.test(text)) tags.push('nul');
   // issue 10 item 3: a query with hundreds of criteria (repeated parameters) runs unbounded
@@ -131,7 +135,9 @@ export function savedRequest(req: FuzzRequest): Record<string, unknown> {
 }
 
 export function loadRequest(file: string): FuzzRequest {
-  const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as { request: { kind: string; method: string; path: string; headers: Record<string, string>; body?: string; bodyBase64?: string } };
+  const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as {
+    request: { kind: string; method: string; path: string; headers: Record<string, string>; body?: string; bodyBase64?: string };
+  };
   const r = saved.request;
   const body = r.bodyBase64 !== undefined ? Buffer.from(r.bodyBase64, 'base64') : r.body !== undefined ? Buffer.from(r.body, 'utf8') : undefined;
   return { kind: r.kind, method: r.method, path: r.path, headers: r.headers, body };
@@ -151,7 +157,19 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
     });
   const gen = new RequestGenerator(opts.seed, prefix, opts.profile);
   const started = Date.now();
-  const report: FuzzReport = { seed: opts.seed, sent: 0, seeded: 0, durationMs: 0, classes: {}, kinds: {}, findings: [], knownFindings: [], resets: { count: 0 }, slowest: [], crashed: false };
+  const report: FuzzReport = {
+    seed: opts.seed,
+    sent: 0,
+    seeded: 0,
+    durationMs: 0,
+    classes: {},
+    kinds: {},
+    findings: [],
+    knownFindings: [],
+    resets: { count: 0 },
+    slowest: [],
+    crashed: false,
+  };
   try {
     report.seeded = await seedPopulation(gen, opts.seed, origin, prefix, agent, opts.timeoutMs);
     log(`seeded ${report.seeded} resources`);
@@ -185,7 +203,10 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
         saved++;
         fs.mkdirSync(opts.outDir, { recursive: true });
         finding.file = path.join(opts.outDir, `${known ? 'known-' : ''}${category}-${index}.json`);
-        fs.writeFileSync(finding.file, JSON.stringify({ seed: opts.seed, index, category, tags, status: finding.status, excerpt, request: savedRequest(req) }, null, 2));
+        fs.writeFileSync(
+          finding.file,
+          JSON.stringify({ seed: opts.seed, index, category, tags, status: finding.status, excerpt, request: savedRequest(req) }, null, 2),
+        );
       }
       (known ? report.knownFindings : report.findings).push(finding);
     };
@@ -203,7 +224,9 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
         await record(index, req, out);
         if (Date.now() - lastLog > 10_000) {
           lastLog = Date.now();
-          log(`${report.sent} requests, ${((Date.now() - started) / 1000).toFixed(0)} s, ${JSON.stringify(report.classes)}, ${report.findings.length} findings`);
+          log(
+            `${report.sent} requests, ${((Date.now() - started) / 1000).toFixed(0)} s, ${JSON.stringify(report.classes)}, ${report.findings.length} findings`,
+          );
         }
       }
     };
@@ -219,10 +242,28 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
 export function formatReport(r: FuzzReport, maxShown = 10): string {
   const lines: string[] = [];
   const c = (k: string): number => r.classes[k] ?? 0;
-  lines.push(`fuzz seed ${r.seed}: ${r.sent} requests in ${(r.durationMs / 1000).toFixed(1)} s (${(r.sent / (r.durationMs / 1000)).toFixed(0)}/s) after seeding ${r.seeded} resources`);
-  lines.push(`  2xx ${c('2xx')} · 3xx ${c('3xx')} · 4xx ${c('4xx')} · 503 limits (with OperationOutcome) ${c('503')} · 5xx ${c('5xx')} · hangs ${c('hang')} · crashes ${c('crash')} · connection resets ${r.resets.count}`);
-  lines.push(`  findings: ${r.findings.length}${r.knownFindings.length ? ` (+ ${r.knownFindings.length} known: ${summariseTags(r.knownFindings)})` : ''}`);
-  lines.push('  by kind: ' + Object.entries(r.kinds).sort((a, b) => (b[1].total ?? 0) - (a[1].total ?? 0)).map(([k, v]) => `${k} ${v.total}${Object.entries(v).filter(([x]) => x !== 'total' && x !== '2xx' && x !== '4xx').map(([x, n]) => ` ${x}:${n}`).join('')}`).join(', '));
+  lines.push(
+    `fuzz seed ${r.seed}: ${r.sent} requests in ${(r.durationMs / 1000).toFixed(1)} s (${(r.sent / (r.durationMs / 1000)).toFixed(0)}/s) after seeding ${r.seeded} resources`,
+  );
+  lines.push(
+    `  2xx ${c('2xx')} · 3xx ${c('3xx')} · 4xx ${c('4xx')} · 503 limits (with OperationOutcome) ${c('503')} · 5xx ${c('5xx')} · hangs ${c('hang')} · crashes ${c('crash')} · connection resets ${r.resets.count}`,
+  );
+  lines.push(
+    `  findings: ${r.findings.length}${r.knownFindings.length ? ` (+ ${r.knownFindings.length} known: ${summariseTags(r.knownFindings)})` : ''}`,
+  );
+  lines.push(
+    '  by kind: ' +
+      Object.entries(r.kinds)
+        .sort((a, b) => (b[1].total ?? 0) - (a[1].total ?? 0))
+        .map(
+          ([k, v]) =>
+            `${k} ${v.total}${Object.entries(v)
+              .filter(([x]) => x !== 'total' && x !== '2xx' && x !== '4xx')
+              .map(([x, n]) => ` ${x}:${n}`)
+              .join('')}`,
+        )
+        .join(', '),
+  );
   if (r.resets.sample) lines.push(`  first reset: ${r.resets.sample}`);
   lines.push(`  slowest: ${r.slowest.map((s) => `${s.ms} ms ${s.kind} ${s.method} ${s.path.slice(0, 120)}`).join('\n           ')}`);
   for (const f of r.findings.slice(0, maxShown)) lines.push(describeFinding(f));

@@ -31,7 +31,10 @@ export class SearchGenerator {
       else if (kind === 'chain') parts.push(this.chain(rng, type, rng.range(1, 5)));
       else if (kind === 'has') parts.push(this.has(rng, type, rng.range(1, 4)));
       else if (kind === 'result') parts.push(this.resultParam(rng, type));
-      else if (kind === 'unknown') parts.push(`${rng.pick(['foo', '_query', '_filter', 'name:bogus', '', '=', '&', '_has', '_has:', 'subject.', '.name', enc(hostileString(rng))])}=${enc(rng.pick(['x', '', hostileString(rng)]))}`);
+      else if (kind === 'unknown')
+        parts.push(
+          `${rng.pick(['foo', '_query', '_filter', 'name:bogus', '', '=', '&', '_has', '_has:', 'subject.', '.name', enc(hostileString(rng))])}=${enc(rng.pick(['x', '', hostileString(rng)]))}`,
+        );
       else {
         const c = this.criterion(rng, type, 0);
         const times = Math.min(this.maxRepeat, rng.chance(0.1) ? rng.range(50, 300) : rng.range(2, 10));
@@ -63,24 +66,75 @@ export class SearchGenerator {
 
   /** A value of the parameter's type (escaped), sometimes hostile. */
   value(rng: Rng, p: { type: string; code: string; target?: string[]; components?: { type: string; code: string }[] }, depth = 0): string {
-    if (rng.chance(this.hostility)) return rng.pick([hostileString(rng), numberLikeText(rng), hostileNumberText(rng), '\\', 'a\\', '\\,', '\\|\\$\\\\']);
+    if (rng.chance(this.hostility))
+      return rng.pick([hostileString(rng), numberLikeText(rng), hostileNumberText(rng), '\\', 'a\\', '\\,', '\\|\\$\\\\']);
     const prefix = PREFIXED_TYPES.has(p.type) && rng.chance(0.5) ? rng.pick(PREFIXES) : '';
     switch (p.type) {
       case 'date':
-        return prefix + rng.pick(['2024', '2024-03', '2024-03-01', '2024-03-01T10:00:00Z', '2024-03-01T10:00:00+05:30', '1900-01-01', '9999-12-31', '2024-02-30', '2024-13', '24-03-01', 'now', '2024-03-01T25:00:00Z', '0001-01-01']);
+        return (
+          prefix +
+          rng.pick([
+            '2024',
+            '2024-03',
+            '2024-03-01',
+            '2024-03-01T10:00:00Z',
+            '2024-03-01T10:00:00+05:30',
+            '1900-01-01',
+            '9999-12-31',
+            '2024-02-30',
+            '2024-13',
+            '24-03-01',
+            'now',
+            '2024-03-01T25:00:00Z',
+            '0001-01-01',
+          ])
+        );
       case 'number':
         return prefix + rng.pick(['1', '100', '0.5', '-3', '1e2', '1e400', hostileNumberText(rng), '0']);
       case 'quantity':
-        return prefix + rng.pick(['70', '70|http://unitsofmeasure.org|kg', '5.4||mg', '1e3|http://unitsofmeasure.org|g', '1|http://unitsofmeasure.org|[in_i]', '3|http://unitsofmeasure.org|m/s2', '2||', '|||', `${hostileNumberText(rng)}|http://unitsofmeasure.org|mg`]);
+        return (
+          prefix +
+          rng.pick([
+            '70',
+            '70|http://unitsofmeasure.org|kg',
+            '5.4||mg',
+            '1e3|http://unitsofmeasure.org|g',
+            '1|http://unitsofmeasure.org|[in_i]',
+            '3|http://unitsofmeasure.org|m/s2',
+            '2||',
+            '|||',
+            `${hostileNumberText(rng)}|http://unitsofmeasure.org|mg`,
+          ])
+        );
       case 'token':
-        return rng.pick(['final', 'http://loinc.org|8480-6', '|abc', 'http://loinc.org|', 'https://healthid.ndhm.gov.in|22-7225-4829-5255', 'female', 'true', 'a\\|b', 'x\\,y', '|', '||', 'http://example.org|fz1']);
+        return rng.pick([
+          'final',
+          'http://loinc.org|8480-6',
+          '|abc',
+          'http://loinc.org|',
+          'https://healthid.ndhm.gov.in|22-7225-4829-5255',
+          'female',
+          'true',
+          'a\\|b',
+          'x\\,y',
+          '|',
+          '||',
+          'http://example.org|fz1',
+        ]);
       case 'string':
-        return rng.pick(['a', 'Mül', 'Alice', 'ra', 'o\'b', '%', '_', 'x\\,y', '山', 'e\u0301']);
+        return rng.pick(['a', 'Mül', 'Alice', 'ra', "o'b", '%', '_', 'x\\,y', '山', 'e\u0301']);
       case 'uri':
         return rng.pick(['http://example.org/fhir/ValueSet/x', 'http://hl7.org/fhir', 'urn:oid:1.2.3', 'x']);
       case 'reference': {
         const known = this.ids.pick(rng, p.target);
-        return rng.pick([known ?? 'Patient/1', known?.split('/')[1] ?? '1', 'http://example.org/fhir/Patient/1', 'Patient/', 'http://hl7.org/fhir/ValueSet/x|4.0.1', `${rng.pick(this.resourceTypes)}/x`]);
+        return rng.pick([
+          known ?? 'Patient/1',
+          known?.split('/')[1] ?? '1',
+          'http://example.org/fhir/Patient/1',
+          'Patient/',
+          'http://hl7.org/fhir/ValueSet/x|4.0.1',
+          `${rng.pick(this.resourceTypes)}/x`,
+        ]);
       }
       case 'composite': {
         const comps = p.components ?? [];
@@ -151,7 +205,11 @@ export class SearchGenerator {
       }
       case 'sort': {
         const sortable = this.params(type).filter((p) => SORTABLE_TYPES.has(p.type));
-        const keys = Array.from({ length: rng.count(4, 0.4) }, () => `${rng.chance(0.4) ? '-' : ''}${rng.chance(0.85) && sortable.length ? rng.pick(sortable).code : rng.pick(['_id', '_lastUpdated', 'zzz', '', '-'])}`);
+        const keys = Array.from(
+          { length: rng.count(4, 0.4) },
+          () =>
+            `${rng.chance(0.4) ? '-' : ''}${rng.chance(0.85) && sortable.length ? rng.pick(sortable).code : rng.pick(['_id', '_lastUpdated', 'zzz', '', '-'])}`,
+        );
         return `_sort=${keys.join(',')}`;
       }
       case 'count':
@@ -173,7 +231,8 @@ export function enc(s: string): string {
   let out = '';
   for (const ch of s) {
     const cp = ch.codePointAt(0)!;
-    if (cp >= 0xd800 && cp <= 0xdfff) out += `%${(0xed).toString(16)}%${(0xa0 | ((cp >> 6) & 0x1f)).toString(16)}%${(0x80 | (cp & 0x3f)).toString(16)}`; // a lone surrogate as (invalid) CESU bytes
+    if (cp >= 0xd800 && cp <= 0xdfff)
+      out += `%${(0xed).toString(16)}%${(0xa0 | ((cp >> 6) & 0x1f)).toString(16)}%${(0x80 | (cp & 0x3f)).toString(16)}`; // a lone surrogate as (invalid) CESU bytes
     else if (/[A-Za-z0-9\-._~:|$,\\*]/.test(ch)) out += ch;
     else out += encodeURIComponent(ch);
   }

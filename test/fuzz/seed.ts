@@ -11,15 +11,55 @@ import { Rng } from './random';
 import type { RequestGenerator } from './requests';
 
 const LAYERS: [string, number][][] = [
-  [['Organization', 6], ['Practitioner', 6], ['Location', 4], ['Medication', 4], ['Device', 3], ['Substance', 2]],
-  [['Patient', 12], ['PractitionerRole', 4], ['Group', 2], ['RelatedPerson', 3]],
-  [['Encounter', 12], ['EpisodeOfCare', 3], ['Account', 2]],
-  [['Observation', 25], ['Condition', 10], ['MedicationRequest', 8], ['Procedure', 6], ['DiagnosticReport', 6], ['AllergyIntolerance', 4], ['Immunization', 4], ['CarePlan', 3], ['DocumentReference', 3], ['List', 2], ['Basic', 3]],
-  [['Provenance', 3], ['MedicationAdministration', 3], ['Communication', 3], ['Composition', 2]],
+  [
+    ['Organization', 6],
+    ['Practitioner', 6],
+    ['Location', 4],
+    ['Medication', 4],
+    ['Device', 3],
+    ['Substance', 2],
+  ],
+  [
+    ['Patient', 12],
+    ['PractitionerRole', 4],
+    ['Group', 2],
+    ['RelatedPerson', 3],
+  ],
+  [
+    ['Encounter', 12],
+    ['EpisodeOfCare', 3],
+    ['Account', 2],
+  ],
+  [
+    ['Observation', 25],
+    ['Condition', 10],
+    ['MedicationRequest', 8],
+    ['Procedure', 6],
+    ['DiagnosticReport', 6],
+    ['AllergyIntolerance', 4],
+    ['Immunization', 4],
+    ['CarePlan', 3],
+    ['DocumentReference', 3],
+    ['List', 2],
+    ['Basic', 3],
+  ],
+  [
+    ['Provenance', 3],
+    ['MedicationAdministration', 3],
+    ['Communication', 3],
+    ['Composition', 2],
+  ],
 ];
 
 /** Writes the population; returns how many resources were accepted. */
-export async function seedPopulation(gen: RequestGenerator, seed: number, origin: URL, prefix: string, agent: http.Agent, timeoutMs: number): Promise<number> {
+export async function seedPopulation(
+  gen: RequestGenerator,
+  seed: number,
+  origin: URL,
+  prefix: string,
+  agent: http.Agent,
+  timeoutMs: number,
+): Promise<number> {
   const rng = new Rng(seed ^ 0x5eed);
   let accepted = 0;
   for (const [layer, types] of LAYERS.entries()) {
@@ -32,9 +72,19 @@ export async function seedPopulation(gen: RequestGenerator, seed: number, origin
         entries.push({ type, id, resource });
       }
     }
-    const body = { resourceType: 'Bundle', type: 'batch', entry: entries.map((e) => ({ resource: e.resource, request: { method: 'PUT', url: `${e.type}/${e.id}` } })) };
-    const out = await send(origin, { kind: 'seed', method: 'POST', path: prefix, headers: { 'content-type': 'application/fhir+json' }, body: Buffer.from(toJson(body)) }, timeoutMs, agent);
-    if (out.kind !== 'response' || out.status !== 200) throw new Error(`seeding batch ${layer} failed: ${out.kind === 'response' ? `${out.status} ${out.body.toString().slice(0, 500)}` : out.kind}`);
+    const body = {
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: entries.map((e) => ({ resource: e.resource, request: { method: 'PUT', url: `${e.type}/${e.id}` } })),
+    };
+    const out = await send(
+      origin,
+      { kind: 'seed', method: 'POST', path: prefix, headers: { 'content-type': 'application/fhir+json' }, body: Buffer.from(toJson(body)) },
+      timeoutMs,
+      agent,
+    );
+    if (out.kind !== 'response' || out.status !== 200)
+      throw new Error(`seeding batch ${layer} failed: ${out.kind === 'response' ? `${out.status} ${out.body.toString().slice(0, 500)}` : out.kind}`);
     const answer = JSON.parse(out.body.toString()) as { entry?: { response?: { status?: string } }[] };
     answer.entry?.forEach((e, i) => {
       if (/^20[01]/.test(e.response?.status ?? '')) {

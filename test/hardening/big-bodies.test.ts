@@ -28,7 +28,9 @@ test('a Bundle with more entries than AROGYA_MAX_BUNDLE_ENTRIES is refused; the 
     expect(res.body.issue[0]).toMatchObject({ code: 'too-costly', expression: ['Bundle.entry'] });
     expect(res.body.issue[0].diagnostics).toMatch(/51 entries; the server's limit is 50 \(AROGYA_MAX_BUNDLE_ENTRIES\)/);
   }
-  expect((await server.request('POST', '', { body: { resourceType: 'Bundle', type: 'batch', entry: Array.from({ length: 50 }, () => entry) } })).status).toBe(200);
+  expect(
+    (await server.request('POST', '', { body: { resourceType: 'Bundle', type: 'batch', entry: Array.from({ length: 50 }, () => entry) } })).status,
+  ).toBe(200);
   // the largest Synthea infrastructure batch has 2,382 entries (test/bundles/synthea.test.ts loads it with the defaults)
   expect(loadConfig({}).maxBundleEntries).toBeGreaterThanOrEqual(2382);
 });
@@ -46,7 +48,13 @@ describe('a big bundle in flight', () => {
       resourceType: 'Bundle',
       type: 'transaction',
       entry: Array.from({ length: n }, (_, i) => ({
-        resource: { resourceType: 'Patient', name: [{ family: `Bulky${i}`, given: ['A', 'B'] }], gender: 'female', birthDate: '1970-01-01', identifier: [{ system: 'urn:bulky', value: `v${i}` }] },
+        resource: {
+          resourceType: 'Patient',
+          name: [{ family: `Bulky${i}`, given: ['A', 'B'] }],
+          gender: 'female',
+          birthDate: '1970-01-01',
+          identifier: [{ system: 'urn:bulky', value: `v${i}` }],
+        },
         request: { method: 'POST', url: 'Patient' },
       })),
     };

@@ -69,7 +69,10 @@ describe('a locked table', () => {
     try {
       expectUnavailable(await within(30_000, server.request('GET', '/Patient/locked-1'), 'read'), 'timeout');
       expectUnavailable(await within(30_000, server.request('GET', '/Patient?name=Locked'), 'search'), 'timeout');
-      expectUnavailable(await within(30_000, server.request('POST', '/Patient', { body: { resourceType: 'Patient', name: [{ family: 'Blocked' }] } }), 'create'), 'timeout');
+      expectUnavailable(
+        await within(30_000, server.request('POST', '/Patient', { body: { resourceType: 'Patient', name: [{ family: 'Blocked' }] } }), 'create'),
+        'timeout',
+      );
       const ready = await within(30_000, readyz(server), 'readyz');
       expect(ready).toEqual({ status: 503, body: { status: 'database too slow' } });
     } finally {
@@ -114,7 +117,9 @@ describe('an exhausted pool and a client that goes away', () => {
       for (const c of abandoned) c.abort();
       await Promise.all(searches);
       await until('abandoned searches cancelled', 30_000, async () => (await waiting(admin)) === 0);
-      const stillLocked = await admin.query(`SELECT 1 FROM pg_locks WHERE relation = 'resource'::regclass AND mode = 'AccessExclusiveLock' AND granted`);
+      const stillLocked = await admin.query(
+        `SELECT 1 FROM pg_locks WHERE relation = 'resource'::regclass AND mode = 'AccessExclusiveLock' AND granted`,
+      );
       expect(stillLocked.rowCount).toBe(1);
     } finally {
       await lock.release();
@@ -193,7 +198,15 @@ describe('the database unreachable', () => {
       ['PUT', '/Patient/reach-2', { resourceType: 'Patient', id: 'reach-2' }],
       ['DELETE', '/Patient/reach-1'],
       ['GET', '/Patient/reach-1/_history'],
-      ['POST', '', { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: { resourceType: 'Patient' }, request: { method: 'POST', url: 'Patient' } }] }],
+      [
+        'POST',
+        '',
+        {
+          resourceType: 'Bundle',
+          type: 'transaction',
+          entry: [{ resource: { resourceType: 'Patient' }, request: { method: 'POST', url: 'Patient' } }],
+        },
+      ],
     ];
     for (const [method, p, body] of requests) {
       const res = await within(30_000, server.request(method, p, body === undefined ? {} : { body }), `${method} ${p}`);

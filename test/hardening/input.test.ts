@@ -24,7 +24,8 @@ beforeAll(async () => {
     { dataDir, logLevel: 'info' },
     {
       logStream,
-      beforeListen: (app) => app.get('/hardening-test-page', async (_req, reply) => reply.type('text/html; charset=utf-8').send('<!doctype html><p>page</p>')),
+      beforeListen: (app) =>
+        app.get('/hardening-test-page', async (_req, reply) => reply.type('text/html; charset=utf-8').send('<!doctype html><p>page</p>')),
     },
   );
 });
@@ -45,7 +46,9 @@ describe('lone surrogates and invalid UTF-8', () => {
     const created = await server.request('POST', '/Patient', { body: LONE });
     expect(created.status).toBe(400);
     expectLoneSurrogateRefused(created.body, 'Patient.name[0].family');
-    const low = await server.request('PUT', '/Patient/lone-low', { body: '{"resourceType":"Patient","id":"lone-low","name":[{"given":["x\\udc00"]}]}' });
+    const low = await server.request('PUT', '/Patient/lone-low', {
+      body: '{"resourceType":"Patient","id":"lone-low","name":[{"given":["x\\udc00"]}]}',
+    });
     expect(low.status).toBe(400);
     expectLoneSurrogateRefused(low.body, 'Patient.name[0].given[0]');
     expect((await server.request('GET', '/Patient/lone-low')).status).toBe(404);
@@ -86,7 +89,11 @@ describe('lone surrogates and invalid UTF-8', () => {
       '{"resourceType":"Patient","id":"imp-lone","name":[{"family":"a\\ud800b"}]}',
       '{"resourceType":"Patient","id":"imp-fine-2","name":[{"family":"Fine"}]}',
     ];
-    const up = await fetch(`${server.base}/_bulk/upload`, { method: 'POST', body: lines.join('\n'), headers: { 'content-type': 'application/fhir+ndjson' } });
+    const up = await fetch(`${server.base}/_bulk/upload`, {
+      method: 'POST',
+      body: lines.join('\n'),
+      headers: { 'content-type': 'application/fhir+ndjson' },
+    });
     expect(up.status).toBe(201);
     const url = ((await up.json()) as Json).url as string;
     const kick = await server.request('POST', '/$import', {
@@ -95,7 +102,13 @@ describe('lone surrogates and invalid UTF-8', () => {
         resourceType: 'Parameters',
         parameter: [
           { name: 'inputFormat', valueCode: 'application/fhir+ndjson' },
-          { name: 'input', part: [{ name: 'type', valueCode: 'Patient' }, { name: 'url', valueUri: url }] },
+          {
+            name: 'input',
+            part: [
+              { name: 'type', valueCode: 'Patient' },
+              { name: 'url', valueUri: url },
+            ],
+          },
         ],
       },
     });
@@ -108,19 +121,33 @@ describe('lone surrogates and invalid UTF-8', () => {
     expect(status.status).toBe(200);
     expect(status.body.output).toEqual([expect.objectContaining({ type: 'Patient', count: 2 })]);
     expect(status.body.error).toEqual([expect.objectContaining({ type: 'OperationOutcome', count: 1 })]);
-    const errors = (await (await fetch(status.body.error[0].url)).text()).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Json);
+    const errors = (await (await fetch(status.body.error[0].url)).text())
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Json);
     expect(errors[0].issue[0].diagnostics).toMatch(/^Line 2: .*unpaired UTF-16 surrogate/);
     expect((await server.request('GET', '/Patient/imp-fine-2')).status).toBe(200);
   });
 
   test('invalid UTF-8 bytes in a body are refused, not replaced', async () => {
-    const body = Buffer.concat([Buffer.from('{"resourceType":"Patient","name":[{"family":"a'), Buffer.from([0xff, 0xfe, 0xed, 0xa0, 0x80]), Buffer.from('b"}]}')]);
-    for (const [method, p] of [['POST', '/Patient'], ['PUT', '/Patient/bad-utf8']]) {
+    const body = Buffer.concat([
+      Buffer.from('{"resourceType":"Patient","name":[{"family":"a'),
+      Buffer.from([0xff, 0xfe, 0xed, 0xa0, 0x80]),
+      Buffer.from('b"}]}'),
+    ]);
+    for (const [method, p] of [
+      ['POST', '/Patient'],
+      ['PUT', '/Patient/bad-utf8'],
+    ]) {
       const res = await fetch(`${server.base}${p}`, { method, body, headers: { 'content-type': 'application/fhir+json' } });
       expect(res.status).toBe(400);
       expect(((await res.json()) as Json).issue[0].diagnostics).toMatch(/not valid UTF-8/);
     }
-    const form = await fetch(`${server.base}/Patient/_search`, { method: 'POST', body: Buffer.from([0x6e, 0x61, 0x6d, 0x65, 0x3d, 0xc3]), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const form = await fetch(`${server.base}/Patient/_search`, {
+      method: 'POST',
+      body: Buffer.from([0x6e, 0x61, 0x6d, 0x65, 0x3d, 0xc3]),
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     expect(form.status).toBe(400);
     expect((await server.request('GET', '/Patient/bad-utf8')).status).toBe(404);
   });
@@ -140,7 +167,10 @@ describe('error paths: no resource content in logs, no engine details in respons
     await server.pool.query('CREATE TRIGGER hardening_fail BEFORE INSERT ON resource FOR EACH ROW EXECUTE FUNCTION hardening_fail()');
     try {
       const before = logLines.length;
-      const res = await server.request('POST', '/Patient', { body: { resourceType: 'Patient', name: [{ family: 'Zyxwvutsrani' }] }, headers: { 'x-request-id': 'hardening-log-1' } });
+      const res = await server.request('POST', '/Patient', {
+        body: { resourceType: 'Patient', name: [{ family: 'Zyxwvutsrani' }] },
+        headers: { 'x-request-id': 'hardening-log-1' },
+      });
       expect(res.status).toBe(500);
       expect(res.text).not.toMatch(/Zyxwvutsrani|P0001|refusing/);
       const lines = logLines.slice(before);
@@ -164,7 +194,12 @@ describe('error paths: no resource content in logs, no engine details in respons
 describe('response headers', () => {
   test('patient data is not stored by caches; nothing is sniffed', async () => {
     const created = await server.request('POST', '/Patient', { body: { resourceType: 'Patient', name: [{ family: 'Cache' }] } });
-    for (const res of [created, await server.request('GET', `/Patient/${created.body.id}`), await server.request('GET', '/Patient?name=Cache'), await server.request('GET', '/Patient/nobody')]) {
+    for (const res of [
+      created,
+      await server.request('GET', `/Patient/${created.body.id}`),
+      await server.request('GET', '/Patient?name=Cache'),
+      await server.request('GET', '/Patient/nobody'),
+    ]) {
       expect(res.headers.get('cache-control')).toBe('no-store');
       expect(res.headers.get('x-content-type-options')).toBe('nosniff');
     }

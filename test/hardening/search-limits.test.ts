@@ -11,7 +11,8 @@ beforeAll(async () => {
 });
 afterAll(async () => server.close());
 
-function expectTooCostly(res: { status: number; body: any }, limit: RegExp): void { // eslint-disable-line @typescript-eslint/no-explicit-any
+function expectTooCostly(res: { status: number; body: any }, limit: RegExp): void {
+  // eslint-disable-line @typescript-eslint/no-explicit-any
   expect(res.status).toBe(400);
   expect(res.body.resourceType).toBe('OperationOutcome');
   expect(res.body.issue[0].code).toBe('too-costly');
@@ -23,12 +24,17 @@ test('a parameter repeated 2,000 times, or 33 times, is refused at once, naming 
   expectTooCostly(await server.request('GET', `/Patient?${repeat(2000)}`), /2000 parameters; the server's limit is 100/);
   expectTooCostly(await server.request('GET', `/Patient?${repeat(33)}`), /'name' is repeated more than the server's limit of 32 times/);
   // by POST as well
-  const post = await server.request('POST', '/Patient/_search', { body: repeat(2000), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+  const post = await server.request('POST', '/Patient/_search', {
+    body: repeat(2000),
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+  });
   expectTooCostly(post, /limit is 100/);
 });
 
 test('too many parameters, or too many OR values in one, are refused', async () => {
-  const many = Array.from({ length: 101 }, (_, i) => `given${i % 2 ? ':exact' : ''}=x${i}`).map((p, i) => p.replace('given', ['given', 'family', 'name', 'address'][i % 4])).join('&');
+  const many = Array.from({ length: 101 }, (_, i) => `given${i % 2 ? ':exact' : ''}=x${i}`)
+    .map((p, i) => p.replace('given', ['given', 'family', 'name', 'address'][i % 4]))
+    .join('&');
   expectTooCostly(await server.request('GET', `/Patient?${many}`), /101 parameters; the server's limit is 100/);
   const values = Array.from({ length: 1001 }, (_, i) => `x${i}`).join(',');
   expectTooCostly(await server.request('GET', `/Patient?identifier=${values}`), /'identifier' has 1001 values; the server's limit is 1000/);

@@ -56,7 +56,7 @@ describe('request and keep-alive timeouts', () => {
 
   test('a body declared and never sent: 408 and the connection closes', async () => {
     const c = await connect(port(server));
-    c.socket.write(head(100) + '{');
+    c.socket.write(`${head(100)}{`);
     expect(await c.closed(30_000)).toBe(true);
     expect(c.received()).toMatch(/^HTTP\/1\.1 408/);
   });

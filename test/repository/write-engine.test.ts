@@ -35,7 +35,7 @@ let requestNo = 0;
 
 beforeAll(async () => {
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'arogya-commit-'));
-  server = await startServer({ dataDir, importAllow: [pathToFileURL(dataDir).href + '/'] }, { afterWrite: [logVersions] });
+  server = await startServer({ dataDir, importAllow: [`${pathToFileURL(dataDir).href}/`] }, { afterWrite: [logVersions] });
   await server.pool.query(
     'CREATE TABLE test_commit_log (seq bigserial PRIMARY KEY, actor text, request_id text, resource_type text, id text, version_id int)',
   );
@@ -46,7 +46,12 @@ afterAll(async () => {
 });
 
 /** A request with its own X-Request-Id (the caller's request id). */
-async function send(method: string, p: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: Json; requestId: string }> {
+async function send(
+  method: string,
+  p: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: Json; requestId: string }> {
   const requestId = `commit-test-${++requestNo}`;
   const res = await server.request(method, p, { body, headers: { 'x-request-id': requestId, ...headers } });
   expect(res.headers.get('x-request-id')).toBe(requestId);
@@ -54,7 +59,8 @@ async function send(method: string, p: string, body?: unknown, headers: Record<s
 }
 
 type Key = string;
-const keysOf = (rows: { resource_type: string; id: string; version_id: number }[]): Key[] => rows.map((r) => `${r.resource_type}/${r.id}/${r.version_id}`).sort();
+const keysOf = (rows: { resource_type: string; id: string; version_id: number }[]): Key[] =>
+  rows.map((r) => `${r.resource_type}/${r.id}/${r.version_id}`).sort();
 
 async function history(): Promise<Set<Key>> {
   const { rows } = await server.pool.query('SELECT resource_type, id, version_id FROM resource_history');
@@ -95,7 +101,9 @@ test('create (group commit, concurrent callers), create with a checked reference
   const ids = new Map<string, string>();
   await expectEachVersionHookedOnce(async () => {
     // Concurrent plain creates share group-commit statements: each version still carries its own caller.
-    const results = await Promise.all(Array.from({ length: 12 }, (_, i) => send('POST', '/Patient', patient(`Group${i}`, `91-0000-0000-${1000 + i}`))));
+    const results = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => send('POST', '/Patient', patient(`Group${i}`, `91-0000-0000-${1000 + i}`))),
+    );
     for (const r of results) {
       expect(r.status).toBe(201);
       ids.set(`Patient/${r.body.id}/1`, r.requestId);
@@ -105,18 +113,27 @@ test('create (group commit, concurrent callers), create with a checked reference
   const [first] = [...ids.keys()];
   const patientId = first.split('/')[1];
   await expectEachVersionHookedOnce(async () => {
-    const r = await send('POST', '/Observation', { resourceType: 'Observation', status: 'final', code: { text: 'pulse' }, subject: { reference: `Patient/${patientId}` } });
+    const r = await send('POST', '/Observation', {
+      resourceType: 'Observation',
+      status: 'final',
+      code: { text: 'pulse' },
+      subject: { reference: `Patient/${patientId}` },
+    });
     expect(r.status).toBe(201);
     return anonymous(r.requestId);
   }, 1);
   await expectEachVersionHookedOnce(async () => {
-    const r = await send('POST', '/Patient', patient('Conditional', '91-1111-1111-1111'), { 'if-none-exist': 'identifier=https://healthid.abdm.gov.in|91-1111-1111-1111' });
+    const r = await send('POST', '/Patient', patient('Conditional', '91-1111-1111-1111'), {
+      'if-none-exist': 'identifier=https://healthid.abdm.gov.in|91-1111-1111-1111',
+    });
     expect(r.status).toBe(201);
     return anonymous(r.requestId);
   }, 1);
   // The conditional create that finds its resource writes nothing, so nothing reaches the hook.
   await expectEachVersionHookedOnce(async () => {
-    const r = await send('POST', '/Patient', patient('Conditional', '91-1111-1111-1111'), { 'if-none-exist': 'identifier=https://healthid.abdm.gov.in|91-1111-1111-1111' });
+    const r = await send('POST', '/Patient', patient('Conditional', '91-1111-1111-1111'), {
+      'if-none-exist': 'identifier=https://healthid.abdm.gov.in|91-1111-1111-1111',
+    });
     expect(r.status).toBe(200);
     return anonymous(r.requestId);
   }, 0);
@@ -136,7 +153,10 @@ test('update, update-as-create, conditional update, patch, conditional patch', a
     return anonymous(r.requestId);
   }, 1);
   await expectEachVersionHookedOnce(async () => {
-    const r = await send('PUT', '/Patient?identifier=https://healthid.abdm.gov.in|91-2222-2222-2222', { ...patient('Menon', '91-2222-2222-2222'), gender: 'male' });
+    const r = await send('PUT', '/Patient?identifier=https://healthid.abdm.gov.in|91-2222-2222-2222', {
+      ...patient('Menon', '91-2222-2222-2222'),
+      gender: 'male',
+    });
     expect(r.status).toBe(200);
     expect(r.body.id).toBe(id);
     return anonymous(r.requestId);
@@ -154,7 +174,12 @@ test('update, update-as-create, conditional update, patch, conditional patch', a
     return anonymous(r.requestId);
   }, 1);
   await expectEachVersionHookedOnce(async () => {
-    const r = await send('PATCH', '/Patient?identifier=https://healthid.abdm.gov.in|91-3333-3333-3333', [{ op: 'add', path: '/active', value: false }], jsonPatch);
+    const r = await send(
+      'PATCH',
+      '/Patient?identifier=https://healthid.abdm.gov.in|91-3333-3333-3333',
+      [{ op: 'add', path: '/active', value: false }],
+      jsonPatch,
+    );
     expect(r.status).toBe(200);
     expect(r.body.id).toBe('commit-new');
     return anonymous(r.requestId);
@@ -177,21 +202,35 @@ test('delete and conditional delete; a refused write reaches no hook', async () 
   }, 2);
   // Referential integrity refuses the write inside its transaction: no version, no hook call.
   await expectEachVersionHookedOnce(async () => {
-    const r = await send('POST', '/Observation', { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: 'Patient/nobody' } });
+    const r = await send('POST', '/Observation', {
+      resourceType: 'Observation',
+      status: 'final',
+      code: { text: 'x' },
+      subject: { reference: 'Patient/nobody' },
+    });
     expect(r.status).toBe(422);
     return anonymous(r.requestId);
   }, 0);
 });
 
-test('transaction and batch bundles: every entry\'s version, with the bundle\'s caller', async () => {
+test("transaction and batch bundles: every entry's version, with the bundle's caller", async () => {
   await expectEachVersionHookedOnce(async () => {
     const r = await send('POST', '', {
       resourceType: 'Bundle',
       type: 'transaction',
       entry: [
-        { fullUrl: 'urn:uuid:0d9c4a8e-1111-4c3e-9a55-000000000001', resource: patient('Tx', '91-5555-5555-5555'), request: { method: 'POST', url: 'Patient' } },
         {
-          resource: { resourceType: 'Observation', status: 'final', code: { text: 'pulse' }, subject: { reference: 'urn:uuid:0d9c4a8e-1111-4c3e-9a55-000000000001' } },
+          fullUrl: 'urn:uuid:0d9c4a8e-1111-4c3e-9a55-000000000001',
+          resource: patient('Tx', '91-5555-5555-5555'),
+          request: { method: 'POST', url: 'Patient' },
+        },
+        {
+          resource: {
+            resourceType: 'Observation',
+            status: 'final',
+            code: { text: 'pulse' },
+            subject: { reference: 'urn:uuid:0d9c4a8e-1111-4c3e-9a55-000000000001' },
+          },
           request: { method: 'POST', url: 'Observation' },
         },
         { resource: { ...patient('Tx2', '91-5555-5555-5556'), id: 'commit-tx' }, request: { method: 'PUT', url: 'Patient/commit-tx' } },
@@ -208,7 +247,10 @@ test('transaction and batch bundles: every entry\'s version, with the bundle\'s 
         { resource: patient('Batch', '91-6666-6666-6661'), request: { method: 'POST', url: 'Patient' } },
         { resource: patient('Batch', '91-6666-6666-6662'), request: { method: 'POST', url: 'Patient' } },
         { request: { method: 'DELETE', url: 'Patient/commit-tx' } },
-        { resource: { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: 'Patient/nobody' } }, request: { method: 'POST', url: 'Observation' } },
+        {
+          resource: { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: 'Patient/nobody' } },
+          request: { method: 'POST', url: 'Observation' },
+        },
       ],
     });
     expect(r.status).toBe(200);
@@ -219,7 +261,10 @@ test('transaction and batch bundles: every entry\'s version, with the bundle\'s 
 
 test('$import: every imported version, as the system', async () => {
   const file = path.join(dataDir, 'patients.ndjson');
-  fs.writeFileSync(file, ['imp-a', 'imp-b', 'imp-c'].map((id, i) => JSON.stringify({ ...patient('Imported', `91-7777-7777-777${i}`), id })).join('\n'));
+  fs.writeFileSync(
+    file,
+    ['imp-a', 'imp-b', 'imp-c'].map((id, i) => JSON.stringify({ ...patient('Imported', `91-7777-7777-777${i}`), id })).join('\n'),
+  );
   await expectEachVersionHookedOnce(async () => {
     const res = await kickOff(server, '/$import', {
       method: 'POST',
@@ -227,7 +272,13 @@ test('$import: every imported version, as the system', async () => {
         resourceType: 'Parameters',
         parameter: [
           { name: 'inputFormat', valueCode: 'application/fhir+ndjson' },
-          { name: 'input', part: [{ name: 'type', valueCode: 'Patient' }, { name: 'url', valueUri: pathToFileURL(file).href }] },
+          {
+            name: 'input',
+            part: [
+              { name: 'type', valueCode: 'Patient' },
+              { name: 'url', valueUri: pathToFileURL(file).href },
+            ],
+          },
         ],
       },
     });

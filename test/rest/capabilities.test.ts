@@ -21,7 +21,24 @@ test('lists every R4 resource type with the interactions that are routed', async
   );
   expect(patient.conditionalDelete).toBe('multiple');
   const names = patient.searchParam.map((p: Json) => p.name);
-  for (const n of ['_id', '_lastUpdated', '_tag', '_profile', '_security', '_source', '_text', '_content', '_list', '_has', 'identifier', 'name', 'family', 'birthdate', 'gender', 'organization']) {
+  for (const n of [
+    '_id',
+    '_lastUpdated',
+    '_tag',
+    '_profile',
+    '_security',
+    '_source',
+    '_text',
+    '_content',
+    '_list',
+    '_has',
+    'identifier',
+    'name',
+    'family',
+    'birthdate',
+    'gender',
+    'organization',
+  ]) {
     expect(names).toContain(n);
   }
   const byName = (n: string) => patient.searchParam.find((p: Json) => p.name === n);
@@ -55,7 +72,7 @@ test('every claimed interaction answers (not 404/405)', async () => {
     ['PUT', `/Basic/${id}`, { ...created.body, code: { text: 'changed' } }],
     ['GET', `/Basic/${id}/_history`],
     ['GET', '/Basic/_history'],
-    ['GET', '/Basic?_id=' + id],
+    ['GET', `/Basic?_id=${id}`],
     ['GET', '/_history'],
     ['POST', '/', { resourceType: 'Bundle', type: 'batch', entry: [] }],
     ['POST', '/', { resourceType: 'Bundle', type: 'transaction', entry: [] }],

@@ -41,7 +41,10 @@ test('capability statement, create, read, update, vread, history, search by iden
   const history = (await client.history({ resourceType: 'Practitioner', id: practitioner.id })) as unknown as { total: number };
   expect(history.total).toBe(2);
 
-  const found = (await client.search({ resourceType: 'Practitioner', searchParams: { identifier: 'https://hpr.abdm.gov.in|71-4417-8256-1234' } })) as unknown as {
+  const found = (await client.search({
+    resourceType: 'Practitioner',
+    searchParams: { identifier: 'https://hpr.abdm.gov.in|71-4417-8256-1234' },
+  })) as unknown as {
     total: number;
     entry: { resource: { id: string } }[];
   };

@@ -69,7 +69,16 @@ describe('conditional create (If-None-Exist)', () => {
   });
 
   test('unsupported or malformed criteria are refused with 400, never ignored', async () => {
-    for (const criteria of ['name:fuzzy=Asha', 'identifier:nope=x', 'bogus=1', '_id=not%20an%20id', 'identifier=', '_count=1', '_sort=name', 'birthdate=xx']) {
+    for (const criteria of [
+      'name:fuzzy=Asha',
+      'identifier:nope=x',
+      'bogus=1',
+      '_id=not%20an%20id',
+      'identifier=',
+      '_count=1',
+      '_sort=name',
+      'birthdate=xx',
+    ]) {
       const res = await server.request('POST', '/Patient', { body: patient('55'), headers: { 'if-none-exist': criteria } });
       expect({ criteria, status: res.status }).toEqual({ criteria, status: 400 });
       expect(res.body.resourceType).toBe('OperationOutcome');
@@ -106,7 +115,9 @@ describe('conditional update (PUT [type]?criteria)', () => {
     const nhid = '88-8888-8888-8888';
     const results = await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
-        server.request('PUT', `/Patient?identifier=${NHID}|${nhid}`, { body: patient(nhid, { birthDate: `1990-01-${String(i + 1).padStart(2, '0')}` }) }),
+        server.request('PUT', `/Patient?identifier=${NHID}|${nhid}`, {
+          body: patient(nhid, { birthDate: `1990-01-${String(i + 1).padStart(2, '0')}` }),
+        }),
       ),
     );
     expect(results.filter((r) => r.status === 201)).toHaveLength(1);

@@ -21,7 +21,7 @@ test('malformed JSON → 400', async () => {
   expect(res.body.issue[0].diagnostics).toMatch(/Malformed JSON/);
   await expectOutcome('POST', '/Patient', 400, { body: '[1,2]' });
   await expectOutcome('POST', '/Patient', 400, { body: '"just a string"' });
-  await expectOutcome('POST', '/Patient', 400, { body: '' , headers: { 'content-type': 'application/fhir+json' } });
+  await expectOutcome('POST', '/Patient', 400, { body: '', headers: { 'content-type': 'application/fhir+json' } });
 });
 
 test('wrong or missing content type → 415', async () => {
@@ -86,13 +86,19 @@ test('values too long to index → 400 naming the parameter; nothing is written;
     ['Patient', { resourceType: 'Patient', identifier: [{ system: `urn:${big}`, value: '1' }] }, 'identifier'],
     ['Observation', { resourceType: 'Observation', status: 'final', code: { coding: [{ system: 'urn:x', code: big }] } }, 'code'],
     ['ValueSet', { resourceType: 'ValueSet', status: 'draft', url: `http://example.org/${big}` }, 'url'],
-    ['Observation', { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: `http://other.example.org/${big}` } }, 'subject'],
+    [
+      'Observation',
+      { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: `http://other.example.org/${big}` } },
+      'subject',
+    ],
   ];
   for (const [type, body, param] of cases) {
     const res = await expectOutcome('POST', `/${type}`, 400, { body });
     expect(res.body.issue[0].diagnostics).toContain(`'${param}'`);
     // a batch of the same in a transaction: refused whole, nothing written
-    const tx = await server.request('POST', '/', { body: { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: body, request: { method: 'POST', url: type } }] } });
+    const tx = await server.request('POST', '/', {
+      body: { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: body, request: { method: 'POST', url: type } }] },
+    });
     expect(tx.status).toBe(400);
   }
   expect((await server.request('GET', '/Observation?_summary=count')).body.total).toBe(0);
@@ -118,7 +124,13 @@ test('hostile input never yields a 500', async () => {
     ['PATCH', '/Patient/x', '[{"op":"replace","path":"/gender","value":"male"}]'],
   ];
   for (const [method, path, body] of cases) {
-    const res = await server.request(method, path, body === undefined ? undefined : { body, headers: { 'content-type': method === 'PATCH' ? 'application/json-patch+json' : 'application/fhir+json' } });
+    const res = await server.request(
+      method,
+      path,
+      body === undefined
+        ? undefined
+        : { body, headers: { 'content-type': method === 'PATCH' ? 'application/json-patch+json' : 'application/fhir+json' } },
+    );
     expect({ method, path, status: res.status < 500 }).toEqual({ method, path, status: true });
     expect(res.body?.resourceType).toBe(res.status < 300 ? 'Bundle' : 'OperationOutcome');
   }

@@ -69,7 +69,9 @@ describe('Prefer', () => {
     expect(res.status).toBe(201);
     expect(res.body.resourceType).toBe('OperationOutcome');
     // no narrative: dom-6 is a warning, reported but not blocking
-    expect(res.body.issue.some((i: { severity: string; diagnostics: string }) => i.severity === 'warning' && /dom-6|narrative/i.test(i.diagnostics))).toBe(true);
+    expect(
+      res.body.issue.some((i: { severity: string; diagnostics: string }) => i.severity === 'warning' && /dom-6|narrative/i.test(i.diagnostics)),
+    ).toBe(true);
   });
 });
 
@@ -95,7 +97,15 @@ describe('formats', () => {
       ['GET', '/_history'],
       ['GET', '/metadata'],
       ['POST', '/Organization', { resourceType: 'Organization', name: 'Negotiated' }],
-      ['POST', '/', { resourceType: 'Bundle', type: 'batch', entry: [{ resource: { resourceType: 'Organization', name: 'Negotiated' }, request: { method: 'POST', url: 'Organization' } }] }],
+      [
+        'POST',
+        '/',
+        {
+          resourceType: 'Bundle',
+          type: 'batch',
+          entry: [{ resource: { resourceType: 'Organization', name: 'Negotiated' }, request: { method: 'POST', url: 'Organization' } }],
+        },
+      ],
     ] as [string, string, object?][]) {
       const res = await server.request(method, path, { body, headers: xml });
       expect([method, path, res.status, res.body.resourceType]).toEqual([method, path, 406, 'OperationOutcome']);
@@ -110,7 +120,9 @@ describe('formats', () => {
     });
     expect(res.status).toBe(201);
     expect(res.text).toBe('');
-    const search = await server.request('GET', '/Organization?name=Prefer%20both&nonsense=1', { headers: { prefer: 'return=minimal; handling=lenient' } });
+    const search = await server.request('GET', '/Organization?name=Prefer%20both&nonsense=1', {
+      headers: { prefer: 'return=minimal; handling=lenient' },
+    });
     expect(search.status).toBe(200);
     expect(search.body.entry[0].resource.name).toBe('Prefer both');
   });

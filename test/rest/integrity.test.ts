@@ -94,7 +94,9 @@ test('concurrent delete of a target and creates referencing it never leave a dan
 test('with referential integrity off, dangling references are accepted (migrations)', async () => {
   const lax = await startServer({ referentialIntegrity: false });
   try {
-    const res = await lax.request('POST', '/Patient', { body: { resourceType: 'Patient', managingOrganization: { reference: 'Organization/later' } } });
+    const res = await lax.request('POST', '/Patient', {
+      body: { resourceType: 'Patient', managingOrganization: { reference: 'Organization/later' } },
+    });
     expect(res.status).toBe(201);
   } finally {
     await lax.close();

@@ -36,7 +36,7 @@ beforeAll(async () => {
   });
 });
 
-test('$meta on an instance is the current version\'s meta, by GET and POST', async () => {
+test("$meta on an instance is the current version's meta, by GET and POST", async () => {
   const m = meta(await server.request('GET', `/Patient/${patient}/$meta`));
   expect(m).toMatchObject({ versionId: '1', tag: [{ system: TAGS, code: 'vip', display: 'VIP' }] });
   expect(m.lastUpdated).toEqual(expect.any(String));
@@ -47,7 +47,10 @@ test('$meta on an instance is the current version\'s meta, by GET and POST', asy
 test('$meta-add adds profiles, tags and security labels as sets and makes a new version; adding again makes none', async () => {
   const add = parameters({
     profile: [ABDM_PROFILE],
-    tag: [{ system: TAGS, code: 'vip', display: 'another display: same tag' }, { system: TAGS, code: 'record-lost', display: 'Patient File Lost' }],
+    tag: [
+      { system: TAGS, code: 'vip', display: 'another display: same tag' },
+      { system: TAGS, code: 'record-lost', display: 'Patient File Lost' },
+    ],
     security: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'PSY' }],
   });
   const res = await server.request('POST', `/Patient/${patient}/$meta-add`, { body: add });
@@ -55,7 +58,10 @@ test('$meta-add adds profiles, tags and security labels as sets and makes a new 
   expect(res.headers.get('etag')).toBe('W/"2"');
   expect(m.versionId).toBe('2');
   expect(m.profile).toEqual([ABDM_PROFILE]);
-  expect(m.tag).toEqual([{ system: TAGS, code: 'vip', display: 'VIP' }, { system: TAGS, code: 'record-lost', display: 'Patient File Lost' }]);
+  expect(m.tag).toEqual([
+    { system: TAGS, code: 'vip', display: 'VIP' },
+    { system: TAGS, code: 'record-lost', display: 'Patient File Lost' },
+  ]);
   expect(m.security).toEqual([{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'PSY' }]);
   // the resource itself carries it, and search sees it
   expect((await server.request('GET', `/Patient/${patient}`)).body.meta.tag).toHaveLength(2);
@@ -65,7 +71,7 @@ test('$meta-add adds profiles, tags and security labels as sets and makes a new 
   expect(again.versionId).toBe('2');
 });
 
-test('$meta on a historical version answers that version\'s meta', async () => {
+test("$meta on a historical version answers that version's meta", async () => {
   const v1 = meta(await server.request('GET', `/Patient/${patient}/_history/1/$meta`));
   expect(v1.versionId).toBe('1');
   expect(v1.tag).toEqual([{ system: TAGS, code: 'vip', display: 'VIP' }]);
@@ -77,7 +83,10 @@ test('$meta at type and system level lists what is in use, without versionId or 
   expect(type).toEqual({
     profile: [ABDM_PROFILE],
     security: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'PSY' }],
-    tag: [{ system: TAGS, code: 'record-lost' }, { system: TAGS, code: 'vip' }],
+    tag: [
+      { system: TAGS, code: 'record-lost' },
+      { system: TAGS, code: 'vip' },
+    ],
   });
   const system = meta(await server.request('GET', '/$meta'));
   expect(system.security).toEqual(
@@ -88,20 +97,28 @@ test('$meta at type and system level lists what is in use, without versionId or 
   );
   expect(system.security).toHaveLength(2);
   expect(system.versionId).toBeUndefined();
-  expect(meta(await server.request('GET', '/Observation/$meta'))).toEqual({ security: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'R' }] });
+  expect(meta(await server.request('GET', '/Observation/$meta'))).toEqual({
+    security: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'R' }],
+  });
   expect(meta(await server.request('GET', '/Encounter/$meta'))).toEqual({});
 });
 
 test('$meta-delete removes by URL / system+code (display ignored); deleting what is absent is no error and no version', async () => {
   const res = await server.request('POST', `/Patient/${patient}/$meta-delete`, {
-    body: parameters({ profile: [ABDM_PROFILE], tag: [{ system: TAGS, code: 'vip', display: 'whatever' }], security: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'PSY' }] }),
+    body: parameters({
+      profile: [ABDM_PROFILE],
+      tag: [{ system: TAGS, code: 'vip', display: 'whatever' }],
+      security: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'PSY' }],
+    }),
   });
   const m = meta(res);
   expect(m.versionId).toBe('3');
   expect(m.profile).toBeUndefined();
   expect(m.security).toBeUndefined();
   expect(m.tag).toEqual([{ system: TAGS, code: 'record-lost', display: 'Patient File Lost' }]);
-  const absent = meta(await server.request('POST', `/Patient/${patient}/$meta-delete`, { body: parameters({ tag: [{ system: TAGS, code: 'never-there' }] }) }));
+  const absent = meta(
+    await server.request('POST', `/Patient/${patient}/$meta-delete`, { body: parameters({ tag: [{ system: TAGS, code: 'never-there' }] }) }),
+  );
   expect(absent.versionId).toBe('3');
   expect(meta(await server.request('GET', '/Patient/$meta')).tag).toEqual([{ system: TAGS, code: 'record-lost' }]);
 });
@@ -111,7 +128,18 @@ test('bad requests: 400/404/405/410 with an OperationOutcome', async () => {
     ['POST', `/Patient/${patient}/$meta-add`, { resourceType: 'Parameters' }, 400],
     ['POST', `/Patient/${patient}/$meta-add`, { resourceType: 'Patient' }, 400],
     ['POST', `/Patient/${patient}/$meta-add`, { resourceType: 'Parameters', parameter: [{ name: 'meta', valueString: 'x' }] }, 400],
-    ['POST', `/Patient/${patient}/$meta-add`, { resourceType: 'Parameters', parameter: [{ name: 'meta', valueMeta: { tag: [] } }, { name: 'mode', valueCode: 'x' }] }, 400],
+    [
+      'POST',
+      `/Patient/${patient}/$meta-add`,
+      {
+        resourceType: 'Parameters',
+        parameter: [
+          { name: 'meta', valueMeta: { tag: [] } },
+          { name: 'mode', valueCode: 'x' },
+        ],
+      },
+      400,
+    ],
     ['POST', `/Patient/${patient}/$meta-add`, parameters({ versionId: '9' }), 400],
     ['POST', `/Patient/${patient}/$meta-add`, parameters({ tag: { code: 'not-an-array' } }), 400],
     ['POST', `/Patient/${patient}/_history/1/$meta-add`, parameters({ tag: [{ code: 'x' }] }), 400],

@@ -19,14 +19,21 @@ beforeAll(async () => {
   id = res.body.id;
 });
 
-const jsonPatch = (ops: unknown, headers: Record<string, string> = {}) => ({ body: ops, headers: { 'content-type': 'application/json-patch+json', ...headers } });
+const jsonPatch = (ops: unknown, headers: Record<string, string> = {}) => ({
+  body: ops,
+  headers: { 'content-type': 'application/json-patch+json', ...headers },
+});
 
 test('JSON Patch applies, creates a version and validates the result', async () => {
-  const res = await server.request('PATCH', `/Patient/${id}`, jsonPatch([
-    { op: 'replace', path: '/gender', value: 'other' },
-    { op: 'add', path: '/name/0/given/-', value: 'Devi' },
-    { op: 'test', path: '/birthDate', value: '1990-02-03' },
-  ]));
+  const res = await server.request(
+    'PATCH',
+    `/Patient/${id}`,
+    jsonPatch([
+      { op: 'replace', path: '/gender', value: 'other' },
+      { op: 'add', path: '/name/0/given/-', value: 'Devi' },
+      { op: 'test', path: '/birthDate', value: '1990-02-03' },
+    ]),
+  );
   expect(res.status).toBe(200);
   expect(res.body.gender).toBe('other');
   expect(res.body.name[0].given).toEqual(['Priya', 'Devi']);
@@ -50,8 +57,21 @@ test('FHIRPath Patch (Parameters) applies', async () => {
     body: {
       resourceType: 'Parameters',
       parameter: [
-        { name: 'operation', part: [{ name: 'type', valueCode: 'replace' }, { name: 'path', valueString: 'Patient.birthDate' }, { name: 'value', valueDate: '1991-04-05' }] },
-        { name: 'operation', part: [{ name: 'type', valueCode: 'delete' }, { name: 'path', valueString: 'Patient.name[0].given[1]' }] },
+        {
+          name: 'operation',
+          part: [
+            { name: 'type', valueCode: 'replace' },
+            { name: 'path', valueString: 'Patient.birthDate' },
+            { name: 'value', valueDate: '1991-04-05' },
+          ],
+        },
+        {
+          name: 'operation',
+          part: [
+            { name: 'type', valueCode: 'delete' },
+            { name: 'path', valueString: 'Patient.name[0].given[1]' },
+          ],
+        },
       ],
     },
   });
@@ -62,12 +82,24 @@ test('FHIRPath Patch (Parameters) applies', async () => {
 
 test('If-Match on PATCH; deleted and unknown targets; conditional patch', async () => {
   const cur = (await server.request('GET', `/Patient/${id}`)).body.meta.versionId;
-  const stale = await server.request('PATCH', `/Patient/${id}`, jsonPatch([{ op: 'replace', path: '/gender', value: 'male' }], { 'if-match': 'W/"1"' }));
+  const stale = await server.request(
+    'PATCH',
+    `/Patient/${id}`,
+    jsonPatch([{ op: 'replace', path: '/gender', value: 'male' }], { 'if-match': 'W/"1"' }),
+  );
   expect(stale.status).toBe(412);
-  const fresh = await server.request('PATCH', `/Patient/${id}`, jsonPatch([{ op: 'replace', path: '/gender', value: 'male' }], { 'if-match': `W/"${cur}"` }));
+  const fresh = await server.request(
+    'PATCH',
+    `/Patient/${id}`,
+    jsonPatch([{ op: 'replace', path: '/gender', value: 'male' }], { 'if-match': `W/"${cur}"` }),
+  );
   expect(fresh.status).toBe(200);
   expect((await server.request('PATCH', '/Patient/unknown', jsonPatch([]))).status).toBe(404);
-  const cond = await server.request('PATCH', '/Patient?identifier=https://healthid.abdm.gov.in|12-3456-7890-1234', jsonPatch([{ op: 'add', path: '/active', value: true }]));
+  const cond = await server.request(
+    'PATCH',
+    '/Patient?identifier=https://healthid.abdm.gov.in|12-3456-7890-1234',
+    jsonPatch([{ op: 'add', path: '/active', value: true }]),
+  );
   expect(cond.status).toBe(200);
   expect(cond.body.id).toBe(id);
   expect(cond.body.active).toBe(true);

@@ -57,7 +57,14 @@ test('jsonb really prints resourceType elsewhere (so the tests below test someth
 });
 
 test('read, vread, _summary, _elements and _pretty', async () => {
-  for (const path of [`/Patient/${patient}`, `/Patient/${patient}/_history/1`, `/Patient/${patient}?_summary=true`, `/Patient/${patient}?_elements=name`, `/Patient/${patient}?_pretty=true`, `/Observation/${observation}`]) {
+  for (const path of [
+    `/Patient/${patient}`,
+    `/Patient/${patient}/_history/1`,
+    `/Patient/${patient}?_summary=true`,
+    `/Patient/${patient}?_elements=name`,
+    `/Patient/${patient}?_pretty=true`,
+    `/Observation/${observation}`,
+  ]) {
     const res = await server.request('GET', path);
     expect([path, res.status, firstKey(res.text)]).toEqual([path, 200, 'resourceType']);
   }
@@ -65,7 +72,15 @@ test('read, vread, _summary, _elements and _pretty', async () => {
 });
 
 test('search, compartment search and history entries', async () => {
-  for (const path of ['/Patient?family=Iyer', '/Patient?family=Iyer&_summary=true', `/Patient/${patient}/Observation`, `/Observation?subject=Patient/${patient}&_include=Observation:subject`, `/Patient/${patient}/_history`, '/Patient/_history', '/_history']) {
+  for (const path of [
+    '/Patient?family=Iyer',
+    '/Patient?family=Iyer&_summary=true',
+    `/Patient/${patient}/Observation`,
+    `/Observation?subject=Patient/${patient}&_include=Observation:subject`,
+    `/Patient/${patient}/_history`,
+    '/Patient/_history',
+    '/_history',
+  ]) {
     const res = await server.request('GET', path);
     const keys = entryResourcesFirstKeys(res.text);
     expect([path, res.status, keys.length > 0]).toEqual([path, 200, true]);
@@ -80,7 +95,11 @@ test('batch and transaction responses: written and read entries', async () => {
       resourceType: 'Bundle',
       type: 'transaction',
       entry: [
-        { fullUrl: 'urn:uuid:4f3c2a84-6e0e-4d7b-9a40-6a0a1d3b2c11', resource: { ...PATIENT, gender: 'other' }, request: { method: 'POST', url: 'Patient' } },
+        {
+          fullUrl: 'urn:uuid:4f3c2a84-6e0e-4d7b-9a40-6a0a1d3b2c11',
+          resource: { ...PATIENT, gender: 'other' },
+          request: { method: 'POST', url: 'Patient' },
+        },
         { request: { method: 'GET', url: `Patient/${patient}` } },
         { request: { method: 'GET', url: 'Patient?family=Iyer' } },
       ],

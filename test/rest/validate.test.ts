@@ -15,10 +15,22 @@ test('type-level $validate reports errors with paths, and passes a valid resourc
   expect(bad.status).toBe(200);
   expect(errors(bad.body).map((i: Json) => i.expression[0])).toEqual(expect.arrayContaining(['Patient.gender', 'Patient.foo']));
   const good = await server.request('POST', '/Patient/$validate', {
-    body: { resourceType: 'Parameters', parameter: [{ name: 'resource', resource: { resourceType: 'Patient', gender: 'male' } }, { name: 'mode', valueCode: 'create' }] },
+    body: {
+      resourceType: 'Parameters',
+      parameter: [
+        { name: 'resource', resource: { resourceType: 'Patient', gender: 'male' } },
+        { name: 'mode', valueCode: 'create' },
+      ],
+    },
   });
   expect(errors(good.body)).toEqual([]);
-  expect((await server.request('POST', '/Patient/$validate', { body: { resourceType: 'Parameters', parameter: [{ name: 'mode', valueCode: 'sideways' }] } })).status).toBe(400);
+  expect(
+    (
+      await server.request('POST', '/Patient/$validate', {
+        body: { resourceType: 'Parameters', parameter: [{ name: 'mode', valueCode: 'sideways' }] },
+      })
+    ).status,
+  ).toBe(400);
 });
 
 test('an unknown meta.profile is a warning, not an error', async () => {
@@ -38,20 +50,24 @@ test('instance-level $validate validates the stored resource; mode=delete report
   expect(errors(del.body)[0].diagnostics).toMatch(/referenced by Patient\//);
 });
 
-(fixturesAvailable('$validate of the Synthea bundles') ? test : test.skip)('every Synthea resource passes $validate without errors', async () => {
-  let checked = 0;
-  for (const file of syntheaBundles()) {
-    const bundle = JSON.parse(fs.readFileSync(file, 'utf8')) as Json;
-    for (const entry of bundle.entry as Json[]) {
-      const r = entry.resource as Json;
-      const res = await server.request('POST', `/${r.resourceType}/$validate`, { body: r });
-      expect({ file: path.basename(file), resource: `${r.resourceType}/${r.id}`, errors: errors(res.body) }).toEqual({
-        file: path.basename(file),
-        resource: `${r.resourceType}/${r.id}`,
-        errors: [],
-      });
-      checked++;
+(fixturesAvailable('$validate of the Synthea bundles') ? test : test.skip)(
+  'every Synthea resource passes $validate without errors',
+  async () => {
+    let checked = 0;
+    for (const file of syntheaBundles()) {
+      const bundle = JSON.parse(fs.readFileSync(file, 'utf8')) as Json;
+      for (const entry of bundle.entry as Json[]) {
+        const r = entry.resource as Json;
+        const res = await server.request('POST', `/${r.resourceType}/$validate`, { body: r });
+        expect({ file: path.basename(file), resource: `${r.resourceType}/${r.id}`, errors: errors(res.body) }).toEqual({
+          file: path.basename(file),
+          resource: `${r.resourceType}/${r.id}`,
+          errors: [],
+        });
+        checked++;
+      }
     }
-  }
-  expect(checked).toBeGreaterThan(6000);
-}, 300_000);
+    expect(checked).toBeGreaterThan(6000);
+  },
+  300_000,
+);

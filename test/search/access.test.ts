@@ -18,18 +18,25 @@ beforeAll(async () => {
   repo = new Repository(server.pool, { referentialIntegrity: true, baseUrl: server.base, timeZone: 'UTC' });
 });
 
-async function search(type: string, query: string, restriction?: AccessRestriction): Promise<{ matches: string[]; includes: string[]; total?: number }> {
+async function search(
+  type: string,
+  query: string,
+  restriction?: AccessRestriction,
+): Promise<{ matches: string[]; includes: string[]; total?: number }> {
   const parsed = parseSearch([type], [...new URLSearchParams(query)], { timeZone: 'UTC', baseUrl: server.base });
   const c = parsed.controls;
-  const r = await repo.searchResources({ actor: { kind: 'anonymous' }, access: restriction }, {
-    types: [type],
-    criteria: parsed.criteria,
-    sort: c.sort,
-    count: c.count ?? 50,
-    cursor: c.cursor,
-    include: c.include,
-    total: 'accurate',
-  });
+  const r = await repo.searchResources(
+    { actor: { kind: 'anonymous' }, access: restriction },
+    {
+      types: [type],
+      criteria: parsed.criteria,
+      sort: c.sort,
+      count: c.count ?? 50,
+      cursor: c.cursor,
+      include: c.include,
+      total: 'accurate',
+    },
+  );
   const ref = (x: { resourceType: string; id: string }) => `${x.resourceType}/${x.id}`;
   return { matches: r.matches.map(ref).sort(), includes: r.includes.map(ref).sort(), total: r.total };
 }
@@ -63,7 +70,9 @@ test('_include and _revinclude never reach outside the restriction', async () =>
   expect(all.includes).toEqual(['Encounter/e1', 'Patient/p1', 'Patient/p2', 'Patient/p3']);
   const restricted = await search('Observation', '_include=Observation:subject&_include=Observation:encounter', p1);
   expect(restricted.includes).toEqual(['Encounter/e1', 'Patient/p1']);
-  const rev = await search('Patient', '_revinclude=Observation:subject&_revinclude:iterate=Encounter:subject', { compartment: { type: 'Patient', id: 'p2' } });
+  const rev = await search('Patient', '_revinclude=Observation:subject&_revinclude:iterate=Encounter:subject', {
+    compartment: { type: 'Patient', id: 'p2' },
+  });
   expect(rev).toEqual({ matches: ['Patient/p2'], includes: ['Encounter/e2', 'Observation/o3', 'Observation/o4'], total: 1 });
   // iterate through an organisation (shared) back to patients: only the permitted one comes back
   const it = await search('Encounter', '_include=Encounter:service-provider&_revinclude:iterate=Patient:organization', {
@@ -79,9 +88,9 @@ test('chains and _has cannot match through resources outside the restriction', a
   expect((await search('Observation', 'subject:Patient.gender=male', p1)).matches).toEqual([]);
   // chain through a resource type outside the compartment: Organization is not visible unless shared
   expect((await search('Patient', 'organization.name=ruby', p1)).matches).toEqual([]);
-  expect((await search('Patient', 'organization.name=ruby', { compartment: { type: 'Patient', id: 'p1', sharedTypes: ['Organization'] } })).matches).toEqual([
-    'Patient/p1',
-  ]);
+  expect(
+    (await search('Patient', 'organization.name=ruby', { compartment: { type: 'Patient', id: 'p1', sharedTypes: ['Organization'] } })).matches,
+  ).toEqual(['Patient/p1']);
   // _has: organisations of patients with a systolic pressure > 130 (p2's o4) — invisible from p1's compartment
   const has = '_has:Patient:organization:_has:Observation:subject:value-quantity=gt130';
   expect((await search('Organization', has)).matches).toEqual(['Organization/org2']);
@@ -95,17 +104,23 @@ test('_list respects the restriction on the list itself', async () => {
 });
 
 test('paging and totals agree under a restriction (no post-filtering)', async () => {
-  const page1 = await repo.searchResources({ actor: { kind: 'anonymous' }, access: p1 }, {
-    types: ['Observation'],
-    criteria: [],
-    sort: [],
-    count: 1,
-    include: [],
-    total: 'accurate',
-  });
+  const page1 = await repo.searchResources(
+    { actor: { kind: 'anonymous' }, access: p1 },
+    {
+      types: ['Observation'],
+      criteria: [],
+      sort: [],
+      count: 1,
+      include: [],
+      total: 'accurate',
+    },
+  );
   expect(page1.total).toBe(2);
   expect(page1.matches).toHaveLength(1);
-  const page2 = await repo.searchResources({ actor: { kind: 'anonymous' }, access: p1 }, { types: ['Observation'], criteria: [], sort: [], count: 1, cursor: page1.next, include: [], total: 'none' });
+  const page2 = await repo.searchResources(
+    { actor: { kind: 'anonymous' }, access: p1 },
+    { types: ['Observation'], criteria: [], sort: [], count: 1, cursor: page1.next, include: [], total: 'none' },
+  );
   expect(page2.matches).toHaveLength(1);
   expect(page2.next).toBeUndefined();
   expect([page1.matches[0].id, page2.matches[0].id].sort()).toEqual(['o1', 'o2']);
@@ -144,7 +159,11 @@ describe('the rest of the read path honours the restriction inside its SQL', () 
     const restricted = await repo.everything(as(p1), { compartment: 'Patient', id: 'p1', count: 100 });
     expect(refs(restricted.entries)).toEqual(['Encounter/e1', 'Observation/o1', 'Observation/o2', 'Patient/p1', 'RiskAssessment/ra1']);
     expect(restricted.total).toBe(5);
-    const shared = await repo.everything(as({ compartment: { type: 'Patient', id: 'p1', sharedTypes: ['Organization'] } }), { compartment: 'Patient', id: 'p1', count: 2 });
+    const shared = await repo.everything(as({ compartment: { type: 'Patient', id: 'p1', sharedTypes: ['Organization'] } }), {
+      compartment: 'Patient',
+      id: 'p1',
+      count: 2,
+    });
     expect(shared.total).toBe(6);
     expect(shared.entries).toHaveLength(2);
     expect(shared.next).toBeDefined();

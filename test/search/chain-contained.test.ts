@@ -97,15 +97,18 @@ describe('access restriction (repository level)', () => {
   async function search(query: string, restriction: AccessRestriction): Promise<string[]> {
     const repo = new Repository(server.pool, { referentialIntegrity: true, baseUrl: server.base, timeZone: 'UTC' });
     const parsed = parseSearch(['MedicationRequest'], [...new URLSearchParams(query)], { timeZone: 'UTC', baseUrl: server.base });
-    const r = await repo.searchResources({ actor: { kind: 'anonymous' }, access: restriction }, { types: ['MedicationRequest'], criteria: parsed.criteria, sort: [], count: 50, include: [], total: 'none' });
+    const r = await repo.searchResources(
+      { actor: { kind: 'anonymous' }, access: restriction },
+      { types: ['MedicationRequest'], criteria: parsed.criteria, sort: [], count: 50, include: [], total: 'none' },
+    );
     return r.matches.map((m) => m.id).sort();
   }
-  test('the container\'s compartment decides, for the chain into it as for the match', async () => {
+  test("the container's compartment decides, for the chain into it as for the match", async () => {
     expect(await search('medication.code=3003', { compartment: { type: 'Patient', id: 'pt' } })).toEqual(['rx3']);
     expect(await search('medication.code=3003', { compartment: { type: 'Patient', id: 'pt2' } })).toEqual(['rx6']);
     expect(await search('medication.code=3003&status=active', { compartment: { type: 'Patient', id: 'pt2' } })).toEqual(['rx6']);
   });
-  test('a restriction to types without Medication keeps contained Medications (they are the container\'s)', async () => {
+  test("a restriction to types without Medication keeps contained Medications (they are the container's)", async () => {
     expect(await search('medication.code=1001', { resourceTypes: ['MedicationRequest'] })).toEqual(['rx1']); // rx2, rx5: Medication/shared
     expect(await search('medication.code=1001', { resourceTypes: ['MedicationRequest', 'Medication'] })).toEqual(['rx1', 'rx2', 'rx5']);
   });

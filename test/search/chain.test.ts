@@ -17,8 +17,14 @@ async function entries(query: string): Promise<{ match: string[]; include: strin
   const e = (res.body.entry ?? []) as Json[];
   const ref = (x: Json) => `${x.resource.resourceType}/${x.resource.id}`;
   return {
-    match: e.filter((x) => x.search.mode === 'match').map(ref).sort(),
-    include: e.filter((x) => x.search.mode === 'include').map(ref).sort(),
+    match: e
+      .filter((x) => x.search.mode === 'match')
+      .map(ref)
+      .sort(),
+    include: e
+      .filter((x) => x.search.mode === 'include')
+      .map(ref)
+      .sort(),
     body: res.body,
   };
 }
@@ -71,7 +77,9 @@ describe('_include and _revinclude', () => {
     expect(r.include).toEqual(['Encounter/e1', 'Observation/o1', 'Observation/o2']);
   });
   test(':iterate follows included resources', async () => {
-    const r = await entries('/Observation?_id=o3&_include=Observation:subject&_include:iterate=Patient:organization&_include:iterate=Organization:partof');
+    const r = await entries(
+      '/Observation?_id=o3&_include=Observation:subject&_include:iterate=Patient:organization&_include:iterate=Organization:partof',
+    );
     expect(r.include).toEqual(['Organization/org1', 'Organization/org2', 'Patient/p2']);
     const rev = await entries('/Organization?_id=org1&_revinclude=Patient:organization&_revinclude:iterate=Observation:subject');
     expect(rev.include).toEqual(['Observation/o1', 'Observation/o2', 'Patient/p1']);
@@ -91,7 +99,10 @@ describe('entry points', () => {
     const strip = (b: Json) => ({ ...b, id: undefined });
     expect(strip(post.body)).toEqual(strip(get.body));
     // query-string and body parameters combine
-    const mixed = await server.request('POST', '/Patient/_search?family=mu', { body: 'gender=male', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const mixed = await server.request('POST', '/Patient/_search?family=mu', {
+      body: 'gender=male',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     expect(mixed.body.entry.map((e: Json) => e.resource.id)).toEqual(['p2']);
   });
   test('system search with _type', async () => {
@@ -101,7 +112,10 @@ describe('entry points', () => {
     expect(all.match).toEqual(['Encounter/e1', 'Organization/org1', 'Patient/p1']);
     const tagged = await entries('/?_tag=urn:tags|vip');
     expect(tagged.match).toEqual(['Patient/p1']);
-    const post = await server.request('POST', '/_search', { body: '_type=Observation&code=8480-6', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const post = await server.request('POST', '/_search', {
+      body: '_type=Observation&code=8480-6',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     expect(post.status).toBe(200);
     expect(post.body.entry.map((e: Json) => e.resource.id).sort()).toEqual(['o1', 'o4']);
     expect((await server.request('GET', '/?_type=Patient,Observation&gender=male')).status).toBe(400); // not common to both

@@ -16,7 +16,9 @@ async function ids(query: string): Promise<string[]> {
 }
 
 const obs = (id: string, codes: string[], effective: Record<string, unknown>) => ({
-  resourceType: 'Observation', id, status: 'final',
+  resourceType: 'Observation',
+  id,
+  status: 'final',
   code: { coding: codes.map((c) => ({ system: LOINC, code: c })) },
   ...effective,
 });
@@ -31,7 +33,13 @@ beforeAll(async () => {
   await put(obs('bp4', ['8480-6'], { effectiveDateTime: '2023-12-31' }));
   await put(obs('nodate', ['8480-6'], {}));
   // a DiagnosticReport also has `code` and `date`; an Encounter has `date` but no `code`
-  await put({ resourceType: 'DiagnosticReport', id: 'dr1', status: 'final', code: { coding: [{ system: LOINC, code: '58410-2' }] }, effectiveDateTime: '2024-03-03' });
+  await put({
+    resourceType: 'DiagnosticReport',
+    id: 'dr1',
+    status: 'final',
+    code: { coding: [{ system: LOINC, code: '58410-2' }] },
+    effectiveDateTime: '2024-03-03',
+  });
   for (let i = 0; i < 40; i++) {
     const day = String(1 + (i % 28)).padStart(2, '0');
     await put(obs(`g${i}`, [i % 3 ? '8867-4' : '2339-0'], { effectiveDateTime: `2024-0${1 + (i % 4)}-${day}T0${i % 10}:00:00Z` }));
@@ -53,7 +61,11 @@ test('hand-computed results', async () => {
 test('same results as the resource-table form, over many windows and codes', async () => {
   const codes = ['8867-4', '2339-0', '8480-6', `${LOINC}|8867-4`];
   for (let m = 1; m <= 4; m++) {
-    for (const [lo, hi] of [['01', '08'], ['05', '20'], ['15', '28']]) {
+    for (const [lo, hi] of [
+      ['01', '08'],
+      ['05', '20'],
+      ['15', '28'],
+    ]) {
       for (const code of codes) {
         const q = `code=${code}&date=ge2024-0${m}-${lo}&date=lt2024-0${m}-${hi}`;
         const driven = await ids(`/Observation?${q}&_count=100`);

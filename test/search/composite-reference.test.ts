@@ -27,7 +27,10 @@ const docs: Json[] = [
   doc('d0', []),
   doc('dx', []),
   doc('d1', [{ code: 'replaces', target: 'DocumentReference/d0' }]),
-  doc('d2', [{ code: 'appends', target: 'DocumentReference/d0' }, { code: 'replaces', target: 'DocumentReference/dx/_history/1' }]),
+  doc('d2', [
+    { code: 'appends', target: 'DocumentReference/d0' },
+    { code: 'replaces', target: 'DocumentReference/dx/_history/1' },
+  ]),
   doc('d3', [{ code: 'transforms', target: OTHER }]),
 ];
 
@@ -81,7 +84,9 @@ describe('relationship', () => {
 describe('migration 20261127000960', () => {
   test('gives DocumentReferences written before it the same rows a write gives', async () => {
     const rows = (sql: string) =>
-      server.pool.query(`SELECT id, c1_system, c1_code, c2_system, c2_code FROM search_composite WHERE param = 'relationship' ${sql} ORDER BY 1, 3, 5`);
+      server.pool.query(
+        `SELECT id, c1_system, c1_code, c2_system, c2_code FROM search_composite WHERE param = 'relationship' ${sql} ORDER BY 1, 3, 5`,
+      );
     const written = (await rows('')).rows;
     expect(written.length).toBe(4);
     await server.pool.query(`DELETE FROM search_composite WHERE param = 'relationship'`);

@@ -17,7 +17,12 @@ function onChromosome(id: string, coordinateSystem: 0 | 1, chromosome: string, w
     id,
     type: 'dna',
     coordinateSystem,
-    referenceSeq: { chromosome: { coding: [{ system: CHROMOSOME, code: chromosome }] }, genomeBuild: 'GRCh37', windowStart: window[0], windowEnd: window[1] },
+    referenceSeq: {
+      chromosome: { coding: [{ system: CHROMOSOME, code: chromosome }] },
+      genomeBuild: 'GRCh37',
+      windowStart: window[0],
+      windowEnd: window[1],
+    },
     variant: variants.map(([start, end]) => ({ start, end })),
   };
 }
@@ -41,7 +46,16 @@ function onReferenceSeq(id: string, coordinateSystem: 0 | 1, seqId: string, wind
 // ms5 NC_000009.11 0-based [22125501, 22125510]       [22125504, 22125504]
 // ms6 NC_000009.11 1-based [22125500, 22125510]       [22125503, 22125504]
 const sequences: Json[] = [
-  onChromosome('ms1', 1, '1', [22125500, 22125510], [[22125503, 22125504], [22125600, 22125610]]),
+  onChromosome(
+    'ms1',
+    1,
+    '1',
+    [22125500, 22125510],
+    [
+      [22125503, 22125504],
+      [22125600, 22125610],
+    ],
+  ),
   onChromosome('ms2', 0, '1', [22125499, 22125510], [[22125499, 22125500]]),
   onChromosome('ms3', 1, '2', [22125500, 22125510], [[22125505, 22125506]]),
   onChromosome('ms4', 1, '1', [22125000, 22126000], [[22125490, 22125520]]),
@@ -78,8 +92,16 @@ describe('chromosome-variant-coordinate', () => {
   });
   test('comma is OR, repetition is AND (each value on its own element)', async () => {
     expect(await variant('1$22125503$22125504,2$22125505$22125506')).toEqual(['ms1', 'ms3']);
-    expect(await q(`/MolecularSequence?chromosome-variant-coordinate=${enc('1$ge22125600$le22125610')}&chromosome-variant-coordinate=${enc('1$le22125503$ge22125504')}`)).toEqual(['ms1']);
-    expect(await q(`/MolecularSequence?chromosome-variant-coordinate=${enc('1$ge22125400$le22125700')}&chromosome-window-coordinate=${enc('1$le22125000$ge22126000')}`)).toEqual(['ms4']);
+    expect(
+      await q(
+        `/MolecularSequence?chromosome-variant-coordinate=${enc('1$ge22125600$le22125610')}&chromosome-variant-coordinate=${enc('1$le22125503$ge22125504')}`,
+      ),
+    ).toEqual(['ms1']);
+    expect(
+      await q(
+        `/MolecularSequence?chromosome-variant-coordinate=${enc('1$ge22125400$le22125700')}&chromosome-window-coordinate=${enc('1$le22125000$ge22126000')}`,
+      ),
+    ).toEqual(['ms4']);
   });
   test(':missing', async () => {
     expect(await q('/MolecularSequence?chromosome-variant-coordinate:missing=true')).toEqual(['ms5', 'ms6']);
@@ -145,7 +167,15 @@ describe('the CapabilityStatement lists them', () => {
   test('MolecularSequence has the four coordinate composites', async () => {
     const res = await server.request('GET', '/metadata');
     const ms = (res.body.rest[0].resource as Json[]).find((r) => r.type === 'MolecularSequence')!;
-    const composites = (ms.searchParam as Json[]).filter((p) => p.type === 'composite').map((p) => p.name).sort();
-    expect(composites).toEqual(['chromosome-variant-coordinate', 'chromosome-window-coordinate', 'referenceseqid-variant-coordinate', 'referenceseqid-window-coordinate']);
+    const composites = (ms.searchParam as Json[])
+      .filter((p) => p.type === 'composite')
+      .map((p) => p.name)
+      .sort();
+    expect(composites).toEqual([
+      'chromosome-variant-coordinate',
+      'chromosome-window-coordinate',
+      'referenceseqid-variant-coordinate',
+      'referenceseqid-window-coordinate',
+    ]);
   });
 });

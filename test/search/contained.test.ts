@@ -26,7 +26,13 @@ const anita: Json = {
   gender: 'female',
   birthDate: '1985-04-12',
 };
-const meera: Json = { resourceType: 'Patient', id: 'meera', name: [{ family: 'Kulkarni', given: ['Meera'] }], gender: 'female', birthDate: '1992-11-03' };
+const meera: Json = {
+  resourceType: 'Patient',
+  id: 'meera',
+  name: [{ family: 'Kulkarni', given: ['Meera'] }],
+  gender: 'female',
+  birthDate: '1992-11-03',
+};
 
 /** A stocked drug, and three prescriptions: two with a contained Medication (both local id `med1`), one without. */
 const paracetamol: Json = { resourceType: 'Medication', id: 'paracetamol', code: PARACETAMOL, form: { text: 'tablet' } };
@@ -111,7 +117,11 @@ test('_contained absent or false: contained resources never match', async () => 
   const all = await server.request('GET', '/Patient?_total=accurate');
   expect(all.body.total).toBe(2);
   // the containers' own criteria are unchanged
-  expect(await matches(`/MedicationRequest?subject=Patient/anita&_contained=false`)).toEqual(['MedicationRequest/mr1', 'MedicationRequest/mr2', 'MedicationRequest/mr3']);
+  expect(await matches(`/MedicationRequest?subject=Patient/anita&_contained=false`)).toEqual([
+    'MedicationRequest/mr1',
+    'MedicationRequest/mr2',
+    'MedicationRequest/mr3',
+  ]);
 });
 
 test('_contained=true: the containers of matching contained resources, each once', async () => {
@@ -137,9 +147,7 @@ test('_contained=true: the containers of matching contained resources, each once
 test('_containedType=contained: the contained resources themselves, fullUrl [container]#[id]', async () => {
   const res = await server.request('GET', `/Medication?${paraCode}&_contained=true&_containedType=contained`);
   expect(res.status).toBe(200);
-  expect(res.body.entry).toEqual([
-    { fullUrl: `${server.base}/MedicationRequest/mr1#med1`, resource: mr1.contained[0], search: { mode: 'match' } },
-  ]);
+  expect(res.body.entry).toEqual([{ fullUrl: `${server.base}/MedicationRequest/mr1#med1`, resource: mr1.contained[0], search: { mode: 'match' } }]);
   expect(res.body.total).toBe(1);
   expect(await matches('/Medication?_contained=true&_containedType=contained')).toEqual(['MedicationRequest/mr1#med1', 'MedicationRequest/mr2#med1']);
   // ordered by container, then type and local id
@@ -156,7 +164,10 @@ test('_containedType=contained: the contained resources themselves, fullUrl [con
 
 test('_contained=both: top-level and contained matches together', async () => {
   expect(await matches(`/Medication?${paraCode}&_contained=both`)).toEqual(['MedicationRequest/mr1', 'Medication/paracetamol']);
-  expect(await matches(`/Medication?${paraCode}&_contained=both&_containedType=contained`)).toEqual(['MedicationRequest/mr1#med1', 'Medication/paracetamol']);
+  expect(await matches(`/Medication?${paraCode}&_contained=both&_containedType=contained`)).toEqual([
+    'MedicationRequest/mr1#med1',
+    'Medication/paracetamol',
+  ]);
   expect(await matches('/Patient?name=kulkarni&_contained=both')).toEqual(['Observation/family', 'Patient/meera', 'Observation/walkin']);
   expect(await matches('/Patient?name=kulkarni&birthdate=lt1990&_contained=both&_containedType=contained')).toEqual([
     'Observation/family#mother',
@@ -277,22 +288,28 @@ test('the access restriction applies to the container', async () => {
   async function search(type: string, query: string, restriction?: AccessRestriction): Promise<string[]> {
     const parsed = parseSearch([type], [...new URLSearchParams(query)], { timeZone: 'UTC', baseUrl: server.base });
     const c = parsed.controls;
-    const r = await repo.searchResources({ actor: { kind: 'anonymous' }, access: restriction }, {
-      types: [type],
-      criteria: parsed.criteria,
-      sort: [],
-      count: 50,
-      include: [],
-      total: 'accurate',
-      contained: c.contained,
-      containedType: c.containedType,
-    });
+    const r = await repo.searchResources(
+      { actor: { kind: 'anonymous' }, access: restriction },
+      {
+        types: [type],
+        criteria: parsed.criteria,
+        sort: [],
+        count: 50,
+        include: [],
+        total: 'accurate',
+        contained: c.contained,
+        containedType: c.containedType,
+      },
+    );
     expect(r.total).toBe(r.matches.length); // counted under the same restriction: no post-filtering
     return r.matches.map((m) => (m.container ? `${m.container.resourceType}/${m.container.id}#${m.id}` : `${m.resourceType}/${m.id}`));
   }
   const anitas: AccessRestriction = { compartment: { type: 'Patient', id: 'anita' } };
   expect(await search('Medication', '_contained=true', anitas)).toEqual(['MedicationRequest/mr1', 'MedicationRequest/mr2']);
-  expect(await search('Medication', '_contained=true&_containedType=contained', anitas)).toEqual(['MedicationRequest/mr1#med1', 'MedicationRequest/mr2#med1']);
+  expect(await search('Medication', '_contained=true&_containedType=contained', anitas)).toEqual([
+    'MedicationRequest/mr1#med1',
+    'MedicationRequest/mr2#med1',
+  ]);
   expect(await search('Medication', '_contained=true', { compartment: { type: 'Patient', id: 'meera' } })).toEqual([]);
   // the stocked Medication is outside every compartment unless shared; its contained twins follow their containers
   expect(await search('Medication', '_contained=both', { compartment: { type: 'Patient', id: 'anita', sharedTypes: ['Medication'] } })).toEqual([
@@ -300,6 +317,9 @@ test('the access restriction applies to the container', async () => {
     'MedicationRequest/mr2',
     'Medication/paracetamol',
   ]);
-  expect(await search('Patient', 'name=kulkarni&_contained=true', { resourceTypes: ['Observation'] })).toEqual(['Observation/family', 'Observation/walkin']);
+  expect(await search('Patient', 'name=kulkarni&_contained=true', { resourceTypes: ['Observation'] })).toEqual([
+    'Observation/family',
+    'Observation/walkin',
+  ]);
   expect(await search('Patient', 'name=kulkarni&_contained=both', { resourceTypes: ['Patient'] })).toEqual(['Patient/meera']);
 });

@@ -48,7 +48,10 @@ const nhidParameter = {
 async function ids(query: string): Promise<string[]> {
   const res = await server.request('GET', query);
   expect(res.status).toBe(200);
-  return (res.body.entry ?? []).filter((e: { search: { mode: string } }) => e.search.mode === 'match').map((e: { resource: { id: string } }) => e.resource.id).sort();
+  return (res.body.entry ?? [])
+    .filter((e: { search: { mode: string } }) => e.search.mode === 'match')
+    .map((e: { resource: { id: string } }) => e.resource.id)
+    .sort();
 }
 
 async function status(id: string): Promise<Record<string, unknown>> {
@@ -84,7 +87,11 @@ beforeAll(async () => {
     writes.push(repo.planVersion({ resourceType: 'Patient', id: `old${i}`, versionId: 1, method: 'PUT', insert: true }, patient(i)));
   }
   await repo.executeWrites(server.pool, writes, { returnContent: false });
-  for (const [id, display] of [['obs1', 'Systolic blood pressure'], ['obs2', 'Body weight'], ['obs3', 'Systolic murmur']]) {
+  for (const [id, display] of [
+    ['obs1', 'Systolic blood pressure'],
+    ['obs2', 'Body weight'],
+    ['obs3', 'Systolic murmur'],
+  ]) {
     const res = await server.request('PUT', `/Observation/${id}`, {
       body: { resourceType: 'Observation', id, status: 'final', code: { coding: [{ system: 'http://loinc.org', code: id, display }] } },
     });
@@ -116,7 +123,9 @@ describe('a token parameter over the national health ID', () => {
 
   test('new writes are indexed at once, concurrent updates stay consistent, and the reindex completes', async () => {
     // A Patient created while the parameter is pending, and updates racing the reindex job.
-    const created = await server.request('POST', '/Patient', { body: { resourceType: 'Patient', identifier: [{ system: NHID, value: '12-3456-7890-1234' }] } });
+    const created = await server.request('POST', '/Patient', {
+      body: { resourceType: 'Patient', identifier: [{ system: NHID, value: '12-3456-7890-1234' }] },
+    });
     expect(created.status).toBe(201);
     let racing = true;
     const race = (async () => {
@@ -191,8 +200,14 @@ describe('a string parameter over Observation.code.coding.display', () => {
   test('is found by prefix and :contains after its reindex; a change of expression reindexes it', async () => {
     const res = await server.request('POST', '/SearchParameter', {
       body: {
-        resourceType: 'SearchParameter', url: 'https://arogya.example.in/fhir/SearchParameter/Observation-code-display', name: 'code-display',
-        status: 'active', description: 'The display text of the observation code', code: 'code-display', base: ['Observation'], type: 'string',
+        resourceType: 'SearchParameter',
+        url: 'https://arogya.example.in/fhir/SearchParameter/Observation-code-display',
+        name: 'code-display',
+        status: 'active',
+        description: 'The display text of the observation code',
+        code: 'code-display',
+        base: ['Observation'],
+        type: 'string',
         expression: 'Observation.code.coding.display',
       },
     });
@@ -218,12 +233,30 @@ describe('a string parameter over Observation.code.coding.display', () => {
 });
 
 describe('refused definitions', () => {
-  const base = { resourceType: 'SearchParameter', url: 'https://arogya.example.in/fhir/SearchParameter/x', name: 'x', status: 'active', description: 'x' };
+  const base = {
+    resourceType: 'SearchParameter',
+    url: 'https://arogya.example.in/fhir/SearchParameter/x',
+    name: 'x',
+    status: 'active',
+    description: 'x',
+  };
   test.each([
-    ['an invalid FHIRPath expression', { code: 'bad1', base: ['Patient'], type: 'string', expression: 'Patient.name.given.where(' }, /not valid FHIRPath/],
+    [
+      'an invalid FHIRPath expression',
+      { code: 'bad1', base: ['Patient'], type: 'string', expression: 'Patient.name.given.where(' },
+      /not valid FHIRPath/,
+    ],
     ['an unknown function', { code: 'bad2', base: ['Patient'], type: 'string', expression: 'Patient.name.frobnicate()' }, /not valid FHIRPath/],
-    ['an unknown element', { code: 'bad3', base: ['Patient'], type: 'string', expression: 'Patient.nmae.given' }, /Patient\.nmae is not an element of Patient/],
-    ['an expression not rooted at its base', { code: 'bad4', base: ['Patient'], type: 'string', expression: 'Observation.code.text' }, /no part for base Patient/],
+    [
+      'an unknown element',
+      { code: 'bad3', base: ['Patient'], type: 'string', expression: 'Patient.nmae.given' },
+      /Patient\.nmae is not an element of Patient/,
+    ],
+    [
+      'an expression not rooted at its base',
+      { code: 'bad4', base: ['Patient'], type: 'string', expression: 'Observation.code.text' },
+      /no part for base Patient/,
+    ],
     ['a composite type', { code: 'bad5', base: ['Observation'], type: 'composite', expression: 'Observation' }, /type 'composite' is not supported/],
     ['a built-in code', { code: 'name', base: ['Patient'], type: 'string', expression: 'Patient.name.family' }, /already the R4 search parameter/],
     ['an abstract base', { code: 'bad6', base: ['Resource'], type: 'token', expression: 'Resource.id' }, /not a concrete resource type/],
@@ -252,7 +285,14 @@ describe('refused definitions', () => {
 
   test('a copy of an R4 definition is accepted and ignored (the built-in parameter serves it)', async () => {
     const res = await server.request('POST', '/SearchParameter', {
-      body: { ...base, url: 'http://hl7.org/fhir/SearchParameter/individual-gender', code: 'gender', base: ['Patient'], type: 'token', expression: 'Patient.gender' },
+      body: {
+        ...base,
+        url: 'http://hl7.org/fhir/SearchParameter/individual-gender',
+        code: 'gender',
+        base: ['Patient'],
+        type: 'token',
+        expression: 'Patient.gender',
+      },
     });
     expect(res.status).toBe(201);
     expect((await status(res.body.id)).status).toBe('inactive');
@@ -263,8 +303,15 @@ describe('deleting a parameter', () => {
   test('deactivates it at once and purges its index rows', async () => {
     const res = await server.request('POST', '/SearchParameter', {
       body: {
-        resourceType: 'SearchParameter', url: 'https://arogya.example.in/fhir/SearchParameter/Patient-mrn', name: 'mrn', status: 'active',
-        description: 'Hospital MRN', code: 'mrn', base: ['Patient'], type: 'token', expression: "Patient.identifier.where(system='urn:hms:mrn').value",
+        resourceType: 'SearchParameter',
+        url: 'https://arogya.example.in/fhir/SearchParameter/Patient-mrn',
+        name: 'mrn',
+        status: 'active',
+        description: 'Hospital MRN',
+        code: 'mrn',
+        base: ['Patient'],
+        type: 'token',
+        expression: "Patient.identifier.where(system='urn:hms:mrn').value",
       },
     });
     expect(res.status).toBe(201);

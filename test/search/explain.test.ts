@@ -27,7 +27,10 @@ beforeAll(async () => {
   server = await startServer();
   repo = new Repository(server.pool, { referentialIntegrity: false, baseUrl: server.base, timeZone: 'UTC' });
   const plan = (resource: JsonObject): VersionWrite =>
-    repo.planVersion({ resourceType: resource.resourceType as string, id: resource.id as string, versionId: 1, method: 'PUT', insert: true }, resource);
+    repo.planVersion(
+      { resourceType: resource.resourceType as string, id: resource.id as string, versionId: 1, method: 'PUT', insert: true },
+      resource,
+    );
   let batch: VersionWrite[] = [];
   const flush = async () => {
     await repo.executeWrites(server.pool, batch);
@@ -36,23 +39,37 @@ beforeAll(async () => {
   for (let i = 0; i < PATIENTS; i++) {
     batch.push(
       plan({
-        resourceType: 'Patient', id: `pt${i}`, identifier: [{ system: NHID, value: nhid(i) }],
-        name: [{ family: `Family${i % 500}`, given: [`Given${i}`] }], gender: i % 2 ? 'male' : 'female',
+        resourceType: 'Patient',
+        id: `pt${i}`,
+        identifier: [{ system: NHID, value: nhid(i) }],
+        name: [{ family: `Family${i % 500}`, given: [`Given${i}`] }],
+        gender: i % 2 ? 'male' : 'female',
         birthDate: `19${String(40 + (i % 60)).padStart(2, '0')}-0${1 + (i % 9)}-1${i % 10}`,
         managingOrganization: { reference: `Organization/org${i % 20}` },
       }),
     );
     batch.push(
       plan({
-        resourceType: 'Encounter', id: `en${i}`, status: 'finished', class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' },
-        subject: { reference: `Patient/pt${i}` }, serviceProvider: { reference: `Organization/org${i % 20}` },
-        period: { start: new Date(Date.UTC(2020, 0, 1) + i * 3600_000).toISOString(), end: new Date(Date.UTC(2020, 0, 1) + i * 3600_000 + 1800_000).toISOString() },
+        resourceType: 'Encounter',
+        id: `en${i}`,
+        status: 'finished',
+        class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' },
+        subject: { reference: `Patient/pt${i}` },
+        serviceProvider: { reference: `Organization/org${i % 20}` },
+        period: {
+          start: new Date(Date.UTC(2020, 0, 1) + i * 3600_000).toISOString(),
+          end: new Date(Date.UTC(2020, 0, 1) + i * 3600_000 + 1800_000).toISOString(),
+        },
       }),
     );
     batch.push(
       plan({
-        resourceType: 'Observation', id: `ob${i}`, status: 'final', code: { coding: [{ system: 'http://loinc.org', code: i % 3 ? '8480-6' : '29463-7' }] },
-        subject: { reference: `Patient/pt${i}` }, effectiveDateTime: new Date(Date.UTC(2021, 0, 1) + i * 3600_000).toISOString(),
+        resourceType: 'Observation',
+        id: `ob${i}`,
+        status: 'final',
+        code: { coding: [{ system: 'http://loinc.org', code: i % 3 ? '8480-6' : '29463-7' }] },
+        subject: { reference: `Patient/pt${i}` },
+        effectiveDateTime: new Date(Date.UTC(2021, 0, 1) + i * 3600_000).toISOString(),
         valueQuantity: { value: 100 + (i % 80), unit: 'mmHg', system: 'http://unitsofmeasure.org', code: 'mm[Hg]' },
       }),
     );
@@ -81,7 +98,12 @@ function expectIndexOnly(plan: string): void {
 
 const shapes: [string, string, string, RegExp][] = [
   ['identifier lookup', 'Patient', `identifier=${NHID}|${nhid(1234)}`, /search_token_value/],
-  ['identifier lookup, legacy system, hyphen-less', 'Patient', `identifier=https://healthid.ndhm.gov.in|${nhid(77).replace(/-/g, '')}`, /search_token_value/],
+  [
+    'identifier lookup, legacy system, hyphen-less',
+    'Patient',
+    `identifier=https://healthid.ndhm.gov.in|${nhid(77).replace(/-/g, '')}`,
+    /search_token_value/,
+  ],
   ['name prefix', 'Patient', 'name=given12', /search_string_value/],
   ['date range', 'Encounter', 'date=2020-02-01', /search_date_(low|high|span)/],
   ['two-sided date range (one row, span index)', 'Encounter', 'date=ge2020-02-01&date=lt2020-02-03', /search_date_span/],
@@ -130,5 +152,5 @@ test('the shapes return the right rows', async () => {
   };
   expect(await ids(`/Patient?identifier=${NHID}|${nhid(1234)}`)).toEqual(['pt1234']);
   expect(await ids(`/Encounter?subject:Patient.identifier=${NHID}|${nhid(2500)}`)).toEqual(['en2500']);
-  expect((await ids('/Encounter?_sort=-date&_count=3'))).toEqual([`en${PATIENTS - 1}`, `en${PATIENTS - 2}`, `en${PATIENTS - 3}`]);
+  expect(await ids('/Encounter?_sort=-date&_count=3')).toEqual([`en${PATIENTS - 1}`, `en${PATIENTS - 2}`, `en${PATIENTS - 3}`]);
 });

@@ -15,7 +15,12 @@ export const UCUM = 'http://unitsofmeasure.org';
 const hin = { coding: [{ system: ID_TYPES, code: 'HIN' }], text: 'Health ID' };
 
 export const resources: Json[] = [
-  { resourceType: 'Organization', id: 'org1', name: 'Ruby Hall Clinic', identifier: [{ system: 'https://facility.ndhm.gov.in', value: 'IN2710000001' }] },
+  {
+    resourceType: 'Organization',
+    id: 'org1',
+    name: 'Ruby Hall Clinic',
+    identifier: [{ system: 'https://facility.ndhm.gov.in', value: 'IN2710000001' }],
+  },
   { resourceType: 'Organization', id: 'org2', name: 'Sahyadri Hospital', partOf: { reference: 'Organization/org1' } },
   { resourceType: 'Practitioner', id: 'dr1', name: [{ family: 'Rao', given: ['Meera'] }] },
   {
@@ -52,12 +57,24 @@ export const resources: Json[] = [
   {
     resourceType: 'Patient',
     id: 'p3',
-    identifier: [{ system: NHID, value: '12345678901234' }, { system: 'urn:hms:mrn', value: 'MRN-3' }],
+    identifier: [
+      { system: NHID, value: '12345678901234' },
+      { system: 'urn:hms:mrn', value: 'MRN-3' },
+    ],
     name: [{ family: 'Smith', given: ['Chandra'] }],
     gender: 'other',
     birthDate: '1990-01-01',
   },
-  { resourceType: 'Patient', id: 'p4', name: [{ family: 'García', given: ['Ana'] }, { use: 'nickname', text: 'Anita' }], gender: 'female', deceasedBoolean: true },
+  {
+    resourceType: 'Patient',
+    id: 'p4',
+    name: [
+      { family: 'García', given: ['Ana'] },
+      { use: 'nickname', text: 'Anita' },
+    ],
+    gender: 'female',
+    deceasedBoolean: true,
+  },
   {
     resourceType: 'CodeSystem',
     id: 'cs1',
@@ -73,7 +90,13 @@ export const resources: Json[] = [
     status: 'active',
     compose: { include: [{ system: LOINC, concept: [{ code: '8480-6' }] }] },
   },
-  { resourceType: 'ValueSet', id: 'vs2', url: 'http://example.org/vs/all-cs', status: 'active', compose: { include: [{ system: 'http://example.org/cs' }] } },
+  {
+    resourceType: 'ValueSet',
+    id: 'vs2',
+    url: 'http://example.org/vs/all-cs',
+    status: 'active',
+    compose: { include: [{ system: 'http://example.org/cs' }] },
+  },
   {
     resourceType: 'Encounter',
     id: 'e1',
@@ -93,10 +116,38 @@ export const resources: Json[] = [
     period: { start: '2023-01-01' },
     serviceProvider: { reference: 'Organization/org2' },
   },
-  obs('o1', 'p1', '8480-6', 'Systolic blood pressure', { valueQuantity: { value: 120, unit: 'mmHg', system: UCUM, code: 'mm[Hg]' } }, { effectiveDateTime: '2024-03-01T10:00:00Z', encounter: { reference: 'Encounter/e1' } }),
-  obs('o2', 'p1', '29463-7', 'Body weight', { valueQuantity: { value: 70, unit: 'kg', system: UCUM, code: 'kg' } }, { effectiveDateTime: '2024-03-02' }),
-  obs('o3', 'p2', '29463-7', 'Body weight', { valueQuantity: { value: 70000, unit: 'g', system: UCUM, code: 'g' } }, { effectivePeriod: { start: '2024-02-01', end: '2024-02-10' } }),
-  obs('o4', 'p2', '8480-6', 'Systolic blood pressure', { valueQuantity: { value: 140.5, unit: 'mmHg', system: UCUM, code: 'mm[Hg]' } }, { effectiveDateTime: '2023-12-31T23:00:00Z', status: 'preliminary' }),
+  obs(
+    'o1',
+    'p1',
+    '8480-6',
+    'Systolic blood pressure',
+    { valueQuantity: { value: 120, unit: 'mmHg', system: UCUM, code: 'mm[Hg]' } },
+    { effectiveDateTime: '2024-03-01T10:00:00Z', encounter: { reference: 'Encounter/e1' } },
+  ),
+  obs(
+    'o2',
+    'p1',
+    '29463-7',
+    'Body weight',
+    { valueQuantity: { value: 70, unit: 'kg', system: UCUM, code: 'kg' } },
+    { effectiveDateTime: '2024-03-02' },
+  ),
+  obs(
+    'o3',
+    'p2',
+    '29463-7',
+    'Body weight',
+    { valueQuantity: { value: 70000, unit: 'g', system: UCUM, code: 'g' } },
+    { effectivePeriod: { start: '2024-02-01', end: '2024-02-10' } },
+  ),
+  obs(
+    'o4',
+    'p2',
+    '8480-6',
+    'Systolic blood pressure',
+    { valueQuantity: { value: 140.5, unit: 'mmHg', system: UCUM, code: 'mm[Hg]' } },
+    { effectiveDateTime: '2023-12-31T23:00:00Z', status: 'preliminary' },
+  ),
   obs('o5', 'p3', undefined, 'Dengue NS1 antigen', { valueString: 'Positive result' }, {}),
   {
     resourceType: 'Observation',

@@ -36,21 +36,31 @@ beforeAll(async () => {
     // patients 0..23 have OPD visits, one to three each; the day of the visit depends on the patient
     for (let k = 0; k < (i < 24 ? 1 + (i % 3) : 0); k++) {
       await put({
-        resourceType: 'Encounter', id: `en${i}-${k}`, status: 'finished', class: { code: 'AMB' },
+        resourceType: 'Encounter',
+        id: `en${i}-${k}`,
+        status: 'finished',
+        class: { code: 'AMB' },
         subject: { reference: `Patient/pt${String(i).padStart(2, '0')}` },
         period: { start: `2024-05-0${1 + (i % 4)}T0${k}:00:00Z`, end: `2024-05-0${1 + (i % 4)}T0${k}:30:00Z` },
       });
     }
   }
   // a visit of a patient who is not on the server
-  await put({ resourceType: 'Encounter', id: 'en-ghost', status: 'finished', class: { code: 'AMB' }, subject: { reference: 'Patient/ghost' }, period: { start: '2024-05-01T09:00:00Z' } });
+  await put({
+    resourceType: 'Encounter',
+    id: 'en-ghost',
+    status: 'finished',
+    class: { code: 'AMB' },
+    subject: { reference: 'Patient/ghost' },
+    period: { start: '2024-05-01T09:00:00Z' },
+  });
 }, 60_000);
 afterAll(async () => server?.close());
 
 test('matches once each, paged by id, equal to the resource-table form', async () => {
   const expected = Array.from({ length: 24 }, (_, i) => `pt${String(i).padStart(2, '0')}`);
   expect(await allPages('/Patient?_has:Encounter:subject:status=finished&_count=5')).toEqual(expected);
-  expect((await allPages('/Patient?_has:Encounter:subject:status=finished&_sort=_id&_count=7'))).toEqual(expected);
+  expect(await allPages('/Patient?_has:Encounter:subject:status=finished&_sort=_id&_count=7')).toEqual(expected);
 });
 
 test('a day, combined with a criterion on the matched type; dangling references never match', async () => {

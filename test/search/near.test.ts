@@ -58,7 +58,9 @@ describe('near', () => {
   });
   test('comma is OR, repetition is AND; :missing; with other criteria', async () => {
     expect(await near(`${CENTRAL}|4,19.05|72.83|1`)).toEqual(['greams', 'mum']);
-    expect(await matchIds(server, `/Location?near=${encodeURIComponent(`${CENTRAL}|300`)}&near=${encodeURIComponent('12.97|77.6|20')}`)).toEqual(['blr']);
+    expect(await matchIds(server, `/Location?near=${encodeURIComponent(`${CENTRAL}|300`)}&near=${encodeURIComponent('12.97|77.6|20')}`)).toEqual([
+      'blr',
+    ]);
     expect(await matchIds(server, '/Location?near:missing=true')).toEqual(['nowhere']);
     expect(await matchIds(server, `/Location?near=${encodeURIComponent(`${CENTRAL}|300`)}&name=kauvery`)).toEqual(['alwarpet']);
   });
@@ -78,7 +80,10 @@ describe('near', () => {
   test('contained Locations (_contained=true)', async () => {
     await loadFixtures(server, [
       {
-        resourceType: 'Encounter', id: 'visit', status: 'finished', class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' },
+        resourceType: 'Encounter',
+        id: 'visit',
+        status: 'finished',
+        class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' },
         location: [{ location: { reference: '#bay' } }],
         contained: [location('bay', 'Triage bay', [13.08, 80.27])],
       },

@@ -101,7 +101,13 @@ describe('paging', () => {
 
 describe('_sort, _count, _total, _summary, _elements', () => {
   beforeAll(async () => {
-    const people: [string, string | undefined][] = [['Zed', '2001-01-01'], ['Adams', '1999-05-05'], ['Müller', undefined], ['Baker', '1999-05-05'], ['Young', '1960-02-02']];
+    const people: [string, string | undefined][] = [
+      ['Zed', '2001-01-01'],
+      ['Adams', '1999-05-05'],
+      ['Müller', undefined],
+      ['Baker', '1999-05-05'],
+      ['Young', '1960-02-02'],
+    ];
     for (const [f, b] of people) await createPatient(f, b, 'sort');
   });
   const families = async (query: string): Promise<string[]> => {

@@ -177,7 +177,13 @@ describe('uri, reference and common parameters', () => {
     expect(await q('/Organization?partof=org1')).toEqual(['org2']);
     expect((await server.request('GET', '/Observation?subject:Organization=p1')).status).toBe(400);
     await server.request('PUT', '/Observation/o-ext', {
-      body: { resourceType: 'Observation', id: 'o-ext', status: 'final', code: { text: 'x' }, subject: { identifier: { system: NHID, value: '33-3333-3333-3333' }, display: 'External' } },
+      body: {
+        resourceType: 'Observation',
+        id: 'o-ext',
+        status: 'final',
+        code: { text: 'x' },
+        subject: { identifier: { system: NHID, value: '33-3333-3333-3333' }, display: 'External' },
+      },
     });
     expect(await q(`/Observation?subject:identifier=${enc(`${NHID}|33333333333333`)}`)).toEqual(['o-ext']);
     await server.request('DELETE', '/Observation/o-ext');

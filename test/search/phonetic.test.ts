@@ -15,7 +15,9 @@ test('the SQL key equals the extraction key for every Synthea and sample name', 
   const names = new Set<string>(INDIAN);
   if (fixturesAvailable('phonetic keys of Synthea names')) {
     for (const file of syntheaBundles()) {
-      const bundle = JSON.parse(fs.readFileSync(file, 'utf8')) as { entry?: { resource?: { resourceType?: string; name?: { family?: string; given?: string[] }[] } }[] };
+      const bundle = JSON.parse(fs.readFileSync(file, 'utf8')) as {
+        entry?: { resource?: { resourceType?: string; name?: { family?: string; given?: string[] }[] } }[];
+      };
       for (const e of bundle.entry ?? []) {
         if (e.resource?.resourceType !== 'Patient' && e.resource?.resourceType !== 'Practitioner') continue;
         for (const n of e.resource.name ?? []) {
@@ -36,9 +38,13 @@ test('the SQL key equals the extraction key for every Synthea and sample name', 
 
 test('a Synthea patient is found by a misspelt family name', async () => {
   if (!fixturesAvailable('phonetic search on a Synthea patient')) return;
-  const file = syntheaBundles().find((f) => JSON.parse(fs.readFileSync(f, 'utf8')).entry?.some((e: { resource?: { resourceType?: string } }) => e.resource?.resourceType === 'Patient'))!;
+  const file = syntheaBundles().find((f) =>
+    JSON.parse(fs.readFileSync(f, 'utf8')).entry?.some((e: { resource?: { resourceType?: string } }) => e.resource?.resourceType === 'Patient'),
+  )!;
   const bundle = JSON.parse(fs.readFileSync(file, 'utf8')) as { entry: { resource: { resourceType: string; name?: { family?: string }[] } }[] };
-  const patient = bundle.entry.find((e) => e.resource.resourceType === 'Patient')!.resource as Record<string, unknown> & { name: { family: string }[] };
+  const patient = bundle.entry.find((e) => e.resource.resourceType === 'Patient')!.resource as Record<string, unknown> & {
+    name: { family: string }[];
+  };
   const { id: _id, ...body } = patient;
   const created = await server.request('POST', '/Patient', { body: { ...body, managingOrganization: undefined, generalPractitioner: undefined } });
   expect(created.status).toBe(201);

@@ -21,12 +21,23 @@ beforeAll(async () => {
   server = await startServer({ referentialIntegrity: false });
   const put = async (r: Record<string, unknown>) => expect((await server.request('PUT', `/${r.resourceType}/${r.id}`, { body: r })).status).toBe(201);
   await put({ resourceType: 'Encounter', id: 'e1', status: 'finished', class: { code: 'AMB' }, period: { start: '2020-01-01', end: '2020-01-10' } });
-  await put({ resourceType: 'Encounter', id: 'e2', status: 'finished', class: { code: 'AMB' }, period: { start: '2020-03-01T10:00:00Z', end: '2020-03-01T11:00:00Z' } });
+  await put({
+    resourceType: 'Encounter',
+    id: 'e2',
+    status: 'finished',
+    class: { code: 'AMB' },
+    period: { start: '2020-03-01T10:00:00Z', end: '2020-03-01T11:00:00Z' },
+  });
   await put({ resourceType: 'Encounter', id: 'e3', status: 'finished', class: { code: 'AMB' }, period: { start: '2019-06-01' } });
   // two reaction dates, five months apart (Immunization.reaction.date is 0..*)
   await put({
-    resourceType: 'Immunization', id: 'i1', status: 'completed', vaccineCode: { text: 'x' }, patient: { reference: 'Patient/x' },
-    occurrenceDateTime: '2019-12-01', reaction: [{ date: '2020-01-01' }, { date: '2020-06-01' }],
+    resourceType: 'Immunization',
+    id: 'i1',
+    status: 'completed',
+    vaccineCode: { text: 'x' },
+    patient: { reference: 'Patient/x' },
+    occurrenceDateTime: '2019-12-01',
+    reaction: [{ date: '2020-01-01' }, { date: '2020-06-01' }],
   });
   for (let i = 0; i < 30; i++) {
     await put({ resourceType: 'Patient', id: `pp${String(i).padStart(2, '0')}`, name: [{ family: `Rao${i % 3}`, given: ['Ravi', 'Ravindra'] }] });
@@ -62,7 +73,10 @@ test('paging by id from the index rows: each resource once, whatever number of i
   const seen: string[] = [];
   let next: string | undefined = '/Patient?name=ravi&_count=7';
   while (next) {
-    const res: { status: number; body: { entry?: { resource: { id: string } }[]; link: { relation: string; url: string }[] } } = await server.request('GET', next);
+    const res: { status: number; body: { entry?: { resource: { id: string } }[]; link: { relation: string; url: string }[] } } = await server.request(
+      'GET',
+      next,
+    );
     expect(res.status).toBe(200);
     seen.push(...(res.body.entry ?? []).map((e) => e.resource.id));
     next = res.body.link.find((l) => l.relation === 'next')?.url;

@@ -14,13 +14,23 @@ const NHID = 'https://healthid.abdm.gov.in';
 const fixtures: Json[] = [
   { resourceType: 'Patient', id: 'pt', identifier: [{ system: NHID, value: '91-5555-6666-7777' }], name: [{ family: 'Pillai' }] },
   {
-    resourceType: 'MedicationRequest', id: 'rx', status: 'active', intent: 'order', subject: { reference: 'Patient/pt' },
+    resourceType: 'MedicationRequest',
+    id: 'rx',
+    status: 'active',
+    intent: 'order',
+    subject: { reference: 'Patient/pt' },
     medicationReference: { reference: '#med' },
-    contained: [{ resourceType: 'Medication', id: 'med', code: { coding: [{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '1001' }] } }],
+    contained: [
+      { resourceType: 'Medication', id: 'med', code: { coding: [{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '1001' }] } },
+    ],
   },
   {
-    resourceType: 'Encounter', id: 'opd', status: 'finished', class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' },
-    subject: { reference: 'Patient/pt' }, location: [{ location: { reference: '#room' } }],
+    resourceType: 'Encounter',
+    id: 'opd',
+    status: 'finished',
+    class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' },
+    subject: { reference: 'Patient/pt' },
+    location: [{ location: { reference: '#room' } }],
     contained: [{ resourceType: 'Location', id: 'room', name: 'OPD 3', position: { latitude: 13.0604, longitude: 80.2496 } }],
   },
 ];
@@ -32,7 +42,8 @@ beforeAll(async () => {
 
 async function indexRows(): Promise<Record<string, unknown[]>> {
   const out: Record<string, unknown[]> = {};
-  for (const t of INDEX_TABLES) out[t.name] = (await server.pool.query(`SELECT * FROM ${t.name} ORDER BY 1, 2, 3`)).rows.map((r) => JSON.stringify(r)).sort();
+  for (const t of INDEX_TABLES)
+    out[t.name] = (await server.pool.query(`SELECT * FROM ${t.name} ORDER BY 1, 2, 3`)).rows.map((r) => JSON.stringify(r)).sort();
   return out;
 }
 

@@ -51,11 +51,21 @@ const observations: Json[] = [
 ];
 
 function encounter(id: string, provider: string | undefined): Json {
-  const e: Json = { resourceType: 'Encounter', id, status: 'finished', class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' } };
+  const e: Json = {
+    resourceType: 'Encounter',
+    id,
+    status: 'finished',
+    class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' },
+  };
   if (provider) e.serviceProvider = { reference: provider };
   return e;
 }
-const encounters = [encounter('en1', 'Organization/orgA'), encounter('en2', 'Organization/orgB'), encounter('en3', undefined), encounter('en4', 'Organization/orgA')];
+const encounters = [
+  encounter('en1', 'Organization/orgA'),
+  encounter('en2', 'Organization/orgB'),
+  encounter('en3', undefined),
+  encounter('en4', 'Organization/orgA'),
+];
 
 const server = useServer();
 beforeAll(async () => {
@@ -99,7 +109,10 @@ describe('_sort by a reference parameter', () => {
       last = res.body;
       url = (res.body.link as Json[]).find((l) => l.relation === 'next')?.url;
     }
-    expect(forward).toEqual([['sr-a', 'sr-e', 'sr-f', 'sr-d'], ['sr-b', 'sr-c']]);
+    expect(forward).toEqual([
+      ['sr-a', 'sr-e', 'sr-f', 'sr-d'],
+      ['sr-b', 'sr-c'],
+    ]);
     const prev = (last!.link as Json[]).find((l) => l.relation === 'previous')!.url;
     expect((await server.request('GET', prev)).body.entry.map((e: Json) => e.resource.id)).toEqual(forward[0]);
   });
@@ -113,9 +126,17 @@ describe('_sort by a reference parameter', () => {
       expect(await sorted('/Encounter?_sort=-service-provider')).toEqual(['en2', 'en1', 'en4', 'en3']);
     } finally {
       // a write re-extracts the markers
-      await loadFixtures(server, [...observations, ...encounters].map((r) => ({ ...r, meta: { ...r.meta, tag: [...(r.meta?.tag ?? []), { system: 'urn:x', code: 'rewritten' }] } })));
+      await loadFixtures(
+        server,
+        [...observations, ...encounters].map((r) => ({
+          ...r,
+          meta: { ...r.meta, tag: [...(r.meta?.tag ?? []), { system: 'urn:x', code: 'rewritten' }] },
+        })),
+      );
     }
-    const { rows } = await server.pool.query("SELECT count(*)::int AS n FROM search_reference WHERE resource_type IN ('Observation', 'Encounter') AND smin IS NULL");
+    const { rows } = await server.pool.query(
+      "SELECT count(*)::int AS n FROM search_reference WHERE resource_type IN ('Observation', 'Encounter') AND smin IS NULL",
+    );
     expect(rows[0].n).toBe(0);
     expect(await obs('-performer')).toEqual(EXPECTED[3][1]);
   });
@@ -144,8 +165,10 @@ async function pages(url: string): Promise<string[]> {
 
 describe('keyset paging by a reference under concurrent writes', () => {
   // The sort value of the i-th resource of a run: a few subjects (or none), some of them absolute urls.
-  const subjectOf = (i: number): string | undefined => (i % 6 === 0 ? undefined : i % 6 === 5 ? `${EXTERNAL}${i % 3}` : `Patient/${['pa', 'pb', 'pc'][i % 3]}`);
-  const performersOf = (i: number): string[] => (i % 5 === 0 ? [] : i % 5 === 1 ? ['Practitioner/dr1', 'Organization/orgB'] : [`Practitioner/dr${1 + (i % 2)}`]);
+  const subjectOf = (i: number): string | undefined =>
+    i % 6 === 0 ? undefined : i % 6 === 5 ? `${EXTERNAL}${i % 3}` : `Patient/${['pa', 'pb', 'pc'][i % 3]}`;
+  const performersOf = (i: number): string[] =>
+    i % 5 === 0 ? [] : i % 5 === 1 ? ['Practitioner/dr1', 'Organization/orgB'] : [`Practitioner/dr${1 + (i % 2)}`];
   const byteOrder = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
   test.each([

@@ -24,7 +24,10 @@ test('unknown parameters and modifiers are refused with an OperationOutcome nami
 test('Prefer: handling=lenient ignores them and reports them in an outcome entry', async () => {
   const res = await server.request('GET', '/Patient?bogus=1&family=mu&gender:fuzzy=x', { headers: lenient });
   expect(res.status).toBe(200);
-  const matches = res.body.entry.filter((e: Json) => e.search.mode === 'match').map((e: Json) => e.resource.id).sort();
+  const matches = res.body.entry
+    .filter((e: Json) => e.search.mode === 'match')
+    .map((e: Json) => e.resource.id)
+    .sort();
   expect(matches).toEqual(['p1', 'p2']); // only family=mu applied
   const outcome = res.body.entry.find((e: Json) => e.search.mode === 'outcome').resource;
   expect(outcome.resourceType).toBe('OperationOutcome');
@@ -32,7 +35,17 @@ test('Prefer: handling=lenient ignores them and reports them in an outcome entry
 });
 
 test('malformed values are a 400 naming the parameter, lenient or not', async () => {
-  const bad = ['birthdate=1980-13-01', 'birthdate=xx1980', 'birthdate=yesterday', 'family=', '_count=-1', '_count=abc', '_total=maybe', '_summary=nope', '_id=not%20an%20id'];
+  const bad = [
+    'birthdate=1980-13-01',
+    'birthdate=xx1980',
+    'birthdate=yesterday',
+    'family=',
+    '_count=-1',
+    '_count=abc',
+    '_total=maybe',
+    '_summary=nope',
+    '_id=not%20an%20id',
+  ];
   for (const query of bad) {
     for (const headers of [{}, lenient]) {
       const res = await server.request('GET', `/Patient?${query}`, { headers });
@@ -54,7 +67,10 @@ test('conditional writes stay strict even under lenient handling', async () => {
   expect(del.status).toBe(400);
   expect(await matchIds(server, '/Patient?family=mu')).toEqual(['p1', 'p2']); // nothing was deleted
   // the full grammar works in conditional operations: chains, modifiers, dates
-  const ok = await server.request('POST', '/Patient', { body, headers: { 'if-none-exist': 'family:exact=Müller&birthdate=1980&organization.name=ruby' } });
+  const ok = await server.request('POST', '/Patient', {
+    body,
+    headers: { 'if-none-exist': 'family:exact=Müller&birthdate=1980&organization.name=ruby' },
+  });
   expect(ok.status).toBe(200);
   expect(ok.body.id).toBe('p1');
 });

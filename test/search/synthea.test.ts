@@ -66,7 +66,9 @@ d('Synthea patient record', () => {
     const o = withQ[0];
     const v = o.valueQuantity;
     const sameValue = withQ.filter((x) => x.valueQuantity.code === v.code && Math.abs(x.valueQuantity.value - v.value) < 1e-9).length;
-    expect(await total(`/Observation?value-quantity=${v.value}|http://unitsofmeasure.org|${encodeURIComponent(v.code)}`)).toBeGreaterThanOrEqual(sameValue);
+    expect(await total(`/Observation?value-quantity=${v.value}|http://unitsofmeasure.org|${encodeURIComponent(v.code)}`)).toBeGreaterThanOrEqual(
+      sameValue,
+    );
     const code = o.code.coding[0].code;
     expect(await total(`/Observation?code-value-quantity=${encodeURIComponent(`${code}$ge0`)}`)).toBeGreaterThanOrEqual(1);
     expect(await total(`/Patient?_has:Observation:patient:code=${code}`)).toBe(1);

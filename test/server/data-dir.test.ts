@@ -36,9 +36,13 @@ rootTest('a data dir under a private folder: exit 1 and a message naming the fol
   expect(fs.existsSync(dataDir)).toBe(false);
 });
 
-rootTest('a private TMPDIR does not stop the first start of a reachable data dir', async () => {
-  const dataDir = path.join(folder(0o755), 'data');
-  const run = await runCli(['migrate'], { AROGYA_DATA_DIR: dataDir, TMPDIR: folder(0o700) });
-  expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' });
-  expect(fs.existsSync(path.join(dataDir, 'pg', 'PG_VERSION'))).toBe(true);
-}, 180_000);
+rootTest(
+  'a private TMPDIR does not stop the first start of a reachable data dir',
+  async () => {
+    const dataDir = path.join(folder(0o755), 'data');
+    const run = await runCli(['migrate'], { AROGYA_DATA_DIR: dataDir, TMPDIR: folder(0o700) });
+    expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(fs.existsSync(path.join(dataDir, 'pg', 'PG_VERSION'))).toBe(true);
+  },
+  180_000,
+);

@@ -32,7 +32,11 @@ test('serve on an external database with 2 workers: health, request ids, redacte
       identifier: [{ system: 'https://healthid.abdm.gov.in', value: nhid }],
       name: [{ text: 'Kavita Deshpande' }],
     });
-    const created = await fetch(`${base}/Patient`, { method: 'POST', body, headers: { 'content-type': 'application/fhir+json', 'x-request-id': 'trace-abc-123' } });
+    const created = await fetch(`${base}/Patient`, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/fhir+json', 'x-request-id': 'trace-abc-123' },
+    });
     expect(created.status).toBe(201);
     expect(created.headers.get('x-request-id')).toBe('trace-abc-123');
     const found = await fetch(`${base}/Patient?identifier=https://healthid.abdm.gov.in|${nhid}`);
@@ -69,7 +73,10 @@ test('serve on an external database with 2 workers: health, request ids, redacte
     }
 
     const logs = proc.output();
-    const lines = logs.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = logs
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.length).toBeGreaterThan(3);
     expect(lines.some((l) => l.reqId === 'trace-abc-123')).toBe(true);
     expect(logs).not.toContain(nhid);
@@ -101,7 +108,13 @@ test('SIGTERM while the workers are still starting is a clean shutdown (exit 0)'
   {
     const port = await freePort();
     const proc = start(['serve'], { DATABASE_URL: databaseUrl, PORT: String(port), AROGYA_WORKERS: '2', LOG_LEVEL: 'warn' });
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status, () => 0)) === 200);
+    await waitFor(
+      async () =>
+        (await fetch(`http://127.0.0.1:${port}/readyz`).then(
+          (r) => r.status,
+          () => 0,
+        )) === 200,
+    );
     proc.child.kill('SIGTERM');
     expect(await proc.exited).toBe(0);
   }

@@ -59,14 +59,18 @@ export interface Outcome {
 /** One request on a fresh connection (no keep-alive reuse, so a closing server cannot race a reused socket). */
 export function send(url: string, method: string, body?: string): Promise<Outcome> {
   return new Promise((resolve) => {
-    const req = http.request(url, { method, agent: false, headers: body ? { 'content-type': 'application/fhir+json', 'content-length': Buffer.byteLength(body) } : {} }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-      res.on('error', (e: NodeJS.ErrnoException) => resolve({ status: res.statusCode ?? 0, body: text, error: e.code ?? e.message }));
-      res.on('aborted', () => resolve({ status: res.statusCode ?? 0, body: text, error: 'aborted' }));
-    });
+    const req = http.request(
+      url,
+      { method, agent: false, headers: body ? { 'content-type': 'application/fhir+json', 'content-length': Buffer.byteLength(body) } : {} },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+        res.on('error', (e: NodeJS.ErrnoException) => resolve({ status: res.statusCode ?? 0, body: text, error: e.code ?? e.message }));
+        res.on('aborted', () => resolve({ status: res.statusCode ?? 0, body: text, error: 'aborted' }));
+      },
+    );
     req.on('error', (e: NodeJS.ErrnoException) => resolve({ status: 0, body: '', error: e.code ?? e.message }));
     req.end(body);
   });

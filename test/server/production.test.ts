@@ -41,7 +41,10 @@ function productionModules(): string {
     fs.writeFileSync(path.join(dir, 'package.json'), pkg);
     fs.writeFileSync(path.join(dir, 'package-lock.json'), lock);
     // the same omissions as the Dockerfile's `npm prune`; from the npm cache when it can
-    execFileSync('npm', ['ci', '--omit=dev', '--omit=optional', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund'], { cwd: dir, stdio: 'pipe' });
+    execFileSync('npm', ['ci', '--omit=dev', '--omit=optional', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund'], {
+      cwd: dir,
+      stdio: 'pipe',
+    });
     fs.writeFileSync(path.join(dir, 'installed'), '');
   }
   return path.join(dir, 'node_modules');
@@ -54,7 +57,10 @@ test('the Dockerfile runtime stage: a data volume, a non-root user, no dev or op
   expect(runtimeStage).toMatch(/^USER arogya$/m);
   expect(dockerfile).toMatch(/npm prune --omit=dev --omit=optional/);
   // What production leaves out must not be needed by the server's code at run time.
-  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
+  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+    dependencies: Record<string, string>;
+    devDependencies: Record<string, string>;
+  };
   expect(pkg.devDependencies['hl7.fhir.r4.examples']).toBeDefined();
   expect(pkg.dependencies['hl7.fhir.r4.examples']).toBeUndefined();
 });
@@ -81,15 +87,28 @@ test('the runtime stage reproduced: production dependencies, read-only app, user
     const port = await freePort();
     // The image's data dir is its volume: here a folder the user owns (without that ENV, the default is under the app).
     const image = imageEnv();
-    const env = { ...image, ...(image.AROGYA_DATA_DIR ? { AROGYA_DATA_DIR: volume } : {}), HOME: app, PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: await createTestDatabase(), AROGYA_WORKERS: '1', LOG_LEVEL: 'warn' };
+    const env = {
+      ...image,
+      ...(image.AROGYA_DATA_DIR ? { AROGYA_DATA_DIR: volume } : {}),
+      HOME: app,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DATABASE_URL: await createTestDatabase(),
+      AROGYA_WORKERS: '1',
+      LOG_LEVEL: 'warn',
+    };
     proc = start(['serve'], env, { main: path.join(app, MAIN.slice(ROOT.length + 1)), cwd: app, uid: NOBODY, gid: NOBODY });
     await waitReady(port, proc);
     const base = `http://127.0.0.1:${port}/fhir`;
     const fhir = fhirClient(base);
     const statuses: number[] = [];
-    const seen = <T extends { status: number }>(r: T): T => (statuses.push(r.status), r);
+    const seen = <T extends { status: number }>(r: T): T => {
+      statuses.push(r.status);
+      return r;
+    };
 
-    for (const id of ['prod-1', 'prod-2']) expect(seen(await fhir.request('PUT', `/Patient/${id}`, { body: { resourceType: 'Patient', id, gender: 'female' } })).status).toBe(201);
+    for (const id of ['prod-1', 'prod-2'])
+      expect(seen(await fhir.request('PUT', `/Patient/${id}`, { body: { resourceType: 'Patient', id, gender: 'female' } })).status).toBe(201);
     const exportStarted = seen(await kickOff(fhir, '/$export?_type=Patient'));
     expect(exportStarted.status).toBe(202);
     const exported = seen(await waitForJob(fhir, exportStarted.headers.get('content-location')!));
@@ -98,13 +117,31 @@ test('the runtime stage reproduced: production dependencies, read-only app, user
     expect(file).toMatchObject({ type: 'Patient', count: 2 });
     expect((await download(file.url)).lines).toHaveLength(2);
 
-    const uploaded = seen(await fetch(`${base}/_bulk/upload`, { method: 'POST', body: `${JSON.stringify({ resourceType: 'Patient', id: 'prod-imported', gender: 'male' })}\n`, headers: { 'content-type': 'application/fhir+ndjson' } }));
+    const uploaded = seen(
+      await fetch(`${base}/_bulk/upload`, {
+        method: 'POST',
+        body: `${JSON.stringify({ resourceType: 'Patient', id: 'prod-imported', gender: 'male' })}\n`,
+        headers: { 'content-type': 'application/fhir+ndjson' },
+      }),
+    );
     expect(uploaded.status).toBe(201);
     const { url } = (await uploaded.json()) as { url: string };
     const importStarted = seen(
       await kickOff(fhir, '/$import', {
         method: 'POST',
-        body: { resourceType: 'Parameters', parameter: [{ name: 'inputFormat', valueCode: 'application/fhir+ndjson' }, { name: 'input', part: [{ name: 'type', valueCode: 'Patient' }, { name: 'url', valueUri: url }] }] },
+        body: {
+          resourceType: 'Parameters',
+          parameter: [
+            { name: 'inputFormat', valueCode: 'application/fhir+ndjson' },
+            {
+              name: 'input',
+              part: [
+                { name: 'type', valueCode: 'Patient' },
+                { name: 'url', valueUri: url },
+              ],
+            },
+          ],
+        },
       }),
     );
     expect(importStarted.status).toBe(202);
@@ -127,8 +164,15 @@ test('npm start runs the server as its direct child: stopping npm stops the serv
   // A project folder whose `start` script is the real one; `build` is a no-op there (dist/ is already built).
   const project = fs.mkdtempSync(path.join(os.tmpdir(), 'arogya-npm-start-'));
   fs.chmodSync(project, 0o755); // as root, the embedded PostgreSQL runs as the postgres user and must reach its data dir
-  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { name: string; version: string; scripts: Record<string, string> };
-  fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: pkg.name, version: pkg.version, private: true, scripts: { build: 'true', start: pkg.scripts.start } }));
+  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+    name: string;
+    version: string;
+    scripts: Record<string, string>;
+  };
+  fs.writeFileSync(
+    path.join(project, 'package.json'),
+    JSON.stringify({ name: pkg.name, version: pkg.version, private: true, scripts: { build: 'true', start: pkg.scripts.start } }),
+  );
   fs.symlinkSync(path.join(ROOT, 'dist'), path.join(project, 'dist'));
   const port = await freePort();
   const npm = spawn('npm', ['start'], {
@@ -149,15 +193,18 @@ test('npm start runs the server as its direct child: stopping npm stops the serv
     }
   };
   const childrenOf = (pid: number): { pid: number; cmd: string }[] =>
-    fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).flatMap((d) => {
-      try {
-        const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
-        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-        return ppid === pid ? [{ pid: Number(d), cmd: fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').join(' ').trim() }] : [];
-      } catch {
-        return []; // exited meanwhile
-      }
-    });
+    fs
+      .readdirSync('/proc')
+      .filter((d) => /^\d+$/.test(d))
+      .flatMap((d) => {
+        try {
+          const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+          const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+          return ppid === pid ? [{ pid: Number(d), cmd: fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').join(' ').trim() }] : [];
+        } catch {
+          return []; // exited meanwhile
+        }
+      });
   try {
     await waitReady(port, proc);
     const children = childrenOf(npm.pid!);

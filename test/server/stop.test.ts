@@ -24,9 +24,20 @@ function transaction(n: number): string {
     resourceType: 'Bundle',
     type: 'transaction',
     entry: [
-      { fullUrl: patient, resource: { resourceType: 'Patient', identifier, name: [{ family: `Burst${n}` }] }, request: { method: 'POST', url: 'Patient' } },
+      {
+        fullUrl: patient,
+        resource: { resourceType: 'Patient', identifier, name: [{ family: `Burst${n}` }] },
+        request: { method: 'POST', url: 'Patient' },
+      },
       ...Array.from({ length: OBSERVATIONS }, (_, k) => ({
-        resource: { resourceType: 'Observation', identifier, status: 'final', code: { text: 'Heart rate' }, subject: { reference: patient }, valueQuantity: { value: 60 + k } },
+        resource: {
+          resourceType: 'Observation',
+          identifier,
+          status: 'final',
+          code: { text: 'Heart rate' },
+          subject: { reference: patient },
+          valueQuantity: { value: 60 + k },
+        },
         request: { method: 'POST', url: 'Observation' },
       })),
     ],
@@ -36,7 +47,9 @@ function transaction(n: number): string {
 function acknowledged(o: Outcome): boolean {
   if (o.status !== 200 || o.error) return false;
   const body = JSON.parse(o.body) as { resourceType: string; type: string; entry: { response: { status: string } }[] };
-  return body.type === 'transaction-response' && body.entry.length === OBSERVATIONS + 1 && body.entry.every((e) => e.response.status.startsWith('201'));
+  return (
+    body.type === 'transaction-response' && body.entry.length === OBSERVATIONS + 1 && body.entry.every((e) => e.response.status.startsWith('201'))
+  );
 }
 
 /** Fires `count` transactions at once (numbered from `first`); calls `onAck` with the number acknowledged so far. */
@@ -55,7 +68,10 @@ async function stored(base: string): Promise<Map<string, { patients: number; obs
   const counts = new Map<string, { patients: number; observations: number }>();
   for (const type of ['Patient', 'Observation']) {
     for (let url: string | undefined = `${base}/${type}?_count=1000`; url; ) {
-      const page = (await (await fetch(url)).json()) as { entry?: { resource: { identifier?: { system: string; value: string }[] } }[]; link: { relation: string; url: string }[] };
+      const page = (await (await fetch(url)).json()) as {
+        entry?: { resource: { identifier?: { system: string; value: string }[] } }[];
+        link: { relation: string; url: string }[];
+      };
       for (const e of page.entry ?? []) {
         const value = e.resource.identifier?.find((i) => i.system === SYSTEM)?.value;
         if (value === undefined) continue;
@@ -108,10 +124,13 @@ test('SIGTERM and kill -9 mid-burst on the embedded database: complete responses
     for (let i = 0; i < 500 && (late.length === 0 || !late[late.length - 1].error); i++) late.push(await send(base, 'POST', transaction(1000)));
     const outcomes = await Promise.all(first);
     expect(await running.exited).toBe(0);
-    const isOutcome503 = (o: Outcome): boolean => o.status === 503 && !o.error && (JSON.parse(o.body) as { resourceType: string }).resourceType === 'OperationOutcome';
+    const isOutcome503 = (o: Outcome): boolean =>
+      o.status === 503 && !o.error && (JSON.parse(o.body) as { resourceType: string }).resourceType === 'OperationOutcome';
     for (const o of [...outcomes, ...late.slice(0, -1)]) {
       // a transaction-response, or a 503 OperationOutcome (arrived while it drained)
-      expect({ clean: acknowledged(o) || isOutcome503(o), status: o.status, error: o.error, body: o.body.slice(0, 300) }).toEqual(expect.objectContaining({ clean: true }));
+      expect({ clean: acknowledged(o) || isOutcome503(o), status: o.status, error: o.error, body: o.body.slice(0, 300) }).toEqual(
+        expect.objectContaining({ clean: true }),
+      );
     }
     // The last one met the closed listener: refused, or reset in the instant the listener closed under it — never
     // accepted, so nothing was done with it (every request accepted since SIGTERM was answered 503).

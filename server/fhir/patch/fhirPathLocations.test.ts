@@ -21,8 +21,13 @@ describe('locate', () => {
     expect(locate(patient, 'Patient.name', ref)).toEqual([[{ key: 'name', index: 0 }], [{ key: 'name', index: 1 }]]);
     expect(locate(patient, 'Patient.name[1].family', ref)).toEqual([[{ key: 'name', index: 1 }, { key: 'family' }]]);
     expect(locate(patient, 'Patient.name.last()', ref)).toEqual([[{ key: 'name', index: 1 }]]);
-    expect(locate(patient, "name.where(family = 'A').given.first()", ref)).toEqual([[{ key: 'name', index: 0 }, { key: 'given', index: 0 }]]);
-    expect(locate(patient, 'Patient.name.where(family = \'C\')', ref)).toEqual([]);
+    expect(locate(patient, "name.where(family = 'A').given.first()", ref)).toEqual([
+      [
+        { key: 'name', index: 0 },
+        { key: 'given', index: 0 },
+      ],
+    ]);
+    expect(locate(patient, "Patient.name.where(family = 'C')", ref)).toEqual([]);
   });
 
   test('choice elements resolve to their JSON key', () => {
@@ -53,13 +58,21 @@ describe('locate', () => {
   });
 
   test('decimals written losslessly are compared by value', () => {
-    const obs = parseFhirJson('{"resourceType":"Observation","component":[{"valueQuantity":{"value":1.50}},{"valueQuantity":{"value":2.500}}]}') as JsonObject;
+    const obs = parseFhirJson(
+      '{"resourceType":"Observation","component":[{"valueQuantity":{"value":1.50}},{"valueQuantity":{"value":2.500}}]}',
+    ) as JsonObject;
     expect(locate(obs, 'Observation.component.where(value.value > 2)', ref)).toEqual([[{ key: 'component', index: 1 }]]);
     expect(locate(obs, 'Observation.component.value.value', ref)).toHaveLength(2);
   });
 
   test('refuses results that are not elements of the resource', () => {
-    for (const expression of ["Patient.name.family + 'x'", 'Patient.name.count()', "'Patient'", 'Patient.name.given.substring(1)', 'Patient.birthDate.toString()']) {
+    for (const expression of [
+      "Patient.name.family + 'x'",
+      'Patient.name.count()',
+      "'Patient'",
+      'Patient.name.given.substring(1)',
+      'Patient.birthDate.toString()',
+    ]) {
       expect(() => locate(patient, expression, ref)).toThrow(OperationOutcomeError);
     }
     try {
@@ -89,7 +102,14 @@ describe('splitListPath', () => {
   });
 
   test('refuses anything else', () => {
-    for (const expression of ['Patient.name[0]', 'Patient.name.first()', "Patient.name.where(use = 'x')", 'Patient.a + Patient.b', '.name', 'Patient.']) {
+    for (const expression of [
+      'Patient.name[0]',
+      'Patient.name.first()',
+      "Patient.name.where(use = 'x')",
+      'Patient.a + Patient.b',
+      '.name',
+      'Patient.',
+    ]) {
       expect(splitListPath(expression)).toBeUndefined();
     }
   });

@@ -65,8 +65,7 @@ function evaluator(expression: string, ref: OperationRef): Evaluator {
 }
 
 /** The class of fhirpath.js result nodes (not exported by the package), to tell elements from computed values. */
-const ResourceNodeClass = (fhirpath.evaluate({ resourceType: 'Basic' }, 'Basic', {}, r4, { resolveInternalTypes: false })[0] as object)
-  .constructor;
+const ResourceNodeClass = (fhirpath.evaluate({ resourceType: 'Basic' }, 'Basic', {}, r4, { resolveInternalTypes: false })[0] as object).constructor;
 
 function isResourceNode(v: unknown): v is ResourceNode {
   return v instanceof ResourceNodeClass;

@@ -63,14 +63,21 @@ const patient = (): JsonObject =>
 
 describe('add', () => {
   test('appends to a repeating element (a telecom)', () => {
-    const out = patch(patient(), op('add', 'Patient', name('telecom'), value({ valueContactPoint: { system: 'phone', value: '020 1234', use: 'home' } })));
+    const out = patch(
+      patient(),
+      op('add', 'Patient', name('telecom'), value({ valueContactPoint: { system: 'phone', value: '020 1234', use: 'home' } })),
+    );
     expect(out.telecom).toEqual([...(patient().telecom as JsonValue[]), { system: 'phone', value: '020 1234', use: 'home' }]);
   });
 
   test('adds a missing single element, and refuses one that exists', () => {
     const input = { resourceType: 'Patient', id: 'x' };
     expect(patch(input, op('add', 'Patient', name('birthDate'), value({ valueDate: '1930-01-01' })))).toEqual({ ...input, birthDate: '1930-01-01' });
-    expectError(() => patch(patient(), op('add', 'Patient', name('birthDate'), value({ valueDate: '1930-01-01' }))), 422, /already has birthDate \(use replace/);
+    expectError(
+      () => patch(patient(), op('add', 'Patient', name('birthDate'), value({ valueDate: '1930-01-01' }))),
+      422,
+      /already has birthDate \(use replace/,
+    );
   });
 
   test('a choice element gets the JSON name of the value type', () => {
@@ -108,14 +115,26 @@ describe('add', () => {
       ),
     );
     expect(out.contact).toEqual([
-      { name: { text: 'Meena Rao' }, telecom: [{ system: 'phone', value: '1' }, { system: 'phone', value: '2' }], gender: 'female' },
+      {
+        name: { text: 'Meena Rao' },
+        telecom: [
+          { system: 'phone', value: '1' },
+          { system: 'phone', value: '2' },
+        ],
+        gender: 'female',
+      },
     ]);
   });
 
   test('builds a HumanName, a Coding and an Extension part by part', () => {
     const out = patch(
       { resourceType: 'Patient', maritalStatus: { text: 'married' } },
-      op('add', 'Patient', name('name'), parts({ name: 'family', valueString: 'Iyer' }, { name: 'given', valueString: 'Lakshmi' }, { name: 'given', valueString: 'K' })),
+      op(
+        'add',
+        'Patient',
+        name('name'),
+        parts({ name: 'family', valueString: 'Iyer' }, { name: 'given', valueString: 'Lakshmi' }, { name: 'given', valueString: 'K' }),
+      ),
       op(
         'add',
         'Patient.maritalStatus',
@@ -126,7 +145,12 @@ describe('add', () => {
           { name: 'display', valueString: 'Married', _valueString: { extension: [{ url: 'http://example.org/lang', valueCode: 'en' }] } },
         ),
       ),
-      op('add', 'Patient', name('extension'), parts({ name: 'url', valueUri: 'http://example.org/religion' }, { name: 'value', valueCodeableConcept: { text: 'none' } })),
+      op(
+        'add',
+        'Patient',
+        name('extension'),
+        parts({ name: 'url', valueUri: 'http://example.org/religion' }, { name: 'value', valueCodeableConcept: { text: 'none' } }),
+      ),
     );
     expect(out).toEqual({
       resourceType: 'Patient',
@@ -147,10 +171,20 @@ describe('add', () => {
   });
 
   test('a choice element may be named by its JSON key, which then fixes the type; a subtype fills its base type', () => {
-    expect(patch({ resourceType: 'Patient' }, op('add', 'Patient', name('deceasedDateTime'), value({ valueDateTime: '2024' })))).toEqual({ resourceType: 'Patient', deceasedDateTime: '2024' });
-    expectError(() => patch({ resourceType: 'Patient' }, op('add', 'Patient', name('deceasedDateTime'), value({ valueBoolean: true }))), 400, /boolean is not allowed/);
+    expect(patch({ resourceType: 'Patient' }, op('add', 'Patient', name('deceasedDateTime'), value({ valueDateTime: '2024' })))).toEqual({
+      resourceType: 'Patient',
+      deceasedDateTime: '2024',
+    });
+    expectError(
+      () => patch({ resourceType: 'Patient' }, op('add', 'Patient', name('deceasedDateTime'), value({ valueBoolean: true }))),
+      400,
+      /boolean is not allowed/,
+    );
     const age = { value: 42, unit: 'a', system: 'http://unitsofmeasure.org', code: 'a' };
-    expect(patch({ resourceType: 'Observation' }, op('add', 'Observation', name('value'), value({ valueAge: age })))).toEqual({ resourceType: 'Observation', valueQuantity: age });
+    expect(patch({ resourceType: 'Observation' }, op('add', 'Observation', name('value'), value({ valueAge: age })))).toEqual({
+      resourceType: 'Observation',
+      valueQuantity: age,
+    });
   });
 
   test('adds a contained resource', () => {
@@ -165,22 +199,90 @@ describe('add', () => {
       422,
       /^FHIRPath Patch operation 0 \(add at .*\): no element matches Patient\.identifier\.where\(system = 'urn:none'\)\.period/,
     );
-    expectError(() => patch(patient(), op('add', 'Patient.name', name('text'), value({ valueString: 'x' }))), 422, /matches 2 elements \(Patient\.name\[0\], Patient\.name\[1\]\); add needs exactly one/);
-    expectError(() => patch(patient(), op('add', 'Patient', name('nickname'), value({ valueString: 'x' }))), 400, /Patient has no element "nickname"/);
-    expectError(() => patch(patient(), op('add', 'Patient', name('multipleBirth'), value({ valueString: 'twin' }))), 400, /type string is not allowed for Patient\.multipleBirth\[x\] \(allowed: boolean, integer\)/);
-    expectError(() => patch(patient(), op('add', 'Patient', name('photo'), value({ valueHumanName: { text: 'x' } }))), 400, /HumanName is not allowed for Patient\.photo/);
-    expectError(() => patch(patient(), op('add', 'Patient', name('multipleBirth'), parts({ name: 'x', valueString: 'y' }))), 400, /choice element: give its value as a typed value\[x\]/);
-    expectError(() => patch({ resourceType: 'Patient' }, op('add', 'Patient', name('gender'), parts({ name: 'id', valueString: 'y' }))), 400, /primitive/);
-    expectError(() => patch({ resourceType: 'Patient' }, op('add', 'Patient', name('contact'), parts({ name: 'nope', valueString: 'y' }))), 400, /Patient\.contact has no element "nope"/);
-    expectError(() => patch({ resourceType: 'Patient' }, op('add', 'Patient', name('contact'), parts({ name: 'gender', valueCode: 'male' }, { name: 'gender', valueCode: 'female' }))), 400, /does not repeat but is given more than once/);
-    expectError(() => patch({ resourceType: 'Patient' }, op('add', 'Patient', name('active'), value({ valueInteger: 1 }))), 400, /integer is not allowed for Patient\.active/);
-    expectError(() => patch({ resourceType: 'Patient' }, op('add', 'Patient', name('active'), value({ valueFoo: 1 }))), 400, /"valueFoo" does not name a FHIR data type/);
-    expectError(() => patch({ resourceType: 'Patient' }, op('add', 'Patient', name('active'), value({}))), 400, /has no value\[x\], resource or parts/);
-    expectError(() => patch({ resourceType: 'Patient' }, op('add', 'Patient', name('active'), value({ valueBoolean: true, part: [] }))), 400, /only one of a value\[x\], a resource or parts/);
-    expectError(() => patch({ resourceType: 'Patient' }, op('add', 'Patient', name('gender'), value({ valueCode: { code: 'male' } }))), 400, /"valueCode" must be a JSON string, number or boolean/);
-    expectError(() => patch({ resourceType: 'Patient' }, op('add', 'Patient', name('maritalStatus'), value({ valueCodeableConcept: 'M' }))), 400, /must be a JSON object/);
-    expectError(() => patch({ resourceType: 'Patient' }, op('add', 'Patient', name('contained'), parts({ name: 'id', valueId: 'x' }))), 400, /give a value\[x\] or resource, not parts/);
-    expectError(() => patch({ resourceType: 'Patient' }, op('add', 'Patient', name('link'), { name: 'value', resource: { resourceType: 'Patient' } })), 400, /a Patient resource is not allowed for Patient\.link/);
+    expectError(
+      () => patch(patient(), op('add', 'Patient.name', name('text'), value({ valueString: 'x' }))),
+      422,
+      /matches 2 elements \(Patient\.name\[0\], Patient\.name\[1\]\); add needs exactly one/,
+    );
+    expectError(
+      () => patch(patient(), op('add', 'Patient', name('nickname'), value({ valueString: 'x' }))),
+      400,
+      /Patient has no element "nickname"/,
+    );
+    expectError(
+      () => patch(patient(), op('add', 'Patient', name('multipleBirth'), value({ valueString: 'twin' }))),
+      400,
+      /type string is not allowed for Patient\.multipleBirth\[x\] \(allowed: boolean, integer\)/,
+    );
+    expectError(
+      () => patch(patient(), op('add', 'Patient', name('photo'), value({ valueHumanName: { text: 'x' } }))),
+      400,
+      /HumanName is not allowed for Patient\.photo/,
+    );
+    expectError(
+      () => patch(patient(), op('add', 'Patient', name('multipleBirth'), parts({ name: 'x', valueString: 'y' }))),
+      400,
+      /choice element: give its value as a typed value\[x\]/,
+    );
+    expectError(
+      () => patch({ resourceType: 'Patient' }, op('add', 'Patient', name('gender'), parts({ name: 'id', valueString: 'y' }))),
+      400,
+      /primitive/,
+    );
+    expectError(
+      () => patch({ resourceType: 'Patient' }, op('add', 'Patient', name('contact'), parts({ name: 'nope', valueString: 'y' }))),
+      400,
+      /Patient\.contact has no element "nope"/,
+    );
+    expectError(
+      () =>
+        patch(
+          { resourceType: 'Patient' },
+          op('add', 'Patient', name('contact'), parts({ name: 'gender', valueCode: 'male' }, { name: 'gender', valueCode: 'female' })),
+        ),
+      400,
+      /does not repeat but is given more than once/,
+    );
+    expectError(
+      () => patch({ resourceType: 'Patient' }, op('add', 'Patient', name('active'), value({ valueInteger: 1 }))),
+      400,
+      /integer is not allowed for Patient\.active/,
+    );
+    expectError(
+      () => patch({ resourceType: 'Patient' }, op('add', 'Patient', name('active'), value({ valueFoo: 1 }))),
+      400,
+      /"valueFoo" does not name a FHIR data type/,
+    );
+    expectError(
+      () => patch({ resourceType: 'Patient' }, op('add', 'Patient', name('active'), value({}))),
+      400,
+      /has no value\[x\], resource or parts/,
+    );
+    expectError(
+      () => patch({ resourceType: 'Patient' }, op('add', 'Patient', name('active'), value({ valueBoolean: true, part: [] }))),
+      400,
+      /only one of a value\[x\], a resource or parts/,
+    );
+    expectError(
+      () => patch({ resourceType: 'Patient' }, op('add', 'Patient', name('gender'), value({ valueCode: { code: 'male' } }))),
+      400,
+      /"valueCode" must be a JSON string, number or boolean/,
+    );
+    expectError(
+      () => patch({ resourceType: 'Patient' }, op('add', 'Patient', name('maritalStatus'), value({ valueCodeableConcept: 'M' }))),
+      400,
+      /must be a JSON object/,
+    );
+    expectError(
+      () => patch({ resourceType: 'Patient' }, op('add', 'Patient', name('contained'), parts({ name: 'id', valueId: 'x' }))),
+      400,
+      /give a value\[x\] or resource, not parts/,
+    );
+    expectError(
+      () => patch({ resourceType: 'Patient' }, op('add', 'Patient', name('link'), { name: 'value', resource: { resourceType: 'Patient' } })),
+      400,
+      /a Patient resource is not allowed for Patient\.link/,
+    );
   });
 });
 
@@ -209,7 +311,15 @@ describe('insert', () => {
   });
 
   test('inserts into the extensions of a primitive', () => {
-    const out = patch(patient(), op('insert', 'Patient.birthDate.extension', index(0), parts({ name: 'url', valueUri: 'http://example.org/a' }, { name: 'value', valueBoolean: true })));
+    const out = patch(
+      patient(),
+      op(
+        'insert',
+        'Patient.birthDate.extension',
+        index(0),
+        parts({ name: 'url', valueUri: 'http://example.org/a' }, { name: 'value', valueBoolean: true }),
+      ),
+    );
     expect((out._birthDate as JsonObject).extension).toEqual([
       { url: 'http://example.org/a', valueBoolean: true },
       { url: 'http://hl7.org/fhir/StructureDefinition/patient-birthTime', valueDateTime: '1990-04-01T06:30:00+05:30' },
@@ -217,11 +327,31 @@ describe('insert', () => {
   });
 
   test('errors: index past the end, a path that is not a list, a non-repeating element', () => {
-    expectError(() => patch(patient(), op('insert', 'Patient.name', index(3), value({ valueHumanName: { text: 'x' } }))), 422, /index 3 is out of range: Patient\.name has 2 item\(s\), so the index may be at most 2/);
-    expectError(() => patch(patient(), op('insert', "Patient.name.where(use = 'official')", index(0), value({ valueHumanName: {} }))), 400, /must end with the name of a list element/);
-    expectError(() => patch(patient(), op('insert', 'Patient.name[0]', index(0), value({ valueHumanName: {} }))), 400, /must end with the name of a list element/);
-    expectError(() => patch(patient(), op('insert', 'Patient.gender', index(0), value({ valueCode: 'male' }))), 400, /Patient\.gender does not repeat/);
-    expectError(() => patch(patient(), op('insert', 'Patient.contact[1].telecom', index(0), value({ valueContactPoint: {} }))), 422, /no element matches Patient\.contact\[1\]/);
+    expectError(
+      () => patch(patient(), op('insert', 'Patient.name', index(3), value({ valueHumanName: { text: 'x' } }))),
+      422,
+      /index 3 is out of range: Patient\.name has 2 item\(s\), so the index may be at most 2/,
+    );
+    expectError(
+      () => patch(patient(), op('insert', "Patient.name.where(use = 'official')", index(0), value({ valueHumanName: {} }))),
+      400,
+      /must end with the name of a list element/,
+    );
+    expectError(
+      () => patch(patient(), op('insert', 'Patient.name[0]', index(0), value({ valueHumanName: {} }))),
+      400,
+      /must end with the name of a list element/,
+    );
+    expectError(
+      () => patch(patient(), op('insert', 'Patient.gender', index(0), value({ valueCode: 'male' }))),
+      400,
+      /Patient\.gender does not repeat/,
+    );
+    expectError(
+      () => patch(patient(), op('insert', 'Patient.contact[1].telecom', index(0), value({ valueContactPoint: {} }))),
+      422,
+      /no element matches Patient\.contact\[1\]/,
+    );
   });
 });
 
@@ -270,15 +400,25 @@ describe('replace', () => {
     expect(out).not.toHaveProperty('deceasedBoolean');
     expect(out.deceasedDateTime).toBe('2024-02-29T10:00:00+05:30');
     expect(Object.keys(out)).toEqual(Object.keys(patient()).map((k) => (k === 'deceasedBoolean' ? 'deceasedDateTime' : k)));
-    expectError(() => patch(patient(), op('replace', 'Patient.deceased', value({ valueString: 'yes' }))), 400, /type string is not allowed for Patient\.deceased\[x\] \(allowed: boolean, dateTime\)/);
+    expectError(
+      () => patch(patient(), op('replace', 'Patient.deceased', value({ valueString: 'yes' }))),
+      400,
+      /type string is not allowed for Patient\.deceased\[x\] \(allowed: boolean, dateTime\)/,
+    );
   });
 
   test('replaces an element reached through extension(url) and ofType()', () => {
     const out = patch(
       patient(),
-      op('replace', "Patient.birthDate.extension('http://hl7.org/fhir/StructureDefinition/patient-birthTime').value.ofType(dateTime)", value({ valueDateTime: '1990-04-01T07:00:00+05:30' })),
+      op(
+        'replace',
+        "Patient.birthDate.extension('http://hl7.org/fhir/StructureDefinition/patient-birthTime').value.ofType(dateTime)",
+        value({ valueDateTime: '1990-04-01T07:00:00+05:30' }),
+      ),
     );
-    expect(out._birthDate).toEqual({ extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/patient-birthTime', valueDateTime: '1990-04-01T07:00:00+05:30' }] });
+    expect(out._birthDate).toEqual({
+      extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/patient-birthTime', valueDateTime: '1990-04-01T07:00:00+05:30' }],
+    });
   });
 
   test('replaces a complex element and a list item; a replaced primitive takes the new value’s companion', () => {
@@ -303,7 +443,11 @@ describe('replace', () => {
   });
 
   test('errors: no match, several matches, the resource itself', () => {
-    expectError(() => patch(patient(), op('replace', 'Patient.maritalStatus', value({ valueCodeableConcept: { text: 'x' } }))), 422, /no element matches Patient\.maritalStatus/);
+    expectError(
+      () => patch(patient(), op('replace', 'Patient.maritalStatus', value({ valueCodeableConcept: { text: 'x' } }))),
+      422,
+      /no element matches Patient\.maritalStatus/,
+    );
     expectError(() => patch(patient(), op('replace', 'Patient.name.given', value({ valueString: 'x' }))), 422, /matches 3 elements/);
     expectError(() => patch(patient(), op('replace', 'Patient', value({ valueString: 'x' }))), 422, /cannot replace the resource itself/);
   });
@@ -327,29 +471,65 @@ describe('move', () => {
   test('errors: source or destination out of range', () => {
     expectError(() => patch(patient(), moveOp('Patient.identifier', 4, 0)), 422, /source 4 is out of range: Patient\.identifier has 4 item\(s\)/);
     expectError(() => patch(patient(), moveOp('Patient.identifier', 0, 4)), 422, /destination 4 is out of range/);
-    expectError(() => patch({ resourceType: 'Patient' }, moveOp('Patient.identifier', 0, 0)), 422, /source 0 is out of range: Patient\.identifier has 0 item/);
+    expectError(
+      () => patch({ resourceType: 'Patient' }, moveOp('Patient.identifier', 0, 0)),
+      422,
+      /source 0 is out of range: Patient\.identifier has 0 item/,
+    );
   });
 });
 
 describe('the patch document', () => {
   test('errors: not Parameters, other parameters, missing type or path, unknown type, bad positions, stray parts', () => {
     expectError(() => applyFhirPathPatch(patient(), [{ op: 'add' }]), 400, /must be a Parameters resource/);
-    expectError(() => applyFhirPathPatch(patient(), { resourceType: 'Parameters', parameter: [{ name: 'op' }] }), 400, /operation 0: unexpected parameter "op"/);
-    expectError(() => applyFhirPathPatch(patient(), params({ name: 'operation', part: [{ name: 'path', valueString: 'Patient' }] })), 400, /missing part "type"/);
-    expectError(() => applyFhirPathPatch(patient(), params({ name: 'operation', part: [{ name: 'type', valueCode: 'delete' }] })), 400, /a delete operation requires part "path"/);
+    expectError(
+      () => applyFhirPathPatch(patient(), { resourceType: 'Parameters', parameter: [{ name: 'op' }] }),
+      400,
+      /operation 0: unexpected parameter "op"/,
+    );
+    expectError(
+      () => applyFhirPathPatch(patient(), params({ name: 'operation', part: [{ name: 'path', valueString: 'Patient' }] })),
+      400,
+      /missing part "type"/,
+    );
+    expectError(
+      () => applyFhirPathPatch(patient(), params({ name: 'operation', part: [{ name: 'type', valueCode: 'delete' }] })),
+      400,
+      /a delete operation requires part "path"/,
+    );
     expectError(() => patch(patient(), op('remove', 'Patient.active')), 400, /unknown operation type "remove"/);
     expectError(() => patch(patient(), op('insert', 'Patient.name', value({ valueHumanName: {} }))), 400, /requires part "index"/);
-    expectError(() => patch(patient(), op('insert', 'Patient.name', index(-1), value({ valueHumanName: {} }))), 400, /"index" must have a valueInteger of 0 or more/);
-    expectError(() => patch(patient(), op('insert', 'Patient.name', index('1'), value({ valueHumanName: {} }))), 400, /"index" must have a valueInteger/);
-    expectError(() => patch(patient(), op('replace', 'Patient.active', index(0), value({ valueBoolean: false }))), 400, /part "index" does not apply to a replace operation/);
+    expectError(
+      () => patch(patient(), op('insert', 'Patient.name', index(-1), value({ valueHumanName: {} }))),
+      400,
+      /"index" must have a valueInteger of 0 or more/,
+    );
+    expectError(
+      () => patch(patient(), op('insert', 'Patient.name', index('1'), value({ valueHumanName: {} }))),
+      400,
+      /"index" must have a valueInteger/,
+    );
+    expectError(
+      () => patch(patient(), op('replace', 'Patient.active', index(0), value({ valueBoolean: false }))),
+      400,
+      /part "index" does not apply to a replace operation/,
+    );
     expectError(() => patch(patient(), op('delete', 'Patient.active', { name: 'when', valueString: 'now' })), 400, /unknown part "when"/);
-    expectError(() => patch(patient(), op('delete', 'Patient.active', { name: 'path', valueString: 'x' })), 400, /part "path" appears more than once/);
+    expectError(
+      () => patch(patient(), op('delete', 'Patient.active', { name: 'path', valueString: 'x' })),
+      400,
+      /part "path" appears more than once/,
+    );
   });
 
   test('errors: FHIRPath that does not parse, cannot run, or selects computed values', () => {
     expectError(() => patch(patient(), op('delete', 'Patient.name.(')), 400, /operation 0 \(delete at Patient\.name\.\(\): invalid FHIRPath/);
     expectError(() => patch(patient(), op('delete', 'Patient.name.frobnicate()')), 400, /cannot evaluate FHIRPath/);
-    expectError(() => patch(patient(), op('replace', "Patient.name[0].family + 'x'", value({ valueString: 'y' }))), 400, /not an element of this resource/);
+    expectError(
+      () => patch(patient(), op('replace', "Patient.name[0].family + 'x'", value({ valueString: 'y' }))),
+      400,
+      /not an element of this resource/,
+    );
   });
 
   test('the error names the failing operation and its place in the Parameters', () => {
@@ -384,7 +564,9 @@ describe('lossless decimals', () => {
 
   test('untouched decimals keep their text; decimals from the patch keep theirs; where() compares decimals by value', () => {
     const parameters = parseFhirJson(
-      JSON.stringify(params(op('replace', 'Observation.component.where(valueQuantity.value = 2.5).value', value({ valueQuantity: { value: 0 } })))).replace('"value":0', '"value":98.60'),
+      JSON.stringify(
+        params(op('replace', 'Observation.component.where(valueQuantity.value = 2.5).value', value({ valueQuantity: { value: 0 } }))),
+      ).replace('"value":0', '"value":98.60'),
     );
     const out = applyFhirPathPatch(obs(), parameters);
     expect(toJson(out)).toBe(
@@ -393,7 +575,11 @@ describe('lossless decimals', () => {
   });
 
   test('replacing a choice value with another type', () => {
-    const out = patch(obs(), op('replace', 'Observation.value', value({ valueString: 'high' })), op('replace', 'Observation.status', value({ valueCode: 'amended' })));
+    const out = patch(
+      obs(),
+      op('replace', 'Observation.value', value({ valueString: 'high' })),
+      op('replace', 'Observation.status', value({ valueCode: 'amended' })),
+    );
     expect(toJson(out)).toBe(
       '{"resourceType":"Observation","status":"amended","code":{"text":"glucose"},"valueString":"high","component":[{"code":{"text":"a"},"valueQuantity":{"value":1.000}},{"code":{"text":"b"},"valueQuantity":{"value":2.50}}]}',
     );

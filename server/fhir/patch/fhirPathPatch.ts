@@ -18,17 +18,7 @@ import type { JsonObject } from '../json';
 import { childElement, elementAt, jsonKeys, type ChildElement } from './elementModel';
 import { invalidPatch, unprocessablePatch, type OperationRef } from './errors';
 import { locate, splitListPath } from './fhirPathLocations';
-import {
-  childrenHolder,
-  formatLocation,
-  holderOf,
-  insertItem,
-  moveItem,
-  removeAt,
-  setItem,
-  setMember,
-  type Location,
-} from './jsonLocation';
+import { childrenHolder, formatLocation, holderOf, insertItem, moveItem, removeAt, setItem, setMember, type Location } from './jsonLocation';
 import { cloneJson, getOwn } from './jsonValues';
 import { parsePatchParameters, type PatchOperation } from './patchParameters';
 import { elementValue } from './patchValue';
@@ -108,7 +98,10 @@ function list(doc: JsonObject, operation: PatchOperation): { parent: Location; c
   const { ref } = operation;
   const split = splitListPath(operation.path);
   if (!split) {
-    throw invalidPatch(ref, `the path of ${operation.type} must end with the name of a list element (e.g. Patient.identifier), not a filter or index`);
+    throw invalidPatch(
+      ref,
+      `the path of ${operation.type} must end with the name of a list element (e.g. Patient.identifier), not a filter or index`,
+    );
   }
   const parent = split.parent === undefined ? [] : single(doc, split.parent, operation);
   const child = childOf(doc, parent, split.name, ref);

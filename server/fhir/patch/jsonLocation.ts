@@ -107,7 +107,10 @@ export function setMember(holder: JsonObject, key: string, content: ElementValue
     if (!placed) for (const [k, v] of entries) setOwn(holder, k, v);
     placed = true;
   };
-  keys.forEach((k, i) => (drop.has(k) ? place() : setOwn(holder, k, values[i])));
+  keys.forEach((k, i) => {
+    if (drop.has(k)) place();
+    else setOwn(holder, k, values[i]);
+  });
   place();
 }
 

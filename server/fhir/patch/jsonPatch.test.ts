@@ -81,8 +81,16 @@ describe('add', () => {
   });
 
   test('errors: missing parent, index past the end, leading zeros, non-numeric index, missing value', () => {
-    expectError(() => applyJsonPatch(patient(), [{ op: 'add', path: '/contact/0/name', value: {} }]), 422, /operation 0 \(add \/contact\/0\/name\): "\/contact" does not exist/);
-    expectError(() => applyJsonPatch(patient(), [{ op: 'add', path: '/telecom/3', value: {} }]), 422, /array index 3 is out of range \(array length 2\)/);
+    expectError(
+      () => applyJsonPatch(patient(), [{ op: 'add', path: '/contact/0/name', value: {} }]),
+      422,
+      /operation 0 \(add \/contact\/0\/name\): "\/contact" does not exist/,
+    );
+    expectError(
+      () => applyJsonPatch(patient(), [{ op: 'add', path: '/telecom/3', value: {} }]),
+      422,
+      /array index 3 is out of range \(array length 2\)/,
+    );
     expectError(() => applyJsonPatch(patient(), [{ op: 'add', path: '/telecom/01', value: {} }]), 422, /leading zeros/);
     expectError(() => applyJsonPatch(patient(), [{ op: 'add', path: '/telecom/first', value: {} }]), 422, /"first" is not an array index/);
     expectError(() => applyJsonPatch(patient(), [{ op: 'add', path: '/telecom/-1', value: {} }]), 422, /"-1" is not an array index/);
@@ -197,7 +205,15 @@ describe('test', () => {
     );
     expect(input.active).toBe(true);
     expectError(() => applyJsonPatch(patient(), [{ op: 'test', path: '/gender', value: 'f' }]), 422, /"\/gender" does not exist/);
-    expectError(() => applyJsonPatch(patient(), [{ op: 'test', path: '/active', value: true }, { op: 'test', path: '/active' }]), 400, /operation 1.*"test" requires a "value"/);
+    expectError(
+      () =>
+        applyJsonPatch(patient(), [
+          { op: 'test', path: '/active', value: true },
+          { op: 'test', path: '/active' },
+        ]),
+      400,
+      /operation 1.*"test" requires a "value"/,
+    );
   });
 });
 
@@ -241,7 +257,15 @@ describe('the patch document', () => {
   });
 
   test('a malformed operation is a 400 even after one that would fail on this resource', () => {
-    expectError(() => applyJsonPatch(patient(), [{ op: 'remove', path: '/nothing' }, { op: 'jump', path: '/' }]), 400, /operation 1/);
+    expectError(
+      () =>
+        applyJsonPatch(patient(), [
+          { op: 'remove', path: '/nothing' },
+          { op: 'jump', path: '/' },
+        ]),
+      400,
+      /operation 1/,
+    );
   });
 
   test('members an operation does not define are ignored; an empty patch changes nothing', () => {
@@ -254,7 +278,8 @@ describe('the patch document', () => {
 });
 
 describe('lossless decimals', () => {
-  const text = '{"resourceType":"Observation","status":"final","valueQuantity":{"value":235.40,"unit":"mg/dL"},"component":[{"valueQuantity":{"value":1.000}}]}';
+  const text =
+    '{"resourceType":"Observation","status":"final","valueQuantity":{"value":235.40,"unit":"mg/dL"},"component":[{"valueQuantity":{"value":1.000}}]}';
 
   test('values the patch does not touch keep their text', () => {
     const obs = frozen(parseFhirJson(text) as JsonObject);
@@ -280,7 +305,12 @@ describe('RFC 6902 examples', () => {
   const doc = (): JsonObject => frozen({ resourceType: 'Basic', a: 'x', list: ['p', 'q'] });
 
   test('add a member, then a nested object member', () => {
-    expect(applyJsonPatch(doc(), [{ op: 'add', path: '/b', value: 'y' }, { op: 'add', path: '/c', value: { d: 1 } }])).toEqual({ ...doc(), b: 'y', c: { d: 1 } });
+    expect(
+      applyJsonPatch(doc(), [
+        { op: 'add', path: '/b', value: 'y' },
+        { op: 'add', path: '/c', value: { d: 1 } },
+      ]),
+    ).toEqual({ ...doc(), b: 'y', c: { d: 1 } });
   });
 
   test('add an array element', () => {
@@ -288,7 +318,12 @@ describe('RFC 6902 examples', () => {
   });
 
   test('remove a member and an array element', () => {
-    expect(applyJsonPatch(doc(), [{ op: 'remove', path: '/a' }, { op: 'remove', path: '/list/0' }])).toEqual({ resourceType: 'Basic', list: ['q'] });
+    expect(
+      applyJsonPatch(doc(), [
+        { op: 'remove', path: '/a' },
+        { op: 'remove', path: '/list/0' },
+      ]),
+    ).toEqual({ resourceType: 'Basic', list: ['q'] });
   });
 
   test('replace a value', () => {
@@ -304,7 +339,12 @@ describe('RFC 6902 examples', () => {
   });
 
   test('test passes, then test fails', () => {
-    expect(() => applyJsonPatch(doc(), [{ op: 'test', path: '/list/1', value: 'q' }, { op: 'test', path: '/a', value: 'x' }])).not.toThrow();
+    expect(() =>
+      applyJsonPatch(doc(), [
+        { op: 'test', path: '/list/1', value: 'q' },
+        { op: 'test', path: '/a', value: 'x' },
+      ]),
+    ).not.toThrow();
     expectError(() => applyJsonPatch(doc(), [{ op: 'test', path: '/a', value: 'X' }]), 422, /test failed/);
   });
 

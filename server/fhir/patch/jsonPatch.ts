@@ -127,7 +127,9 @@ function childOf(node: JsonValue, token: string, at: string[], ref: OperationRef
 
 function valueAt(doc: JsonValue, path: string[], ref: OperationRef): JsonValue {
   let node = doc;
-  path.forEach((token, i) => (node = childOf(node, token, path.slice(0, i + 1), ref)));
+  path.forEach((token, i) => {
+    node = childOf(node, token, path.slice(0, i + 1), ref);
+  });
   return node;
 }
 

@@ -37,9 +37,7 @@ export function arrayIndex(token: string, length: number, allowEnd: boolean): nu
   }
   if (!/^(0|[1-9][0-9]*)$/.test(token)) {
     return {
-      error: /^0[0-9]+$/.test(token)
-        ? `array index "${token}" has leading zeros`
-        : `"${token}" is not an array index`,
+      error: /^0[0-9]+$/.test(token) ? `array index "${token}" has leading zeros` : `"${token}" is not an array index`,
     };
   }
   const index = Number(token);

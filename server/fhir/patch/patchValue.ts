@@ -92,7 +92,13 @@ function objectFromParts(parts: JsonValue[], context: TypeContext, ref: Operatio
 
 /** A `value[x]` (with its optional `_value[x]` companion): its FHIR type and content. */
 function typedValue(part: JsonObject, ref: OperationRef): { type: string; content: ElementValue } | undefined {
-  const keys = [...new Set(Object.keys(part).filter((k) => /^_?value[A-Z]/.test(k)).map((k) => k.replace(/^_/, '')))];
+  const keys = [
+    ...new Set(
+      Object.keys(part)
+        .filter((k) => /^_?value[A-Z]/.test(k))
+        .map((k) => k.replace(/^_/, '')),
+    ),
+  ];
   if (keys.length === 0) return undefined;
   if (keys.length > 1) throw invalidPatch(ref, `a part has more than one value[x] (${keys.join(', ')})`);
   const key = keys[0];

@@ -31,7 +31,9 @@ test('_sort: keys in order, - for descending, typed; unsortable parameters refus
     { code: '_id', descending: false, type: 'id' },
     { code: '_lastUpdated', descending: true, type: 'lastUpdated' },
   ]);
-  expect(diagnostics(() => controls('Observation', '_sort=code-value-quantity'))).toContain("Sorting by composite parameter 'code-value-quantity' is not supported");
+  expect(diagnostics(() => controls('Observation', '_sort=code-value-quantity'))).toContain(
+    "Sorting by composite parameter 'code-value-quantity' is not supported",
+  );
   expect(diagnostics(() => controls('Patient', '_sort=phonetic'))).toContain('is not supported');
   expect(diagnostics(() => controls('Patient', '_sort:desc=name'))).toContain('_sort takes no modifier');
 });
@@ -77,9 +79,15 @@ test('_total, _summary, _elements, _contained, _containedType take their listed 
 
 test('a search of contained resources refuses what it cannot answer', () => {
   expect(diagnostics(() => controls('Observation', '_contained=true&_sort=date'))).toContain('_sort is not supported with _contained=true');
-  expect(diagnostics(() => controls('Observation', '_contained=true&_include=Observation:subject'))).toContain('_include and _revinclude are not supported');
-  expect(diagnostics(() => controls('Patient', '_contained=both&_has:Observation:subject:code=x'))).toContain('_has is not supported with _contained=both');
-  expect(diagnostics(() => parseSearch(['Patient', 'Practitioner'], [['_contained', 'true']], { timeZone: 'UTC', baseUrl: '' }))).toContain('needs a single resource type');
+  expect(diagnostics(() => controls('Observation', '_contained=true&_include=Observation:subject'))).toContain(
+    '_include and _revinclude are not supported',
+  );
+  expect(diagnostics(() => controls('Patient', '_contained=both&_has:Observation:subject:code=x'))).toContain(
+    '_has is not supported with _contained=both',
+  );
+  expect(diagnostics(() => parseSearch(['Patient', 'Practitioner'], [['_contained', 'true']], { timeZone: 'UTC', baseUrl: '' }))).toContain(
+    'needs a single resource type',
+  );
 });
 
 test('parseControl sets one control', () => {
@@ -90,6 +98,11 @@ test('parseControl sets one control', () => {
 
 test('_type: resource types, repeated or comma-separated, deduplicated', () => {
   expect(parseTypes([['name', 'x']])).toBeUndefined();
-  expect(parseTypes([['_type', 'Patient, Practitioner'], ['_type', 'Patient']])).toEqual(['Patient', 'Practitioner']);
+  expect(
+    parseTypes([
+      ['_type', 'Patient, Practitioner'],
+      ['_type', 'Patient'],
+    ]),
+  ).toEqual(['Patient', 'Practitioner']);
   expect(diagnostics(() => parseTypes([['_type', 'Patient,Nothing']]))).toContain("'Nothing' is not a resource type");
 });

@@ -10,7 +10,19 @@ import { isPhonetic, searchParam, SORTABLE_TYPES } from './registry';
 import { ready, resolveParam } from './resolve';
 
 /** Parameter names (before any `:modifier`) that are result parameters. */
-export const RESULT_PARAMS = new Set(['_sort', '_count', '_include', '_revinclude', '_summary', '_elements', '_total', '_contained', '_containedType', '_cursor', '_type']);
+export const RESULT_PARAMS = new Set([
+  '_sort',
+  '_count',
+  '_include',
+  '_revinclude',
+  '_summary',
+  '_elements',
+  '_total',
+  '_contained',
+  '_containedType',
+  '_cursor',
+  '_type',
+]);
 
 function parseSort(types: string[], value: string): SortKey[] {
   return value.split(',').map((raw) => {
@@ -20,7 +32,10 @@ function parseSort(types: string[], value: string): SortKey[] {
     if (code === '_lastUpdated') return { code, descending, type: 'lastUpdated' as const };
     const p = resolveParam(types, code, '_sort');
     if (!SORTABLE_TYPES.has(p.type) || code === '_text' || code === '_content' || isPhonetic(p)) {
-      throw new Unsupported(`Sorting by ${p.type} parameter '${code}' is not supported (sortable: string, date, number, quantity, token, uri, reference, _id, _lastUpdated)`, '_sort');
+      throw new Unsupported(
+        `Sorting by ${p.type} parameter '${code}' is not supported (sortable: string, date, number, quantity, token, uri, reference, _id, _lastUpdated)`,
+        '_sort',
+      );
     }
     return { code, descending, type: p.type };
   });
@@ -49,7 +64,7 @@ function parseInclude(name: string, value: string, reverse: boolean, scope: stri
   if (targetType !== undefined && !isResourceType(targetType)) throw invalid(name, `'${targetType}' is not a resource type`);
   if (code === '*') return { sourceType, params: referenceParamsOf(sourceType), targetType, iterate, reverse };
   const p = searchParam(sourceType, code);
-  if (!p || p.type !== 'reference') throw new Unsupported(`'${code}' is not a reference parameter of ${sourceType}`, name);
+  if (p?.type !== 'reference') throw new Unsupported(`'${code}' is not a reference parameter of ${sourceType}`, name);
   ready(p, name);
   return { sourceType, params: [code], targetType, iterate, reverse };
 }
@@ -78,11 +93,15 @@ export function parseControl(types: string[], name: string, value: string, contr
       controls.total = value as SearchControls['total'];
       return;
     case '_summary':
-      if (!['true', 'text', 'data', 'count', 'false'].includes(value)) throw invalid(name, `_summary takes true, text, data, count or false, got '${value}'`);
+      if (!['true', 'text', 'data', 'count', 'false'].includes(value))
+        throw invalid(name, `_summary takes true, text, data, count or false, got '${value}'`);
       controls.summary = value as SearchControls['summary'];
       return;
     case '_elements': {
-      const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+      const names = value
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
       for (const n of names) if (!/^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)?$/.test(n)) throw invalid(name, `'${n}' is not an element name`);
       controls.elements = names;
       return;
@@ -106,7 +125,14 @@ export function parseControl(types: string[], name: string, value: string, contr
 export function parseTypes(params: [string, string][]): string[] | undefined {
   const raw = params.filter(([k]) => k === '_type').map(([, v]) => v);
   if (raw.length === 0) return undefined;
-  const types = [...new Set(raw.flatMap((v) => v.split(',')).map((t) => t.trim()).filter(Boolean))];
+  const types = [
+    ...new Set(
+      raw
+        .flatMap((v) => v.split(','))
+        .map((t) => t.trim())
+        .filter(Boolean),
+    ),
+  ];
   for (const t of types) if (!isResourceType(t)) throw invalid('_type', `'${t}' is not a resource type`);
   return types;
 }

@@ -58,10 +58,13 @@ export function checkSearchParameter(sp: JsonObject): CustomParamCheck {
   const url = str(sp.url) ?? '';
   const base = Array.isArray(sp.base) ? [...new Set(sp.base.filter((b): b is string => typeof b === 'string'))].sort() : [];
 
-  if (!code || !CODE.test(code)) bad(`code '${code ?? ''}' is not usable as a search parameter name (letters, digits, '-' and '_', starting with a letter)`, 'code');
-  if (!type || !CUSTOM_TYPES.includes(type)) bad(`type '${type ?? ''}' is not supported for custom search parameters (supported: ${CUSTOM_TYPES.join(', ')})`, 'type');
+  if (!code || !CODE.test(code))
+    bad(`code '${code ?? ''}' is not usable as a search parameter name (letters, digits, '-' and '_', starting with a letter)`, 'code');
+  if (!type || !CUSTOM_TYPES.includes(type))
+    bad(`type '${type ?? ''}' is not supported for custom search parameters (supported: ${CUSTOM_TYPES.join(', ')})`, 'type');
   if (base.length === 0) bad('base names no resource type', 'base');
-  for (const b of base) if (!isResourceType(b)) bad(`base '${b}' is not a concrete resource type (Resource and DomainResource are not supported)`, 'base');
+  for (const b of base)
+    if (!isResourceType(b)) bad(`base '${b}' is not a concrete resource type (Resource and DomainResource are not supported)`, 'base');
   if (!expression) bad('an expression (FHIRPath) is required: the server extracts values with it', 'expression');
   if (issues.length) return { kind: 'refused', issues };
 
@@ -102,7 +105,13 @@ export function checkSearchParameter(sp: JsonObject): CustomParamCheck {
 
 /** Two definitions index the same values (a new version that changes only, say, the description needs no reindex). */
 export function sameIndex(a: CustomParamDefinition, b: CustomParamDefinition): boolean {
-  return a.code === b.code && a.type === b.type && a.expression === b.expression && a.base.join() === b.base.join() && (a.target ?? []).join() === (b.target ?? []).join();
+  return (
+    a.code === b.code &&
+    a.type === b.type &&
+    a.expression === b.expression &&
+    a.base.join() === b.base.join() &&
+    (a.target ?? []).join() === (b.target ?? []).join()
+  );
 }
 
 /** The registry entries of a definition: one per base, its expression restricted to that base. */
@@ -118,6 +127,7 @@ export function registryEntries(def: CustomParamDefinition, state: CustomParamSt
 
 /** Reads a stored definition back (search_parameter_state.definition is our own plain JSON). */
 export function definitionFrom(v: unknown): CustomParamDefinition | undefined {
-  if (!isJsonObject(v) || typeof v.code !== 'string' || typeof v.type !== 'string' || typeof v.expression !== 'string' || !Array.isArray(v.base)) return undefined;
+  if (!isJsonObject(v) || typeof v.code !== 'string' || typeof v.type !== 'string' || typeof v.expression !== 'string' || !Array.isArray(v.base))
+    return undefined;
   return v as unknown as CustomParamDefinition;
 }

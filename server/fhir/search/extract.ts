@@ -414,7 +414,8 @@ function compileComposite(p: ActiveSearchParam, type: string): Extractor['compos
     const items = compileExpression(member, root);
     const end = compiled?.end;
     const comp = (expr: string): { evaluate: Evaluator; onResource: boolean } => {
-      if (expr.startsWith('%resource.')) return { evaluate: compileExpression(`${type}.${expr.slice('%resource.'.length)}`, root).evaluate, onResource: true };
+      if (expr.startsWith('%resource.'))
+        return { evaluate: compileExpression(`${type}.${expr.slice('%resource.'.length)}`, root).evaluate, onResource: true };
       return { evaluate: compileExpression(expr, end ?? root, false).evaluate, onResource: false };
     };
     out.push({ items: items.evaluate, components: p.components!.map((c) => comp(c.expression)) });
@@ -549,7 +550,20 @@ function allStrings(node: JsonValue, out: string[], depth = 0): void {
 }
 
 function emptySink(): Sink {
-  return { token: [], string: [], date: [], number: [], quantity: [], uri: [], reference: [], composite: [], text: [], codeDate: [], geo: [], seen: new Set() };
+  return {
+    token: [],
+    string: [],
+    date: [],
+    number: [],
+    quantity: [],
+    uri: [],
+    reference: [],
+    composite: [],
+    text: [],
+    codeDate: [],
+    geo: [],
+    seen: new Set(),
+  };
 }
 
 /** Extracts every index row of a resource version, by index table (repository/writes.ts INDEX_TABLES). */
@@ -618,7 +632,13 @@ function containedTypesOf(resource: JsonObject): Map<string, string> | undefined
   if (!Array.isArray(contained) || contained.length === 0) return undefined;
   const out = new Map<string, string>();
   for (const c of contained) {
-    if (isJsonObject(c) && typeof c.id === 'string' && typeof c.resourceType === 'string' && CONTAINED_ID.test(c.id) && isResourceType(c.resourceType)) {
+    if (
+      isJsonObject(c) &&
+      typeof c.id === 'string' &&
+      typeof c.resourceType === 'string' &&
+      CONTAINED_ID.test(c.id) &&
+      isResourceType(c.resourceType)
+    ) {
       if (!out.has(c.id)) out.set(c.id, c.resourceType);
     }
   }
@@ -682,7 +702,14 @@ function extractWith(resource: JsonObject, plan: Extractor[], options: ExtractOp
         for (const v of values) dateValues(v, opts, ds);
         const from = sink.date.length;
         for (const d of ds) add(sink, 'date', [code, d.low, d.high, false, false]);
-        markBy(sink.date, from, (a, b) => compareTime(a[1] as string, b[1] as string), (a, b) => compareTime(a[2] as string, b[2] as string), 3, 4);
+        markBy(
+          sink.date,
+          from,
+          (a, b) => compareTime(a[1] as string, b[1] as string),
+          (a, b) => compareTime(a[2] as string, b[2] as string),
+          3,
+          4,
+        );
         break;
       }
       case 'number': {
@@ -690,7 +717,14 @@ function extractWith(resource: JsonObject, plan: Extractor[], options: ExtractOp
         for (const v of values) numberValues(v, ns);
         const from = sink.number.length;
         for (const n of ns) add(sink, 'number', [code, n.low, n.high, false, false]);
-        markBy(sink.number, from, (a, b) => compareDecimal(a[1] as string, b[1] as string), (a, b) => compareDecimal(a[2] as string, b[2] as string), 3, 4);
+        markBy(
+          sink.number,
+          from,
+          (a, b) => compareDecimal(a[1] as string, b[1] as string),
+          (a, b) => compareDecimal(a[2] as string, b[2] as string),
+          3,
+          4,
+        );
         break;
       }
       case 'quantity': {
@@ -698,7 +732,14 @@ function extractWith(resource: JsonObject, plan: Extractor[], options: ExtractOp
         for (const v of values) quantityValues(v, qs);
         const from = sink.quantity.length;
         for (const q of qs) add(sink, 'quantity', [code, q.system, q.code, q.low, q.high, q.canonUnit, q.canonLow, q.canonHigh, false, false]);
-        markBy(sink.quantity, from, (a, b) => compareDecimal(a[6] as string, b[6] as string), (a, b) => compareDecimal(a[7] as string, b[7] as string), 8, 9);
+        markBy(
+          sink.quantity,
+          from,
+          (a, b) => compareDecimal(a[6] as string, b[6] as string),
+          (a, b) => compareDecimal(a[7] as string, b[7] as string),
+          8,
+          9,
+        );
         break;
       }
       case 'uri':
@@ -782,4 +823,3 @@ export interface TokenValue {
 export function extractTokens(resource: JsonObject): TokenValue[] {
   return extractIndexRows(resource).search_token.map((r) => ({ param: r[0] as string, system: r[1] as string | null, code: r[2] as string | null }));
 }
-

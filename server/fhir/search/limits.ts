@@ -39,10 +39,12 @@ export function checkSearchLimits(params: [string, string][]): void {
   for (const [name, value] of params) {
     const n = (repeats.get(name) ?? 0) + 1;
     repeats.set(name, n);
-    if (n > MAX_PARAMETER_REPEATS) throw tooCostly(`The parameter '${name}' is repeated more than the server's limit of ${MAX_PARAMETER_REPEATS} times`, name);
+    if (n > MAX_PARAMETER_REPEATS)
+      throw tooCostly(`The parameter '${name}' is repeated more than the server's limit of ${MAX_PARAMETER_REPEATS} times`, name);
     // Commas not escaped with a backslash separate OR values (search.html#escaping).
     let values = 1;
     for (let i = value.indexOf(','); i >= 0; i = value.indexOf(',', i + 1)) if (value[i - 1] !== '\\') values++;
-    if (values > MAX_OR_VALUES) throw tooCostly(`The parameter '${name}' has ${values} values; the server's limit is ${MAX_OR_VALUES} per parameter`, name);
+    if (values > MAX_OR_VALUES)
+      throw tooCostly(`The parameter '${name}' has ${values} values; the server's limit is ${MAX_OR_VALUES} per parameter`, name);
   }
 }

@@ -18,7 +18,11 @@ function one(type: string, query: string): Criterion {
 }
 
 /** The single issue of the 400 parsing `query` raises. */
-function refusal(type: string, query: string, o: Partial<ParseOptions> = {}): { status: number; code: string; diagnostics: string; expression?: string[]; error: unknown } {
+function refusal(
+  type: string,
+  query: string,
+  o: Partial<ParseOptions> = {},
+): { status: number; code: string; diagnostics: string; expression?: string[]; error: unknown } {
   try {
     criteria(type, query, o);
   } catch (e) {
@@ -32,7 +36,15 @@ function refusal(type: string, query: string, o: Partial<ParseOptions> = {}): { 
 describe('parameters by type', () => {
   test('values of one parameter are OR-ed, repeated parameters AND-ed', () => {
     expect(criteria('Patient', 'gender=male,female&gender:not=unknown')).toEqual([
-      { kind: 'token', code: 'gender', values: [{ system: undefined, code: 'male' }, { system: undefined, code: 'female' }], not: false },
+      {
+        kind: 'token',
+        code: 'gender',
+        values: [
+          { system: undefined, code: 'male' },
+          { system: undefined, code: 'female' },
+        ],
+        not: false,
+      },
       { kind: 'token', code: 'gender', values: [{ system: undefined, code: 'unknown' }], not: true },
     ]);
   });
@@ -44,7 +56,12 @@ describe('parameters by type', () => {
   });
 
   test('token modifiers: :text searches the display as a string; :of-type, :in, :above', () => {
-    expect(one('Observation', 'code:text=blood')).toEqual({ kind: 'string', code: 'code:text', mode: 'start', values: [{ folded: 'blood', exact: 'blood' }] });
+    expect(one('Observation', 'code:text=blood')).toEqual({
+      kind: 'string',
+      code: 'code:text',
+      mode: 'start',
+      values: [{ folded: 'blood', exact: 'blood' }],
+    });
     expect(one('Patient', 'identifier:of-type=http://terminology.hl7.org/CodeSystem/v2-0203|MR|12345')).toEqual({
       kind: 'token',
       code: 'identifier:of-type',
@@ -62,7 +79,12 @@ describe('parameters by type', () => {
     });
     expect(one('RiskAssessment', 'probability=gt0.5')).toMatchObject({ kind: 'number', values: [{ prefix: 'gt', value: '0.5' }] });
     expect(one('Observation', 'value-quantity=5.4|http://unitsofmeasure.org|mg')).toMatchObject({ kind: 'quantity', values: [{ code: 'mg' }] });
-    expect(one('ValueSet', 'url:below=http://example.org/fhir')).toEqual({ kind: 'uri', code: 'url', mode: 'below', values: ['http://example.org/fhir'] });
+    expect(one('ValueSet', 'url:below=http://example.org/fhir')).toEqual({
+      kind: 'uri',
+      code: 'url',
+      mode: 'below',
+      values: ['http://example.org/fhir'],
+    });
   });
 
   test('reference: every form, a type modifier, :identifier', () => {
@@ -118,11 +140,19 @@ describe('chains and _has (search.html#chaining, #has)', () => {
   test('chains nest, and may end in a modifier', () => {
     const c = one('Observation', 'encounter:Encounter.subject:Patient.identifier:not=x') as Criterion & { kind: 'chain' };
     const inner = c.targets[0].criterion as Criterion & { kind: 'chain' };
-    expect(inner).toMatchObject({ kind: 'chain', code: 'subject', targets: [{ type: 'Patient', criterion: { kind: 'token', code: 'identifier', not: true } }] });
+    expect(inner).toMatchObject({
+      kind: 'chain',
+      code: 'subject',
+      targets: [{ type: 'Patient', criterion: { kind: 'token', code: 'identifier', not: true } }],
+    });
   });
 
   test('only reference parameters chain', () => {
-    expect(refusal('Patient', 'gender.name=x')).toMatchObject({ status: 400, code: 'not-supported', diagnostics: "'gender' is a token parameter and cannot be chained" });
+    expect(refusal('Patient', 'gender.name=x')).toMatchObject({
+      status: 400,
+      code: 'not-supported',
+      diagnostics: "'gender' is a token parameter and cannot be chained",
+    });
   });
 
   test('_has:Type:reference:parameter, nested', () => {
@@ -140,7 +170,9 @@ describe('chains and _has (search.html#chaining, #has)', () => {
     expect(refusal('Patient', '_has:Observation:subject=x').diagnostics).toContain('_has takes _has:Type:reference:parameter');
     expect(refusal('Patient', '_has:Nothing:subject:code=x').diagnostics).toBe("_has: unknown resource type 'Nothing'");
     expect(refusal('Patient', '_has:Observation:code:code=x').diagnostics).toBe("_has: 'code' is not a reference parameter of Observation");
-    expect(refusal('Practitioner', '_has:Observation:patient:code=x').diagnostics).toBe("Invalid value for search parameter '_has:Observation:patient:code': Observation.patient does not refer to Practitioner");
+    expect(refusal('Practitioner', '_has:Observation:patient:code=x').diagnostics).toBe(
+      "Invalid value for search parameter '_has:Observation:patient:code': Observation.patient does not refer to Practitioner",
+    );
   });
 
   test('more than four levels of chains or _has are refused', () => {
@@ -152,15 +184,31 @@ describe('chains and _has (search.html#chaining, #has)', () => {
 describe('strict and lenient handling', () => {
   test('an unknown parameter or modifier is a 400 not-supported, naming the parameter', () => {
     const r = refusal('Patient', 'nosuch=1');
-    expect(r).toMatchObject({ status: 400, code: 'not-supported', diagnostics: "Unknown search parameter 'nosuch' for Patient", expression: ['nosuch'] });
+    expect(r).toMatchObject({
+      status: 400,
+      code: 'not-supported',
+      diagnostics: "Unknown search parameter 'nosuch' for Patient",
+      expression: ['nosuch'],
+    });
     expect(r.error).toBeInstanceOf(UnsupportedParameter);
-    expect(refusal('Patient', 'birthdate:exact=2000').diagnostics).toBe("Modifier ':exact' is not supported on date parameter 'birthdate' (supported: :missing)");
+    expect(refusal('Patient', 'birthdate:exact=2000').diagnostics).toBe(
+      "Modifier ':exact' is not supported on date parameter 'birthdate' (supported: :missing)",
+    );
   });
 
   test('lenient: unknown parameters are ignored and reported, malformed values still refused', () => {
-    const parsed = parseSearch(['Patient'], [['nosuch', '1'], ['gender', 'male']], { ...opts, lenient: true });
+    const parsed = parseSearch(
+      ['Patient'],
+      [
+        ['nosuch', '1'],
+        ['gender', 'male'],
+      ],
+      { ...opts, lenient: true },
+    );
     expect(parsed.criteria).toHaveLength(1);
-    expect(parsed.ignored).toEqual([expect.objectContaining({ severity: 'warning', code: 'not-supported', diagnostics: "Ignored: Unknown search parameter 'nosuch' for Patient" })]);
+    expect(parsed.ignored).toEqual([
+      expect.objectContaining({ severity: 'warning', code: 'not-supported', diagnostics: "Ignored: Unknown search parameter 'nosuch' for Patient" }),
+    ]);
     expect(refusal('Patient', 'birthdate=notadate', { lenient: true }).status).toBe(400);
   });
 
@@ -176,7 +224,9 @@ describe('strict and lenient handling', () => {
   test('a system search needs the parameter on every type searched, with one type', () => {
     const p = parseSearch(['Patient', 'Practitioner'], [['name', 'x']], opts);
     expect(p.criteria).toEqual([expect.objectContaining({ kind: 'string', code: 'name' })]);
-    expect(() => parseSearch(['Patient', 'Observation'], [['gender', 'x']], opts)).toThrow("Search parameter 'gender' is not defined for Observation");
+    expect(() => parseSearch(['Patient', 'Observation'], [['gender', 'x']], opts)).toThrow(
+      "Search parameter 'gender' is not defined for Observation",
+    );
   });
 });
 
@@ -184,7 +234,9 @@ describe('conditional criteria', () => {
   test('criteria only: a result parameter is refused, every error says what the criteria were for', () => {
     const q = new URLSearchParams('identifier=x&_count=1');
     expect(() => parseCriteria('Patient', q, 'If-None-Exist')).toThrow("'_count' is a result parameter, not a criterion (If-None-Exist)");
-    expect(() => parseCriteria('Patient', new URLSearchParams('birthdate=x'), 'conditional update')).toThrow(/is not a FHIR date.*\(conditional update\)$/);
+    expect(() => parseCriteria('Patient', new URLSearchParams('birthdate=x'), 'conditional update')).toThrow(
+      /is not a FHIR date.*\(conditional update\)$/,
+    );
   });
 
   test('the lock key is the same whatever the order or spelling of equal criteria', () => {

@@ -29,7 +29,7 @@ import {
   splitOr,
   splitUnescaped,
   stringValue,
-  unescape,
+  unescapeValue,
   type ValueContext,
 } from './values';
 
@@ -73,7 +73,7 @@ function parseParam(types: string[], name: string, value: string, ctx: Ctx): Cri
 
   if (code === '_id') {
     if (modifier !== undefined) throw new Unsupported(`Modifier ':${modifier}' is not supported on _id`, name);
-    const ids = values.map(unescape);
+    const ids = values.map(unescapeValue);
     for (const id of ids) if (!ID.test(id)) throw invalid(name, `'${id}' is not a FHIR id`);
     return { kind: 'id', ids };
   }
@@ -83,7 +83,7 @@ function parseParam(types: string[], name: string, value: string, ctx: Ctx): Cri
   }
   if (code === '_list') {
     if (modifier !== undefined) throw new Unsupported(`Modifier ':${modifier}' is not supported on _list`, name);
-    const ids = values.map(unescape);
+    const ids = values.map(unescapeValue);
     for (const id of ids) if (!ID.test(id)) throw invalid(name, `'${id}' is not a List id`);
     return { kind: 'list', ids };
   }
@@ -96,20 +96,23 @@ function parseParam(types: string[], name: string, value: string, ctx: Ctx): Cri
   if (isPhonetic(p)) {
     // one name (family or given) per value, matched by its phonetic key (normalise.ts phoneticKey)
     if (modifier !== undefined) throw new Unsupported(`Modifier ':${modifier}' is not supported on '${p.code}' (matched by phonetic key)`, name);
-    const keys = values.map((v) => phoneticKey(unescape(v).replace(/\s+/g, '')));
+    const keys = values.map((v) => phoneticKey(unescapeValue(v).replace(/\s+/g, '')));
     if (keys.some((k) => k === undefined)) throw invalid(name, 'the value holds no name');
     return { kind: 'token', code: p.code, values: keys.map((k) => ({ system: null, code: k! })) };
   }
   if (p.code === '_text' || p.code === '_content') {
     if (modifier !== undefined) throw new Unsupported(`Modifier ':${modifier}' is not supported on ${p.code}`, name);
-    const ws = values.map((v) => words(unescape(v)));
+    const ws = values.map((v) => words(unescapeValue(v)));
     if (ws.some((w) => w.length === 0)) throw invalid(name, 'the text has no words');
     return { kind: 'text', code: p.code, values: ws };
   }
   const allowed = modifiersOf(p);
   const typeModifier = p.type === 'reference' && modifier !== undefined && isResourceType(modifier) ? modifier : undefined;
   if (modifier !== undefined && !typeModifier && !allowed.includes(modifier)) {
-    throw new Unsupported(`Modifier ':${modifier}' is not supported on ${p.type} parameter '${p.code}'${allowed.length ? ` (supported: ${allowed.map((m) => `:${m}`).join(', ')})` : ''}`, name);
+    throw new Unsupported(
+      `Modifier ':${modifier}' is not supported on ${p.type} parameter '${p.code}'${allowed.length ? ` (supported: ${allowed.map((m) => `:${m}`).join(', ')})` : ''}`,
+      name,
+    );
   }
   if (typeModifier && p.target && !p.target.includes(typeModifier)) {
     throw invalid(name, `'${p.code}' cannot refer to a ${typeModifier} (targets: ${p.target.join(', ')})`);
@@ -118,7 +121,7 @@ function parseParam(types: string[], name: string, value: string, ctx: Ctx): Cri
   switch (p.type) {
     case 'token': {
       if (modifier === 'text') {
-        return { kind: 'string', code: `${p.code}:text`, mode: 'start', values: values.map((v) => stringValue(unescape(v))) };
+        return { kind: 'string', code: `${p.code}:text`, mode: 'start', values: values.map((v) => stringValue(unescapeValue(v))) };
       }
       if (modifier === 'of-type') {
         return {
@@ -127,7 +130,7 @@ function parseParam(types: string[], name: string, value: string, ctx: Ctx): Cri
           values: values.map((v) => {
             const parts = splitUnescaped(v, '|');
             if (parts.length !== 3 || !parts[1] || !parts[2]) throw invalid(name, `:of-type takes system|code|value, got '${v}'`);
-            const [ts, tc, val] = parts.map(unescape);
+            const [ts, tc, val] = parts.map(unescapeValue);
             const system = `${ts ? canonicalSystem(ts) : ''}|${tc}`;
             const national = ts === IDENTIFIER_TYPE_SYSTEM && NATIONAL_TYPE_CODES.has(tc);
             return { system, code: national ? bareDigits(val) : val };
@@ -145,7 +148,7 @@ function parseParam(types: string[], name: string, value: string, ctx: Ctx): Cri
         kind: 'string',
         code: p.code,
         mode: modifier === 'exact' ? 'exact' : modifier === 'contains' ? 'contains' : 'start',
-        values: values.map((v) => stringValue(unescape(v))),
+        values: values.map((v) => stringValue(unescapeValue(v))),
       };
     case 'date':
       return { kind: 'date', code: p.code, values: values.map((v) => parseDateValue(name, v, ctx.opts.timeZone)) };
@@ -154,10 +157,20 @@ function parseParam(types: string[], name: string, value: string, ctx: Ctx): Cri
     case 'quantity':
       return { kind: 'quantity', code: p.code, values: values.map((v) => parseQuantityValue(name, v)) };
     case 'uri':
-      return { kind: 'uri', code: p.code, mode: modifier === 'above' ? 'above' : modifier === 'below' ? 'below' : 'exact', values: values.map(unescape) };
+      return {
+        kind: 'uri',
+        code: p.code,
+        mode: modifier === 'above' ? 'above' : modifier === 'below' ? 'below' : 'exact',
+        values: values.map(unescapeValue),
+      };
     case 'reference': {
       if (modifier === 'identifier') return { kind: 'token', code: `${p.code}:identifier`, values: values.map(parseToken) };
-      return { kind: 'reference', code: p.code, values: values.map((v) => parseReferenceValue(v, ctx.opts.baseUrl, typeModifier, name)), targets: p.target };
+      return {
+        kind: 'reference',
+        code: p.code,
+        values: values.map((v) => parseReferenceValue(v, ctx.opts.baseUrl, typeModifier, name)),
+        targets: p.target,
+      };
     }
     case 'composite':
       return { kind: 'composite', code: p.code, values: values.map((v) => parseCompositeValue(p, name, v, ctx.opts)) };
@@ -175,7 +188,8 @@ function parseChain(types: string[], name: string, dot: number, value: string, c
   const [code, typeModifier] = head.split(':', 2);
   const p = resolveParam(types, code, name);
   if (p.type !== 'reference') throw new Unsupported(`'${code}' is a ${p.type} parameter and cannot be chained`, name);
-  if (typeModifier !== undefined && !isResourceType(typeModifier)) throw new Unsupported(`':${typeModifier}' is not a resource type to chain through`, name);
+  if (typeModifier !== undefined && !isResourceType(typeModifier))
+    throw new Unsupported(`':${typeModifier}' is not a resource type to chain through`, name);
   let targetTypes = typeModifier ? [typeModifier] : (p.target ?? []);
   if (typeModifier && p.target && !p.target.includes(typeModifier)) throw invalid(name, `'${code}' cannot refer to a ${typeModifier}`);
   // Without a type, chain through every target type that knows the chained parameter.
@@ -222,7 +236,8 @@ export function parseSearch(types: string[], params: [string, string][], opts: P
     if (FORMAT_PARAMS.has(name)) continue;
     try {
       if (RESULT_PARAMS.has(name.split(':')[0])) {
-        if (opts.criteriaOnly) throw new Unsupported(`'${name}' is a result parameter, not a criterion (${opts.purpose ?? 'conditional operation'})`, name);
+        if (opts.criteriaOnly)
+          throw new Unsupported(`'${name}' is a result parameter, not a criterion (${opts.purpose ?? 'conditional operation'})`, name);
         parseControl(types, name, value, controls);
         continue;
       }
@@ -263,7 +278,10 @@ function checkContainedSearch(types: string[], criteria: Criterion[], names: str
   }
   criteria.forEach((c, i) => {
     if (c.kind === 'has' || c.kind === 'list') {
-      refuse(`${c.kind === 'has' ? '_has' : '_list'} is not supported with ${mode}: only its container refers to a contained resource (with a '#' reference)`, names[i]);
+      refuse(
+        `${c.kind === 'has' ? '_has' : '_list'} is not supported with ${mode}: only its container refers to a contained resource (with a '#' reference)`,
+        names[i],
+      );
     }
     if ('code' in c && typeof c.code === 'string') {
       const p = searchParam(types[0], c.code.split(':')[0]);

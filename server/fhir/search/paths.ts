@@ -23,10 +23,7 @@ interface Context {
   path: string;
 }
 
-type Step =
-  | { kind: 'child'; keys: string[] }
-  | { kind: 'filter'; pred: (node: JsonValue) => boolean }
-  | { kind: 'extValue' };
+type Step = { kind: 'child'; keys: string[] } | { kind: 'filter'; pred: (node: JsonValue) => boolean } | { kind: 'extValue' };
 
 const IDENT = /^[a-z][A-Za-z0-9]*$/;
 
@@ -172,7 +169,9 @@ export function unknownElement(member: string, type: string): string | undefined
     // `valueQuantity`: a choice element named with its type
     const def = r4Model().types[cur.type];
     const here: Context = cur;
-    const choice = def?.elements.find((x) => x.path.startsWith(`${here.path}.`) && x.path.endsWith('[x]') && part.startsWith(x.path.slice(here.path.length + 1, -3)));
+    const choice = def?.elements.find(
+      (x) => x.path.startsWith(`${here.path}.`) && x.path.endsWith('[x]') && part.startsWith(x.path.slice(here.path.length + 1, -3)),
+    );
     const code = choice?.types.find((t) => part === choice.path.slice(here.path.length + 1, -3) + ucfirst(t.code))?.code;
     if (!choice || !code) return `${cur.path}.${part}`;
     cur = contextOf(cur, choice, code);
@@ -200,7 +199,7 @@ export function singleValued(expression: string, type: string): boolean {
     if (/^(?:as|ofType)\([A-Za-z]+\)$/.test(part) || /^where\(.*\)$/.test(part)) continue;
     if (!cur || !IDENT.test(part)) return false;
     const e = elementAt(cur, part);
-    if (!e || e.max !== 1 || e.array) return false;
+    if (e?.max !== 1 || e.array) return false;
     cur = e.path.endsWith('[x]') ? undefined : contextOf(cur, e);
   }
   return true;

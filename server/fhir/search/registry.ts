@@ -91,9 +91,7 @@ let generation = 0;
 
 /** Splits `A.x | B.y | A.z` and keeps the members that apply to `type`. */
 export function expressionForType(expression: string, type: string): string | undefined {
-  const parts = splitUnion(expression).filter(
-    (p) => p.startsWith(`${type}.`) || p.startsWith(`(${type}.`) || p === type || p.startsWith(`${type}.`),
-  );
+  const parts = splitUnion(expression).filter((p) => p.startsWith(`${type}.`) || p.startsWith(`(${type}.`) || p === type || p.startsWith(`${type}.`));
   return parts.length ? parts.join(' | ') : undefined;
 }
 
@@ -157,7 +155,11 @@ function build(): Map<string, Map<string, ActiveSearchParam>> {
           const def = byUrl.get(c.definition);
           return def ? { type: def.type, expression: c.expression, code: def.code, ...(def.target ? { target: def.target } : {}) } : undefined;
         });
-        swapMismatchedComponents(comps, (sp.component ?? []).map((c) => byUrl.get(c.definition)?.expression), base);
+        swapMismatchedComponents(
+          comps,
+          (sp.component ?? []).map((c) => byUrl.get(c.definition)?.expression),
+          base,
+        );
         // Two or three components, the first a token or (DocumentReference's relationship) a reference. The
         // three-component ones are MolecularSequence's coordinates.
         if (comps.length < 2 || comps.length > 3 || comps.some((c) => !c) || !['token', 'reference'].includes(comps[0]!.type)) continue;

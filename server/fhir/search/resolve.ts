@@ -16,12 +16,15 @@ export function resolveParam(types: string[], code: string, name: string): Activ
     if (!p) {
       if (UNSUPPORTED_PARAMS.has(code)) throw new UnsupportedParameter(`Search parameter '${code}' is not supported by this server`, name);
       throw new UnsupportedParameter(
-        types.length === 1 ? `Unknown search parameter '${code}' for ${t}` : `Search parameter '${code}' is not defined for ${t} (all types searched must share it)`,
+        types.length === 1
+          ? `Unknown search parameter '${code}' for ${t}`
+          : `Search parameter '${code}' is not defined for ${t} (all types searched must share it)`,
         name,
       );
     }
     ready(p, name);
-    if (found && found.type !== p.type) throw new UnsupportedParameter(`Search parameter '${code}' has different types across ${types.join(', ')}`, name);
+    if (found && found.type !== p.type)
+      throw new UnsupportedParameter(`Search parameter '${code}' has different types across ${types.join(', ')}`, name);
     if (!found) found = p;
     else if (p.target) found = { ...found, target: [...new Set([...(found.target ?? []), ...p.target])] };
   }

@@ -13,7 +13,7 @@ import {
   splitOr,
   splitUnescaped,
   stringValue,
-  unescape,
+  unescapeValue,
 } from './values';
 
 const ctx = { timeZone: 'UTC', baseUrl: 'https://fhir.example.org/fhir' };
@@ -38,9 +38,9 @@ describe('escaping (search.html#escaping)', () => {
     expect(splitOr('a\\\\,b')).toEqual(['a\\\\', 'b']); // an escaped backslash does not escape the comma
   });
 
-  test('unescape removes exactly the four escapes', () => {
-    expect(unescape('a\\,b\\|c\\$d\\\\e')).toBe('a,b|c$d\\e');
-    expect(unescape('a\\nb')).toBe('a\\nb');
+  test('unescapeValue removes exactly the four escapes', () => {
+    expect(unescapeValue('a\\,b\\|c\\$d\\\\e')).toBe('a,b|c$d\\e');
+    expect(unescapeValue('a\\nb')).toBe('a\\nb');
   });
 
   test('splitting on | or $ skips escaped separators', () => {
@@ -96,7 +96,9 @@ describe('numbers: the range their precision implies (search.html#number)', () =
 
   test('prefixed, and refused when not a number', () => {
     expect(parseNumberValue('n', 'gt0.8')).toMatchObject({ prefix: 'gt', value: '0.8' });
-    expect(refusal(() => parseNumberValue('probability', 'gtabc')).diagnostics).toBe("Invalid value for search parameter 'probability': 'abc' is not a number");
+    expect(refusal(() => parseNumberValue('probability', 'gtabc')).diagnostics).toBe(
+      "Invalid value for search parameter 'probability': 'abc' is not a number",
+    );
   });
 });
 
@@ -176,8 +178,12 @@ describe('references (search.html#reference)', () => {
   });
 
   test('a reference of another type than the modifier, and a value that is no reference, are 400s', () => {
-    expect(refusal(() => parseReferenceValue('Group/1', base, 'Patient', 'subject:Patient')).diagnostics).toContain("'Group/1' is not a Patient reference");
-    expect(refusal(() => parseReferenceValue('not an id!', base, undefined, 'subject')).diagnostics).toContain('is not an id, Type/id or absolute URL');
+    expect(refusal(() => parseReferenceValue('Group/1', base, 'Patient', 'subject:Patient')).diagnostics).toContain(
+      "'Group/1' is not a Patient reference",
+    );
+    expect(refusal(() => parseReferenceValue('not an id!', base, undefined, 'subject')).diagnostics).toContain(
+      'is not an id, Type/id or absolute URL',
+    );
   });
 });
 
@@ -214,7 +220,9 @@ describe('composite values (search.html#composite)', () => {
   const coordinate = searchParam('MolecularSequence', 'chromosome-variant-coordinate')!;
 
   test('token$quantity, with the quantity prefixed and its escapes honoured', () => {
-    expect(parseCompositeValue(codeValueQuantity, 'code-value-quantity', 'http://loinc.org|8480-6$gt140|http://unitsofmeasure.org|mm[Hg]', ctx)).toMatchObject({
+    expect(
+      parseCompositeValue(codeValueQuantity, 'code-value-quantity', 'http://loinc.org|8480-6$gt140|http://unitsofmeasure.org|mm[Hg]', ctx),
+    ).toMatchObject({
       first: { system: 'http://loinc.org', code: '8480-6' },
       second: { type: 'quantity', value: { prefix: 'gt', value: '140', system: 'http://unitsofmeasure.org', code: 'mm[Hg]' } },
     });

@@ -6,7 +6,17 @@
  */
 import { isResourceType } from '../definitions';
 import { parseDateRange } from '../datetime';
-import type { CompositeSecond, CompositeValue, DateValue, NearValue, NumberValue, Prefix, QuantityValue, ReferenceValue, TokenValue } from './criteria';
+import type {
+  CompositeSecond,
+  CompositeValue,
+  DateValue,
+  NearValue,
+  NumberValue,
+  Prefix,
+  QuantityValue,
+  ReferenceValue,
+  TokenValue,
+} from './criteria';
 import { invalidValue as invalid } from './errors';
 import { canonicalSystem, fold, MAX_STRING, normaliseIdentifierValue } from './normalise';
 import type { ActiveSearchParam } from './registry';
@@ -32,7 +42,7 @@ export function splitOr(value: string): string[] {
 }
 
 /** Removes the escapes: `\,` `\$` `\|` `\\` stand for the character. */
-export function unescape(s: string): string {
+export function unescapeValue(s: string): string {
   return s.replace(/\\([,$|\\])/g, '$1');
 }
 
@@ -56,9 +66,9 @@ export function splitUnescaped(value: string, sep: string): string[] {
 /** `system|code`, `|code`, `code`, `system|` (escaped `\|` is literal); national ids normalised. */
 export function parseToken(value: string): TokenValue {
   const parts = splitUnescaped(value, '|');
-  if (parts.length === 1) return { system: undefined, code: unescape(parts[0]) };
-  const system = unescape(parts[0]);
-  const code = unescape(parts.slice(1).join('|'));
+  if (parts.length === 1) return { system: undefined, code: unescapeValue(parts[0]) };
+  const system = unescapeValue(parts[0]);
+  const code = unescapeValue(parts.slice(1).join('|'));
   const sys = system === '' ? null : canonicalSystem(system);
   return { system: sys, code: code === '' ? null : normaliseIdentifierValue(sys, code) };
 }
@@ -101,7 +111,7 @@ export const NEAR_DEFAULT_METERS = 10_000;
  * unit (km when none is given), or the default when the distance is omitted.
  */
 export function parseNearValue(name: string, raw: string): NearValue {
-  const parts = splitUnescaped(raw, '|').map(unescape);
+  const parts = splitUnescaped(raw, '|').map(unescapeValue);
   if (parts.length < 2 || parts.length > 4) throw invalid(name, `expected latitude|longitude[|distance[|units]], got '${raw}'`);
   const num = (s: string, what: string): number => {
     if (!/^[-+]?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(s.trim())) throw invalid(name, `the ${what} '${s}' is not a number`);
@@ -119,7 +129,7 @@ export function parseNearValue(name: string, raw: string): NearValue {
   if (distance < 0) throw invalid(name, `the distance ${parts[2]} is negative`);
   const unit = parts[3] || 'km';
   const canonical = toCanonical(distance, unit);
-  if (!canonical || canonical.unit !== 'm') throw invalid(name, `'${unit}' is not a UCUM unit of length (e.g. km, m, [mi_i])`);
+  if (canonical?.unit !== 'm') throw invalid(name, `'${unit}' is not a UCUM unit of length (e.g. km, m, [mi_i])`);
   return { lat, lng, meters: canonical.value };
 }
 
@@ -131,8 +141,8 @@ export function parseQuantityValue(name: string, raw: string): QuantityValue {
   const d = parseDecimal(name, rest);
   const q: QuantityValue = { prefix, value: d.value, low: d.low, high: d.high };
   if (parts.length === 3) {
-    const system = unescape(parts[1]);
-    const code = unescape(parts[2]);
+    const system = unescapeValue(parts[1]);
+    const code = unescapeValue(parts[2]);
     if (system) q.system = canonicalSystem(system);
     if (code) q.code = code;
     if (code && (!system || system === UCUM)) {
@@ -165,7 +175,7 @@ export function parseDateValue(name: string, raw: string, timeZone: string): Dat
 
 /** The canonical reference value forms (search.html#reference): `Type/id`, `id`, an absolute URL (local ones → Type/id). */
 export function parseReferenceValue(raw: string, baseUrl: string, typeModifier: string | undefined, name: string): ReferenceValue {
-  const v = unescape(raw);
+  const v = unescapeValue(raw);
   let ref = v;
   if (ref.startsWith(`${baseUrl}/`)) ref = ref.slice(baseUrl.length + 1);
   const rel = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/.exec(ref);
@@ -197,7 +207,8 @@ export function parseCompositeValue(p: ActiveSearchParam, name: string, raw: str
     throw invalid(name, `a value of '${p.code}' has ${n} parts joined by $ (${comps.map((c) => c.code).join('$')}), got '${raw}'`);
   }
   // A reference first component is stored without a system (extract.ts compositeRows).
-  const first: TokenValue = comps[0].type === 'reference' ? { system: null, code: referenceComponentValue(comps[0], name, parts[0], ctx) } : parseToken(parts[0]);
+  const first: TokenValue =
+    comps[0].type === 'reference' ? { system: null, code: referenceComponentValue(comps[0], name, parts[0], ctx) } : parseToken(parts[0]);
   const second = parseComponentValue(comps[1], name, parts[1], ctx);
   return comps.length === 3 ? { first, second, third: parseComponentValue(comps[2], name, parts[2], ctx) } : { first, second };
 }
@@ -209,9 +220,10 @@ export function parseCompositeValue(p: ActiveSearchParam, name: string, raw: str
  */
 function referenceComponentValue(comp: Component, name: string, raw: string, ctx: ValueContext): string {
   const targets = comp.target ?? [];
-  const v = unescape(raw);
+  const v = unescapeValue(raw);
   if (!v.includes('/') && ID.test(v)) {
-    if (targets.length !== 1) throw invalid(name, `'${v}' is a bare id, but '${comp.code}' may refer to ${targets.length ? targets.join(', ') : 'any type'}: give Type/id`);
+    if (targets.length !== 1)
+      throw invalid(name, `'${v}' is a bare id, but '${comp.code}' may refer to ${targets.length ? targets.join(', ') : 'any type'}: give Type/id`);
     return `${targets[0]}/${v}`;
   }
   const ref = parseReferenceValue(raw, ctx.baseUrl, undefined, name);
@@ -230,7 +242,7 @@ function parseComponentValue(comp: Component, name: string, v: string, ctx: Valu
     case 'date':
       return { type: 'date', value: parseDateValue(name, v, ctx.timeZone) };
     case 'string':
-      return { type: 'string', value: fold(unescape(v)) };
+      return { type: 'string', value: fold(unescapeValue(v)) };
     default:
       return { type: 'reference', value: referenceComponentValue(comp, name, v, ctx) };
   }

@@ -72,7 +72,10 @@ function validateInWorker(files: string[]): Promise<WorkerResult> {
 
 describe('the R4 examples package', () => {
   it('validates every example; exactly the known-invalid ones fail', async () => {
-    const files = fs.readdirSync(dir).filter((f) => f.endsWith('.json') && f !== 'package.json' && !f.startsWith('.')).sort();
+    const files = fs
+      .readdirSync(dir)
+      .filter((f) => f.endsWith('.json') && f !== 'package.json' && !f.startsWith('.'))
+      .sort();
     // Largest files first, dealt round-robin, so the workers finish at about the same time.
     const bySize = [...files].sort((a, b) => fs.statSync(path.join(dir, b)).size - fs.statSync(path.join(dir, a)).size);
     const workers = Math.max(1, Math.min(2, os.availableParallelism()));

@@ -26,7 +26,7 @@ export function validateResource(resource: unknown, options?: ValidateOptions): 
   try {
     new StructureWalker(ctx).resource(resource, false, options?.expectedType);
     evaluateInvariants(ctx, resource);
-  } catch (e) {
+  } catch {
     // A defect in the validator must not turn into a 500 on a write, nor silently accept the resource.
     // The engine's message ("Maximum call stack size exceeded") means nothing to the client: a plain diagnostic.
     ctx.error('exception', 'Validation failed unexpectedly on this resource (an internal error); it was not accepted', ctx.rootType);

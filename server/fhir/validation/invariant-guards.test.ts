@@ -20,10 +20,10 @@ describe('invariant guards', () => {
     ["min.empty() or max.empty() or (max = '*') or iif(max != '*', min <= max.toInteger())", ['-min', '-max', 'max="*"']],
     ["(type = 'history') or entry.where(fullUrl.exists()).select(fullUrl&resource.meta.versionId).isDistinct()", ['type="history"', '-entry']],
     ['type.select(code).isDistinct()', ['-type']],
-    ['binding.valueSet.exists() implies binding.valueSet.startsWith(\'http:\')', ['-binding']],
+    ["binding.valueSet.exists() implies binding.valueSet.startsWith('http:')", ['-binding']],
     ['resource.exists() or request.exists() or response.exists()', ['+resource', '+request', '+response']],
     // nothing can be concluded from these
-    ['name.matches(\'[A-Z]\')', []],
+    ["name.matches('[A-Z]')", []],
     ['extension.exists() != value.exists()', []],
     ['a.exists() xor b.exists()', []],
     ['%resource.a.empty()', []],

@@ -74,7 +74,9 @@ function xsdToJs(pattern: string): string {
 
 describe('primitive types', () => {
   it('cover every R4 primitive type', () => {
-    const model = Object.values(r4Model().types).filter((t) => t.kind === 'primitive-type').map((t) => t.name);
+    const model = Object.values(r4Model().types)
+      .filter((t) => t.kind === 'primitive-type')
+      .map((t) => t.name);
     expect(primitiveTypeNames().sort()).toEqual(model.sort());
   });
 

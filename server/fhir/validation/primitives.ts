@@ -93,7 +93,8 @@ function stringBased(name: string, rest: (s: string) => PrimitiveProblem | undef
       if (typeof value !== 'string') return err('structure', `A ${name} must be a JSON string, not ${describe(value)}`);
       // json.html: "properties never have null values"/empty values: an empty string is no value at all.
       if (value.length === 0) return err('value', `A ${name} must not be an empty string`);
-      if (LONE_SURROGATE.test(value)) return err('value', `The ${name} contains an unpaired UTF-16 surrogate (a lone \\uD800–\\uDFFF escape), which is not a character`);
+      if (LONE_SURROGATE.test(value))
+        return err('value', `The ${name} contains an unpaired UTF-16 surrogate (a lone \\uD800–\\uDFFF escape), which is not a character`);
       const problem = rest(value);
       if (problem) return problem;
       if (CONTROL_CHARS.test(value)) return warn(`The ${name} contains control characters (below U+0020), which it should not`);
@@ -103,9 +104,7 @@ function stringBased(name: string, rest: (s: string) => PrimitiveProblem | undef
 }
 
 function patterned(name: string, pattern: RegExp, extra?: (s: string) => PrimitiveProblem | undefined): PrimitiveType {
-  return stringBased(name, (s) =>
-    pattern.test(s) ? extra?.(s) : err('value', `${describe(s)} is not a valid ${name}`),
-  );
+  return stringBased(name, (s) => (pattern.test(s) ? extra?.(s) : err('value', `${describe(s)} is not a valid ${name}`)));
 }
 
 function stringLike(name: string, maxLength?: number): PrimitiveType {

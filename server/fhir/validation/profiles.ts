@@ -28,6 +28,11 @@ export function checkProfiles(ctx: ValidationContext, meta: Record<string, unkno
   if (!Array.isArray(profiles)) return; // wrong shapes are reported by the structural walk
   profiles.forEach((profile: unknown, i) => {
     if (typeof profile !== 'string' || knownProfiles().has(withoutVersion(profile))) return;
-    ctx.report('warning', 'not-supported', `Profile ${profile} is not known to this server; the resource was not checked against it`, `${metaLocation}.profile[${i}]`);
+    ctx.report(
+      'warning',
+      'not-supported',
+      `Profile ${profile} is not known to this server; the resource was not checked against it`,
+      `${metaLocation}.profile[${i}]`,
+    );
   });
 }

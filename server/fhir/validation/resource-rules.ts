@@ -76,7 +76,11 @@ function checkLocalReferences(ctx: ValidationContext, frame: ResourceFrame): voi
   }
   for (const ref of frame.pendingLocalRefs) {
     if (!ids.has(ref.id)) {
-      ctx.error('invariant', `ref-1: SHALL have a contained resource if a local reference is provided (no contained resource has id '${ref.id}')`, ref.location);
+      ctx.error(
+        'invariant',
+        `ref-1: SHALL have a contained resource if a local reference is provided (no contained resource has id '${ref.id}')`,
+        ref.location,
+      );
     }
   }
 }

@@ -165,9 +165,7 @@ function addElement(node: NodeDef, type: TypeDef, element: ElementDef): void {
   }
 
   // contentReference (`#Questionnaire.item`): the same definition as the referenced element, recursively.
-  const referenced = element.contentReference
-    ? type.elements.find((e) => e.path === element.contentReference)
-    : undefined;
+  const referenced = element.contentReference ? type.elements.find((e) => e.path === element.contentReference) : undefined;
   const typeCodes = referenced ? [] : element.types.map((t) => t.code);
 
   const make = (key: string, fhirType: string): ChildDef => {
@@ -192,8 +190,7 @@ function addElement(node: NodeDef, type: TypeDef, element: ElementDef): void {
       primitive,
       attribute,
       nodePath,
-      localRef:
-        effectiveType === 'uri' || effectiveType === 'url' || effectiveType === 'canonical' || element.path === 'Reference.reference',
+      localRef: effectiveType === 'uri' || effectiveType === 'url' || effectiveType === 'canonical' || element.path === 'Reference.reference',
       invariants: invariantsFor(element, typeRoot, referenced),
       fhirpathBase: nodePath ?? effectiveType,
       choice,

@@ -89,7 +89,11 @@ export class StructureWalker {
         const other = (choices ??= new Map()).get(child.choice);
         if (other === undefined) choices.set(child.choice, name);
         else if (other !== name) {
-          ctx.error('structure', `Only one of ${other}, ${name} may be present (${child.choice.name} is a single choice element)`, ctx.location(name));
+          ctx.error(
+            'structure',
+            `Only one of ${other}, ${name} may be present (${child.choice.name} is a single choice element)`,
+            ctx.location(name),
+          );
         }
       }
       if (companion) {
@@ -128,7 +132,11 @@ export class StructureWalker {
     const ctx = this.ctx;
     for (const req of node.required) {
       if (!req.keys.some((k) => obj[k] !== undefined)) {
-        ctx.error('required', `Missing required element '${req.name}' (${node.path}.${req.name}, min ${req.min})`, ctx.location(req.name.replace('[x]', '')));
+        ctx.error(
+          'required',
+          `Missing required element '${req.name}' (${node.path}.${req.name}, min ${req.min})`,
+          ctx.location(req.name.replace('[x]', '')),
+        );
       }
     }
   }
@@ -170,7 +178,11 @@ export class StructureWalker {
       return;
     }
     if (values && companions && values.length !== companions.length) {
-      ctx.error('structure', `'${key}' and '_${key}' must have the same number of items (${values.length} vs ${companions.length})`, ctx.location(key));
+      ctx.error(
+        'structure',
+        `'${key}' and '_${key}' must have the same number of items (${values.length} vs ${companions.length})`,
+        ctx.location(key),
+      );
       return;
     }
     const count = (values ?? companions ?? []).length;
@@ -223,7 +235,10 @@ export class StructureWalker {
     }
     if (typeof value !== 'string') return;
     if (child.requiredCodes && !child.requiredCodes.has(value)) {
-      ctx.error('code-invalid', `The code '${value}' is not in the required value set ${child.element.requiredValueSet}${allowed(child.requiredCodes)}`);
+      ctx.error(
+        'code-invalid',
+        `The code '${value}' is not in the required value set ${child.element.requiredValueSet}${allowed(child.requiredCodes)}`,
+      );
     }
     if (child.localRef && value.charCodeAt(0) === 35 /* # */) this.localReference(child, value);
     if (child.type === 'xhtml') {
@@ -237,7 +252,10 @@ export class StructureWalker {
     if (value === '#') {
       if (frame.contained) frame.refersToContainer = true;
       else if (child.element.path === 'Reference.reference') {
-        this.ctx.error('invariant', "ref-1: SHALL have a contained resource if a local reference is provided ('#' refers to a container, but this resource is not contained)");
+        this.ctx.error(
+          'invariant',
+          "ref-1: SHALL have a contained resource if a local reference is provided ('#' refers to a container, but this resource is not contained)",
+        );
       }
       return;
     }

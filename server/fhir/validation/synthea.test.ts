@@ -21,7 +21,12 @@ function bundles(): string[] {
   return fs
     .readdirSync(FIXTURES, { withFileTypes: true })
     .filter((d) => d.isDirectory())
-    .flatMap((d) => fs.readdirSync(path.join(FIXTURES, d.name)).filter((f) => f.endsWith('.json')).map((f) => path.join(FIXTURES, d.name, f)));
+    .flatMap((d) =>
+      fs
+        .readdirSync(path.join(FIXTURES, d.name))
+        .filter((f) => f.endsWith('.json'))
+        .map((f) => path.join(FIXTURES, d.name, f)),
+    );
 }
 
 (present ? describe : describe.skip)('Synthea fixtures', () => {
@@ -35,7 +40,8 @@ function bundles(): string[] {
         count++;
         const issues: Issue[] = validateResource(resource);
         for (const i of issues) {
-          if (i.severity === 'error') failures.push(`${path.basename(file)} ${resource.resourceType}/${resource.id}: ${i.expression?.[0]} ${i.diagnostics}`);
+          if (i.severity === 'error')
+            failures.push(`${path.basename(file)} ${resource.resourceType}/${resource.id}: ${i.expression?.[0]} ${i.diagnostics}`);
           else warnings.set(i.code, (warnings.get(i.code) ?? 0) + 1);
         }
       }

@@ -19,7 +19,10 @@ function observation(extra: Record<string, unknown> = {}): Record<string, unknow
 const errors = (issues: Issue[]) => issues.filter((i) => i.severity === 'error');
 
 /** Exactly one issue at `expression` matching the rest; returns it. */
-function expectIssue(issues: Issue[], expected: { severity: Issue['severity']; code: Issue['code']; expression: string; diagnostics?: RegExp }): Issue {
+function expectIssue(
+  issues: Issue[],
+  expected: { severity: Issue['severity']; code: Issue['code']; expression: string; diagnostics?: RegExp },
+): Issue {
   const at = issues.filter((i) => i.expression?.[0] === expected.expression);
   expect(at).toHaveLength(1);
   expect(at[0]).toMatchObject({ severity: expected.severity, code: expected.code });
@@ -50,7 +53,12 @@ describe('valid content', () => {
   });
 
   it('accepts lossless decimals with their exact text (235.40, 66.899999999999991)', () => {
-    const body = parseFhirJson(JSON.stringify(observation()).replace(/}$/, ',"valueQuantity":{"value":235.40,"unit":"mg"},"component":[{"code":{"text":"c"},"valueQuantity":{"value":66.899999999999991}}]}'));
+    const body = parseFhirJson(
+      JSON.stringify(observation()).replace(
+        /}$/,
+        ',"valueQuantity":{"value":235.40,"unit":"mg"},"component":[{"code":{"text":"c"},"valueQuantity":{"value":66.899999999999991}}]}',
+      ),
+    );
     const obs = body as { valueQuantity: { value: unknown }; component: { valueQuantity: { value: unknown } }[] };
     expect(obs.valueQuantity.value).toBeInstanceOf(LosslessNumber);
     expect(obs.component[0].valueQuantity.value).toBeInstanceOf(LosslessNumber);
@@ -58,7 +66,12 @@ describe('valid content', () => {
   });
 
   it('evaluates invariants on resources holding lossless numbers (rng-2 with 235.40 > 10.5)', () => {
-    const body = parseFhirJson(JSON.stringify(observation()).replace(/}$/, ',"valueRange":{"low":{"value":235.40,"system":"http://unitsofmeasure.org","code":"mg"},"high":{"value":10.5,"system":"http://unitsofmeasure.org","code":"mg"}}}'));
+    const body = parseFhirJson(
+      JSON.stringify(observation()).replace(
+        /}$/,
+        ',"valueRange":{"low":{"value":235.40,"system":"http://unitsofmeasure.org","code":"mg"},"high":{"value":10.5,"system":"http://unitsofmeasure.org","code":"mg"}}}',
+      ),
+    );
     expectIssue(validateResource(body), { severity: 'error', code: 'invariant', expression: 'Observation.valueRange', diagnostics: /^rng-2/ });
   });
 
@@ -189,7 +202,12 @@ describe('cardinality and choice elements', () => {
     expect(validateResource(observation({ valueQuantity: { value: 5, unit: 'kg' } }))).toEqual([]);
     const issues = validateResource(observation({ valueString: 'a', valueInteger: 1 }));
     expect(errors(issues)).toHaveLength(1);
-    expectIssue(issues, { severity: 'error', code: 'structure', expression: 'Observation.valueInteger', diagnostics: /Only one of valueString, valueInteger/ });
+    expectIssue(issues, {
+      severity: 'error',
+      code: 'structure',
+      expression: 'Observation.valueInteger',
+      diagnostics: /Only one of valueString, valueInteger/,
+    });
   });
 
   it('checks a required choice element (UsageContext.value[x])', () => {
@@ -199,7 +217,9 @@ describe('cardinality and choice elements', () => {
 
   it('follows contentReference elements (Questionnaire.item.item)', () => {
     const q = {
-      resourceType: 'Questionnaire', text: narrative(), status: 'draft',
+      resourceType: 'Questionnaire',
+      text: narrative(),
+      status: 'draft',
       item: [{ linkId: '1', type: 'group', item: [{ linkId: '1.1', type: 'string', bogus: true }, { type: 'string' }] }],
     };
     const issues = validateResource(q);
@@ -235,9 +255,13 @@ describe('primitive formats', () => {
   });
 
   it('accepts lossless integers in range and rejects out-of-range ones', () => {
-    const ok = parseFhirJson('{"resourceType":"Patient","text":{"status":"generated","div":"<div xmlns=\\"http://www.w3.org/1999/xhtml\\">x</div>"},"multipleBirthInteger":2147483647}');
+    const ok = parseFhirJson(
+      '{"resourceType":"Patient","text":{"status":"generated","div":"<div xmlns=\\"http://www.w3.org/1999/xhtml\\">x</div>"},"multipleBirthInteger":2147483647}',
+    );
     expect(validateResource(ok)).toEqual([]);
-    const big = parseFhirJson('{"resourceType":"Patient","text":{"status":"generated","div":"<div xmlns=\\"http://www.w3.org/1999/xhtml\\">x</div>"},"multipleBirthInteger":123456789012345678901}');
+    const big = parseFhirJson(
+      '{"resourceType":"Patient","text":{"status":"generated","div":"<div xmlns=\\"http://www.w3.org/1999/xhtml\\">x</div>"},"multipleBirthInteger":123456789012345678901}',
+    );
     expectOnlyError(big, 'value', 'Patient.multipleBirthInteger', /out of range/);
   });
 });
@@ -274,8 +298,14 @@ describe('narrative XHTML', () => {
   });
 
   it('accepts internal images, tables, styles and XML character references', () => {
-    const html = div('<table class="grid"><tr><td style="color: red" colspan="2">x &amp; &#x3b1;</td></tr></table><img src="#pic"/><img src="data:image/png;base64,AAAA"/>');
-    const p = patient({ text: { status: 'generated', div: html }, contained: [{ resourceType: 'Binary', id: 'pic', contentType: 'image/png' }], photo: [{ url: '#pic' }] });
+    const html = div(
+      '<table class="grid"><tr><td style="color: red" colspan="2">x &amp; &#x3b1;</td></tr></table><img src="#pic"/><img src="data:image/png;base64,AAAA"/>',
+    );
+    const p = patient({
+      text: { status: 'generated', div: html },
+      contained: [{ resourceType: 'Binary', id: 'pic', contentType: 'image/png' }],
+      photo: [{ url: '#pic' }],
+    });
     expect(validateResource(p)).toEqual([]);
   });
 });
@@ -290,7 +320,13 @@ describe('invariants', () => {
     const both = { url: 'http://example.org/a', valueString: 'x', extension: [{ url: 'b', valueInteger: 1 }] };
     expectOnlyError(patient({ extension: [both] }), 'invariant', 'Patient.extension[0]', /^ext-1/);
     expectOnlyError(patient({ modifierExtension: [{ url: 'http://example.org/a' }] }), 'invariant', 'Patient.modifierExtension[0]', /^ext-1/);
-    const nested = { url: 'http://example.org/a', extension: [{ url: 'b', valueInteger: 1 }, { url: 'c', valueCodeableConcept: { text: 'x' } }] };
+    const nested = {
+      url: 'http://example.org/a',
+      extension: [
+        { url: 'b', valueInteger: 1 },
+        { url: 'c', valueCodeableConcept: { text: 'x' } },
+      ],
+    };
     expect(validateResource(patient({ extension: [nested] }))).toEqual([]);
   });
 
@@ -315,7 +351,8 @@ describe('invariants', () => {
 
   it('skips, without rejecting the resource, an invariant fhirpath.js cannot evaluate (ctm-1 needs resolve())', () => {
     const careTeam = {
-      resourceType: 'CareTeam', text: narrative('A care team'),
+      resourceType: 'CareTeam',
+      text: narrative('A care team'),
       participant: [{ member: { reference: 'Practitioner/1' }, onBehalfOf: { reference: 'Organization/1' } }],
     };
     expect(validateResource(careTeam)).toEqual([]);
@@ -345,14 +382,24 @@ describe('invariants', () => {
 describe('embedded resources', () => {
   it('validates Bundle.entry.resource by its own type, with locations inside the Bundle', () => {
     const bundle = {
-      resourceType: 'Bundle', type: 'collection',
-      entry: [{ fullUrl: 'urn:uuid:1', resource: patient() }, { fullUrl: 'urn:uuid:2', resource: patient({ gender: 'M' }) }],
+      resourceType: 'Bundle',
+      type: 'collection',
+      entry: [
+        { fullUrl: 'urn:uuid:1', resource: patient() },
+        { fullUrl: 'urn:uuid:2', resource: patient({ gender: 'M' }) },
+      ],
     };
     expectOnlyError(bundle, 'code-invalid', 'Bundle.entry[1].resource.gender');
   });
 
   it('validates Parameters.parameter.resource and rejects a non-resource there', () => {
-    const params = { resourceType: 'Parameters', parameter: [{ name: 'a', resource: patient({ active: 1 }) }, { name: 'b', resource: { family: 'x' } }] };
+    const params = {
+      resourceType: 'Parameters',
+      parameter: [
+        { name: 'a', resource: patient({ active: 1 }) },
+        { name: 'b', resource: { family: 'x' } },
+      ],
+    };
     const issues = validateResource(params);
     expect(errors(issues)).toHaveLength(2);
     expectIssue(issues, { severity: 'error', code: 'structure', expression: 'Parameters.parameter[0].resource.active' });

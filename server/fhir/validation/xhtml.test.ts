@@ -8,7 +8,10 @@ describe('narrative XHTML', () => {
   it.each([
     ['text', div('Hello')],
     ['nested formatting', div('<p>A <b>bold</b> <i>move</i><br/>next</p><ul><li>one</li></ul>')],
-    ['a table with spans', div('<table border="1"><thead><tr><th colspan="2">h</th></tr></thead><tbody><tr><td rowspan="1">x</td></tr></tbody></table>')],
+    [
+      'a table with spans',
+      div('<table border="1"><thead><tr><th colspan="2">h</th></tr></thead><tbody><tr><td rowspan="1">x</td></tr></tbody></table>'),
+    ],
     ['anchors by name and href', div('<a name="top"> </a><a href="http://hl7.org/fhir">spec</a> <a href="#top">up</a>')],
     ['an image alone (txt-2 accepts it as content)', div('<img src="#photo" alt="photo"/>')],
     ['a data: image', div('<img src="data:image/png;base64,iVBORw0KGgo="/>')],
@@ -72,7 +75,7 @@ describe('narrative XHTML', () => {
   });
 
   it('checks a 1 MB narrative in linear time (~30 ms in node; the bound allows for Jest and a busy machine)', () => {
-    const big = div('<table>' + '<tr><td class="c">cell &amp; text</td><td><a href="#x">link</a></td></tr>'.repeat(15000) + '</table>');
+    const big = div(`<table>${'<tr><td class="c">cell &amp; text</td><td><a href="#x">link</a></td></tr>'.repeat(15000)}</table>`);
     expect(big.length).toBeGreaterThan(1_000_000);
     const start = performance.now();
     expect(checkXhtml(big)).toEqual([]);

@@ -26,20 +26,109 @@ export interface XhtmlProblem {
 export const XHTML_NS = 'http://www.w3.org/1999/xhtml';
 
 const ALLOWED_ELEMENTS = new Set([
-  'a', 'abbr', 'acronym', 'b', 'big', 'blockquote', 'br', 'caption', 'cite', 'code', 'col', 'colgroup', 'dd', 'dfn',
-  'div', 'dl', 'dt', 'em', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'hr', 'i', 'img', 'li', 'ol', 'p', 'pre', 'q', 'samp',
-  'small', 'span', 'strong', 'sub', 'sup', 'table', 'tbody', 'td', 'tfoot', 'th', 'thead', 'tr', 'tt', 'ul', 'var',
+  'a',
+  'abbr',
+  'acronym',
+  'b',
+  'big',
+  'blockquote',
+  'br',
+  'caption',
+  'cite',
+  'code',
+  'col',
+  'colgroup',
+  'dd',
+  'dfn',
+  'div',
+  'dl',
+  'dt',
+  'em',
+  'h1',
+  'h2',
+  'h3',
+  'h4',
+  'h5',
+  'h6',
+  'hr',
+  'i',
+  'img',
+  'li',
+  'ol',
+  'p',
+  'pre',
+  'q',
+  'samp',
+  'small',
+  'span',
+  'strong',
+  'sub',
+  'sup',
+  'table',
+  'tbody',
+  'td',
+  'tfoot',
+  'th',
+  'thead',
+  'tr',
+  'tt',
+  'ul',
+  'var',
 ]);
 
 // The txt-1 XPath list, plus xml:lang: the XML language attribute carries no content or behaviour, and
 // multilingual narratives (narrative.html#lang) need it.
 const ALLOWED_ATTRIBUTES = new Set([
   'xml:lang',
-  'abbr', 'accesskey', 'align', 'alt', 'axis', 'bgcolor', 'border', 'cellhalign', 'cellpadding', 'cellspacing',
-  'cellvalign', 'char', 'charoff', 'charset', 'cite', 'class', 'colspan', 'compact', 'coords', 'dir', 'frame',
-  'headers', 'height', 'href', 'hreflang', 'hspace', 'id', 'lang', 'longdesc', 'name', 'nowrap', 'rel', 'rev',
-  'rowspan', 'rules', 'scope', 'shape', 'span', 'src', 'start', 'style', 'summary', 'tabindex', 'title', 'type',
-  'valign', 'value', 'vspace', 'width',
+  'abbr',
+  'accesskey',
+  'align',
+  'alt',
+  'axis',
+  'bgcolor',
+  'border',
+  'cellhalign',
+  'cellpadding',
+  'cellspacing',
+  'cellvalign',
+  'char',
+  'charoff',
+  'charset',
+  'cite',
+  'class',
+  'colspan',
+  'compact',
+  'coords',
+  'dir',
+  'frame',
+  'headers',
+  'height',
+  'href',
+  'hreflang',
+  'hspace',
+  'id',
+  'lang',
+  'longdesc',
+  'name',
+  'nowrap',
+  'rel',
+  'rev',
+  'rowspan',
+  'rules',
+  'scope',
+  'shape',
+  'span',
+  'src',
+  'start',
+  'style',
+  'summary',
+  'tabindex',
+  'title',
+  'type',
+  'valign',
+  'value',
+  'vspace',
+  'width',
 ]);
 
 /** Attributes whose value is a URL that a browser may follow or load. */
@@ -213,11 +302,16 @@ class Scanner {
     return raw.replace(/&([^;&]*)(;?)/g, (_m, ref: string, semi: string) => {
       if (!semi) this.fail(`'&' must start an entity or character reference`);
       switch (ref) {
-        case 'lt': return '<';
-        case 'gt': return '>';
-        case 'amp': return '&';
-        case 'quot': return '"';
-        case 'apos': return "'";
+        case 'lt':
+          return '<';
+        case 'gt':
+          return '>';
+        case 'amp':
+          return '&';
+        case 'quot':
+          return '"';
+        case 'apos':
+          return "'";
       }
       const m = /^#(?:x([0-9a-fA-F]+)|([0-9]+))$/.exec(ref);
       if (!m) this.fail(`unknown entity &${ref}; (only the XML entities and numeric references are allowed)`);
@@ -230,7 +324,9 @@ class Scanner {
   private checkChars(raw: string): void {
     // XML 1.0 Char: no C0 controls except tab/LF/CR, no lone surrogates, no U+FFFE/U+FFFF.
     // eslint-disable-next-line no-control-regex
-    const bad = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.exec(raw);
+    const bad = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.exec(
+      raw,
+    );
     if (bad) this.fail(`illegal XML character U+${bad[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`);
   }
 
@@ -272,7 +368,10 @@ class Scanner {
       return;
     }
     if (element === 'img' && attr === 'src' && isExternal(scheme, compact)) {
-      this.report('value', `<img src="${clip(value)}">: a narrative image must be contained in the resource ('#id' or a data: URL), not loaded from elsewhere`);
+      this.report(
+        'value',
+        `<img src="${clip(value)}">: a narrative image must be contained in the resource ('#id' or a data: URL), not loaded from elsewhere`,
+      );
     }
   }
 

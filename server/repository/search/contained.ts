@@ -56,7 +56,6 @@ function cursorAt(r: PageRow, backward: boolean): string {
   return encodeCursor({ section: 0, keys: [r.key_id, r.key], backward });
 }
 
-
 interface KeyQuery {
   /** SELECT id, key … (no ORDER BY / LIMIT): every key of one branch */
   sql: (position?: string) => string;
@@ -66,7 +65,13 @@ interface KeyQuery {
  * The keys of the contained matches: (container id, owner key) — or (container id, container type) when the
  * containers are returned — from the index rows `d` of the most selective criterion (else the `_id` rows).
  */
-function containedKeys(b: SqlBuilder, type: string, criteria: Criterion[], restriction: AccessRestriction | undefined, containers: boolean): KeyQuery {
+function containedKeys(
+  b: SqlBuilder,
+  type: string,
+  criteria: Criterion[],
+  restriction: AccessRestriction | undefined,
+  containers: boolean,
+): KeyQuery {
   const merged = mergeRanges(criteria.map(containedCriterion), type);
   let best: number | undefined;
   merged.forEach((c, i) => {
@@ -139,7 +144,8 @@ export function containedPageSql(req: SearchRequest, limit: number, cursor?: Pag
   const dir = cursor?.backward ? 'DESC' : 'ASC';
   const position = cursor ? `${cursor.backward ? '<' : '>'} (${b.p(cursor.keys[0], 'text')}, ${b.p(cursor.keys[1], 'text')})` : undefined;
   const branches = p.branches.map((k) => `(${k.sql(position)}\n      ORDER BY 1 ${dir}, 2 ${dir} LIMIT ${limit})`);
-  const keys = branches.length === 1 ? branches[0] : `SELECT * FROM (${branches.join(`\n    ${p.union}\n    `)}) u ORDER BY 1 ${dir}, 2 ${dir} LIMIT ${limit}`;
+  const keys =
+    branches.length === 1 ? branches[0] : `SELECT * FROM (${branches.join(`\n    ${p.union}\n    `)}) u ORDER BY 1 ${dir}, 2 ${dir} LIMIT ${limit}`;
   const containerType = p.contained ? `CASE WHEN strpos(k.key, '#') > 0 THEN split_part(k.key, '#', 2) ELSE k.key END` : 'k.key';
   // a contained resource: cut out of its container's stored body (jsonb, handed over as text like any content)
   const content = p.contained ? `CASE WHEN strpos(k.key, '#') > 0 THEN x.e ELSE r.content END` : 'r.content';
@@ -173,7 +179,8 @@ interface PageRow {
 function toFound(r: PageRow): FoundResource | undefined {
   if (r.content === null) return undefined; // the contained resource is gone from the body: impossible in one snapshot
   const [type, , localId] = r.key.split('#');
-  if (localId === undefined) return { resourceType: r.resource_type, id: r.key_id, versionId: r.version_id, lastUpdated: r.last_updated, content: r.content };
+  if (localId === undefined)
+    return { resourceType: r.resource_type, id: r.key_id, versionId: r.version_id, lastUpdated: r.last_updated, content: r.content };
   return {
     resourceType: type,
     id: localId,
@@ -186,7 +193,8 @@ function toFound(r: PageRow): FoundResource | undefined {
 
 /** executeSearch for `_contained=true|both` (fhir/search/parse.ts has refused `_sort`, includes, `_has`, `_list`, custom parameters). */
 export async function executeContainedSearch(db: Db, req: SearchRequest): Promise<SearchResult> {
-  if (req.sort.length || req.include.length) throw badRequest(`_sort, _include and _revinclude are not supported with _contained=${req.contained}`, '_contained');
+  if (req.sort.length || req.include.length)
+    throw badRequest(`_sort, _include and _revinclude are not supported with _contained=${req.contained}`, '_contained');
   const warnings: Issue[] = [];
   const cursor = req.cursor ? decodeCursor(req.cursor, (c) => c.section === 0 && c.keys.length === 2 && c.keys.every((k) => k !== null)) : undefined;
   const backward = cursor?.backward === true;
@@ -218,7 +226,10 @@ export async function executeContainedSearch(db: Db, req: SearchRequest): Promis
     result.total = rows[0].n;
   } else if (req.total === 'estimate') {
     const q = containedCountSql(req);
-    const { rows } = await db.query<{ 'QUERY PLAN': unknown }>(`EXPLAIN (FORMAT JSON) ${q.sql.replace(/^SELECT count\(\*\)::int AS n/, 'SELECT 1')}`, q.params);
+    const { rows } = await db.query<{ 'QUERY PLAN': unknown }>(
+      `EXPLAIN (FORMAT JSON) ${q.sql.replace(/^SELECT count\(\*\)::int AS n/, 'SELECT 1')}`,
+      q.params,
+    );
     const raw = rows[0]['QUERY PLAN'];
     const explained = (typeof raw === 'string' ? JSON.parse(raw) : raw) as { Plan: { 'Plan Rows': number } }[];
     result.total = Math.round(explained[0].Plan['Plan Rows']);

@@ -19,7 +19,7 @@
 import crypto from 'node:crypto';
 import type { QueryConfig } from 'pg';
 import { inTransaction, type Db } from '../../database/pool';
-import { badRequest, issue, type Issue } from '../../fhir/outcome';
+import { issue, type Issue } from '../../fhir/outcome';
 import { searchParams } from '../../fhir/search/registry';
 import { INSTANT_SQL } from '../writes';
 import { visible, type AccessRestriction } from './compile/access';
@@ -67,7 +67,10 @@ interface Flagged {
   marked?: (a: string, descending: boolean) => string;
 }
 
-const column = (name: string) => (a: string): string => `${a}.${name}`;
+const column =
+  (name: string) =>
+  (a: string): string =>
+    `${a}.${name}`;
 
 const FLAGGED: Record<string, Flagged> = {
   string: { table: 'search_string', asc: column('value'), desc: column('value'), cast: 'text' },
@@ -108,7 +111,8 @@ function sections(b: SqlBuilder, base: string, sort: SortKey[]): Section[] {
     { expr: 'r.id', cast: 'text', descending: false, nullable: false },
     { expr: 'r.resource_type', cast: 'text', descending: false, nullable: false },
   ];
-  if (sort.length === 0) return [{ joins: '', where: base, keys: [{ expr: 'r.last_updated', cast: 'timestamptz', descending: false, nullable: false }, ...tail] }];
+  if (sort.length === 0)
+    return [{ joins: '', where: base, keys: [{ expr: 'r.last_updated', cast: 'timestamptz', descending: false, nullable: false }, ...tail] }];
   if (sort.length === 1 && FLAGGED[sort[0].type]) {
     const k = sort[0];
     const f = FLAGGED[k.type];
@@ -133,7 +137,9 @@ function sections(b: SqlBuilder, base: string, sort: SortKey[]): Section[] {
     const f = FLAGGED[k.type];
     if (f) {
       const a = `s${i + 1}`;
-      joins.push(`LEFT JOIN ${f.table} ${a} ON ${a}.id = r.id AND ${a}.resource_type = r.resource_type AND ${a}.param = ${b.p(k.code)} AND ${markedRow(f, a, k.descending)}`);
+      joins.push(
+        `LEFT JOIN ${f.table} ${a} ON ${a}.id = r.id AND ${a}.resource_type = r.resource_type AND ${a}.param = ${b.p(k.code)} AND ${markedRow(f, a, k.descending)}`,
+      );
       return { expr: (k.descending ? f.desc : f.asc)(a), cast: f.cast, descending: k.descending, nullable: true };
     }
     const g = AGGREGATED[k.type];
@@ -247,7 +253,12 @@ const VALUE_KEYS: Key[] = [{ expr: 'd.value', cast: 'text', descending: false, n
  * that are their resource's first match, keyset-paged on (value, id) — the value index is walked from the
  * cursor and stops at the page, however many resources match.
  */
-function drivenByValueSql(d: DrivenSearch, limit: number, cursor: PagePosition | undefined, backward: boolean): { sql: string; params: unknown[]; keyCount: number } {
+function drivenByValueSql(
+  d: DrivenSearch,
+  limit: number,
+  cursor: PagePosition | undefined,
+  backward: boolean,
+): { sql: string; params: unknown[]; keyCount: number } {
   const b = new SqlBuilder([...d.params]);
   const dir = backward ? 'DESC' : 'ASC';
   let after = '';
@@ -267,7 +278,12 @@ function drivenByValueSql(d: DrivenSearch, limit: number, cursor: PagePosition |
   return { sql, params: b.params, keyCount: 1 };
 }
 
-function drivenSectionSql(d: DrivenSearch, limit: number, cursor: PagePosition | undefined, backward: boolean): { sql: string; params: unknown[]; keyCount: number } {
+function drivenSectionSql(
+  d: DrivenSearch,
+  limit: number,
+  cursor: PagePosition | undefined,
+  backward: boolean,
+): { sql: string; params: unknown[]; keyCount: number } {
   if (d.byValue) return drivenByValueSql(d, limit, cursor, backward);
   const b = new SqlBuilder([...d.params]);
   // Byte order (COLLATE "C"): the same total order everywhere, and far cheaper to group and sort than a locale's;
@@ -284,7 +300,13 @@ function drivenSectionSql(d: DrivenSearch, limit: number, cursor: PagePosition |
   return { sql, params: b.params, keyCount: 0 };
 }
 
-function sectionSql(params: unknown[], sec: Section, limit: number, cursor: PagePosition | undefined, backward: boolean): { sql: string; params: unknown[]; keyCount: number } {
+function sectionSql(
+  params: unknown[],
+  sec: Section,
+  limit: number,
+  cursor: PagePosition | undefined,
+  backward: boolean,
+): { sql: string; params: unknown[]; keyCount: number } {
   if (sec.driven) return drivenSectionSql(sec.driven, limit, cursor, backward);
   const b = new SqlBuilder([...params]);
   let where = sec.where;
@@ -361,7 +383,9 @@ async function countMatches(db: Db, where: string, params: unknown[], mode: 'est
 
 /** The reference parameters of a type (for `_include=*`). */
 function referenceParams(type: string): string[] {
-  return searchParams(type).filter((p) => p.type === 'reference').map((p) => p.code);
+  return searchParams(type)
+    .filter((p) => p.type === 'reference')
+    .map((p) => p.code);
 }
 
 /** The SQL of an accurate `_total` (for EXPLAIN in tests and benchmarks). */
@@ -414,8 +438,14 @@ export function includeSql(
       WHERE r.resource_type = ${b.p(spec.sourceType)} AND NOT r.deleted
         AND r.id IN (SELECT ref.id FROM search_reference ref
                       WHERE ref.resource_type = ${b.p(spec.sourceType)} AND ref.param = ANY(${b.p(spec.params, 'text[]')})
-                        AND ref.target_id = ANY(${b.p(targets.map((t) => t.id), 'text[]')})
-                        AND (ref.target_type || '/' || ref.target_id) = ANY(${b.p(targets.map((t) => `${t.resourceType}/${t.id}`), 'text[]')}))
+                        AND ref.target_id = ANY(${b.p(
+                          targets.map((t) => t.id),
+                          'text[]',
+                        )})
+                        AND (ref.target_type || '/' || ref.target_id) = ANY(${b.p(
+                          targets.map((t) => `${t.resourceType}/${t.id}`),
+                          'text[]',
+                        )}))
         AND ${visible(b, 'r', restriction, spec.sourceType)}
       LIMIT ${limit}`;
   }
@@ -434,7 +464,9 @@ async function includePass(
     if (found.length >= limit) break;
     const q = includeSql(spec, sources, restriction, limit - found.length);
     if (!q) continue;
-    const { rows } = await db.query<{ id: string; resource_type: string; version_id: number; last_updated: string; content: string }>(statement(q.sql, q.params, true));
+    const { rows } = await db.query<{ id: string; resource_type: string; version_id: number; last_updated: string; content: string }>(
+      statement(q.sql, q.params, true),
+    );
     for (const r of rows) found.push(toFound(r));
   }
   return found;
@@ -492,7 +524,9 @@ export async function executeSearch(db: Db, req: SearchRequest): Promise<SearchR
     let rows: Row[] = [];
     if (req.count > 0) {
       const want = req.count + 1;
-      const order = backward ? [...secs.keys()].filter((i) => i <= cursor!.section).reverse() : [...secs.keys()].filter((i) => i >= (cursor?.section ?? 0));
+      const order = backward
+        ? [...secs.keys()].filter((i) => i <= cursor!.section).reverse()
+        : [...secs.keys()].filter((i) => i >= (cursor?.section ?? 0));
       for (const i of order) {
         const c = cursor && i === cursor.section ? cursor : undefined;
         rows.push(...(await querySection(db, params, secs[i], i, want - rows.length, c, backward, prepare)));
@@ -522,4 +556,3 @@ export async function executeSearch(db: Db, req: SearchRequest): Promise<SearchR
   }
   return result;
 }
-

@@ -125,7 +125,11 @@ export async function recordSearchParameterWrites(client: PoolClient, writes: Ve
       continue;
     }
     if (cur && live && cur.status !== 'failed' && sameIndex(live, next)) {
-      await client.query(`UPDATE search_parameter_state SET version_id = $2, definition = $3::jsonb WHERE id = $1`, [w.id, w.versionId, JSON.stringify(next)]);
+      await client.query(`UPDATE search_parameter_state SET version_id = $2, definition = $3::jsonb WHERE id = $1`, [
+        w.id,
+        w.versionId,
+        JSON.stringify(next),
+      ]);
       continue;
     }
     await client.query(
@@ -171,6 +175,9 @@ export async function restartReindex(db: Pool | PoolClient, id: string): Promise
     [id],
   );
   const s = rows[0] ? fromRow(rows[0]) : undefined;
-  if (!s) throw new OperationOutcomeError(409, [issue('error', 'conflict', `SearchParameter/${id} is not an active custom search parameter: nothing to reindex`)]);
+  if (!s)
+    throw new OperationOutcomeError(409, [
+      issue('error', 'conflict', `SearchParameter/${id} is not an active custom search parameter: nothing to reindex`),
+    ]);
   return s;
 }

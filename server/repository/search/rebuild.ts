@@ -52,7 +52,9 @@ export async function rebuildSearchIndex(pool: Pool, opts: RebuildOptions): Prom
         const writes = rows.flatMap((r) => {
           const resource = parseStoredJson(r.content);
           try {
-            return [{ resourceType: type, id: r.id, index: extractIndexRows(resource, extract), contained: extractContainedIndexRows(resource, extract) }];
+            return [
+              { resourceType: type, id: r.id, index: extractIndexRows(resource, extract), contained: extractContainedIndexRows(resource, extract) },
+            ];
           } catch (e) {
             // a value a write would refuse today (e.g. longer than an index entry may be): its rows stay as they are
             opts.onSkipped?.(type, r.id, e instanceof Error ? e.message : String(e));

@@ -149,7 +149,7 @@ export class SearchParameterRunner {
       if (this.job || this.stopping) return;
       const claimed = await this.claim();
       const work = claimed ? this.run(claimed) : (await this.purgeStep()) ? this.purgeAll() : undefined;
-      if (work) {
+      if (work !== undefined) {
         this.job = work.finally(() => {
           this.job = undefined;
         });
@@ -196,13 +196,19 @@ export class SearchParameterRunner {
       if (e instanceof Stopping) {
         // Shutdown: give the job back at once (not counted as an attempt); another process resumes from the cursor.
         await this.opts.pool
-          .query(`UPDATE search_parameter_state SET lease_owner = NULL, lease_until = NULL, attempts = attempts - 1 WHERE id = $1 AND lease_owner = $2`, [job.id, this.owner])
+          .query(
+            `UPDATE search_parameter_state SET lease_owner = NULL, lease_until = NULL, attempts = attempts - 1 WHERE id = $1 AND lease_owner = $2`,
+            [job.id, this.owner],
+          )
           .catch(() => undefined);
         return;
       }
       const message = (e as Error).message;
       const failed = job.attempts >= MAX_ATTEMPTS;
-      this.opts.log.error({ ...log, error: errorForLog(e), attempt: job.attempts }, failed ? 'reindex failed' : 'reindex attempt failed; retried later');
+      this.opts.log.error(
+        { ...log, error: errorForLog(e), attempt: job.attempts },
+        failed ? 'reindex failed' : 'reindex attempt failed; retried later',
+      );
       // Retried (by any process) after a back-off; after MAX_ATTEMPTS it stays failed until a `$reindex`.
       await this.opts.pool
         .query(
@@ -221,10 +227,16 @@ export class SearchParameterRunner {
     const pool = this.opts.pool;
     const codes = derivedParamCodes(def.code);
     const extractors = new Map<string, ParamExtractor>(
-      registryEntries(def, { id: job.id, versionId: job.version_id, status: 'pending', percent: 0 }).map((e) => [e.type, compileParamExtractor(e.type, e.param)]),
+      registryEntries(def, { id: job.id, versionId: job.version_id, status: 'pending', percent: 0 }).map((e) => [
+        e.type,
+        compileParamExtractor(e.type, e.param),
+      ]),
     );
     if (job.total === null) {
-      const { rows } = await pool.query<{ n: number }>(`SELECT count(*)::bigint AS n FROM resource WHERE resource_type = ANY($1::text[]) AND NOT deleted`, [def.base]);
+      const { rows } = await pool.query<{ n: number }>(
+        `SELECT count(*)::bigint AS n FROM resource WHERE resource_type = ANY($1::text[]) AND NOT deleted`,
+        [def.base],
+      );
       await pool.query(`UPDATE search_parameter_state SET total = $2 WHERE id = $1 AND lease_owner = $3`, [job.id, rows[0].n, this.owner]);
     }
     let cursor: Cursor = job.cursor ? (JSON.parse(job.cursor) as Cursor) : { phase: 'walk', base: 0, at: null, id: '' };
@@ -243,7 +255,9 @@ export class SearchParameterRunner {
         cursor.at === null ? [type, this.batchSize] : [type, this.batchSize, cursor.at, cursor.id],
       );
       const last = rows[rows.length - 1];
-      const next: Cursor = last ? { ...cursor, at: last.at, id: last.id } : { phase: cursor.phase, base: cursor.base + 1, at: cursor.phase === 'walk' ? null : job.catch_up_from, id: '' };
+      const next: Cursor = last
+        ? { ...cursor, at: last.at, id: last.id }
+        : { phase: cursor.phase, base: cursor.base + 1, at: cursor.phase === 'walk' ? null : job.catch_up_from, id: '' };
       await this.writeBatch(job, type, codes, extractors.get(type)!, rows, next, cursor.phase === 'walk' ? rows.length : 0);
       cursor = next;
     }
@@ -267,7 +281,9 @@ export class SearchParameterRunner {
       TABLES.forEach((t, i) => {
         for (const row of index[t.name] ?? []) {
           perTable[i].ids.push(r.id);
-          row.forEach((v, c) => perTable[i].cols[c].push(v));
+          row.forEach((v, c) => {
+            perTable[i].cols[c].push(v);
+          });
         }
       });
     }
@@ -316,7 +332,8 @@ export class SearchParameterRunner {
           );
           deleted += res.rowCount ?? 0;
         }
-        if (deleted === 0) await client.query(`DELETE FROM search_parameter_purge WHERE resource_type = $1 AND code = $2`, [pair.resource_type, pair.code]);
+        if (deleted === 0)
+          await client.query(`DELETE FROM search_parameter_purge WHERE resource_type = $1 AND code = $2`, [pair.resource_type, pair.code]);
       }
       return pair !== undefined;
     });

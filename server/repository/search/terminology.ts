@@ -53,7 +53,8 @@ async function expandValueSet(db: Db, url: string, out: ResolvedCodes, excluded:
   for (const inc of Array.isArray(compose.include) ? compose.include : []) {
     if (!isJsonObject(inc)) continue;
     if (inc.filter) throw notSupported(`ValueSet '${url}' uses filters, which this server does not evaluate yet`);
-    for (const nested of Array.isArray(inc.valueSet) ? inc.valueSet : []) if (typeof nested === 'string') await expandValueSet(db, nested, out, excluded, depth + 1);
+    for (const nested of Array.isArray(inc.valueSet) ? inc.valueSet : [])
+      if (typeof nested === 'string') await expandValueSet(db, nested, out, excluded, depth + 1);
     if (typeof inc.system !== 'string') continue;
     const system = canonicalSystem(inc.system);
     if (Array.isArray(inc.concept)) {
@@ -69,7 +70,10 @@ interface Concept {
 
 function conceptsOf(items: JsonValue): Concept[] {
   if (!Array.isArray(items)) return [];
-  return items.filter(isJsonObject).filter((c) => typeof c.code === 'string').map((c) => ({ code: c.code as string, children: conceptsOf(c.concept ?? []) }));
+  return items
+    .filter(isJsonObject)
+    .filter((c) => typeof c.code === 'string')
+    .map((c) => ({ code: c.code as string, children: conceptsOf(c.concept ?? []) }));
 }
 
 /** The code and its descendants (below) or ancestors (above) in a nested concept tree. */
@@ -125,7 +129,11 @@ async function resolveOne(db: Db, c: Extract<Criterion, { kind: 'terminology' }>
 export async function resolveTerminology(db: Db, criteria: Criterion[]): Promise<void> {
   for (const c of criteria) {
     if (c.kind === 'terminology') await resolveOne(db, c);
-    else if (c.kind === 'chain') await resolveTerminology(db, c.targets.map((t) => t.criterion));
+    else if (c.kind === 'chain')
+      await resolveTerminology(
+        db,
+        c.targets.map((t) => t.criterion),
+      );
     else if (c.kind === 'has') await resolveTerminology(db, [c.criterion]);
   }
 }

@@ -39,7 +39,10 @@ function route(app: FastifyInstance, url: string, methods: Partial<Record<HTTPMe
     url,
     handler: async (req, reply) => {
       const handler = methods[req.method as HTTPMethods];
-      if (!handler) throw new OperationOutcomeError(405, [issue('error', 'not-supported', `${req.method} is not allowed here; allowed: ${allow}`)], { Allow: allow });
+      if (!handler)
+        throw new OperationOutcomeError(405, [issue('error', 'not-supported', `${req.method} is not allowed here; allowed: ${allow}`)], {
+          Allow: allow,
+        });
       return handler(req, reply);
     },
   });
@@ -56,7 +59,7 @@ async function status(ctx: RestContext, req: FastifyRequest, reply: FastifyReply
   switch (job.status) {
     case 'queued':
     case 'running':
-      reply.header('X-Progress', (job.status === 'queued' ? 'queued' : job.progress ?? 'running').slice(0, 200));
+      reply.header('X-Progress', (job.status === 'queued' ? 'queued' : (job.progress ?? 'running')).slice(0, 200));
       reply.header('Retry-After', String(RETRY_AFTER_SECONDS));
       return reply.code(202).send();
     case 'completed':
@@ -86,7 +89,10 @@ function limit(bytes: number): Transform & { seen: number } {
   const t = new Transform({
     transform(chunk: Buffer, _enc, done) {
       t.seen += chunk.length;
-      if (t.seen > bytes) done(new OperationOutcomeError(413, [issue('error', 'too-long', `The upload exceeds the limit of ${bytes} bytes (AROGYA_BULK_UPLOAD_LIMIT)`)]));
+      if (t.seen > bytes)
+        done(
+          new OperationOutcomeError(413, [issue('error', 'too-long', `The upload exceeds the limit of ${bytes} bytes (AROGYA_BULK_UPLOAD_LIMIT)`)]),
+        );
       else done(null, chunk);
     },
   }) as Transform & { seen: number };
@@ -110,7 +116,10 @@ async function upload(ctx: RestContext, req: FastifyRequest, reply: FastifyReply
   }
   const url = `${ctx.config.baseUrl}/_bulk/upload/${id}`;
   reply.header('Location', url);
-  return reply.code(201).type('application/json; charset=utf-8').send(toJson({ url, bytes: counter.seen }));
+  return reply
+    .code(201)
+    .type('application/json; charset=utf-8')
+    .send(toJson({ url, bytes: counter.seen }));
 }
 
 export function bulkRoutes(ctx: RestContext) {

@@ -37,7 +37,13 @@ function parametersOf(req: FastifyRequest): URLSearchParams {
   return params;
 }
 
-export async function everythingOperation(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, type: string, id: string): Promise<FastifyReply> {
+export async function everythingOperation(
+  ctx: RestContext,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  type: string,
+  id: string,
+): Promise<FastifyReply> {
   const compartment = type as EverythingCompartment;
   const params = parametersOf(req);
   for (const name of params.keys()) {
@@ -46,7 +52,11 @@ export async function everythingOperation(ctx: RestContext, req: FastifyRequest,
   }
   const sinceRaw = params.get('_since');
   const since = sinceRaw !== null ? parseDateRange(sinceRaw, ctx.config.timeZone, '_since').low : undefined;
-  const typeRaw = params.getAll('_type').flatMap((v) => v.split(',')).map((t) => t.trim()).filter(Boolean);
+  const typeRaw = params
+    .getAll('_type')
+    .flatMap((v) => v.split(','))
+    .map((t) => t.trim())
+    .filter(Boolean);
   for (const t of typeRaw) if (!isResourceType(t)) throw badRequest(`_type: unknown resource type '${t}'`, '_type');
   const countRaw = params.get('_count');
   if (countRaw !== null && !/^\d+$/.test(countRaw)) throw badRequest(`_count must be a non-negative integer, got '${countRaw}'`, '_count');

@@ -36,13 +36,13 @@ function collect(req: FastifyRequest, baseUrl: string): { values: Map<string, st
   const patients: string[] = [];
   const addPatient = (reference: unknown): void => {
     const ref = typeof reference === 'string' ? parseRelativeReference(reference, baseUrl) : undefined;
-    if (!ref || ref.targetType !== 'Patient') throw badRequest(`$export patient parameters must be references to Patient resources`, 'patient');
+    if (ref?.targetType !== 'Patient') throw badRequest(`$export patient parameters must be references to Patient resources`, 'patient');
     patients.push(ref.targetId);
   };
   const q = req.url.indexOf('?');
   if (q >= 0) {
     for (const [k, v] of new URLSearchParams(req.url.slice(q + 1))) {
-      if (k === 'patient') v.split(',').forEach((r) => addPatient(r.trim()));
+      if (k === 'patient') for (const r of v.split(',')) addPatient(r.trim());
       add(k, v);
     }
   }

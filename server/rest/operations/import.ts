@@ -45,12 +45,14 @@ export async function importOperation(ctx: RestContext, req: FastifyRequest, rep
       };
       const type = get('type');
       const url = get('url');
-      if (typeof type !== 'string' || !isResourceType(type)) throw badRequest(`Each $import input needs a type that is a resource type (got '${String(type)}')`, 'input.type');
+      if (typeof type !== 'string' || !isResourceType(type))
+        throw badRequest(`Each $import input needs a type that is a resource type (got '${String(type)}')`, 'input.type');
       if (typeof url !== 'string') throw badRequest('Each $import input needs a url', 'input.url');
       resolveSource(ctx.config, url); // 400 unless it is an upload of ours or allow-listed
       inputs.push({ type, url });
     } else if (!ACCEPTED_AND_IGNORED.has(name)) {
-      if (!req.fhir.prefer.lenient) throw badRequest(`$import parameter '${name}' is not supported (send Prefer: handling=lenient to have it ignored)`, name);
+      if (!req.fhir.prefer.lenient)
+        throw badRequest(`$import parameter '${name}' is not supported (send Prefer: handling=lenient to have it ignored)`, name);
       notes.push(issue('warning', 'not-supported', `$import parameter '${name}' is not supported and was ignored`));
     }
   }

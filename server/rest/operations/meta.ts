@@ -36,13 +36,19 @@ function metaParameter(req: FastifyRequest, op: string): JsonObject {
   if (!isJsonObject(body) || body.resourceType !== 'Parameters') throw badRequest(`${op} takes a Parameters resource with one 'meta' parameter`);
   const params = Array.isArray(body.parameter) ? body.parameter : [];
   const unknown = params.filter((p) => !isJsonObject(p) || p.name !== 'meta');
-  if (unknown.length) throw badRequest(`${op} takes only the parameter 'meta'; got ${unknown.map((p) => (isJsonObject(p) ? `'${String(p.name)}'` : 'a malformed parameter')).join(', ')}`);
+  if (unknown.length)
+    throw badRequest(
+      `${op} takes only the parameter 'meta'; got ${unknown.map((p) => (isJsonObject(p) ? `'${String(p.name)}'` : 'a malformed parameter')).join(', ')}`,
+    );
   if (params.length !== 1) throw badRequest(`${op} needs exactly one 'meta' parameter (got ${params.length})`, 'Parameters.parameter');
   const meta = (params[0] as JsonObject).valueMeta;
   if (!isJsonObject(meta)) throw badRequest(`${op}: the 'meta' parameter needs a valueMeta`, 'Parameters.parameter[0].valueMeta');
   for (const key of Object.keys(meta)) {
     if (!['profile', 'tag', 'security', 'id', 'extension'].includes(key)) {
-      throw badRequest(`${op} changes profile, tag and security only; meta.${key} cannot be set this way`, `Parameters.parameter[0].valueMeta.${key}`);
+      throw badRequest(
+        `${op} changes profile, tag and security only; meta.${key} cannot be set this way`,
+        `Parameters.parameter[0].valueMeta.${key}`,
+      );
     }
   }
   return meta;
@@ -81,7 +87,14 @@ function changeMeta(resource: JsonObject, change: JsonObject, mode: Change): Jso
 }
 
 /** `$meta` at any level. */
-export async function metaOperation(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, type?: string, id?: string, vid?: string): Promise<FastifyReply> {
+export async function metaOperation(
+  ctx: RestContext,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  type?: string,
+  id?: string,
+  vid?: string,
+): Promise<FastifyReply> {
   if (req.method === 'POST' && typeof req.body === 'string' && req.body.trim() !== '') {
     const body = resourceBody(req);
     if (!isJsonObject(body) || body.resourceType !== 'Parameters' || (Array.isArray(body.parameter) && body.parameter.length > 0)) {
@@ -99,7 +112,8 @@ export async function metaOperation(ctx: RestContext, req: FastifyRequest, reply
 export function metaChangeOperation(mode: Change) {
   const op = mode === 'add' ? '$meta-add' : '$meta-delete';
   return async (ctx: RestContext, req: FastifyRequest, reply: FastifyReply, type: string, id: string, vid?: string): Promise<FastifyReply> => {
-    if (vid !== undefined) throw notSupported(`${op} on a historical version is not supported: stored versions never change (apply it to ${type}/${id})`);
+    if (vid !== undefined)
+      throw notSupported(`${op} on a historical version is not supported: stored versions never change (apply it to ${type}/${id})`);
     const change = metaParameter(req, op);
     const result = await ctx.repo.patch(callerOf(req), type, { id }, (current) => changeMeta(current, change, mode));
     versionHeaders(reply, result);

@@ -16,12 +16,18 @@ const value = (raw: string): CompositeValue => parseCompositeValue(codeValueQuan
 
 /** A row for LOINC 8480-6 with a value of 150 mm[Hg] (canonical: the mark as system, the canonical unit as code). */
 function row(code: string, system: string, unit: string, v: number): Record<string, Column> {
-  const cols: Record<string, Column> = { c1_system: ['http://loinc.org', 'text'], c1_code: [code, 'text'], c2_system: [system, 'text'], c2_code: [unit, 'text'] };
+  const cols: Record<string, Column> = {
+    c1_system: ['http://loinc.org', 'text'],
+    c1_code: [code, 'text'],
+    c2_system: [system, 'text'],
+    c2_code: [unit, 'text'],
+  };
   for (const c of ['c2_low', 'c2_high']) cols[c] = [v, 'numeric'];
   return cols;
 }
 
-const match = (raw: string, r: Record<string, Column>) => db.matches((b, t) => compositeIndex(b, { kind: 'composite', code: 'code-value-quantity', values: [value(raw)] }).cond(t), r);
+const match = (raw: string, r: Record<string, Column>) =>
+  db.matches((b, t) => compositeIndex(b, { kind: 'composite', code: 'code-value-quantity', values: [value(raw)] }).cond(t), r);
 
 test('both components must hold on the one row', async () => {
   const systolic = row('8480-6', 'http://unitsofmeasure.org', 'mm[Hg]', 150);
@@ -32,12 +38,21 @@ test('both components must hold on the one row', async () => {
 
 test('a UCUM quantity component is compared on the canonical row only', async () => {
   const b = new SqlBuilder();
-  const sql = compositeIndex(b, { kind: 'composite', code: 'code-value-quantity', values: [value('8480-6$gt140|http://unitsofmeasure.org|mm[Hg]')] }).cond('t');
+  const sql = compositeIndex(b, {
+    kind: 'composite',
+    code: 'code-value-quantity',
+    values: [value('8480-6$gt140|http://unitsofmeasure.org|mm[Hg]')],
+  }).cond('t');
   expect(sql).toContain('t.c2_system = $');
   expect(b.params).toContain(CANONICAL_MARK);
   const v = value('8480-6$gt140|http://unitsofmeasure.org|mm[Hg]');
   const canonical = v.second.type === 'quantity' ? v.second.value.canonical! : undefined;
-  expect(await match('8480-6$gt140|http://unitsofmeasure.org|mm[Hg]', row('8480-6', CANONICAL_MARK, canonical!.unit, Number(canonical!.value) * 150 / 140))).toBe(true);
+  expect(
+    await match(
+      '8480-6$gt140|http://unitsofmeasure.org|mm[Hg]',
+      row('8480-6', CANONICAL_MARK, canonical!.unit, (Number(canonical!.value) * 150) / 140),
+    ),
+  ).toBe(true);
   // a row as written is not the canonical row
   expect(await match('8480-6$gt140|http://unitsofmeasure.org|mm[Hg]', row('8480-6', 'http://unitsofmeasure.org', 'mm[Hg]', 150))).toBe(false);
 });

@@ -34,8 +34,12 @@ test.each([
 test('ap widens the range by 10 % of its distance from now', async () => {
   const farPast: DateValue = { prefix: 'ap', range: { low: '1990-01-01T00:00:00.000Z', high: '1990-01-02T00:00:00.000Z' } };
   // more than 3 years from 1990 today: within the widened range, though far outside the day
-  expect(await db.matches((b, t) => dateCondition(b, `${t}.low`, `${t}.high`, farPast), stored('1988-06-01T00:00:00Z', '1988-06-02T00:00:00Z'))).toBe(true);
-  expect(await db.matches((b, t) => dateCondition(b, `${t}.low`, `${t}.high`, farPast), stored('1970-06-01T00:00:00Z', '1970-06-02T00:00:00Z'))).toBe(false);
+  expect(await db.matches((b, t) => dateCondition(b, `${t}.low`, `${t}.high`, farPast), stored('1988-06-01T00:00:00Z', '1988-06-02T00:00:00Z'))).toBe(
+    true,
+  );
+  expect(await db.matches((b, t) => dateCondition(b, `${t}.low`, `${t}.high`, farPast), stored('1970-06-01T00:00:00Z', '1970-06-02T00:00:00Z'))).toBe(
+    false,
+  );
 });
 
 test('an instant column (_lastUpdated) is a millisecond range', async () => {
@@ -52,7 +56,9 @@ test('the span window: bounded on both sides only when the AND-ed groups are', (
     high: '2024-06-01T00:00:00.000Z',
   });
   // OR-ed values: the hull; a `ne` is unbounded
-  expect(spanWindow([[march('eq'), { prefix: 'eq', range: { low: '2024-07-01T00:00:00.000Z', high: '2024-07-02T00:00:00.000Z' } }]])?.high).toBe('2024-07-02T00:00:00.000Z');
+  expect(spanWindow([[march('eq'), { prefix: 'eq', range: { low: '2024-07-01T00:00:00.000Z', high: '2024-07-02T00:00:00.000Z' } }]])?.high).toBe(
+    '2024-07-02T00:00:00.000Z',
+  );
   expect(spanWindow([[march('ne')]])).toBeUndefined();
 });
 

@@ -88,7 +88,12 @@ export function spanWindow(groups: DateValue[][]): { low: string; high: string }
     // OR: the hull of the values' windows
     const ws = g.map(dateWindow);
     const gl = ws.some((w) => w.low === undefined) ? undefined : ws.map((w) => w.low!).sort()[0];
-    const gh = ws.some((w) => w.high === undefined) ? undefined : ws.map((w) => w.high!).sort().at(-1);
+    const gh = ws.some((w) => w.high === undefined)
+      ? undefined
+      : ws
+          .map((w) => w.high!)
+          .sort()
+          .at(-1);
     // AND: the intersection
     if (gl !== undefined && (low === undefined || Date.parse(gl) > Date.parse(low))) low = gl;
     if (gh !== undefined && (high === undefined || Date.parse(gh) < Date.parse(high))) high = gh;
@@ -101,7 +106,13 @@ export const DATE_SPAN = (t: string): string => `tstzrange(least(${t}.low, ${t}.
 
 export function dateCondition(b: SqlBuilder, lo: string, hi: string, v: DateValue): string {
   const r = v.prefix === 'ap' ? approximate(v.range) : v.range;
-  return rangeCondition(lo, hi, v.prefix, () => b.p(r.low, 'timestamptz'), () => b.p(r.high, 'timestamptz'));
+  return rangeCondition(
+    lo,
+    hi,
+    v.prefix,
+    () => b.p(r.low, 'timestamptz'),
+    () => b.p(r.high, 'timestamptz'),
+  );
 }
 
 /** A point in time (a resource column) against a search value's range (used for _lastUpdated). */

@@ -9,7 +9,10 @@ afterAll(() => db.close());
 
 /** Whether the search value `raw` matches a stored point value. */
 const match = (raw: string, value: number) =>
-  db.matches((b, t) => numberCondition(b, `${t}.low`, `${t}.high`, parseNumberValue('n', raw)), { low: [value, 'numeric'], high: [value, 'numeric'] });
+  db.matches((b, t) => numberCondition(b, `${t}.low`, `${t}.high`, parseNumberValue('n', raw)), {
+    low: [value, 'numeric'],
+    high: [value, 'numeric'],
+  });
 
 test.each([
   ['100', 100.4, true],
@@ -34,7 +37,12 @@ test.each([
 
 test('repeated criteria of one parameter (merged) are AND-ed groups on the same row', () => {
   const b = new SqlBuilder();
-  const ic = numberIndex(b, { kind: 'number', code: 'probability', values: [parseNumberValue('p', 'gt0.2')], also: [[parseNumberValue('p', 'lt0.8')]] });
+  const ic = numberIndex(b, {
+    kind: 'number',
+    code: 'probability',
+    values: [parseNumberValue('p', 'gt0.2')],
+    also: [[parseNumberValue('p', 'lt0.8')]],
+  });
   expect(ic).toMatchObject({ table: 'search_number', param: 'probability' });
   expect(ic.cond('t')).toBe('(t.high > $1::numeric) AND (t.low < $2::numeric)');
   expect(b.params).toEqual(['0.2', '0.8']);

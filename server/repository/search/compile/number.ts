@@ -34,6 +34,9 @@ export function numberIndex(b: SqlBuilder, c: Criterion & { kind: 'number' }): I
   return {
     table: 'search_number',
     param: c.code,
-    cond: (t) => [c.values, ...(c.also ?? [])].map((g) => `(${g.map((v: NumberValue) => numberCondition(b, `${t}.low`, `${t}.high`, v)).join(' OR ')})`).join(' AND '),
+    cond: (t) =>
+      [c.values, ...(c.also ?? [])]
+        .map((g) => `(${g.map((v: NumberValue) => numberCondition(b, `${t}.low`, `${t}.high`, v)).join(' OR ')})`)
+        .join(' AND '),
   };
 }

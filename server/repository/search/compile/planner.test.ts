@@ -97,8 +97,8 @@ test('_has on index criteria reads only reference rows; on _lastUpdated it joins
 });
 
 test('a chain also looks into contained resources (a #local reference), unless the criterion needs a resource row', async () => {
-  expect((await predicate('Observation', 'subject:Patient.name=ram')).sql).toContain("starts_with(");
-  expect((await predicate('Observation', 'subject:Patient._lastUpdated=gt2024')).sql).not.toContain("starts_with(");
+  expect((await predicate('Observation', 'subject:Patient.name=ram')).sql).toContain('starts_with(');
+  expect((await predicate('Observation', 'subject:Patient._lastUpdated=gt2024')).sql).not.toContain('starts_with(');
 });
 
 describe('mergeRanges', () => {

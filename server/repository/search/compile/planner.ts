@@ -34,7 +34,14 @@ export function containedCriterion(c: Criterion): Criterion {
  * itself (a chain on from one), that resource's container. The access restriction is the container's: already
  * applied to it. Undefined when the criterion needs a resource row (`_lastUpdated`: a contained resource has none).
  */
-export function containedChain(b: SqlBuilder, ref: string, code: string, type: string, criterion: Criterion, restriction: AccessRestriction | undefined): { from: string; where: string } | undefined {
+export function containedChain(
+  b: SqlBuilder,
+  ref: string,
+  code: string,
+  type: string,
+  criterion: Criterion,
+  restriction: AccessRestriction | undefined,
+): { from: string; where: string } | undefined {
   const inner = containedCriterion(criterion);
   if (usesResourceColumns(inner)) return undefined;
   const k = b.alias('k');
@@ -159,7 +166,13 @@ export function mergeRanges(criteria: Criterion[], knownType: string | undefined
 }
 
 /** The base predicate of a search over `alias`: its types, not deleted, every criterion, and the restriction. */
-export function searchPredicate(b: SqlBuilder, alias: string, types: string[] | undefined, criteria: Criterion[], restriction?: AccessRestriction): string {
+export function searchPredicate(
+  b: SqlBuilder,
+  alias: string,
+  types: string[] | undefined,
+  criteria: Criterion[],
+  restriction?: AccessRestriction,
+): string {
   const knownType = types?.length === 1 ? types[0] : undefined;
   const where: string[] = [];
   if (knownType) where.push(`${alias}.resource_type = ${b.p(knownType)}`);

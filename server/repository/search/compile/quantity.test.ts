@@ -21,7 +21,10 @@ function row(value: number, system: string | null, code: string | null, canonica
 }
 
 const match = (raw: string, r: Record<string, Column>) =>
-  db.matches((b, t) => quantityIndex(b, { kind: 'quantity', code: 'value-quantity', values: [parseQuantityValue('value-quantity', raw)] }).cond(t), r);
+  db.matches(
+    (b, t) => quantityIndex(b, { kind: 'quantity', code: 'value-quantity', values: [parseQuantityValue('value-quantity', raw)] }).cond(t),
+    r,
+  );
 
 test('a UCUM value is compared canonically: 1 g finds 1000 mg', async () => {
   const thousandMg = row(1000, 'http://unitsofmeasure.org', 'mg', ['g', 1]);
@@ -40,7 +43,9 @@ test('a non-UCUM unit matches system and code as written; a bare number any unit
 
 test('the canonical form tests the canonical columns only', () => {
   const b = new SqlBuilder();
-  const sql = quantityIndex(b, { kind: 'quantity', code: 'value-quantity', values: [parseQuantityValue('q', '1|http://unitsofmeasure.org|g')] }).cond('t');
+  const sql = quantityIndex(b, { kind: 'quantity', code: 'value-quantity', values: [parseQuantityValue('q', '1|http://unitsofmeasure.org|g')] }).cond(
+    't',
+  );
   expect(sql).toContain('t.canon_unit = $1');
   expect(sql).not.toContain('t.code');
   expect(b.params[0]).toBe('g');

@@ -12,7 +12,8 @@ const row = (type: string | null, id: string | null, url: string | null): Record
   target_id: [id, 'text'],
   url: [url, 'text'],
 });
-const match = (values: ReferenceValue[], r: Record<string, Column>) => db.matches((b, t) => referenceIndex(b, { kind: 'reference', code: 'subject', values }).cond(t), r);
+const match = (values: ReferenceValue[], r: Record<string, Column>) =>
+  db.matches((b, t) => referenceIndex(b, { kind: 'reference', code: 'subject', values }).cond(t), r);
 
 test('Type/id needs both; a bare id any type; a URL its url', async () => {
   expect(await match([{ type: 'Patient', id: '1' }], row('Patient', '1', null))).toBe(true);
@@ -24,8 +25,20 @@ test('Type/id needs both; a bare id any type; a URL its url', async () => {
 
 test('ids of one type are one probe; types and forms are OR-ed', async () => {
   const b = new SqlBuilder();
-  const sql = referenceIndex(b, { kind: 'reference', code: 'subject', values: [{ type: 'Patient', id: '1' }, { type: 'Patient', id: '2' }, { url: 'urn:x' }] }).cond('t');
+  const sql = referenceIndex(b, {
+    kind: 'reference',
+    code: 'subject',
+    values: [{ type: 'Patient', id: '1' }, { type: 'Patient', id: '2' }, { url: 'urn:x' }],
+  }).cond('t');
   expect(b.params).toEqual([['1', '2'], 'Patient', ['urn:x']]);
   expect(sql.split(' OR ')).toHaveLength(2);
-  expect(await match([{ type: 'Patient', id: '1' }, { type: 'Group', id: '9' }], row('Group', '9', null))).toBe(true);
+  expect(
+    await match(
+      [
+        { type: 'Patient', id: '1' },
+        { type: 'Group', id: '9' },
+      ],
+      row('Group', '9', null),
+    ),
+  ).toBe(true);
 });

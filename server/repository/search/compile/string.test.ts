@@ -8,7 +8,10 @@ const db = sqlEvaluator();
 afterAll(() => db.close());
 
 const match = (mode: 'start' | 'exact', value: string, folded: string, exact: string) =>
-  db.matches((b, t) => stringIndex(b, { kind: 'string', code: 'name', mode, values: [stringValue(value)] }).cond(t), { value: [folded, 'text'], exact: [exact, 'text'] });
+  db.matches((b, t) => stringIndex(b, { kind: 'string', code: 'name', mode, values: [stringValue(value)] }).cond(t), {
+    value: [folded, 'text'],
+    exact: [exact, 'text'],
+  });
 
 test('a prefix of the folded value, in byte order', async () => {
   expect(await match('start', 'Sm', 'smith', 'Smith')).toBe(true);

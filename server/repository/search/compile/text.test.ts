@@ -9,7 +9,8 @@ afterAll(() => db.close());
 test('every word present; _text only in the narrative (weight A), _content anywhere', async () => {
   const tsv = (sql: string): [string, string] => [sql, 'tsvector'];
   const row = { tsv: tsv("'chest':1A 'pain':2A 'aspirin':3") };
-  const match = (code: '_text' | '_content', words: string[][]) => db.matches((b, t) => textIndex(b, { kind: 'text', code, values: words }).cond(t), row);
+  const match = (code: '_text' | '_content', words: string[][]) =>
+    db.matches((b, t) => textIndex(b, { kind: 'text', code, values: words }).cond(t), row);
   expect(await match('_text', [['chest', 'pain']])).toBe(true);
   expect(await match('_text', [['aspirin']])).toBe(false);
   expect(await match('_content', [['aspirin']])).toBe(true);

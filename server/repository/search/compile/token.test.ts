@@ -23,7 +23,12 @@ test('one code is an equality (index order by id), several one = ANY probe', () 
   const b = new SqlBuilder();
   expect(tokenCondition(b, 't', [{ system: null, code: 'a' }])).toBe('((t.code = $1::text AND t.system IS NULL))');
   const b2 = new SqlBuilder();
-  expect(tokenCondition(b2, 't', [{ system: 's', code: 'a' }, { system: 's', code: 'b' }])).toBe('((t.code = ANY($1::text[]) AND t.system = $2))');
+  expect(
+    tokenCondition(b2, 't', [
+      { system: 's', code: 'a' },
+      { system: 's', code: 'b' },
+    ]),
+  ).toBe('((t.code = ANY($1::text[]) AND t.system = $2))');
   expect(b2.params).toEqual([['a', 'b'], 's']);
 });
 
@@ -45,7 +50,10 @@ test('a code without a system also matches its national-number form without hyph
 });
 
 test('values of different shapes are OR-ed', async () => {
-  const values: TokenValue[] = [{ system: 'http://a', code: '1' }, { system: null, code: '2' }];
+  const values: TokenValue[] = [
+    { system: 'http://a', code: '1' },
+    { system: null, code: '2' },
+  ];
   expect(await match(values, 'http://a', '1')).toBe(true);
   expect(await match(values, null, '2')).toBe(true);
   expect(await match(values, 'http://a', '2')).toBe(false);

@@ -41,5 +41,10 @@ export function terminologyIndex(b: SqlBuilder, c: Criterion & { kind: 'terminol
   const r = c.resolved ?? { pairs: [], systems: [] };
   const values: TokenValue[] = [...r.pairs.map((p) => ({ system: p.system, code: p.code })), ...r.systems.map((s) => ({ system: s, code: null }))];
   // no code at all: `:in` matches nothing, `:not-in` everything
-  return { table: 'search_token', param: c.code, cond: (t) => (values.length ? tokenCondition(b, t, values) : 'false'), negate: c.modifier === 'not-in' };
+  return {
+    table: 'search_token',
+    param: c.code,
+    cond: (t) => (values.length ? tokenCondition(b, t, values) : 'false'),
+    negate: c.modifier === 'not-in',
+  };
 }
