@@ -211,6 +211,11 @@ function matchesInMemory(resource: JsonObject, id: string, criteria: Criterion[]
 
 const key = (type: string, id: string): string => `${type}/${id}`;
 
+/** The current version of a resource the plan leaves as it is (unchanged update, patch baseline). */
+function currentVersion(resourceType: string, id: string, cur: Current): StoredVersion {
+  return { resourceType, id, versionId: cur.versionId, lastUpdated: cur.lastUpdated, deleted: false, content: cur.content ?? undefined };
+}
+
 export class BundlePlan {
   /** criteria key → shared (conditional reference only) or exclusive (a conditional write). */
   private readonly locks = new Map<string, boolean>();
@@ -748,28 +753,14 @@ export class BundlePlan {
         this.repo.planVersion({ resourceType: r.type, id: w.id!, versionId: cur.versionId + 1, method: 'PATCH', insert: false }, prepared.resource),
       ];
       w.effect = 'updated';
-      w.stored = {
-        resourceType: r.type,
-        id: w.id!,
-        versionId: cur.versionId,
-        lastUpdated: cur.lastUpdated,
-        deleted: false,
-        content: cur.content ?? undefined,
-      };
+      w.stored = currentVersion(r.type, w.id!, cur);
       return;
     }
     this.checkIfMatch(w, r.type, cur);
     if (cur?.same) {
       w.writes = [];
       w.effect = 'unchanged';
-      w.stored = {
-        resourceType: r.type,
-        id: w.id!,
-        versionId: cur.versionId,
-        lastUpdated: cur.lastUpdated,
-        deleted: false,
-        content: cur.content ?? undefined,
-      };
+      w.stored = currentVersion(r.type, w.id!, cur);
       return;
     }
     const v = w.writes[0];
