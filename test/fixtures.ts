@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { FIXTURES_DIR } from './harness';
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = Record<string, any>;
 
 export function examplesDir(): string {
   return path.join(path.dirname(require.resolve('hl7.fhir.r4.examples/package.json')));

@@ -11,7 +11,6 @@ import { migrateLatest } from '../server/database/migrate';
 import { r4Model } from '../server/fhir/definitions';
 
 declare global {
-  // eslint-disable-next-line no-var
   var __AROGYA_TEST_DB__: { stop(): Promise<void>; dir?: string } | undefined;
 }
 

@@ -14,10 +14,9 @@ import { freePort } from '../server/database/embedded';
 import { createPool, servingLimits, type Pool } from '../server/database/pool';
 
 /** A parsed JSON body in tests, where the shape is what is being checked. */
-export type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+export type Json = Record<string, any>;
 
 export interface FhirResponse<T = any> {
-  // eslint-disable-line @typescript-eslint/no-explicit-any
   status: number;
   headers: Headers;
   text: string;
@@ -30,7 +29,7 @@ export interface TestServer {
   pool: Pool;
   app: FastifyInstance;
   databaseUrl: string;
-  request<T = any>(method: string, path: string, init?: { body?: unknown; headers?: Record<string, string> }): Promise<FhirResponse<T>>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  request<T = any>(method: string, path: string, init?: { body?: unknown; headers?: Record<string, string> }): Promise<FhirResponse<T>>;
   close(): Promise<void>;
 }
 
@@ -70,7 +69,7 @@ export function fhirClient(base: string): Pick<TestServer, 'request'> {
       } catch {
         parsed = undefined;
       }
-      return { status: res.status, headers: res.headers, text, body: parsed as any }; // eslint-disable-line @typescript-eslint/no-explicit-any
+      return { status: res.status, headers: res.headers, text, body: parsed as any };
     },
   };
 }

@@ -35,7 +35,6 @@ type Validate = (resource: unknown, options?: { expectedType?: string }) => { se
 /** fhir/validation is being finished by another change: load it at run time and skip the line if it cannot. */
 function loadValidator(): Validate | string {
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const mod = require(['..', '..', 'server', 'fhir', 'validation'].join('/')) as { validateResource?: Validate };
     return typeof mod.validateResource === 'function' ? mod.validateResource : 'fhir/validation exports no validateResource';
   } catch (e) {

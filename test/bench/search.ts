@@ -280,7 +280,6 @@ interface ReindexReport {
 
 async function reindexPhase(base: string, db: pg.Client): Promise<ReindexReport> {
   const json = async (method: string, url: string, body?: unknown): Promise<{ status: number; body: Record<string, any> }> => {
-    // eslint-disable-line @typescript-eslint/no-explicit-any
     const res = await fetch(`${base}${url}`, {
       method,
       headers: { 'content-type': 'application/fhir+json' },

@@ -11,7 +11,7 @@ import { Repository } from '../../server/repository/repository';
 import { fixturesAvailable, type TestServer } from '../harness';
 import { ALFREDA, LUIGI, countsByType, download, exportedResources, kickOff, loadSynthea, runExport, startBulkServer, waitForJob } from './helpers';
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = Record<string, any>;
 
 const haveFixtures = fixturesAvailable('bulk export tests');
 const maybe = haveFixtures ? describe : describe.skip;

@@ -6,7 +6,7 @@ import type { Pool } from '../../server/database/pool';
 import { startServer, type FhirResponse, type TestServer } from '../harness';
 import { syntheaResources } from '../fixtures';
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = Record<string, any>;
 
 export const ASYNC = { prefer: 'respond-async', accept: 'application/fhir+json' };
 

@@ -11,7 +11,7 @@ import type { Pool } from '../../server/database/pool';
 import { fixturesAvailable, type TestServer } from '../harness';
 import { ALFREDA, LUIGI, countsByType, download, kickOff, loadSynthea, runExport, startBulkServer, waitForJob } from './helpers';
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = Record<string, any>;
 
 const haveFixtures = fixturesAvailable('bulk import round trip');
 

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fixturesAvailable, startServer, syntheaBundles, type FhirResponse, type TestServer } from '../harness';
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = Record<string, any>;
 
 const available = fixturesAvailable('Synthea bundle loading');
 const run = available ? describe : describe.skip;

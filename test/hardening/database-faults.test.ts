@@ -7,7 +7,7 @@ import net from 'node:net';
 import pg from 'pg';
 import { startServer, type FhirResponse, type TestServer } from '../harness';
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = Record<string, any>;
 
 /** Fails the test instead of hanging when `p` takes longer than `ms`. */
 async function within<T>(ms: number, p: Promise<T>, what: string): Promise<T> {

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { startServer, type TestServer } from '../harness';
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = Record<string, any>;
 
 const LONE = '{"resourceType":"Patient","name":[{"family":"a\\ud800b"}]}';
 let server: TestServer;

@@ -12,7 +12,6 @@ beforeAll(async () => {
 afterAll(async () => server.close());
 
 function expectTooCostly(res: { status: number; body: any }, limit: RegExp): void {
-  // eslint-disable-line @typescript-eslint/no-explicit-any
   expect(res.status).toBe(400);
   expect(res.body.resourceType).toBe('OperationOutcome');
   expect(res.body.issue[0].code).toBe('too-costly');

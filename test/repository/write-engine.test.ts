@@ -19,7 +19,7 @@ import type { AfterWriteHook } from '../../server/repository/write-engine';
 import { startServer, type TestServer } from '../harness';
 import { kickOff, waitForJob } from '../bulk/helpers';
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = Record<string, any>;
 
 const logVersions: AfterWriteHook = async (client, caller, versions) => {
   await client.query(

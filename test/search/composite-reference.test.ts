@@ -91,7 +91,6 @@ describe('migration 20261127000960', () => {
     expect(written.length).toBe(4);
     await server.pool.query(`DELETE FROM search_composite WHERE param = 'relationship'`);
     expect(await relationship('DocumentReference/d0$replaces')).toEqual([]);
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const migration = require(path.resolve(__dirname, '..', '..', 'migrations', '20261127000960_document_reference_relationship.js')) as {
       up(knex: { raw(sql: string): Promise<unknown> }): Promise<void>;
     };

@@ -4,7 +4,7 @@
  */
 import type { TestServer } from '../harness';
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = Record<string, any>;
 
 export const NHID = 'https://healthid.abdm.gov.in';
 export const NHID_LEGACY = 'https://healthid.ndhm.gov.in';

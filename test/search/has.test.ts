@@ -19,7 +19,7 @@ async function allPages(query: string): Promise<string[]> {
   const out: string[] = [];
   let url: string | undefined = query;
   while (url) {
-    const res: { status: number; body: any } = await server.request('GET', url); // eslint-disable-line @typescript-eslint/no-explicit-any
+    const res: { status: number; body: any } = await server.request('GET', url);
     expect(res.status).toBe(200);
     out.push(...(res.body.entry ?? []).map((e: { resource: { id: string } }) => e.resource.id));
     const next: { url: string } | undefined = (res.body.link ?? []).find((l: { relation: string }) => l.relation === 'next');

@@ -126,7 +126,6 @@ describe('migration 20261127000980', () => {
     const written = await rows();
     expect(written.map((r) => r.id)).toEqual(['alwarpet', 'blr', 'greams', 'mum', 'suva', 'taveuni']);
     await server.pool.query('DROP TABLE search_geo');
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const migration = require(path.resolve(__dirname, '..', '..', 'migrations', '20261127000980_search_geo.js')) as {
       up(knex: { raw(sql: string): Promise<unknown> }): Promise<void>;
     };

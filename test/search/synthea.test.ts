@@ -8,7 +8,7 @@ import { syntheaResources } from '../fixtures';
 import { extractIndexRows } from '../../server/fhir/search/extract';
 import { parseFhirJson, type JsonObject } from '../../server/fhir/json';
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = Record<string, any>;
 
 const HAVE = fixturesAvailable('search tests on Synthea data');
 const d = HAVE ? describe : describe.skip;

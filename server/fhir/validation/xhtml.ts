@@ -323,7 +323,6 @@ class Scanner {
 
   private checkChars(raw: string): void {
     // XML 1.0 Char: no C0 controls except tab/LF/CR, no lone surrogates, no U+FFFE/U+FFFF.
-    // eslint-disable-next-line no-control-regex
     const bad = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.exec(
       raw,
     );
@@ -360,7 +359,6 @@ class Scanner {
 
   private checkUrl(element: string, attr: string, value: string): void {
     // Browsers ignore whitespace and control characters inside a scheme ("java\tscript:").
-    // eslint-disable-next-line no-control-regex
     const compact = value.replace(/[\u0000-\u0020]/g, '').toLowerCase();
     const scheme = /^([a-z][a-z0-9+.-]*):/.exec(compact)?.[1];
     if (scheme === 'javascript' || scheme === 'vbscript') {
@@ -381,7 +379,6 @@ class Scanner {
       this.report('value', `<${element} style>: script in a style attribute is not allowed in a narrative`);
     }
     for (const m of lower.matchAll(/url\(\s*['"]?([^'")]*)/g)) {
-      // eslint-disable-next-line no-control-regex
       const url = m[1].replace(/[\u0000-\u0020]/g, '');
       if (isExternal(/^([a-z][a-z0-9+.-]*):/.exec(url)?.[1], url)) {
         this.report('value', `<${element} style>: external content (${clip(m[1])}) is not allowed in a narrative`);
