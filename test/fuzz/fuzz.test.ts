@@ -2,12 +2,15 @@
  * The fuzzer's short run, part of `npm test` (issue 10): a few thousand generated requests against the real
  * server (harness: real HTTP, a fresh PostgreSQL database), bounded in time for a busy machine. Any 5xx (a 503
  * with an OperationOutcome aside), hang, crash or error without an OperationOutcome fails the test and prints each
- * request for reproduction. FUZZ_SEED picks the seed (else a new one each run, printed).
+ * request for reproduction. FUZZ_SEED picks the seed (default: a fixed one; `random`: a new one, printed).
  */
 import os from 'node:os';
 import path from 'node:path';
 import { startServer, type TestServer } from '../harness';
 import { describeFinding, formatReport, runFuzz } from './runner';
+
+/** The seed whose run found the disjoint date windows' 500 (see regressions.test.ts). */
+const DEFAULT_SEED = 115700789;
 
 let server: TestServer;
 
@@ -20,7 +23,10 @@ afterAll(async () => {
 });
 
 test('a short fuzz run finds no 5xx, hang, crash or error without an OperationOutcome', async () => {
-  const seed = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : Math.floor(Math.random() * 2 ** 31);
+  // A fixed seed keeps `npm test` deterministic (CI must not fail on whatever a new seed happens to find);
+  // FUZZ_SEED=random explores, as `npm run fuzz` does.
+  const seed =
+    process.env.FUZZ_SEED === 'random' ? Math.floor(Math.random() * 2 ** 31) : process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : DEFAULT_SEED;
   const report = await runFuzz({
     base: server.base,
     seed,

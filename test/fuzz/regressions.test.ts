@@ -107,3 +107,16 @@ describe('chains through untyped links', () => {
     expect(res.status).toBe(200);
   });
 });
+
+test('AND-ed date windows that do not meet (le2024-03 and 9999-12-31) under _has → 200, not a 500', async () => {
+  const res = await raw({
+    method: 'GET',
+    path: '/fhir/Questionnaire?effective=le2024-03&effective=9999-12-31&_has:PaymentNotice:response:_has:QuestionnaireResponse:subject:author=x',
+    headers: {},
+  });
+  expect(res.status).toBe(200);
+  expect(res.body.resourceType).toBe('Bundle');
+  const plain = await raw({ method: 'GET', path: '/fhir/Questionnaire?effective=le2024-03&effective=9999-12-31', headers: {} });
+  expect(plain.status).toBe(200);
+  expect(plain.body.total).toBe(0);
+});

@@ -98,7 +98,10 @@ export function spanWindow(groups: DateValue[][]): { low: string; high: string }
     if (gl !== undefined && (low === undefined || Date.parse(gl) > Date.parse(low))) low = gl;
     if (gh !== undefined && (high === undefined || Date.parse(gh) < Date.parse(high))) high = gh;
   }
-  return low !== undefined && high !== undefined ? { low, high } : undefined;
+  if (low === undefined || high === undefined) return undefined;
+  // Disjoint windows (`le2024-03&9999-12-31`): a span can still meet both only by covering the gap between them, so
+  // the gap is the prefilter (tstzrange refuses low > high); the exact conditions that follow decide the match.
+  return Date.parse(low) > Date.parse(high) ? { low: high, high: low } : { low, high };
 }
 
 /** The span of a search_date row as the GiST index `search_date_span` stores it. */
