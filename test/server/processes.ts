@@ -17,10 +17,10 @@ export interface Proc {
 }
 
 /** Starts `node <main> args…` with only PATH, HOME and `env` set. */
-export function start(args: string[], env: Record<string, string | undefined>, opts: SpawnOptions & { main?: string } = {}): Proc {
-  const { main = MAIN, ...spawnOpts } = opts;
+export function start(args: string[], env: Record<string, string | undefined>, opts: SpawnOptions & { main?: string; node?: string } = {}): Proc {
+  const { main = MAIN, node = process.execPath, ...spawnOpts } = opts;
   if (!fs.existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` (npm test does it)`);
-  const child = spawn(process.execPath, [main, ...args], {
+  const child = spawn(node, [main, ...args], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     ...spawnOpts,

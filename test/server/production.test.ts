@@ -79,6 +79,11 @@ test('the runtime stage reproduced: production dependencies, read-only app, user
     for (const f of ['package.json', 'package-lock.json']) fs.copyFileSync(path.join(ROOT, f), path.join(app, f));
     for (const d of ['dist', 'bin', 'migrations', 'profiles', 'conformance']) fs.cpSync(path.join(ROOT, d), path.join(app, d), { recursive: true });
     fs.symlinkSync(modules, path.join(app, 'node_modules'));
+    // The image brings its own node; here the test's node may sit under a folder the user cannot enter (CI's Node 22
+    // lives under /root/.npm), so a copy beside the app stands in for it.
+    const node = path.join(app, 'node');
+    fs.copyFileSync(process.execPath, node);
+    fs.chmodSync(node, 0o555);
     // Read-only for the server's user: owned by root, no write bit for anyone.
     execFileSync('chmod', ['-R', 'a-w', app]);
     fs.chmodSync(app, 0o555);
@@ -97,7 +102,7 @@ test('the runtime stage reproduced: production dependencies, read-only app, user
       AROGYA_WORKERS: '1',
       LOG_LEVEL: 'warn',
     };
-    proc = start(['serve'], env, { main: path.join(app, MAIN.slice(ROOT.length + 1)), cwd: app, uid: NOBODY, gid: NOBODY });
+    proc = start(['serve'], env, { main: path.join(app, MAIN.slice(ROOT.length + 1)), node, cwd: app, uid: NOBODY, gid: NOBODY });
     await waitReady(port, proc);
     const base = `http://127.0.0.1:${port}/fhir`;
     const fhir = fhirClient(base);
