@@ -1,11 +1,16 @@
 /** Jest: TypeScript through SWC (type checking is `npm run typecheck`), one real PostgreSQL per run. */
+// ESM-only packages (jose, openid-client and the oidc-provider used as a real upstream OpenID provider in tests)
+// are turned into CommonJS by SWC like our own sources; every other package is loaded as it is.
+const ESM_PACKAGES = ['jose', 'openid-client', 'oauth4webapi', 'oidc-provider'];
 module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/server', '<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   transform: {
     '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022', parser: { syntax: 'typescript' } }, module: { type: 'commonjs' } }],
+    '^.+\\.m?js$': ['@swc/jest', { jsc: { target: 'es2022', parser: { syntax: 'ecmascript' } }, module: { type: 'commonjs' } }],
   },
+  transformIgnorePatterns: [`/node_modules/(?!(${ESM_PACKAGES.join('|')})/)`],
   globalSetup: '<rootDir>/test/globalSetup.ts',
   globalTeardown: '<rootDir>/test/globalTeardown.ts',
   testTimeout: 60000,
