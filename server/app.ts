@@ -7,6 +7,9 @@ import type { Config } from './config';
 import type { Pool } from './database/pool';
 import { readiness } from './database/readiness';
 import { requestScope, trackRequestConnections } from './database/request-scope';
+import { fhirGuard } from './auth/guard';
+import { registerAuth } from './auth/plugin';
+import { createAuthServices, type AuthServices } from './auth/services';
 import { JobRunner } from './jobs/runner';
 import { Repository } from './repository/repository';
 import type { AfterWriteHook } from './repository/write-engine';
@@ -102,6 +105,10 @@ export async function buildApp(config: Config, pool: Pool, opts: AppOptions = {}
     afterWrite: opts.afterWrite,
   });
   const ctx: RestContext = { config, repo };
+  // SMART on FHIR (DESIGN.md §1.1): on unless AROGYA_AUTH=off; then every request is anonymous and unrestricted.
+  const auth: AuthServices | undefined = config.auth === 'smart' ? createAuthServices(config, pool, repo) : undefined;
+  app.decorate('authServices', auth ?? null);
+  app.decorateRequest('auth', null);
 
   registerBodyParsers(app, { maxElements: config.maxBodyElements, maxDepth: config.maxBodyDepth });
   registerResponseHeaders(app);
@@ -122,6 +129,8 @@ export async function buildApp(config: Config, pool: Pool, opts: AppOptions = {}
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
 
+  if (auth) await registerAuth(app, auth, FHIR_PREFIX);
+
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
     const status = await readiness(pool, config.readyTimeoutMs);
@@ -141,8 +150,8 @@ export async function buildApp(config: Config, pool: Pool, opts: AppOptions = {}
   // Everything under the FHIR base: content negotiation and Prefer are worked out once, in a hook, for all routes.
   // (Declared on every request so all requests keep one shape; null outside the FHIR base.)
   app.decorateRequest('fhir', null as unknown as FhirRequest);
-  // biome-ignore lint/nursery/noMisusedPromises: Fastify awaits async plugins (its documented plugin form)
   await app.register(async (fhir) => {
+    if (auth) fhir.addHook('onRequest', fhirGuard(auth.tokens, FHIR_PREFIX));
     fhir.addHook('preHandler', fhirRequestHook);
     registerRoutes(fhir, ctx, FHIR_PREFIX);
     await fhir.register(bulkRoutes(ctx), { prefix: `${FHIR_PREFIX}/_bulk` });

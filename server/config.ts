@@ -55,6 +55,27 @@ export interface Config {
   maxBodyElements: number;
   /** Deepest nesting of objects and arrays a request body may have. */
   maxBodyDepth: number;
+  /** The bootstrap admin client (DESIGN.md §1); when unset, one is generated at first start under dataDir. */
+  adminClientId: string | undefined;
+  adminClientSecret: string | undefined;
+  /** Lifetime of an access token (seconds). */
+  accessTokenTtlSeconds: number;
+  /** How long a signing key signs before the next one takes over (seconds); old keys stay in the JWKS after. */
+  signingKeyRotationSeconds: number;
+  /** Longest a worker may go without re-reading revoked tokens (ms): a revocation reaches every worker within it. */
+  revocationSyncMs: number;
+  /** Upstream OpenID Connect provider for sign-in (all three set, or none). */
+  oidcIssuer: string | undefined;
+  oidcClientId: string | undefined;
+  oidcClientSecret: string | undefined;
+}
+
+/** Where the authorization server's endpoints live: `/auth` beside the FHIR base's path (…/fhir → …/auth). */
+export function authBaseOf(baseUrl: string): string {
+  const url = new URL(baseUrl);
+  url.pathname = `${url.pathname.replace(/\/[^/]*$/, '')}/auth`;
+  url.search = '';
+  return url.toString().replace(/\/+$/, '');
 }
 
 export class ConfigError extends Error {}
@@ -97,6 +118,33 @@ function urlPrefixes(env: NodeJS.ProcessEnv, name: string): string[] {
         throw new ConfigError(`${name}: "${s}" may not carry credentials, a query or a fragment`);
       return url.href;
     });
+}
+
+function adminClient(env: NodeJS.ProcessEnv): Pick<Config, 'adminClientId' | 'adminClientSecret'> {
+  const id = env.AROGYA_ADMIN_CLIENT_ID || undefined;
+  const secret = env.AROGYA_ADMIN_CLIENT_SECRET || undefined;
+  if (!id !== !secret) throw new ConfigError('AROGYA_ADMIN_CLIENT_ID and AROGYA_ADMIN_CLIENT_SECRET are set together, or neither');
+  if (secret && secret.length < 16) throw new ConfigError('AROGYA_ADMIN_CLIENT_SECRET must be at least 16 characters');
+  if (id && !/^[A-Za-z0-9._~-]{1,128}$/.test(id))
+    throw new ConfigError(`AROGYA_ADMIN_CLIENT_ID may hold letters, digits and . _ ~ - only, got "${id}"`);
+  return { adminClientId: id, adminClientSecret: secret };
+}
+
+function oidc(env: NodeJS.ProcessEnv): Pick<Config, 'oidcIssuer' | 'oidcClientId' | 'oidcClientSecret'> {
+  const issuer = env.AROGYA_OIDC_ISSUER || undefined;
+  const clientId = env.AROGYA_OIDC_CLIENT_ID || undefined;
+  const clientSecret = env.AROGYA_OIDC_CLIENT_SECRET || undefined;
+  if ((issuer || clientId || clientSecret) && !(issuer && clientId && clientSecret)) {
+    throw new ConfigError('AROGYA_OIDC_ISSUER, AROGYA_OIDC_CLIENT_ID and AROGYA_OIDC_CLIENT_SECRET are set together, or none');
+  }
+  if (issuer) {
+    try {
+      new URL(issuer);
+    } catch {
+      throw new ConfigError(`AROGYA_OIDC_ISSUER is not an absolute URL: "${issuer}"`);
+    }
+  }
+  return { oidcIssuer: issuer, oidcClientId: clientId, oidcClientSecret: clientSecret };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -148,5 +196,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     // Every walk over a resource (validation, extraction, serialisation) recurses once per level: bounded far
     // below the stack's reach, far above what FHIR needs (a Bundle of Questionnaires nested 40 items deep).
     maxBodyDepth: intEnv(env, 'AROGYA_MAX_BODY_DEPTH', 128, 16, 1000),
+    ...adminClient(env),
+    accessTokenTtlSeconds: intEnv(env, 'AROGYA_ACCESS_TOKEN_TTL', 300, 10, 24 * 3600),
+    signingKeyRotationSeconds: intEnv(env, 'AROGYA_SIGNING_KEY_ROTATION', 7 * 24 * 3600, 60, 365 * 24 * 3600),
+    revocationSyncMs: intEnv(env, 'AROGYA_REVOCATION_SYNC_MS', 1000, 0, 60_000),
+    ...oidc(env),
   };
 }

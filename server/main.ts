@@ -8,7 +8,8 @@ import cluster from 'node:cluster';
 import pino from 'pino';
 import { buildApp } from './app';
 import { drainable } from './drain';
-import { ConfigError, loadConfig, type Config } from './config';
+import { bootstrapAdminClient } from './auth/bootstrap';
+import { ConfigError, authBaseOf, loadConfig, type Config } from './config';
 import { isEmbeddedDatabaseUsageError, startEmbeddedDatabase, type EmbeddedDatabase } from './database/embedded';
 import { migrateLatest } from './database/migrate';
 import { createPool, servingLimits } from './database/pool';
@@ -89,11 +90,23 @@ async function serve(config: Config): Promise<void> {
   if (applied.length) log.info({ migrations: applied }, 'migrations applied');
   r4Model(); // build the definitions cache once before workers start
   if (config.auth === 'off') {
-    log.warn('AROGYA_AUTH=off: this server accepts every request without authentication. Local experiments only.');
+    log.warn('AROGYA_AUTH=off: this server accepts every request without authentication or authorization. Local experiments only.');
+  } else {
+    const pool = createPool(db.url, 1, 'arogya-bootstrap');
+    try {
+      const generated = await bootstrapAdminClient(pool, config);
+      // printed once, on stdout (never in the log stream), at the first start; stored mode 0600 under the data dir
+      if (generated) {
+        process.stdout.write(
+          `\nArogya admin client (generated, shown once; also in ${generated.file}, mode 0600):\n` +
+            `  client_id:     ${generated.clientId}\n  client_secret: ${generated.clientSecret}\n` +
+            `  token: curl -u '${generated.clientId}:<secret>' -d grant_type=client_credentials -d scope=system/*.cruds ${authBaseOf(config.baseUrl)}/token\n\n`,
+        );
+      }
+    } finally {
+      await pool.end();
+    }
   }
-  log.warn(
-    'Authorization is not implemented yet (the SMART-on-FHIR layer is a later issue): the FHIR API is OPEN to anyone who can reach it, whatever AROGYA_AUTH says.',
-  );
 
   if (stopping) return;
   if (config.workers > 1) {

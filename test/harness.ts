@@ -9,6 +9,7 @@ import path from 'node:path';
 import pg from 'pg';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, type AppOptions } from '../server/app';
+import { bootstrapAdminClient, ADMIN_SCOPE } from '../server/auth/bootstrap';
 import { loadConfig, type Config } from '../server/config';
 import { freePort } from '../server/database/embedded';
 import { createPool, servingLimits, type Pool } from '../server/database/pool';
@@ -25,6 +26,12 @@ export interface FhirResponse<T = any> {
 
 export interface TestServer {
   base: string;
+  /** The server's origin (http://127.0.0.1:port), where /auth lives. */
+  origin: string;
+  /** A current admin access token (system/*.cruds) that `request` sends; undefined with AROGYA_AUTH=off. */
+  token(): Promise<string | undefined>;
+  /** `Authorization: Basic …` of the test's admin client; undefined with AROGYA_AUTH=off. */
+  adminAuth: string | undefined;
   config: Config;
   pool: Pool;
   app: FastifyInstance;
@@ -51,11 +58,16 @@ export async function createTestDatabase(): Promise<string> {
   return url.toString();
 }
 
-/** Requests against a FHIR base URL (a path is taken relative to it); the body parsed as JSON when it is JSON. */
-export function fhirClient(base: string): Pick<TestServer, 'request'> {
+/**
+ * Requests against a FHIR base URL (a path is taken relative to it); the body parsed as JSON when it is JSON. With
+ * `token`, every request carries `Authorization: Bearer <token>` unless it sets its own Authorization header.
+ */
+export function fhirClient(base: string, token?: () => Promise<string | undefined>): Pick<TestServer, 'request'> {
   return {
     async request(method, p, init = {}) {
       const headers: Record<string, string> = { ...(init.headers ?? {}) };
+      const bearer = await token?.();
+      if (bearer && !Object.keys(headers).some((h) => h.toLowerCase() === 'authorization')) headers.authorization = `Bearer ${bearer}`;
       let body: string | undefined;
       if (init.body !== undefined) {
         body = typeof init.body === 'string' ? init.body : JSON.stringify(init.body);
@@ -81,6 +93,39 @@ export interface StartOptions extends Omit<AppOptions, 'logger'> {
   beforeListen?: (app: FastifyInstance) => void;
 }
 
+/** The suite runs with SMART on (the default) unless AROGYA_AUTH=off is in the environment (.ci/run runs both). */
+export const TEST_AUTH: 'smart' | 'off' = process.env.AROGYA_AUTH === 'off' ? 'off' : 'smart';
+
+/** Admin credentials for a test server: a fixed id, a fresh secret. */
+export function testAdminClient(): { adminClientId: string; adminClientSecret: string } {
+  return { adminClientId: 'test-admin', adminClientSecret: crypto.randomBytes(24).toString('base64url') };
+}
+
+/** `Authorization: Basic` for a client id and secret (RFC 6749 §2.3.1: each form-urlencoded). */
+export function basicAuth(id: string, secret: string): string {
+  return `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+}
+
+/**
+ * Gets admin tokens from a server's real token endpoint (client_credentials, client_secret_basic), a new one
+ * shortly before the current one expires.
+ */
+export function adminTokens(origin: string, basic: string, scope = ADMIN_SCOPE): () => Promise<string> {
+  let current: { token: string; until: number } | undefined;
+  return async () => {
+    if (current && current.until > Date.now()) return current.token;
+    const res = await fetch(`${origin}/auth/token`, {
+      method: 'POST',
+      headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'client_credentials', scope }).toString(),
+    });
+    const body = (await res.json()) as { access_token?: string; expires_in?: number; error_description?: string };
+    if (!res.ok || !body.access_token) throw new Error(`admin token refused (${res.status}): ${body.error_description ?? ''}`);
+    current = { token: body.access_token, until: Date.now() + Math.max(1, (body.expires_in ?? 60) - 30) * 1000 };
+    return current.token;
+  };
+}
+
 /** `opts.logStream` receives the app's pino log lines; without it the app logs nothing. */
 export async function startServer(overrides: Partial<Config> = {}, opts: StartOptions = {}): Promise<TestServer> {
   const databaseUrl = await createTestDatabase();
@@ -93,6 +138,8 @@ export async function startServer(overrides: Partial<Config> = {}, opts: StartOp
     baseUrl: `http://127.0.0.1:${port}/fhir`,
     workers: 1,
     logLevel: 'silent',
+    auth: TEST_AUTH,
+    ...testAdminClient(),
     ...overrides,
   };
   const { poolUrl, beforeListen, ...appOptions } = opts;
@@ -100,14 +147,25 @@ export async function startServer(overrides: Partial<Config> = {}, opts: StartOp
   const app = await buildApp(config, pool, { ...appOptions, logger: appOptions.logStream ? undefined : false });
   beforeListen?.(app);
   await app.listen({ port, host: '127.0.0.1' });
-  const base = `http://127.0.0.1:${port}/fhir`;
+  const origin = `http://127.0.0.1:${port}`;
+  const base = `${origin}/fhir`;
+  let token: () => Promise<string | undefined> = async () => undefined;
+  let adminAuth: string | undefined;
+  if (config.auth === 'smart' && config.adminClientId && config.adminClientSecret) {
+    await bootstrapAdminClient(pool, config);
+    adminAuth = basicAuth(config.adminClientId, config.adminClientSecret);
+    token = adminTokens(origin, adminAuth);
+  }
   return {
     base,
+    origin,
+    token,
+    adminAuth,
     config,
     pool,
     app,
     databaseUrl,
-    ...fhirClient(base),
+    ...fhirClient(base, token),
     async close() {
       await app.close();
       await pool.end();

@@ -58,10 +58,13 @@ export function checkJsonShape(bytes: Uint8Array, limits: BodyLimits): void {
   }
 }
 
-/** Form bodies are search parameters: only the `_search` endpoints take them (search.html#search-post). */
+/**
+ * Form bodies are search parameters (only the `_search` endpoints take them, search.html#search-post) or OAuth
+ * requests and the sign-in pages' answers (the /auth endpoints). The body is handed on as its decoded text.
+ */
 function takesForm(req: FastifyRequest): boolean {
   const url = req.routeOptions.url;
-  return url === undefined || url.endsWith('/_search');
+  return url === undefined || url.endsWith('/_search') || url.startsWith('/auth/');
 }
 
 export function registerBodyParsers(app: FastifyInstance, limits: BodyLimits): void {

@@ -2,7 +2,13 @@
 import type { FastifyRequest } from 'fastify';
 import type { Caller } from '../repository/caller';
 
-/** Until the SMART layer exists every request is anonymous and unrestricted (README: authorization). */
+/**
+ * With a verified token (req.auth), the acting user (fhirUser) or client; without one (AROGYA_AUTH=off) an
+ * anonymous, unrestricted caller.
+ */
 export function callerOf(req: FastifyRequest): Caller {
-  return { actor: { kind: 'anonymous' }, requestId: req.id };
+  const auth = req.auth;
+  if (!auth) return { actor: { kind: 'anonymous' }, requestId: req.id };
+  const isUser = auth.sub !== auth.clientId;
+  return { actor: { kind: isUser ? 'user' : 'client', reference: auth.fhirUser, clientId: auth.clientId }, requestId: req.id };
 }
