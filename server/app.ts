@@ -3,6 +3,8 @@
  */
 import crypto from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { registerAuditHooks } from './audit/http';
+import { AuditLog } from './audit/log';
 import type { Config } from './config';
 import type { Pool } from './database/pool';
 import { readiness } from './database/readiness';
@@ -115,6 +117,9 @@ export async function buildApp(config: Config, pool: Pool, opts: AppOptions = {}
   app.addHook('onRequest', async (req, reply) => {
     reply.header('X-Request-Id', req.id);
   });
+  // The audit trail of every FHIR request (audit/http.ts); its buffer is written on close (after a drain).
+  const audit = config.audit ? new AuditLog(pool, { flushMs: config.auditFlushMs, warn: (m) => app.log.warn(m) }) : null;
+  registerAuditHooks(app, audit, FHIR_PREFIX);
   // A read whose client went away is cancelled in the database (searches can be long; nobody waits for them).
   // Writes are left to finish or roll back on their own: concurrent creates share statements (coalesce.ts).
   trackRequestConnections(pool);

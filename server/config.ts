@@ -14,6 +14,10 @@ export interface Config {
   /** Public FHIR base, no trailing slash, e.g. http://localhost:8080/fhir */
   baseUrl: string;
   auth: 'smart' | 'off';
+  /** AuditEvents for authorization decisions and patient-data access (default: on with auth, off with AROGYA_AUTH=off). */
+  audit: boolean;
+  /** Longest an AuditEvent waits in memory before its batch is written (ms). */
+  auditFlushMs: number;
   /** Largest accepted request body in bytes (413 beyond). */
   bodyLimit: number;
   /** Reject references to missing resources and deletes of referenced ones (off only for migrations). */
@@ -173,6 +177,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: path.resolve(env.AROGYA_DATA_DIR || '.arogya'),
     baseUrl,
     auth,
+    audit: boolEnv(env, 'AROGYA_AUDIT', auth === 'smart'),
+    auditFlushMs: intEnv(env, 'AROGYA_AUDIT_FLUSH_MS', 200, 10, 10_000),
     bodyLimit: intEnv(env, 'AROGYA_BODY_LIMIT', 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     referentialIntegrity: boolEnv(env, 'AROGYA_REFERENTIAL_INTEGRITY', true),
     workers: intEnv(env, 'AROGYA_WORKERS', cpus, 1, 256),

@@ -310,6 +310,14 @@ export class BundlePlan {
    */
   async plan(client?: PoolClient): Promise<void> {
     this.connection = client;
+    // The audit log is the server's own record (audit/): no client creates, changes or deletes an AuditEvent.
+    await this.eachActive((w) => {
+      if (w.req.op !== 'read' && w.req.type === 'AuditEvent') {
+        throw new OperationOutcomeError(405, [
+          issue('error', 'not-supported', 'AuditEvents are recorded by the server only: the audit log is append-only'),
+        ]);
+      }
+    });
     await this.eachActive((w) => this.criteria(w));
     await this.lock();
     await this.resolve();

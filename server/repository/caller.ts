@@ -14,12 +14,28 @@ export interface Actor {
   clientId?: string;
 }
 
+/**
+ * The audit trail of one request (server/audit/trail.ts): the read path and the write engine tell it which resources
+ * they gave the caller or wrote, so the request's AuditEvent names the patients involved without reading anything
+ * again. Calls are cheap and synchronous; nothing here may fail a read or a write.
+ */
+export interface CallerAudit {
+  /** A resource read or written for the caller; `content` is its stored JSON when at hand. */
+  touched(resourceType: string, id: string, versionId: number, content: string | undefined): void;
+  /** A search or history page: resources on it, and the total when it was counted. */
+  counted(matches: number, total?: number): void;
+  /** Whether the caller holds an audit scope (may read AuditEvents; README "Audit"). */
+  readonly auditReader: boolean;
+}
+
 export interface Caller {
   actor: Actor;
   /** What the caller may see and touch, applied inside every statement; absent: everything. */
   access?: AccessRestriction;
   /** The request id (X-Request-Id) of the HTTP request this work belongs to, when there is one. */
   requestId?: string;
+  /** The request's audit trail (HTTP requests while auditing is on). */
+  audit?: CallerAudit;
 }
 
 /** The server acting on its own behalf (jobs, migrations, CLI import, workflows): unrestricted. */

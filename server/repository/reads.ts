@@ -4,11 +4,15 @@
  * method of this class, called with the caller's context (caller.ts). The caller's access restriction is compiled
  * into each statement (search/compile.ts `visible`), never applied to rows afterwards.
  *
+ * AuditEvents are not stored with the clinical resources: their reads and searches are sent to the audit log's own
+ * table (audit/store.ts), and what a read gave the caller is told to the request's audit trail (`caller.audit`).
+ *
  * Repository extends this class: its reads run on the pool. `Repository.within(client)` gives the same reads on a
  * transaction's connection, so a transaction bundle's GET entries see the transaction's own writes.
  */
+import { AUDIT_EVENT, readAuditEvent, searchAuditEvents } from '../audit/store';
 import type { Db, Pool } from '../database/pool';
-import { gone, notFound } from '../fhir/outcome';
+import { gone, notFound, notSupported } from '../fhir/outcome';
 import type { Caller } from './caller';
 import { assertId, assertResourceType } from './identity';
 import { everything, type EverythingPage, type EverythingQuery } from './everything';
@@ -77,6 +81,7 @@ export class Reads {
   async read(caller: Caller, resourceType: string, id: string): Promise<StoredVersion> {
     assertResourceType(resourceType);
     assertId(id);
+    if (resourceType === AUDIT_EVENT) return readAuditEvent(this.db, caller, id, this.options);
     let query: { name?: string; text: string; values: unknown[] };
     if (caller.access) {
       const b = new SqlBuilder([id, resourceType]);
@@ -92,6 +97,7 @@ export class Reads {
     const row = rows[0];
     if (!row) throw notFound(`${resourceType}/${id} is not known`);
     const v: StoredVersion = { resourceType, id, versionId: row.version_id, lastUpdated: row.last_updated, deleted: row.deleted };
+    caller.audit?.touched(resourceType, id, v.versionId, row.content ?? undefined);
     if (row.deleted) throw Object.assign(gone(`${resourceType}/${id} was deleted`), { version: v });
     v.content = row.content ?? undefined;
     return v;
@@ -102,6 +108,7 @@ export class Reads {
     assertResourceType(resourceType);
     assertId(id);
     if (!/^[1-9]\d{0,9}$/.test(versionId)) throw notFound(`${resourceType}/${id} has no version '${versionId}'`);
+    if (resourceType === AUDIT_EVENT) return readAuditEvent(this.db, caller, id, this.options, versionId);
     const b = new SqlBuilder();
     const { rows } = await this.db.query<{ last_updated: string; deleted: boolean; content: string | null }>(
       `SELECT ${INSTANT_SQL('h.last_updated')} AS last_updated, h.deleted, h.content FROM resource_history h
@@ -112,6 +119,7 @@ export class Reads {
     const row = rows[0];
     if (!row) throw notFound(`${resourceType}/${id} has no version ${versionId}`);
     const v: StoredVersion = { resourceType, id, versionId: Number(versionId), lastUpdated: row.last_updated, deleted: row.deleted };
+    caller.audit?.touched(resourceType, id, v.versionId, row.content ?? undefined);
     if (row.deleted) throw Object.assign(gone(`${resourceType}/${id} version ${versionId} is a deletion`), { version: v });
     v.content = row.content ?? undefined;
     return v;
@@ -123,18 +131,42 @@ export class Reads {
    */
   async searchResources(caller: Caller, request: SearchQuery): Promise<SearchResult> {
     for (const t of request.types ?? []) assertResourceType(t);
+    if (request.types?.includes(AUDIT_EVENT)) {
+      if (request.types.length > 1) throw notSupported('AuditEvent is searched on its own (GET [base]/AuditEvent?…), not with other types');
+      return searchAuditEvents(this.db, caller, request, this.options);
+    }
     await this.syncSearchParameters();
-    return executeSearch(this.db, { ...request, restriction: caller.access });
+    const result = await executeSearch(this.db, { ...request, restriction: caller.access });
+    const audit = caller.audit;
+    if (audit) {
+      for (const r of result.matches) audit.touched(r.resourceType, r.id, r.versionId, r.content);
+      for (const r of result.includes) audit.touched(r.resourceType, r.id, r.versionId, r.content);
+      audit.counted(result.matches.length, result.total);
+    }
+    return result;
   }
 
   /** History (https://hl7.org/fhir/R4/http.html#history) at instance, type or system level (history.ts). */
-  history(caller: Caller, q: HistoryQuery): Promise<HistoryPage> {
-    return history(this.db, q, caller.access);
+  async history(caller: Caller, q: HistoryQuery): Promise<HistoryPage> {
+    if (q.resourceType === AUDIT_EVENT) throw notSupported('AuditEvents have no history: each is recorded once and never changed');
+    const page = await history(this.db, q, caller.access);
+    const audit = caller.audit;
+    if (audit) {
+      for (const e of page.entries) audit.touched(e.resourceType, e.id, e.versionId, e.content ?? undefined);
+      audit.counted(page.entries.length, page.total);
+    }
+    return page;
   }
 
   /** The pages of `$everything` (everything.ts); the focal resource's own 404/410 is the caller's `read`. */
-  everything(caller: Caller, q: EverythingQuery): Promise<EverythingPage> {
-    return everything(this.db, q, caller.access);
+  async everything(caller: Caller, q: EverythingQuery): Promise<EverythingPage> {
+    const page = await everything(this.db, q, caller.access);
+    const audit = caller.audit;
+    if (audit) {
+      for (const e of page.entries) audit.touched(e.resourceType, e.id, e.versionId, e.content);
+      audit.counted(page.entries.length, page.total);
+    }
+    return page;
   }
 
   /**

@@ -177,8 +177,16 @@ export class WriteEngine {
       deleted: writes[i].content === undefined,
       content: r.content ?? undefined,
     }));
+    const groups = byCaller(written, opts.caller ?? SYSTEM_CALLER);
     for (const hook of this.afterWrite) {
-      for (const [caller, versions] of byCaller(written, opts.caller ?? SYSTEM_CALLER)) await hook(client as PoolClient, caller, versions);
+      for (const [caller, versions] of groups) await hook(client as PoolClient, caller, versions);
+    }
+    // The request's audit trail learns what it wrote (and whose data: from the JSON in hand, not read again).
+    if (groups.some(([caller]) => caller.audit)) {
+      const sent = new Map(written.map((v, i) => [v, writes[i].content]));
+      for (const [caller, versions] of groups) {
+        for (const v of versions) caller.audit?.touched(v.resourceType, v.id, v.versionId, v.content ?? sent.get(v));
+      }
     }
     return { written, dictValues };
   }

@@ -8,7 +8,8 @@ import type { Caller } from '../repository/caller';
  */
 export function callerOf(req: FastifyRequest): Caller {
   const auth = req.auth;
-  if (!auth) return { actor: { kind: 'anonymous' }, requestId: req.id };
+  const audit = req.auditTrail ?? undefined;
+  if (!auth) return { actor: { kind: 'anonymous' }, requestId: req.id, audit };
   const isUser = auth.sub !== auth.clientId;
-  return { actor: { kind: isUser ? 'user' : 'client', reference: auth.fhirUser, clientId: auth.clientId }, requestId: req.id };
+  return { actor: { kind: isUser ? 'user' : 'client', reference: auth.fhirUser, clientId: auth.clientId }, requestId: req.id, audit };
 }

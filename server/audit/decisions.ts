@@ -1,0 +1,57 @@
+/**
+ * Authorization decisions of the SMART endpoints as AuditEvents (issue 11 point 10): a token issued or refused at
+ * `/auth/token`, a sign-in that succeeded or failed at `/auth/authorize`. The endpoints call `recordDecision` at the
+ * point they decide; it returns at once (the event is written with the next batch, log.ts) and does nothing when
+ * auditing is off. Never pass secrets (passwords, codes, tokens); the username of a failed sign-in is fine to name.
+ *
+ * Shape (BALP "Login" for sign-ins): type DICOM 110114 User Authentication, subtype 110122 Login (`login`) or
+ * `token`; action E; outcome 0 (success) or 4 (refused); agents: the client, the user; entities: the patient of the
+ * launch context, the grant type and scope.
+ */
+import type { FastifyRequest } from 'fastify';
+import type { AuditDetail } from './event';
+import './http';
+
+export interface AuthorizationDecision {
+  kind: 'token' | 'login';
+  /** `success`: a token was issued / the user signed in; `failure`: refused. */
+  outcome: 'success' | 'failure';
+  clientId?: string;
+  /** The user's FHIR resource (`Practitioner/7`), when known. */
+  fhirUser?: string;
+  /** The user's id or the username given at sign-in, when there is no fhirUser (e.g. an unknown user). */
+  user?: string;
+  /** The patient of the launch context. */
+  patient?: string;
+  /** Scopes asked for (refused) or granted (issued). */
+  scope?: string;
+  grantType?: string;
+  /** The issued access token's id. */
+  jti?: string;
+  /** Why it was refused: an OAuth error code or a short phrase, never a secret. */
+  reason?: string;
+}
+
+/** Records one authorization decision for `req` (no-op when auditing is off). */
+export function recordDecision(req: FastifyRequest, d: AuthorizationDecision): void {
+  const log = req.server.audit;
+  if (!log) return;
+  const detail: AuditDetail = {};
+  if (d.scope) detail.scope = d.scope;
+  if (d.grantType) detail.grantType = d.grantType;
+  if (d.jti) detail.jti = d.jti;
+  if (d.reason) detail.reason = d.reason;
+  if (d.user && !d.fhirUser) detail.user = d.user;
+  log.record({
+    type: '110114',
+    subtype: d.kind,
+    action: 'E',
+    outcome: d.outcome === 'success' ? 0 : 4,
+    clientId: d.clientId,
+    who: d.fhirUser,
+    address: req.ip,
+    patient: d.patient ? [d.patient] : undefined,
+    requestId: req.id,
+    detail,
+  });
+}

@@ -1,0 +1,133 @@
+/**
+ * The audit log's writer: `record` only appends to an in-process buffer (no I/O on the request path); the buffer is
+ * written to `audit_event` as ONE multi-row INSERT every `flushMs` (default 200 ms) or as soon as it holds
+ * `maxBatch` records, one INSERT at a time per process. `close()` (the app's onClose, after a drain) writes what is
+ * left, so a clean stop loses nothing that was recorded.
+ *
+ * What a crash loses: a process killed with SIGKILL (or a machine that dies) loses the records of its last flush
+ * interval (≤ flushMs, or the INSERT in flight); so does a database outage longer than the buffer can hold
+ * (`maxBuffered` records, then the oldest are dropped and the drop is logged). A failed INSERT is retried at the
+ * next flush. Responses never wait for the audit log and never fail because of it.
+ */
+import crypto from 'node:crypto';
+import type { Pool } from '../database/pool';
+import type { AuditInput } from './event';
+
+/** A row of audit_event as json_to_recordset takes it (column names as keys). */
+interface AuditRow {
+  id: string;
+  recorded: string;
+  type: string;
+  subtype: string;
+  action: string;
+  outcome: number;
+  client_id?: string;
+  who?: string;
+  address?: string;
+  patient?: string[];
+  request_id?: string;
+  detail?: object;
+}
+
+export interface AuditLogOptions {
+  /** Longest a record waits in memory before its INSERT starts (ms). */
+  flushMs: number;
+  /** Records per INSERT; a full batch is written at once. */
+  maxBatch?: number;
+  /** Records kept while the database cannot take them; beyond, the oldest are dropped. */
+  maxBuffered?: number;
+  /** Where failures are reported (never with the records' content). */
+  warn: (msg: string) => void;
+}
+
+const INSERT_SQL = `INSERT INTO audit_event (id, recorded, type, subtype, action, outcome, client_id, who, address, patient, request_id, detail)
+  SELECT * FROM json_to_recordset($1::json) AS r(id uuid, recorded timestamptz, type text, subtype text, action text, outcome smallint,
+    client_id text, who text, address text, patient text[], request_id text, detail jsonb)`;
+
+/**
+ * A time-ordered UUID (RFC 9562 version 7 layout: 48-bit Unix milliseconds, then random bits), so ids sort in
+ * the order events were recorded and the primary key grows at its right edge.
+ */
+export function timeOrderedUuid(ms = Date.now()): string {
+  const r = crypto.randomUUID();
+  const t = ms.toString(16).padStart(12, '0');
+  return `${t.slice(0, 8)}-${t.slice(8, 12)}-7${r.slice(15, 18)}-${r.slice(19)}`;
+}
+
+export class AuditLog {
+  private buffer: AuditRow[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  /** The INSERT in progress (one at a time), so flush() can wait for everything recorded before it. */
+  private writing: Promise<void> = Promise.resolve();
+  private dropped = 0;
+  private readonly maxBatch: number;
+  private readonly maxBuffered: number;
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly opts: AuditLogOptions,
+  ) {
+    this.maxBatch = opts.maxBatch ?? 1000;
+    this.maxBuffered = opts.maxBuffered ?? 100_000;
+  }
+
+  /** Appends one event; returns at once. Its id and `recorded` time are given here. */
+  record(e: AuditInput): void {
+    const now = Date.now();
+    const row: AuditRow = {
+      id: timeOrderedUuid(now),
+      recorded: new Date(now).toISOString(),
+      type: e.type,
+      subtype: e.subtype,
+      action: e.action,
+      outcome: e.outcome,
+    };
+    if (e.clientId !== undefined) row.client_id = e.clientId;
+    if (e.who !== undefined) row.who = e.who;
+    if (e.address !== undefined) row.address = e.address;
+    if (e.patient?.length) row.patient = e.patient;
+    if (e.requestId !== undefined) row.request_id = e.requestId;
+    if (e.detail) row.detail = e.detail;
+    this.buffer.push(row);
+    if (this.buffer.length > this.maxBuffered) {
+      this.dropped += this.buffer.length - this.maxBuffered;
+      this.buffer.splice(0, this.buffer.length - this.maxBuffered);
+    }
+    if (this.buffer.length >= this.maxBatch) void this.flush();
+    else this.timer ??= setTimeout(() => void this.flush(), this.opts.flushMs).unref();
+  }
+
+  /** Records waiting in memory (not yet handed to an INSERT). */
+  get pending(): number {
+    return this.buffer.length;
+  }
+
+  /** Writes everything recorded so far; resolves once it is committed (or has failed and been put back). */
+  flush(): Promise<void> {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    this.writing = this.writing.then(() => this.writeBuffered());
+    return this.writing;
+  }
+
+  private async writeBuffered(): Promise<void> {
+    while (this.buffer.length) {
+      const batch = this.buffer.splice(0, this.maxBatch);
+      try {
+        await this.pool.query(INSERT_SQL, [JSON.stringify(batch)]);
+      } catch (e) {
+        // Kept for the next flush, ahead of newer records; the reason is logged without the records.
+        this.buffer.unshift(...batch);
+        this.opts.warn(`audit: ${batch.length} events not written yet (${(e as { code?: string }).code ?? (e as Error).message}); retrying`);
+        this.timer ??= setTimeout(() => void this.flush(), Math.max(this.opts.flushMs, 1000)).unref();
+        return;
+      }
+    }
+    if (this.dropped) {
+      this.opts.warn(`audit: ${this.dropped} events dropped while the database could not take them`);
+      this.dropped = 0;
+    }
+  }
+}
