@@ -31,10 +31,8 @@ async function call(method: string, path: string, body?: unknown): Promise<{ sta
   return { status: res.status, body: res.body, requestId };
 }
 
-const patients = (e: Json): string[] =>
-  (e.entity ?? []).filter((x: Json) => x.role?.code === '1').map((x: Json) => x.what.reference as string);
-const resources = (e: Json): string[] =>
-  (e.entity ?? []).filter((x: Json) => x.role?.code === '4').map((x: Json) => x.what.reference as string);
+const patients = (e: Json): string[] => (e.entity ?? []).filter((x: Json) => x.role?.code === '1').map((x: Json) => x.what.reference as string);
+const resources = (e: Json): string[] => (e.entity ?? []).filter((x: Json) => x.role?.code === '4').map((x: Json) => x.what.reference as string);
 const query = (e: Json): Json | undefined => (e.entity ?? []).find((x: Json) => x.role?.code === '24');
 
 let patientId: string;
