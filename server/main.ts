@@ -15,6 +15,8 @@ import { migrateLatest } from './database/migrate';
 import { createPool, servingLimits } from './database/pool';
 import { isResourceType, r4Model } from './fhir/definitions';
 import { IMPORT_USAGE, Importer, parseImportArgs } from './cli/import';
+import { USER_USAGE, parseUserArgs, readPasswordLine } from './cli/user';
+import { DuplicateUserError, UserInputError, UserStore } from './auth/users';
 import { Repository } from './repository/repository';
 import { SYSTEM_CALLER } from './repository/caller';
 import { TransactionProcessor } from './repository/transaction';
@@ -174,7 +176,39 @@ const USAGE = `usage: arogya <command>
   serve     serve the FHIR API (default)
   migrate   apply database migrations and exit
   import    load FHIR Bundles and NDJSON files: arogya import [--concurrency N] <files or folders>…
-  reindex   rebuild the search index rows of stored resources: arogya reindex [ResourceType…] (default: all)`;
+  reindex   rebuild the search index rows of stored resources: arogya reindex [ResourceType…] (default: all)
+  user add  add a user who signs in at the authorization endpoint: arogya user add --username U --fhir-user Practitioner/ID (password on stdin)`;
+
+/**
+ * `user add`: creates a user who signs in at /auth/authorize (auth/users.ts), the password read from stdin. Exit
+ * code 0 created, 1 refused (taken username, bad password or fhirUser), 2 usage.
+ */
+async function userCommand(config: Config, args: string[]): Promise<void> {
+  let parsed: { username: string; fhirUser: string };
+  try {
+    parsed = parseUserArgs(args);
+  } catch (e) {
+    console.error(`arogya user: ${(e as Error).message}\n${USER_USAGE}`);
+    process.exitCode = 2;
+    return;
+  }
+  const password = await readPasswordLine();
+  const log = logger({ ...config, logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel });
+  const db = await openCommandDatabase(config, log);
+  const pool = createPool(db.url, 1, 'arogya-user');
+  try {
+    await migrateLatest(db.url);
+    const user = await new UserStore(pool).create({ ...parsed, password });
+    console.log(`user ${user.username} (${user.fhirUser}) added`);
+  } catch (e) {
+    if (!(e instanceof UserInputError || e instanceof DuplicateUserError)) throw e;
+    console.error(`arogya user: ${e.message}`);
+    process.exitCode = 1;
+  } finally {
+    await pool.end();
+    await db.embedded?.stop();
+  }
+}
 
 /**
  * `reindex`: rebuilds the search index rows of the stored resources of the given types (default all), as a write
@@ -265,6 +299,8 @@ export async function main(argv: string[]): Promise<void> {
       return importCommand(config, argv.slice(1));
     case 'reindex':
       return reindexCommand(config, argv.slice(1));
+    case 'user':
+      return userCommand(config, argv.slice(1));
     case '-h':
     case '--help':
     case 'help':
