@@ -72,6 +72,14 @@ export interface Config {
   oidcIssuer: string | undefined;
   oidcClientId: string | undefined;
   oidcClientSecret: string | undefined;
+  /** The upstream provider's name on the sign-in page's button ("Sign in with …"); default: the issuer's host. */
+  oidcName: string | undefined;
+  /** An upstream identity without a recorded issuer + subject signs in as the user whose username is its verified e-mail. */
+  oidcMatchEmail: boolean;
+  /** Failed sign-ins allowed per username, and per client address, in each window. */
+  signInLimitPerUser: number;
+  signInLimitPerAddress: number;
+  signInWindowSeconds: number;
 }
 
 /** Where the authorization server's endpoints live: `/auth` beside the FHIR base's path (…/fhir → …/auth). */
@@ -207,5 +215,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     signingKeyRotationSeconds: intEnv(env, 'AROGYA_SIGNING_KEY_ROTATION', 7 * 24 * 3600, 60, 365 * 24 * 3600),
     revocationSyncMs: intEnv(env, 'AROGYA_REVOCATION_SYNC_MS', 1000, 0, 60_000),
     ...oidc(env),
+    oidcName: env.AROGYA_OIDC_NAME || undefined,
+    oidcMatchEmail: boolEnv(env, 'AROGYA_OIDC_MATCH_EMAIL', false),
+    signInLimitPerUser: intEnv(env, 'AROGYA_SIGNIN_LIMIT_USER', 5, 1, 1_000_000),
+    signInLimitPerAddress: intEnv(env, 'AROGYA_SIGNIN_LIMIT_ADDRESS', 50, 1, 1_000_000),
+    signInWindowSeconds: intEnv(env, 'AROGYA_SIGNIN_WINDOW_SECONDS', 15 * 60, 1, 24 * 3600),
   };
 }

@@ -5,7 +5,7 @@
  * forms carry and a cookie of that request repeats (bound to the browser that started it).
  */
 import type { Db } from '../database/pool';
-import { opaqueToken, secretHash } from './opaque';
+import { jsonColumn, opaqueToken, secretHash } from './opaque';
 
 /** A validated authorization request (authorize-params.ts): what the pages and the code need. */
 export interface AuthorizeParams {
@@ -47,7 +47,14 @@ interface Row {
 }
 
 function toPending(id: string, key: string, r: Row): PendingRequest {
-  return { id, key, params: r.params, csrf: r.csrf, ...(r.user_id ? { userId: r.user_id } : {}), ...(r.patient ? { patient: r.patient } : {}) };
+  return {
+    id,
+    key,
+    params: jsonColumn<AuthorizeParams>(r.params),
+    csrf: r.csrf,
+    ...(r.user_id ? { userId: r.user_id } : {}),
+    ...(r.patient ? { patient: r.patient } : {}),
+  };
 }
 
 export class AuthRequestStore {

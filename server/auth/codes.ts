@@ -6,7 +6,7 @@
  */
 import crypto from 'node:crypto';
 import type { Db } from '../database/pool';
-import { opaqueToken, sameSecret, secretHash } from './opaque';
+import { jsonColumn, opaqueToken, sameSecret, secretHash } from './opaque';
 
 export const CODE_TTL_SECONDS = 60;
 
@@ -90,7 +90,9 @@ export class CodeStore {
     const row = rows[0];
     if (!row) {
       const used = await this.db.query<{ context: CodeRow['context'] }>('SELECT context FROM auth_code WHERE code_hash = $1', [codeHash]);
-      return used.rows[0] ? { kind: 'replay', issued: used.rows[0].context.issued } : { kind: 'invalid', reason: 'unknown authorization code' };
+      return used.rows[0]
+        ? { kind: 'replay', issued: jsonColumn<CodeRow['context']>(used.rows[0].context).issued }
+        : { kind: 'invalid', reason: 'unknown authorization code' };
     }
     if (row.expired) return { kind: 'invalid', reason: 'the authorization code has expired' };
     if (row.client_id !== clientId) return { kind: 'invalid', reason: 'the authorization code was issued to another client' };
@@ -107,7 +109,7 @@ export class CodeStore {
         userId: row.user_id,
         scope: row.scope,
         codeChallenge: row.code_challenge,
-        context: row.context,
+        context: jsonColumn<GrantContext>(row.context),
       },
     };
   }

@@ -6,7 +6,7 @@
  * worker may take either request).
  */
 import type { Db } from '../database/pool';
-import { opaqueToken, secretHash } from './opaque';
+import { jsonColumn, opaqueToken, secretHash } from './opaque';
 
 export const LAUNCH_TTL_SECONDS = 5 * 60;
 const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
@@ -61,6 +61,6 @@ export class LaunchStore {
         RETURNING context`,
       [secretHash(launch), clientId],
     );
-    return rows[0]?.context;
+    return rows[0] ? jsonColumn<LaunchContext>(rows[0].context) : undefined;
   }
 }

@@ -14,6 +14,11 @@ export function secretHash(secret: string): string {
   return crypto.createHash('sha256').update(secret).digest('base64url');
 }
 
+/** A json/jsonb column's value (the pool hands them over as text, database/pool.ts). */
+export function jsonColumn<T>(value: unknown): T {
+  return (typeof value === 'string' ? JSON.parse(value) : value) as T;
+}
+
 /** Constant-time equality of two strings (CSRF tokens, PKCE). */
 export function sameSecret(a: string, b: string): boolean {
   const x = Buffer.from(a);

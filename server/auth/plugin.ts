@@ -4,8 +4,12 @@
  */
 import cors from '@fastify/cors';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { registerAdminPaths } from './admin-paths';
+import { registerAuthorize } from './authorize';
 import { registerDiscovery } from './discovery';
-import { registerTokenEndpoint } from './token';
+import { authorizationCode, refreshToken } from './grants';
+import { publicClientOfRefreshToken } from './refresh';
+import { grantHandlers, impliedClients, registerTokenEndpoint } from './token';
 import type { AuthServices } from './services';
 
 /** Response headers a SMART app in another origin must be able to read. */
@@ -34,6 +38,10 @@ function corsFor(req: FastifyRequest): { origin: boolean | string } {
   return { origin: '*' };
 }
 
+// a person's grants (grants.ts) join the token endpoint's map beside client_credentials
+Object.assign(grantHandlers, { authorization_code: authorizationCode, refresh_token: refreshToken });
+impliedClients.refresh_token = (s, form) => (form.refresh_token ? publicClientOfRefreshToken(s.db, form.refresh_token) : Promise.resolve(undefined));
+
 export async function registerAuth(app: FastifyInstance, s: AuthServices, fhirPrefix: string): Promise<void> {
   await app.register(
     cors,
@@ -49,4 +57,6 @@ export async function registerAuth(app: FastifyInstance, s: AuthServices, fhirPr
   );
   registerDiscovery(app, s, fhirPrefix);
   registerTokenEndpoint(app, s);
+  registerAuthorize(app, s);
+  registerAdminPaths(app, s);
 }

@@ -6,9 +6,9 @@
  * concurrent uses of the same token one success and one reuse, whichever workers take them.
  */
 import crypto from 'node:crypto';
-import { inTransaction, type Pool } from '../database/pool';
+import { inTransaction, type Db, type Pool } from '../database/pool';
 import type { GrantContext } from './codes';
-import { opaqueToken, secretHash } from './opaque';
+import { jsonColumn, opaqueToken, secretHash } from './opaque';
 
 /** `offline_access`: lives until unused this long; `online_access`: a working day. */
 export const OFFLINE_TTL_SECONDS = 90 * 24 * 3600;
@@ -54,6 +54,11 @@ export function refreshTtl(scope: string): number | undefined {
   return undefined;
 }
 
+/** The access tokens recorded on a family's rows. */
+function accessOf(rows: { access: unknown }[]): IssuedAccess[] {
+  return rows.flatMap((r) => (r.access ? [jsonColumn<IssuedAccess>(r.access)] : []));
+}
+
 export class RefreshStore {
   constructor(private readonly pool: Pool) {}
 
@@ -80,28 +85,37 @@ export class RefreshStore {
       if (!row) return { kind: 'invalid', reason: 'unknown refresh token' };
       if (row.client_id !== clientId) return { kind: 'invalid', reason: 'the refresh token was issued to another client' };
       if (row.used_at || row.revoked_at) {
-        const family = await db.query<{ access: IssuedAccess | null }>(
+        const family = await db.query<{ access: unknown }>(
           `UPDATE auth_refresh SET revoked_at = coalesce(revoked_at, now()) WHERE family_id = $1 RETURNING context->'access' AS access`,
           [row.family_id],
         );
         const now = Date.now() / 1000;
-        return { kind: 'reuse', accessTokens: family.rows.flatMap((r) => (r.access && r.access.exp > now ? [r.access] : [])) };
+        return { kind: 'reuse', accessTokens: accessOf(family.rows).filter((a) => a.exp > now) };
       }
       if (row.expired) return { kind: 'invalid', reason: 'the refresh token has expired' };
       await db.query('UPDATE auth_refresh SET used_at = now() WHERE token_hash = $1', [secretHash(token)]);
-      const { access: _access, ...context } = row.context;
+      const { access: _access, ...context } = jsonColumn<RefreshRow['context']>(row.context);
       return { kind: 'ok', grant: { familyId: row.family_id, clientId: row.client_id, userId: row.user_id, scope: row.scope, context } };
     });
   }
 
   /** Revokes a family (a replayed code's tokens, RFC 7009 revocation of one of its tokens). */
   async revokeFamily(familyId: string): Promise<IssuedAccess[]> {
-    const { rows } = await this.pool.query<{ access: IssuedAccess | null }>(
+    const { rows } = await this.pool.query<{ access: unknown }>(
       `UPDATE auth_refresh SET revoked_at = coalesce(revoked_at, now()) WHERE family_id = $1 RETURNING context->'access' AS access`,
       [familyId],
     );
-    return rows.flatMap((r) => (r.access ? [r.access] : []));
+    return accessOf(rows);
   }
+}
+
+/** The public client (auth method `none`) a refresh token was issued to; undefined for any other token. */
+export async function publicClientOfRefreshToken(db: Db, token: string): Promise<string | undefined> {
+  const { rows } = await db.query<{ client_id: string }>(
+    `SELECT r.client_id FROM auth_refresh r JOIN auth_client c ON c.client_id = r.client_id WHERE r.token_hash = $1 AND c.auth_method = 'none'`,
+    [secretHash(token)],
+  );
+  return rows[0]?.client_id;
 }
 
 export const newFamilyId = (): string => crypto.randomUUID();

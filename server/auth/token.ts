@@ -57,6 +57,12 @@ export const grantHandlers: Record<string, GrantHandler> = {
   client_credentials: clientCredentials,
 };
 
+/**
+ * Grants whose request may leave its client unnamed, by `grant_type`: the client the request's token names when it
+ * is a public one (SMART's refresh request for a public app carries no client_id).
+ */
+export const impliedClients: Record<string, (s: AuthServices, form: Record<string, string>) => Promise<string | undefined>> = {};
+
 export function registerTokenEndpoint(app: FastifyInstance, s: AuthServices): void {
   app.post('/auth/token', async (req, reply) => {
     try {
@@ -64,7 +70,9 @@ export function registerTokenEndpoint(app: FastifyInstance, s: AuthServices): vo
       const handler = form.grant_type ? grantHandlers[form.grant_type] : undefined;
       if (!form.grant_type) throw new OAuthError('invalid_request', 'grant_type is required');
       if (!handler) throw new OAuthError('unsupported_grant_type', `grant_type ${form.grant_type} is not supported`);
-      const client = await s.clients.authenticate({ authorization: req.headers.authorization, ...form });
+      const named = req.headers.authorization || form.client_id || form.client_assertion;
+      const implied = named ? undefined : await impliedClients[form.grant_type]?.(s, form);
+      const client = await s.clients.authenticate({ authorization: req.headers.authorization, ...form, ...(implied ? { client_id: implied } : {}) });
       const response = await handler(s, client, form, req);
       return reply.header('Cache-Control', 'no-store').header('Pragma', 'no-cache').send(response);
     } catch (e) {

@@ -2,7 +2,7 @@
  * Headers every response carries. FHIR responses hold patient data (even an OperationOutcome may quote a value),
  * so nothing is stored by browsers or shared caches unless a route says otherwise; no response is content-sniffed
  * into something executable; and any HTML page (sign-in, consent, docs) is locked against script injection and
- * framing (clickjacking), whichever route produced it.
+ * framing (clickjacking), whichever route produced it; a page that sets its own CSP keeps it.
  */
 import type { FastifyInstance } from 'fastify';
 
@@ -26,7 +26,8 @@ export function registerResponseHeaders(app: FastifyInstance): void {
         .toLowerCase()
         .startsWith('text/html')
     ) {
-      reply.header('Content-Security-Policy', HTML_POLICY);
+      // a page may set a stricter policy of its own (the authorization pages name their form targets)
+      if (!reply.hasHeader('Content-Security-Policy')) reply.header('Content-Security-Policy', HTML_POLICY);
       reply.header('X-Frame-Options', 'DENY');
       reply.header('Referrer-Policy', 'no-referrer');
     }

@@ -1,0 +1,102 @@
+/**
+ * The admin paths beside the authorization endpoints (DESIGN.md §1.1, not in discovery): `POST /auth/users`
+ * (an admin client's token) creates a user who signs in at the authorization endpoint; `POST /auth/launch` (an
+ * admin client's or a signed-in user's token) records an EHR launch context. Errors are OAuth-style JSON.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { OperationOutcomeError } from '../fhir/outcome';
+import { visiblePatient } from './authorize-patients';
+import type { AuthContext } from './context';
+import { OAuthError, sendOAuthError } from './errors';
+import { authenticate } from './guard';
+import { LaunchInputError, LaunchStore, parseLaunchBody } from './launch';
+import type { AuthServices } from './services';
+import { DuplicateUserError, UserInputError, UserStore } from './users';
+
+/** The bearer token's context; a missing or bad token → 401 invalid_token. */
+async function bearer(s: AuthServices, req: FastifyRequest): Promise<AuthContext> {
+  try {
+    return await authenticate(s.tokens, req);
+  } catch (e) {
+    if (e instanceof OperationOutcomeError)
+      throw new OAuthError('invalid_token', 'this endpoint needs a valid access token (Authorization: Bearer)', 401);
+    throw e;
+  }
+}
+
+function jsonBody(req: FastifyRequest): unknown {
+  if (
+    !String(req.headers['content-type'] ?? '')
+      .toLowerCase()
+      .startsWith('application/json')
+  ) {
+    throw new OAuthError('invalid_request', 'send a JSON body (Content-Type: application/json)');
+  }
+  try {
+    return typeof req.body === 'string' ? JSON.parse(req.body) : req.body;
+  } catch {
+    throw new OAuthError('invalid_request', 'the body is not valid JSON');
+  }
+}
+
+async function answer(reply: FastifyReply, work: () => Promise<unknown>): Promise<FastifyReply> {
+  try {
+    return reply
+      .code(201)
+      .header('Cache-Control', 'no-store')
+      .send(await work());
+  } catch (e) {
+    if (e instanceof OAuthError) return sendOAuthError(reply, e);
+    throw e;
+  }
+}
+
+export function registerAdminPaths(app: FastifyInstance, s: AuthServices): void {
+  const users = new UserStore(s.db);
+  const launches = new LaunchStore(s.db);
+
+  app.post('/auth/users', async (req, reply) =>
+    answer(reply, async () => {
+      const auth = await bearer(s, req);
+      if (!auth.admin) throw new OAuthError('insufficient_scope', "creating users needs an admin client's token", 403);
+      const body = jsonBody(req);
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new OAuthError('invalid_request', 'the body must be a JSON object');
+      const { username, password, fhirUser } = body as Record<string, unknown>;
+      try {
+        const user = await users.create({ username, password, fhirUser });
+        return { id: user.id, username: user.username, fhirUser: user.fhirUser };
+      } catch (e) {
+        if (e instanceof UserInputError) throw new OAuthError('invalid_request', e.message);
+        if (e instanceof DuplicateUserError) throw new OAuthError('invalid_request', e.message, 409);
+        throw e;
+      }
+    }),
+  );
+
+  app.post('/auth/launch', async (req, reply) =>
+    answer(reply, async () => {
+      const auth = await bearer(s, req);
+      const userToken = !!auth.fhirUser && auth.sub !== auth.clientId;
+      if (!auth.admin && !userToken)
+        throw new OAuthError('insufficient_scope', "a launch is recorded with a signed-in user's or an admin client's token", 403);
+      let launch: ReturnType<typeof parseLaunchBody>;
+      try {
+        launch = parseLaunchBody(jsonBody(req));
+      } catch (e) {
+        if (e instanceof LaunchInputError) throw new OAuthError('invalid_request', e.message);
+        throw e;
+      }
+      if (launch.clientId && !(await s.clients.find(launch.clientId))) throw new OAuthError('invalid_request', 'client_id: no such client');
+      const patient = launch.patient ?? '';
+      // the launching user must be able to see the patient (an admin client sees every patient)
+      const seer =
+        userToken && !auth.admin
+          ? { id: auth.sub, username: '', fhirUser: auth.fhirUser ?? '' }
+          : { id: '', username: '', fhirUser: 'Practitioner/admin' };
+      if (!(await visiblePatient(s.repo, seer, patient)))
+        throw new OAuthError('invalid_request', 'patient: no such Patient (or not one this token may see)');
+      const { clientId, ...context } = launch;
+      return { launch: await launches.create(context, { clientId, createdBy: auth.sub }) };
+    }),
+  );
+}

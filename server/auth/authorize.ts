@@ -1,0 +1,351 @@
+/**
+ * The authorization endpoint (SMART App Launch 2.2 "obtain authorization code"; DESIGN.md §1.1): GET or POST
+ * `/auth/authorize` starts an authorization and answers with the sign-in page; the pages' forms post back here
+ * (they carry the hidden `request` and `csrf` fields) and each answer is the next page, in the contract's order:
+ * sign-in → patient picker (a standalone `launch/patient` for a user without a patient of their own) → consent
+ * (skipped when this user allowed this client these scopes before) → redirect to the app with `code` and `state`.
+ * Every step's state is in PostgreSQL (authorize-state.ts), so each page may be answered by any worker.
+ *
+ * Each page carries its own CSP: no script at all, and `form-action` allowing this origin plus the app's redirect
+ * URI origin (a form's answer redirects there, and browsers check form-action on that redirect) and, on the
+ * sign-in page, the upstream provider's.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { checkAuthorizeRequest, errorRedirect } from './authorize-params';
+import { findPatients, visiblePatient } from './authorize-patients';
+import { AuthRequestStore, REQUEST_TTL_SECONDS, type PendingRequest } from './authorize-state';
+import { CodeStore } from './codes';
+import { SMART_STYLE_PATH } from './grants';
+import { LaunchStore } from './launch';
+import { type UpstreamOidc, upstreamOidc } from './oidc';
+import { opaqueToken, sameSecret, secretHash } from './opaque';
+import { consentPage } from './pages/consent';
+import { errorPage } from './pages/error';
+import { pickerPage } from './pages/picker';
+import { signInPage } from './pages/sign-in';
+import { PAGES_CSS, SMART_STYLE } from './pages/style';
+import { SignInLimiter } from './rate-limit';
+import type { AuthServices } from './services';
+import { UserStore, type AuthUser } from './users';
+
+/** The parts of the flow, built once per process. */
+export interface AuthorizeFlow {
+  s: AuthServices;
+  requests: AuthRequestStore;
+  users: UserStore;
+  limiter: SignInLimiter;
+  launches: LaunchStore;
+  codes: CodeStore;
+  upstream?: UpstreamOidc;
+  cookiePath: string;
+  secureCookies: boolean;
+}
+
+export function authorizeFlow(s: AuthServices): AuthorizeFlow {
+  const issuer = new URL(s.endpoints.issuer);
+  return {
+    s,
+    requests: new AuthRequestStore(s.db),
+    users: new UserStore(s.db),
+    limiter: new SignInLimiter(s.db, {
+      perUser: s.config.signInLimitPerUser,
+      perAddress: s.config.signInLimitPerAddress,
+      windowSeconds: s.config.signInWindowSeconds,
+    }),
+    launches: new LaunchStore(s.db),
+    codes: new CodeStore(s.db),
+    upstream: upstreamOidc(s.config, s.endpoints.issuer),
+    cookiePath: issuer.pathname.replace(/\/+$/, '') || '/',
+    secureCookies: issuer.protocol === 'https:',
+  };
+}
+
+// ---- HTTP helpers ----------------------------------------------------------------------------------------------
+
+/** A CSP source for a URL: its origin, or its scheme for a custom-scheme redirect URI (native apps). */
+function cspSource(uri: string): string {
+  const url = new URL(uri);
+  return url.origin !== 'null' ? url.origin : url.protocol;
+}
+
+function pagePolicy(formTargets: string[]): string {
+  return [
+    "default-src 'none'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    `form-action 'self' ${[...new Set(formTargets)].join(' ')}`.trim(),
+    "frame-ancestors 'none'",
+    "base-uri 'none'",
+  ].join('; ');
+}
+
+function sendPage(reply: FastifyReply, status: number, html: string, formTargets: string[] = []): FastifyReply {
+  return reply
+    .code(status)
+    .type('text/html; charset=utf-8')
+    .header('Content-Security-Policy', pagePolicy(formTargets))
+    .header('Cache-Control', 'no-store')
+    .header('Pragma', 'no-cache')
+    .send(html);
+}
+
+const sendError = (reply: FastifyReply, status: number, title: string, message: string): FastifyReply =>
+  sendPage(reply, status, errorPage(title, message));
+
+/** The request's parameters: the query string of a GET, the form of a POST (a parameter may repeat). */
+function paramsOf(req: FastifyRequest): URLSearchParams {
+  if (req.method !== 'POST') return new URL(req.url, 'http://localhost').searchParams;
+  const body = req.body;
+  if (typeof body === 'string') return new URLSearchParams(body);
+  const out = new URLSearchParams();
+  if (body && typeof body === 'object') {
+    for (const [k, v] of Object.entries(body as Record<string, unknown>)) {
+      for (const one of Array.isArray(v) ? v : [v]) if (typeof one === 'string') out.append(k, one);
+    }
+  }
+  return out;
+}
+
+function cookies(req: FastifyRequest): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0) out.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
+  }
+  return out;
+}
+
+/** Each authorization request's cookie: its CSRF token, named after it (several may run in one browser). */
+const cookieName = (csrf: string): string => `arogya_req_${secretHash(csrf).slice(0, 16)}`;
+
+function setRequestCookie(f: AuthorizeFlow, reply: FastifyReply, csrf: string, maxAge: number): void {
+  const attrs = [`Path=${f.cookiePath}`, `Max-Age=${maxAge}`, 'HttpOnly', 'SameSite=Lax', ...(f.secureCookies ? ['Secure'] : [])];
+  reply.header('Set-Cookie', `${cookieName(csrf)}=${maxAge ? csrf : ''}; ${attrs.join('; ')}`);
+}
+
+/** Whether the browser posting this form is the one that started the request (CSRF). */
+function sameBrowser(req: FastifyRequest, pending: PendingRequest, formCsrf: string | null): boolean {
+  const cookie = cookies(req).get(cookieName(pending.csrf));
+  return !!cookie && !!formCsrf && sameSecret(cookie, pending.csrf) && sameSecret(formCsrf, pending.csrf);
+}
+
+// ---- the flow ----------------------------------------------------------------------------------------------------
+
+const scopesOf = (p: PendingRequest): string[] => p.params.scope.split(' ');
+const needsPatientChoice = (p: PendingRequest): boolean => scopesOf(p).includes('launch/patient') && !p.patient;
+const normalisedScope = (scope: string): string => [...new Set(scope.split(/\s+/).filter(Boolean))].sort().join(' ');
+const EXPIRED = 'This sign-in has expired or is already finished. Go back to the app and start again.';
+
+function redirectTargets(f: AuthorizeFlow, p: PendingRequest, withUpstream = false): string[] {
+  return [cspSource(p.params.redirectUri), ...(withUpstream && f.upstream ? [f.upstream.origin] : [])];
+}
+
+function showSignIn(f: AuthorizeFlow, reply: FastifyReply, p: PendingRequest, status = 200, error?: string, username?: string): FastifyReply {
+  const html = signInPage({ requestId: p.id, csrf: p.csrf, clientName: p.params.clientName, error, username, upstreamName: f.upstream?.name });
+  return sendPage(reply, status, html, redirectTargets(f, p, true));
+}
+
+async function showPicker(f: AuthorizeFlow, reply: FastifyReply, p: PendingRequest, user: AuthUser, q: string, status = 200, error?: string) {
+  const patients = await findPatients(f.s.repo, user, q);
+  return sendPage(
+    reply,
+    status,
+    pickerPage({ requestId: p.id, csrf: p.csrf, clientName: p.params.clientName, q, patients, error }),
+    redirectTargets(f, p),
+  );
+}
+
+async function showConsent(f: AuthorizeFlow, reply: FastifyReply, p: PendingRequest, user: AuthUser, status = 200) {
+  const patient = p.patient ? await visiblePatient(f.s.repo, user, p.patient) : undefined;
+  const html = consentPage({ requestId: p.id, csrf: p.csrf, clientName: p.params.clientName, scopes: scopesOf(p), patientLabel: patient?.name });
+  return sendPage(reply, status, html, redirectTargets(f, p));
+}
+
+/** Ends the request and sends the browser back to the app (with a code, or an error). */
+async function finish(
+  f: AuthorizeFlow,
+  reply: FastifyReply,
+  p: PendingRequest,
+  user: AuthUser,
+  outcome: 'allow' | { error: string; description: string },
+) {
+  if (!(await f.requests.finish(p))) return sendError(reply, 400, 'Already finished', EXPIRED);
+  setRequestCookie(f, reply, p.csrf, 0);
+  if (outcome !== 'allow') return reply.redirect(errorRedirect(p.params.redirectUri, outcome.error, outcome.description, p.params.state), 302);
+  const launch = p.params.launch;
+  const code = await f.codes.issue({
+    clientId: p.params.clientId,
+    redirectUri: p.params.redirectUri,
+    userId: user.id,
+    scope: p.params.scope,
+    codeChallenge: p.params.codeChallenge,
+    context: {
+      fhirUser: user.fhirUser,
+      ...(p.patient ? { patient: p.patient, needPatientBanner: !launch } : {}),
+      ...(launch?.encounter && launch.patient === p.patient ? { encounter: launch.encounter } : {}),
+      authTime: p.params.authTime ?? Math.floor(Date.now() / 1000),
+      ...(p.params.nonce ? { nonce: p.params.nonce } : {}),
+    },
+  });
+  const url = new URL(p.params.redirectUri);
+  url.searchParams.set('code', code);
+  url.searchParams.set('state', p.params.state);
+  return reply.redirect(url.toString(), 302);
+}
+
+/** The page after the current state: picker, consent, or (consent remembered) back to the app. */
+async function proceed(f: AuthorizeFlow, reply: FastifyReply, p: PendingRequest, user: AuthUser) {
+  if (needsPatientChoice(p)) return showPicker(f, reply, p, user, '');
+  const { rowCount } = await f.s.db.query('SELECT 1 FROM auth_consent WHERE user_id = $1 AND client_id = $2 AND scope = $3', [
+    user.id,
+    p.params.clientId,
+    normalisedScope(p.params.scope),
+  ]);
+  if (rowCount) return finish(f, reply, p, user, 'allow');
+  return showConsent(f, reply, p, user);
+}
+
+/**
+ * A user has signed in: the patient context follows. A Patient user is their own patient (whatever a launch
+ * said); an EHR launch's patient must be one the user may see.
+ */
+async function signedIn(f: AuthorizeFlow, reply: FastifyReply, p: PendingRequest, user: AuthUser) {
+  const params = { ...p.params, authTime: Math.floor(Date.now() / 1000) };
+  delete params.upstream;
+  let patient: string | undefined;
+  const [type, id] = user.fhirUser.split('/');
+  if (type === 'Patient') patient = id;
+  else if (p.params.launch?.patient) {
+    if (!(await visiblePatient(f.s.repo, user, p.params.launch.patient))) {
+      const next = await f.requests.update(p, { userId: user.id, params });
+      return finish(f, reply, next, user, { error: 'access_denied', description: "the launch's patient is not one this user may see" });
+    }
+    patient = p.params.launch.patient;
+  }
+  const next = await f.requests.update(p, { userId: user.id, params, ...(patient ? { patient } : {}) });
+  return proceed(f, reply, next, user);
+}
+
+async function start(f: AuthorizeFlow, reply: FastifyReply, q: URLSearchParams) {
+  const checked = await checkAuthorizeRequest(q, { baseUrl: f.s.config.baseUrl, findClient: (id) => f.s.clients.find(id) });
+  if (checked.kind === 'page') return sendError(reply, checked.status, checked.title, checked.message);
+  if (checked.kind === 'redirect') return reply.redirect(checked.location, 302);
+  const params = checked.params;
+  if (checked.launch !== undefined) {
+    const launch = await f.launches.take(checked.launch, params.clientId);
+    if (!launch) {
+      const description = 'the launch is unknown, used, expired or belongs to another app';
+      return reply.redirect(errorRedirect(params.redirectUri, 'invalid_request', description, params.state), 302);
+    }
+    params.launch = launch;
+  }
+  const pending = await f.requests.create(params);
+  setRequestCookie(f, reply, pending.csrf, REQUEST_TTL_SECONDS);
+  return showSignIn(f, reply, pending);
+}
+
+async function signInStep(f: AuthorizeFlow, req: FastifyRequest, reply: FastifyReply, p: PendingRequest, form: URLSearchParams) {
+  if (form.get('action') === 'upstream' && f.upstream) {
+    const started = await f.upstream.start();
+    await f.requests.update(p, {
+      params: { ...p.params, upstream: { state: started.state, nonce: started.nonce, codeVerifier: started.codeVerifier } },
+    });
+    return reply.redirect(started.url, 303);
+  }
+  const username = (form.get('username') ?? '').trim();
+  const password = form.get('password') ?? '';
+  if (!username || !password) return showSignIn(f, reply, p, 400, 'Enter your username and your password.', username);
+  const wait = await f.limiter.retryAfter(username, req.ip);
+  if (wait > 0) {
+    reply.header('Retry-After', String(wait));
+    return showSignIn(f, reply, p, 429, `Too many failed sign-ins. Try again in ${Math.ceil(wait / 60)} minute(s).`, username);
+  }
+  const user = await f.users.verifyPassword(username, password);
+  if (!user) {
+    await f.limiter.failed(username, req.ip);
+    return showSignIn(f, reply, p, 401, 'The username or the password is not right.', username);
+  }
+  await f.limiter.succeeded(username);
+  return signedIn(f, reply, p, user);
+}
+
+async function pickerStep(f: AuthorizeFlow, reply: FastifyReply, p: PendingRequest, user: AuthUser, form: URLSearchParams) {
+  const action = form.get('action');
+  const chosen = form.get('patient');
+  const q = (form.get('q') ?? '').slice(0, 200);
+  if (action === 'search' || (!action && !chosen)) return showPicker(f, reply, p, user, q);
+  if (!chosen) return showPicker(f, reply, p, user, q, 400, 'Choose a patient.');
+  if (!(await visiblePatient(f.s.repo, user, chosen)))
+    return showPicker(f, reply, p, user, q, 400, 'That patient cannot be chosen. Choose one from the list.');
+  return proceed(f, reply, await f.requests.update(p, { patient: chosen }), user);
+}
+
+async function consentStep(f: AuthorizeFlow, reply: FastifyReply, p: PendingRequest, user: AuthUser, form: URLSearchParams) {
+  const decision = form.get('decision');
+  if (decision === 'deny') return finish(f, reply, p, user, { error: 'access_denied', description: 'the user denied access' });
+  if (decision !== 'allow') return showConsent(f, reply, p, user, 400);
+  await f.s.db.query('INSERT INTO auth_consent (user_id, client_id, scope) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [
+    user.id,
+    p.params.clientId,
+    normalisedScope(p.params.scope),
+  ]);
+  return finish(f, reply, p, user, 'allow');
+}
+
+/** A page's form posted back: the step the request is at decides which fields count. */
+async function step(f: AuthorizeFlow, req: FastifyRequest, reply: FastifyReply, form: URLSearchParams) {
+  const pending = await f.requests.find(form.get('request') ?? '');
+  if (!pending) return sendError(reply, 400, 'Sign-in expired', EXPIRED);
+  if (!sameBrowser(req, pending, form.get('csrf'))) {
+    return sendError(
+      reply,
+      403,
+      'Sign-in refused',
+      'This form was not sent from the page this server gave your browser (check that cookies are allowed), so it is refused.',
+    );
+  }
+  const user = pending.userId ? await f.users.byId(pending.userId) : undefined;
+  if (!user) return signInStep(f, req, reply, pending, form);
+  if (needsPatientChoice(pending)) return pickerStep(f, reply, pending, user, form);
+  return consentStep(f, reply, pending, user, form);
+}
+
+/** The upstream provider sends the browser back here. */
+async function upstreamCallback(f: AuthorizeFlow, req: FastifyRequest, reply: FastifyReply, upstream: UpstreamOidc) {
+  const query = new URL(req.url, 'http://localhost').searchParams;
+  const pending = await f.requests.takeByUpstreamState(query.get('state') ?? opaqueToken());
+  const expected = pending?.params.upstream;
+  if (!pending || !expected) return sendError(reply, 400, 'Sign-in expired', EXPIRED);
+  if (!sameBrowser(req, pending, pending.csrf)) {
+    return sendError(reply, 403, 'Sign-in refused', 'This sign-in was not started in this browser (check that cookies are allowed).');
+  }
+  const result = await upstream.finish(query, expected, f.users);
+  const params = { ...pending.params };
+  delete params.upstream;
+  const p = await f.requests.update(pending, { params });
+  if (result.kind === 'failed') return showSignIn(f, reply, p, 401, `Sign-in with ${upstream.name} did not complete: ${result.reason}.`);
+  if (result.kind === 'unknown') {
+    return sendError(
+      reply,
+      403,
+      'No Arogya user for this account',
+      `Your ${upstream.name} account is not linked to a user of this server, so it cannot sign in here. Ask your administrator to link it.`,
+    );
+  }
+  return signedIn(f, reply, p, result.user);
+}
+
+export function registerAuthorize(app: FastifyInstance, s: AuthServices): void {
+  const f = authorizeFlow(s);
+  app.get('/auth/authorize', async (req, reply) => start(f, reply, paramsOf(req)));
+  app.post('/auth/authorize', async (req, reply) => {
+    const form = paramsOf(req);
+    return form.has('request') ? step(f, req, reply, form) : start(f, reply, form);
+  });
+  const upstream = f.upstream;
+  if (upstream) app.get('/auth/oidc/callback', async (req, reply) => upstreamCallback(f, req, reply, upstream));
+  app.get('/auth/static/pages.css', async (_req, reply) =>
+    reply.type('text/css; charset=utf-8').header('Cache-Control', 'public, max-age=3600').send(PAGES_CSS),
+  );
+  app.get(`/auth${SMART_STYLE_PATH}`, async (_req, reply) => reply.header('Cache-Control', 'public, max-age=3600').send(SMART_STYLE));
+}
