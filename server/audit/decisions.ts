@@ -55,3 +55,56 @@ export function recordDecision(req: FastifyRequest, d: AuthorizationDecision): v
     detail,
   });
 }
+
+/** The claims of an access token this server has just issued (not verified again: it signed them a moment ago). */
+function issuedClaims(accessToken: string): { jti?: string; sub?: string; fhirUser?: string; patient?: string } {
+  try {
+    return JSON.parse(Buffer.from(accessToken.split('.')[1] ?? '', 'base64url').toString()) as Record<string, string>;
+  } catch {
+    return {};
+  }
+}
+
+/** `/auth/token` issued a token (any grant type): the client, the user, the launch patient, the scopes, the jti. */
+export function recordTokenIssued(req: FastifyRequest, clientId: string, grantType: string, response: { access_token: string; scope: string }): void {
+  const c = issuedClaims(response.access_token);
+  recordDecision(req, {
+    kind: 'token',
+    outcome: 'success',
+    clientId,
+    fhirUser: c.fhirUser,
+    user: c.sub !== clientId ? c.sub : undefined,
+    patient: c.patient,
+    scope: response.scope,
+    grantType,
+    jti: c.jti,
+  });
+}
+
+/**
+ * `/auth/token` refused: the OAuth error code is the reason. The client is the one the request names (Basic header
+ * or client_id), authenticated or not: repeated refusals of one client id are what an auditor looks for.
+ */
+export function recordTokenRefused(req: FastifyRequest, form: Record<string, string>, error: string): void {
+  let clientId = form.client_id;
+  const basic = /^Basic +(\S+)$/i.exec(req.headers.authorization ?? '');
+  if (basic) {
+    const decoded = Buffer.from(basic[1], 'base64').toString();
+    const colon = decoded.indexOf(':');
+    if (colon > 0) {
+      try {
+        clientId = decodeURIComponent(decoded.slice(0, colon));
+      } catch {
+        clientId = decoded.slice(0, colon);
+      }
+    }
+  }
+  recordDecision(req, {
+    kind: 'token',
+    outcome: 'failure',
+    clientId: clientId?.slice(0, 200),
+    scope: form.scope?.slice(0, 2000),
+    grantType: form.grant_type?.slice(0, 100),
+    reason: error,
+  });
+}

@@ -4,6 +4,7 @@
  * `Cache-Control: no-store`; errors are OAuth JSON errors.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { recordTokenIssued, recordTokenRefused } from '../audit/decisions';
 import type { OAuthClient } from './clients';
 import { OAuthError, sendOAuthError } from './errors';
 import { scopesBeyondCap } from './scope-policy';
@@ -65,8 +66,9 @@ export const impliedClients: Record<string, (s: AuthServices, form: Record<strin
 
 export function registerTokenEndpoint(app: FastifyInstance, s: AuthServices): void {
   app.post('/auth/token', async (req, reply) => {
+    let form: Record<string, string> = {};
     try {
-      const form = formOf(req);
+      form = formOf(req);
       const handler = form.grant_type ? grantHandlers[form.grant_type] : undefined;
       if (!form.grant_type) throw new OAuthError('invalid_request', 'grant_type is required');
       if (!handler) throw new OAuthError('unsupported_grant_type', `grant_type ${form.grant_type} is not supported`);
@@ -74,9 +76,13 @@ export function registerTokenEndpoint(app: FastifyInstance, s: AuthServices): vo
       const implied = named ? undefined : await impliedClients[form.grant_type]?.(s, form);
       const client = await s.clients.authenticate({ authorization: req.headers.authorization, ...form, ...(implied ? { client_id: implied } : {}) });
       const response = await handler(s, client, form, req);
+      recordTokenIssued(req, client.clientId, form.grant_type, response);
       return reply.header('Cache-Control', 'no-store').header('Pragma', 'no-cache').send(response);
     } catch (e) {
-      if (e instanceof OAuthError) return sendOAuthError(reply, e);
+      if (e instanceof OAuthError) {
+        recordTokenRefused(req, form, e.error);
+        return sendOAuthError(reply, e);
+      }
       throw e;
     }
   });
