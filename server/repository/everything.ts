@@ -16,7 +16,7 @@ import type { Db } from '../database/pool';
 import { r4Model } from '../fhir/definitions';
 import { decodeCursor, encodeCursor, type PagePosition } from './cursor';
 import type { StoredVersion } from './versions';
-import { visible, type AccessRestriction } from './search/compile/access';
+import { SEE, visible, type AccessRestriction } from './search/compile/access';
 import { SqlBuilder } from './search/compile/sql';
 import { INSTANT_SQL } from './writes';
 
@@ -65,7 +65,8 @@ export async function everything(db: Db, q: EverythingQuery, access?: AccessRest
   const filters = ['NOT r.deleted'];
   if (q.since) filters.push(`r.last_updated >= ${b.p(q.since, 'timestamptz')}`);
   if (q.types) filters.push(`r.resource_type = ANY(${b.p(q.types, 'text[]')})`);
-  if (access) filters.push(visible(b, 'r', access));
+  // the compartment's members and what they reference: each one the caller could read or search
+  if (access) filters.push(visible(b, 'r', access, undefined, SEE));
   const set = `
     WITH members AS (
       SELECT l.resource_type, l.id FROM resource_link l

@@ -108,12 +108,31 @@ export function deletedStatement(sel: ExportSelection & { since: string }, acces
       where.push(referencedBefore(match));
     }
   }
-  if (access?.resourceTypes && !access.resourceTypes.includes(sel.resourceType)) where.push('false');
-  const c = access?.compartment;
-  if (c && !c.sharedTypes?.includes(sel.resourceType)) {
-    where.push(sel.resourceType === c.type ? `h.id = ${b.p(c.id)}` : referencedBefore(`(ref #>> '{}') = ${b.p(`${c.type}/${c.id}`)}`));
-  }
+  if (access) where.push(deletionVisible(b, access, sel.resourceType, referencedBefore));
   return { text: `SELECT h.id FROM resource_history h WHERE ${where.join(' AND ')}`, values: b.params };
+}
+
+/**
+ * The caller's search access to a deletion of `type` (a deletion has no index rows): a rule's types decide, and
+ * its compartment is matched on what the version before the deletion referenced. A granular rule cannot be
+ * evaluated on a deletion, so it lists none (fail closed).
+ */
+function deletionVisible(b: SqlBuilder, access: AccessRestriction, type: string, referencedBefore: (match: string) => string): string {
+  const rules = (access.rules.s ?? []).filter((r) => (!r.resourceTypes || r.resourceTypes.includes(type)) && !r.filter);
+  if (rules.some((r) => !r.compartment || r.compartment.sharedTypes?.includes(type))) return 'true';
+  const ors = rules.flatMap((r) => {
+    const c = r.compartment!;
+    const who = c.via ?? c.id;
+    if (who === undefined) return [];
+    const ids =
+      typeof who === 'string'
+        ? `ARRAY[${b.p(who)}]`
+        : `ARRAY(SELECT v.target_id FROM search_reference v WHERE v.id = ${b.p(who.id)} AND v.resource_type = ${b.p(who.type)}
+                 AND v.param = ${b.p(who.param)} AND v.target_type = ${b.p(c.type)})`;
+    if (type === c.type) return [`h.id = ANY(${ids})`];
+    return [referencedBefore(`(ref #>> '{}') = ANY(SELECT ${b.p(c.type)} || '/' || x FROM unnest(${ids}) x)`)];
+  });
+  return ors.length ? `(${ors.join(' OR ')})` : 'false';
 }
 
 /** The resource types that have at least one row (a loose index scan over resource_type_last_updated). */

@@ -85,7 +85,7 @@ export async function history(db: Db, q: HistoryQuery, access?: AccessRestrictio
     where.push(`NOT EXISTS (SELECT 1 FROM resource_history n WHERE n.id = h.id AND n.resource_type = h.resource_type
                   AND n.version_id = h.version_id + 1 AND n.last_updated <= ${b.p(q.at.low, 'timestamptz')})`);
   }
-  if (access) where.push(visible(b, 'h', access, q.resourceType));
+  if (access) where.push(visible(b, 'h', access, q.resourceType, q.id ? 'r' : 's'));
   const filter = where.join(' AND ');
   const counted = [...b.params];
   const page: string[] = [];

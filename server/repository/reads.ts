@@ -20,7 +20,7 @@ import { ExportSession, presentTypes } from './export';
 import { history, readHorizon, type HistoryPage, type HistoryQuery } from './history';
 import type { Criterion } from '../fhir/search/criteria';
 import { parseCriteria } from '../fhir/search/parse';
-import { visible } from './search/compile/access';
+import { requirePermission, SEE, visible } from './search/compile/access';
 import { SqlBuilder } from './search/compile/sql';
 import { executeSearch } from './search/execute';
 import type { SearchRequest, SearchResult } from './search/request';
@@ -81,12 +81,13 @@ export class Reads {
   async read(caller: Caller, resourceType: string, id: string): Promise<StoredVersion> {
     assertResourceType(resourceType);
     assertId(id);
+    requirePermission(caller.access, 'r', resourceType);
     if (resourceType === AUDIT_EVENT) return readAuditEvent(this.db, caller, id, this.options);
     let query: { name?: string; text: string; values: unknown[] };
     if (caller.access) {
       const b = new SqlBuilder([id, resourceType]);
       query = {
-        text: `${READ_SQL.replace('FROM resource WHERE', 'FROM resource r WHERE')} AND ${visible(b, 'r', caller.access, resourceType)}`,
+        text: `${READ_SQL.replace('FROM resource WHERE', 'FROM resource r WHERE')} AND ${visible(b, 'r', caller.access, resourceType, 'r')}`,
         values: b.params,
       };
     } else {
@@ -107,13 +108,14 @@ export class Reads {
   async vread(caller: Caller, resourceType: string, id: string, versionId: string): Promise<StoredVersion> {
     assertResourceType(resourceType);
     assertId(id);
+    requirePermission(caller.access, 'r', resourceType);
     if (!/^[1-9]\d{0,9}$/.test(versionId)) throw notFound(`${resourceType}/${id} has no version '${versionId}'`);
     if (resourceType === AUDIT_EVENT) return readAuditEvent(this.db, caller, id, this.options, versionId);
     const b = new SqlBuilder();
     const { rows } = await this.db.query<{ last_updated: string; deleted: boolean; content: string | null }>(
       `SELECT ${INSTANT_SQL('h.last_updated')} AS last_updated, h.deleted, h.content FROM resource_history h
         WHERE h.id = ${b.p(id)} AND h.resource_type = ${b.p(resourceType)} AND h.version_id = ${b.p(Number(versionId))}
-          AND ${visible(b, 'h', caller.access, resourceType)}`,
+          AND ${visible(b, 'h', caller.access, resourceType, 'r')}`,
       b.params,
     );
     const row = rows[0];
@@ -131,6 +133,8 @@ export class Reads {
    */
   async searchResources(caller: Caller, request: SearchQuery): Promise<SearchResult> {
     for (const t of request.types ?? []) assertResourceType(t);
+    if (request.types) for (const t of request.types) requirePermission(caller.access, 's', t);
+    else requirePermission(caller.access, 's');
     if (request.types?.includes(AUDIT_EVENT)) {
       if (request.types.length > 1) throw notSupported('AuditEvent is searched on its own (GET [base]/AuditEvent?…), not with other types');
       return searchAuditEvents(this.db, caller, request, this.options);
@@ -149,6 +153,8 @@ export class Reads {
   /** History (https://hl7.org/fhir/R4/http.html#history) at instance, type or system level (history.ts). */
   async history(caller: Caller, q: HistoryQuery): Promise<HistoryPage> {
     if (q.resourceType === AUDIT_EVENT) throw notSupported('AuditEvents have no history: each is recorded once and never changed');
+    // instance history reads one resource by id (r); type and system history list what the caller may search (s)
+    requirePermission(caller.access, q.id ? 'r' : 's', q.resourceType);
     const page = await history(this.db, q, caller.access);
     const audit = caller.audit;
     if (audit) {
@@ -176,7 +182,7 @@ export class Reads {
   async referrers(caller: Caller, resourceType: string, id: string, limit: number): Promise<{ named: string[]; hidden: boolean; more: boolean }> {
     const b = new SqlBuilder();
     const { rows } = await this.db.query<{ resource_type: string; id: string; shown: boolean }>(
-      `SELECT DISTINCT l.resource_type, l.id, ${visible(b, 'l', caller.access)} AS shown FROM resource_link l
+      `SELECT DISTINCT l.resource_type, l.id, ${visible(b, 'l', caller.access, undefined, SEE)} AS shown FROM resource_link l
         WHERE l.target_id = ${b.p(id)} AND l.target_type = ${b.p(resourceType)} AND NOT (l.id = ${b.p(id)} AND l.resource_type = ${b.p(resourceType)})
         ORDER BY shown DESC, l.resource_type, l.id LIMIT ${limit + 1}`,
       b.params,
@@ -217,6 +223,7 @@ export class Reads {
 
   /** A connection of its own for a bulk export's long cursors, reading what `caller` may see (export.ts). */
   openExport(caller: Caller): Promise<ExportSession> {
+    requirePermission(caller.access, 's');
     return ExportSession.open(this.pool, caller.access);
   }
 }

@@ -6,7 +6,7 @@
  */
 import { useServer } from '../harness';
 import type { Caller } from '../../server/repository/caller';
-import type { AccessRestriction } from '../../server/repository/search/compile/access';
+import { uniformAccess, type AccessRule } from '../../server/repository/search/compile/access';
 import { parseSearch } from '../../server/fhir/search/parse';
 import { Repository } from '../../server/repository/repository';
 import { loadFixtures } from './fixtures';
@@ -21,12 +21,12 @@ beforeAll(async () => {
 async function search(
   type: string,
   query: string,
-  restriction?: AccessRestriction,
+  restriction?: AccessRule,
 ): Promise<{ matches: string[]; includes: string[]; total?: number }> {
   const parsed = parseSearch([type], [...new URLSearchParams(query)], { timeZone: 'UTC', baseUrl: server.base });
   const c = parsed.controls;
   const r = await repo.searchResources(
-    { actor: { kind: 'anonymous' }, access: restriction },
+    { actor: { kind: 'anonymous' }, access: restriction && uniformAccess(restriction) },
     {
       types: [type],
       criteria: parsed.criteria,
@@ -41,7 +41,7 @@ async function search(
   return { matches: r.matches.map(ref).sort(), includes: r.includes.map(ref).sort(), total: r.total };
 }
 
-const p1: AccessRestriction = { compartment: { type: 'Patient', id: 'p1' } };
+const p1: AccessRule = { compartment: { type: 'Patient', id: 'p1' } };
 
 test('matches: only resources in the compartment, and totals count only those', async () => {
   expect(await search('Observation', '')).toMatchObject({ total: 6 });
@@ -57,7 +57,8 @@ test('matches: only resources in the compartment, and totals count only those', 
 });
 
 test('resource type restriction', async () => {
-  expect((await search('Observation', '', { resourceTypes: ['Patient'] })).matches).toEqual([]);
+  // no rule for the searched type: refused (403) rather than an empty page
+  await expect(search('Observation', '', { resourceTypes: ['Patient'] })).rejects.toMatchObject({ status: 403 });
   expect((await search('Patient', '_revinclude=Observation:subject&_id=p1', { resourceTypes: ['Patient'] })).includes).toEqual([]);
   expect((await search('Patient', '_revinclude=Observation:subject&_id=p1', { resourceTypes: ['Patient', 'Observation'] })).includes).toEqual([
     'Observation/o1',
@@ -105,7 +106,7 @@ test('_list respects the restriction on the list itself', async () => {
 
 test('paging and totals agree under a restriction (no post-filtering)', async () => {
   const page1 = await repo.searchResources(
-    { actor: { kind: 'anonymous' }, access: p1 },
+    { actor: { kind: 'anonymous' }, access: uniformAccess(p1) },
     {
       types: ['Observation'],
       criteria: [],
@@ -118,7 +119,7 @@ test('paging and totals agree under a restriction (no post-filtering)', async ()
   expect(page1.total).toBe(2);
   expect(page1.matches).toHaveLength(1);
   const page2 = await repo.searchResources(
-    { actor: { kind: 'anonymous' }, access: p1 },
+    { actor: { kind: 'anonymous' }, access: uniformAccess(p1) },
     { types: ['Observation'], criteria: [], sort: [], count: 1, cursor: page1.next, include: [], total: 'none' },
   );
   expect(page2.matches).toHaveLength(1);
@@ -127,7 +128,7 @@ test('paging and totals agree under a restriction (no post-filtering)', async ()
 });
 
 describe('the rest of the read path honours the restriction inside its SQL', () => {
-  const as = (access?: AccessRestriction): Caller => ({ actor: { kind: 'anonymous' }, access });
+  const as = (access?: AccessRule): Caller => ({ actor: { kind: 'anonymous' }, access: access && uniformAccess(access) });
   const refs = (xs: { resourceType: string; id: string }[]): string[] => xs.map((x) => `${x.resourceType}/${x.id}`).sort();
 
   test('read and vread: outside the restriction is 404', async () => {
@@ -135,7 +136,8 @@ describe('the rest of the read path honours the restriction inside its SQL', () 
     await expect(repo.read(as(p1), 'Observation', 'o3')).rejects.toMatchObject({ status: 404 });
     await expect(repo.vread(as(p1), 'Observation', 'o3', '1')).rejects.toMatchObject({ status: 404 });
     expect((await repo.vread(as(p1), 'Observation', 'o1', '1')).versionId).toBe(1);
-    await expect(repo.read(as({ resourceTypes: ['Patient'] }), 'Observation', 'o1')).rejects.toMatchObject({ status: 404 });
+    // no rule for the type at all: the token lacks the scope (403), rather than the resource being hidden
+    await expect(repo.read(as({ resourceTypes: ['Patient'] }), 'Observation', 'o1')).rejects.toMatchObject({ status: 403 });
   });
 
   test('history: only versions of visible resources, counted and paged alike', async () => {

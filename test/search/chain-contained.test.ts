@@ -6,7 +6,7 @@
  * contained resources. Expected result sets are computed by hand from the resources below.
  */
 import { useServer, type Json } from '../harness';
-import type { AccessRestriction } from '../../server/repository/search/compile/access';
+import { uniformAccess, type AccessRule } from '../../server/repository/search/compile/access';
 import { parseSearch } from '../../server/fhir/search/parse';
 import { Repository } from '../../server/repository/repository';
 import { loadFixtures, matchIds } from './fixtures';
@@ -94,11 +94,11 @@ describe('a chain follows #references into the contained resource', () => {
 
 describe('access restriction (repository level)', () => {
   // A contained resource is part of its container: it is visible exactly when the container is.
-  async function search(query: string, restriction: AccessRestriction): Promise<string[]> {
+  async function search(query: string, restriction: AccessRule): Promise<string[]> {
     const repo = new Repository(server.pool, { referentialIntegrity: true, baseUrl: server.base, timeZone: 'UTC' });
     const parsed = parseSearch(['MedicationRequest'], [...new URLSearchParams(query)], { timeZone: 'UTC', baseUrl: server.base });
     const r = await repo.searchResources(
-      { actor: { kind: 'anonymous' }, access: restriction },
+      { actor: { kind: 'anonymous' }, access: restriction && uniformAccess(restriction) },
       { types: ['MedicationRequest'], criteria: parsed.criteria, sort: [], count: 50, include: [], total: 'none' },
     );
     return r.matches.map((m) => m.id).sort();

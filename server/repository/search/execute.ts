@@ -22,7 +22,7 @@ import { inTransaction, type Db } from '../../database/pool';
 import { issue, type Issue } from '../../fhir/outcome';
 import { searchParams } from '../../fhir/search/registry';
 import { INSTANT_SQL } from '../writes';
-import { visible, type AccessRestriction } from './compile/access';
+import { SEE, visible, type AccessRestriction } from './compile/access';
 import { drivenSearch, type DrivenSearch } from './compile/driven';
 import { searchPredicate } from './compile/planner';
 import { decodeCursor, encodeCursor, type PagePosition } from '../cursor';
@@ -429,7 +429,7 @@ export function includeSql(
     sql = `SELECT ${COLUMNS} FROM resource r
       WHERE (r.id, r.resource_type) IN (SELECT ref.target_id, ref.target_type FROM search_reference ref
                                         WHERE (${ors.join(' OR ')}) AND ref.target_id IS NOT NULL${target})
-        AND NOT r.deleted AND ${visible(b, 'r', restriction)}
+        AND NOT r.deleted AND ${visible(b, 'r', restriction, undefined, SEE)}
       LIMIT ${limit}`;
   } else {
     const targets = sources.filter((s) => !spec.targetType || s.resourceType === spec.targetType);
@@ -446,7 +446,7 @@ export function includeSql(
                           targets.map((t) => `${t.resourceType}/${t.id}`),
                           'text[]',
                         )}))
-        AND ${visible(b, 'r', restriction, spec.sourceType)}
+        AND ${visible(b, 'r', restriction, spec.sourceType, SEE)}
       LIMIT ${limit}`;
   }
   return { sql, params: b.params };

@@ -1,22 +1,87 @@
 /**
- * Access predicates (AccessRestriction) come from the caller — later the SMART layer — and are compiled into the
- * same statement for the matches and for every alias a chain, `_has`, `_list` or include reads, so nothing is
- * ever filtered after the fact.
+ * Access predicates (AccessRestriction) come from the caller — the SMART layer turns a token's scopes into one
+ * (server/auth/access.ts) — and are compiled into the same statement for the matches and for every alias a chain,
+ * `_has`, `_list` or include reads, so nothing is ever filtered after the fact.
+ *
+ * A restriction holds, per SMART permission (c, r, u, d, s), the rules whose union the caller may use: a rule is a
+ * set of resource types, optionally narrowed to a compartment (the token's patient) and to granular search
+ * criteria (`patient/Observation.rs?category=laboratory`). A permission without rules grants nothing.
  */
 import { r4Model } from '../../../fhir/definitions';
+import type { Criterion } from '../../../fhir/search/criteria';
+import { OperationOutcomeError, issue } from '../../../fhir/outcome';
+import { indexCondition } from './criterion';
 import { ownedBy, type SqlBuilder } from './sql';
 
-/** What a caller may see: applied inside every statement that reads resources for a search. */
-export interface AccessRestriction {
-  /** Only resources of these types. */
+/** SMART v2 permissions: create, read, update, delete, search. */
+export type AccessPermission = 'c' | 'r' | 'u' | 'd' | 's';
+export const PERMISSIONS: readonly AccessPermission[] = ['c', 'r', 'u', 'd', 's'];
+
+/**
+ * What a statement reads for: a permission, or several (their rules united). Reads by id (read, vread, instance
+ * history) need `r`; searches and everything searched-like (chains, `_has`, `_list`, type and system history,
+ * `$everything`, export) `s`; an included resource may be one the caller could read or search (SEE).
+ */
+export type AccessUse = AccessPermission | readonly AccessPermission[];
+export const SEE: readonly AccessPermission[] = ['r', 's'];
+
+/** Compartment membership: of one resource (`id`), or of every resource `via` links to (RelatedPerson → its patients). */
+export interface AccessCompartment {
+  /** Compartment type, e.g. Patient. */
+  type: string;
+  /** The compartment's resource id. */
+  id?: string;
+  /** …or the compartments named by a reference parameter of another resource, e.g. RelatedPerson/x's `patient`. */
+  via?: { type: string; id: string; param: string };
+  /** Resources of these types are open to the rule whatever their links (outside the compartment definition, e.g. Practitioner). */
+  sharedTypes?: string[];
+}
+
+/** One grant of access: these types (all when absent), in this compartment (any when absent), matching these criteria. */
+export interface AccessRule {
   resourceTypes?: string[];
-  /** Only resources in this compartment (CompartmentDefinition membership, e.g. Patient/123)… */
-  compartment?: {
-    type: string;
-    id: string;
-    /** …plus resources of these types, which are outside the compartment definition (e.g. Practitioner). */
-    sharedTypes?: string[];
-  };
+  compartment?: AccessCompartment;
+  /** Granular search criteria of one resource type (the rule's only type), parsed by fhir/search. */
+  filter?: { type: string; criteria: Criterion[] };
+}
+
+/** What a caller may see and touch, per permission. Plain data (JSON): a bulk job carries it to its worker. */
+export interface AccessRestriction {
+  rules: Partial<Record<AccessPermission, AccessRule[]>>;
+  /** How messages name a missing scope: the token's context (`patient/Observation.s`). */
+  context?: 'patient' | 'user' | 'system';
+}
+
+/** A restriction with the same rules for every permission (repository tests, and callers without SMART). */
+export function uniformAccess(...rules: AccessRule[]): AccessRestriction {
+  return { rules: Object.fromEntries(PERMISSIONS.map((p) => [p, rules])) };
+}
+
+function rulesFor(restriction: AccessRestriction, use: AccessUse): AccessRule[] {
+  if (typeof use === 'string') return restriction.rules[use] ?? [];
+  const out: AccessRule[] = [];
+  for (const p of use) for (const r of restriction.rules[p] ?? []) if (!out.includes(r)) out.push(r);
+  return out;
+}
+
+/** Whether some rule of `use` may apply to resources of `type` (any type when undefined): the type-level check. */
+export function permits(restriction: AccessRestriction | undefined, use: AccessUse, type?: string): boolean {
+  if (!restriction) return true;
+  return rulesFor(restriction, use).some((r) => !type || !r.resourceTypes || r.resourceTypes.includes(type));
+}
+
+const WORDS: Record<AccessPermission, string> = { c: 'create', r: 'read', u: 'update', d: 'delete', s: 'search' };
+
+/**
+ * Throws 403 unless some rule of `perm` covers `type` (at system level: any type): a valid token without a scope
+ * for the interaction (DESIGN.md §1.1 errors). The message names the scope that would allow it.
+ */
+export function requirePermission(restriction: AccessRestriction | undefined, perm: AccessPermission, type?: string): void {
+  if (permits(restriction, perm, type)) return;
+  const scope = `${restriction?.context ?? 'patient'}/${type ?? '*'}.${perm}`;
+  throw new OperationOutcomeError(403, [
+    issue('error', 'forbidden', `The access token has no scope that allows ${WORDS[perm]} of ${type ?? 'any resource type'}: ${scope} is needed`),
+  ]);
 }
 
 /** Params linking each resource type to a compartment (CompartmentDefinition), e.g. Observation → subject, performer. */
@@ -24,12 +89,23 @@ export function compartmentParams(compartment: string, type: string): string[] {
   return r4Model().compartments[compartment]?.[type] ?? [];
 }
 
+/** Who is in the compartment: one id, or the targets of another resource's reference parameter. */
+export type CompartmentMembers = string | NonNullable<AccessCompartment['via']>;
+
+/** `col` names a member of the compartment of `compartment` type. */
+function memberSql(b: SqlBuilder, col: string, compartment: string, who: CompartmentMembers): string {
+  if (typeof who === 'string') return `${col} = ${b.p(who)}`;
+  const v = b.alias('v');
+  return `${col} IN (SELECT ${v}.target_id FROM search_reference ${v} WHERE ${v}.id = ${b.p(who.id)} AND ${v}.resource_type = ${b.p(who.type)}
+      AND ${v}.param = ${b.p(who.param)} AND ${v}.target_type = ${b.p(compartment)})`;
+}
+
 /** `${alias}` is in compartment type/id (its own resource, or linked by a compartment parameter). */
-export function inCompartment(b: SqlBuilder, alias: string, compartment: string, id: string, knownType?: string): string {
-  const self = (): string => `(${alias}.resource_type = ${b.p(compartment)} AND ${alias}.id = ${b.p(id)})`;
+export function inCompartment(b: SqlBuilder, alias: string, compartment: string, who: CompartmentMembers, knownType?: string): string {
+  const self = (): string => `(${alias}.resource_type = ${b.p(compartment)} AND ${memberSql(b, `${alias}.id`, compartment, who)})`;
   const m = b.alias('m');
   const exists = (link: string): string => `EXISTS (SELECT 1 FROM search_reference ${m} WHERE ${ownedBy(m, alias)} AND ${link}
-      AND ${m}.target_type = ${b.p(compartment)} AND ${m}.target_id = ${b.p(id)})`;
+      AND ${m}.target_type = ${b.p(compartment)} AND ${memberSql(b, `${m}.target_id`, compartment, who)})`;
   if (knownType) {
     const params = compartmentParams(compartment, knownType);
     if (params.length === 0) return knownType === compartment ? self() : 'false';
@@ -40,21 +116,71 @@ export function inCompartment(b: SqlBuilder, alias: string, compartment: string,
   return `(${self()} OR ${exists(`(${m}.resource_type || '.' || ${m}.param) = ANY(${b.p(keys, 'text[]')})`)})`;
 }
 
-/** The access predicate for one resource alias ('true' when unrestricted). */
-export function visible(b: SqlBuilder, alias: string, restriction: AccessRestriction | undefined, knownType?: string): string {
-  if (!restriction) return 'true';
+/**
+ * A granular filter's criteria over `alias`. Only criteria that are conditions on index rows or on the id (the
+ * forms server/auth/access.ts accepts): they hold on any alias that carries (id, resource_type), including the
+ * index-row aliases of `_has` and the history table.
+ */
+function filterSql(b: SqlBuilder, alias: string, criteria: Criterion[]): string {
+  return criteria
+    .map((c) => {
+      if (c.kind === 'id') return `${alias}.id = ANY(${b.p(c.ids, 'text[]')})`;
+      const ic = indexCondition(b, c);
+      if (!ic) return 'false'; // not a form a scope may take: grants nothing (fail closed)
+      const t = b.alias('t');
+      const e = `EXISTS (SELECT 1 FROM ${ic.table} ${t} WHERE ${ownedBy(t, alias)} AND ${t}.param = ${b.p(ic.param)} AND ${ic.cond(t)})`;
+      return ic.negate ? `NOT ${e}` : e;
+    })
+    .join(' AND ');
+}
+
+/** One rule over `alias` ('true' / 'false' when decided at compile time). */
+function ruleSql(b: SqlBuilder, alias: string, rule: AccessRule, knownType: string | undefined): string {
   const conds: string[] = [];
-  if (restriction.resourceTypes) {
+  if (rule.resourceTypes) {
     if (knownType) {
-      if (!restriction.resourceTypes.includes(knownType)) return 'false';
-    } else conds.push(`${alias}.resource_type = ANY(${b.p(restriction.resourceTypes, 'text[]')})`);
+      if (!rule.resourceTypes.includes(knownType)) return 'false';
+    } else conds.push(`${alias}.resource_type = ANY(${b.p(rule.resourceTypes, 'text[]')})`);
   }
-  const c = restriction.compartment;
+  const c = rule.compartment;
   if (c) {
+    const who: CompartmentMembers | undefined = c.via ?? c.id;
+    if (who === undefined) return 'false';
     const shared = c.sharedTypes ?? [];
-    if (knownType && shared.includes(knownType)) return conds.length ? conds.join(' AND ') : 'true';
-    const member = inCompartment(b, alias, c.type, c.id, knownType);
-    conds.push(shared.length && !knownType ? `(${alias}.resource_type = ANY(${b.p(shared, 'text[]')}) OR ${member})` : member);
+    if (!(knownType && shared.includes(knownType))) {
+      const member = inCompartment(b, alias, c.type, who, knownType);
+      if (member === 'false') return 'false';
+      conds.push(shared.length && !knownType ? `(${alias}.resource_type = ANY(${b.p(shared, 'text[]')}) OR ${member})` : member);
+    }
+  }
+  if (rule.filter) {
+    if (knownType && knownType !== rule.filter.type) return 'false';
+    const typed = rule.resourceTypes?.length === 1 && rule.resourceTypes[0] === rule.filter.type;
+    if (!knownType && !typed) conds.push(`${alias}.resource_type = ${b.p(rule.filter.type)}`);
+    if (rule.filter.criteria.length) conds.push(filterSql(b, alias, rule.filter.criteria));
   }
   return conds.length ? conds.join(' AND ') : 'true';
+}
+
+/**
+ * The access predicate for one resource alias ('true' when unrestricted): the union of the rules of `use`.
+ * `knownType` decides type conditions at compile time.
+ */
+export function visible(b: SqlBuilder, alias: string, restriction: AccessRestriction | undefined, knownType?: string, use: AccessUse = 's'): string {
+  if (!restriction) return 'true';
+  const ors: string[] = [];
+  // A rule decided at compile time leaves no bind parameters behind (PostgreSQL refuses unused untyped ones).
+  const start = b.params.length;
+  for (const rule of rulesFor(restriction, use)) {
+    const mark = b.params.length;
+    const sql = ruleSql(b, alias, rule, knownType);
+    if (sql === 'true') {
+      b.params.length = start;
+      return 'true';
+    }
+    if (sql === 'false') b.params.length = mark;
+    else ors.push(sql);
+  }
+  if (ors.length === 0) return 'false';
+  return ors.length === 1 ? ors[0] : `(${ors.map((s) => `(${s})`).join(' OR ')})`;
 }

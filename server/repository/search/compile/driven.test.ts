@@ -2,7 +2,7 @@
 import { expectBound, migratedDatabase } from '../../../../test/sql';
 import type { Criterion } from '../../../fhir/search/criteria';
 import { parseSearch } from '../../../fhir/search/parse';
-import type { AccessRestriction } from './access';
+import { uniformAccess, type AccessRule } from './access';
 import { drivenSearch, driverRank, type DrivenSearch } from './driven';
 
 const db = migratedDatabase();
@@ -11,8 +11,8 @@ const parse = (type: string, query: string): Criterion[] =>
   parseSearch([type], [...new URLSearchParams(query)], { timeZone: 'UTC', baseUrl: '' }).criteria;
 
 /** The driven search of `type?query`, its page statement planned by PostgreSQL. */
-async function driven(type: string, query: string, restriction?: AccessRestriction): Promise<DrivenSearch | undefined> {
-  const d = drivenSearch(type, parse(type, query), restriction);
+async function driven(type: string, query: string, restriction?: AccessRule): Promise<DrivenSearch | undefined> {
+  const d = drivenSearch(type, parse(type, query), restriction && uniformAccess(restriction));
   if (d) {
     const where = d.byValue ? `${d.where} AND ${d.byValue.first}` : d.where;
     expectBound(`${d.from} ${where}`, d.params.length);

@@ -6,7 +6,7 @@
 import { expectBound, migratedDatabase } from '../../../../test/sql';
 import type { Criterion } from '../../../fhir/search/criteria';
 import { parseSearch } from '../../../fhir/search/parse';
-import type { AccessRestriction } from './access';
+import { uniformAccess, type AccessRule } from './access';
 import { compileCriteria, mergeRanges, searchPredicate } from './planner';
 import { SqlBuilder } from './sql';
 
@@ -16,15 +16,15 @@ const parse = (type: string, query: string): Criterion[] =>
   parseSearch([type], [...new URLSearchParams(query)], { timeZone: 'UTC', baseUrl: 'https://fhir.example.org/fhir' }).criteria;
 
 /** The predicate of a search of `type`, checked for binding and planned by PostgreSQL. */
-async function predicate(type: string, query: string, restriction?: AccessRestriction): Promise<{ sql: string; params: unknown[] }> {
+async function predicate(type: string, query: string, restriction?: AccessRule): Promise<{ sql: string; params: unknown[] }> {
   const b = new SqlBuilder();
-  const sql = searchPredicate(b, 'r', [type], parse(type, query), restriction);
+  const sql = searchPredicate(b, 'r', [type], parse(type, query), restriction && uniformAccess(restriction));
   expectBound(sql, b.params.length);
   await db.explain(`SELECT r.id FROM resource r WHERE ${sql}`, b.params);
   return { sql, params: b.params };
 }
 
-const patient7: AccessRestriction = { compartment: { type: 'Patient', id: '7', sharedTypes: ['Practitioner', 'Organization'] } };
+const patient7: AccessRule = { compartment: { type: 'Patient', id: '7', sharedTypes: ['Practitioner', 'Organization'] } };
 
 test.each([
   ['Patient', 'identifier=https://healthid.abdm.gov.in|12-3456-7890-1234&gender=male,female'],
@@ -72,7 +72,7 @@ test('request values are bound, never in the SQL text', async () => {
 });
 
 test('the access restriction is applied to the matches and to every resource a chain, _has or _list reads', async () => {
-  const restriction: AccessRestriction = { compartment: { type: 'Patient', id: '7' } };
+  const restriction: AccessRule = { compartment: { type: 'Patient', id: '7' } };
   const chain = await predicate('Observation', 'subject:Patient.name=ram', restriction);
   // the chained Patient must itself be in the compartment: a Patient is in its own compartment (self test)
   expect(chain.sql).toMatch(/r\d+\.resource_type = \$\d+ AND r\d+\.id = \$\d+/);
@@ -85,8 +85,8 @@ test('the access restriction is applied to the matches and to every resource a c
 });
 
 test('a type the restriction does not allow matches nothing; a shared type is not confined to the compartment', () => {
-  expect(searchPredicate(new SqlBuilder(), 'r', ['Patient'], [], { resourceTypes: ['Observation'] })).toContain('AND false');
-  expect(searchPredicate(new SqlBuilder(), 'r', ['Practitioner'], [], patient7)).toBe('r.resource_type = $1\n  AND NOT r.deleted');
+  expect(searchPredicate(new SqlBuilder(), 'r', ['Patient'], [], uniformAccess({ resourceTypes: ['Observation'] }))).toContain('AND false');
+  expect(searchPredicate(new SqlBuilder(), 'r', ['Practitioner'], [], uniformAccess(patient7))).toBe('r.resource_type = $1\n  AND NOT r.deleted');
 });
 
 test('_has on index criteria reads only reference rows; on _lastUpdated it joins the referring resource', async () => {
