@@ -18,11 +18,7 @@ beforeAll(async () => {
   repo = new Repository(server.pool, { referentialIntegrity: true, baseUrl: server.base, timeZone: 'UTC' });
 });
 
-async function search(
-  type: string,
-  query: string,
-  restriction?: AccessRule,
-): Promise<{ matches: string[]; includes: string[]; total?: number }> {
+async function search(type: string, query: string, restriction?: AccessRule): Promise<{ matches: string[]; includes: string[]; total?: number }> {
   const parsed = parseSearch([type], [...new URLSearchParams(query)], { timeZone: 'UTC', baseUrl: server.base });
   const c = parsed.controls;
   const r = await repo.searchResources(

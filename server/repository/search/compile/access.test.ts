@@ -23,9 +23,9 @@ test('a compartment: linked by the type’s compartment parameters; shared types
   const sql = visible(b, 'o', uniformAccess({ compartment: { type: 'Patient', id: '7' } }), 'Observation');
   expect(sql).toMatch(/^EXISTS \(SELECT 1 FROM search_reference m1 WHERE m1\.id = o\.id AND m1\.resource_type = o\.resource_type/);
   expect(b.params).toEqual([compartmentParams('Patient', 'Observation'), 'Patient', '7']);
-  expect(visible(new SqlBuilder(), 'p', uniformAccess({ compartment: { type: 'Patient', id: '7', sharedTypes: ['Practitioner'] } }), 'Practitioner')).toBe(
-    'true',
-  );
+  expect(
+    visible(new SqlBuilder(), 'p', uniformAccess({ compartment: { type: 'Patient', id: '7', sharedTypes: ['Practitioner'] } }), 'Practitioner'),
+  ).toBe('true');
 });
 
 test('without a known type, the shared types or membership by any type’s compartment parameter', () => {
@@ -62,7 +62,9 @@ test('rules are per permission: each use compiles only its own rules, several ar
   expect(visible(new SqlBuilder(), 'r', granular, 'Condition', SEE)).toBe('false');
   const b = new SqlBuilder();
   const any = visible(b, 'r', granular, undefined, 'r');
-  expect(any).toMatch(/^\(\(r\.resource_type = ANY\(\$1::text\[\]\) AND EXISTS \(SELECT 1 FROM search_token t\d+ .*\) OR \(r\.resource_type = ANY\(\$\d::text\[\]\)\)\)$/s);
+  expect(any).toMatch(
+    /^\(\(r\.resource_type = ANY\(\$1::text\[\]\) AND EXISTS \(SELECT 1 FROM search_token t\d+ .*\) OR \(r\.resource_type = ANY\(\$\d::text\[\]\)\)\)$/s,
+  );
   expect(b.params).toEqual([['Observation'], 'category', 'laboratory', ['Patient']]);
   expect(visible(new SqlBuilder(), 'r', granular, 'Observation', 'c')).toBe('false');
 });
