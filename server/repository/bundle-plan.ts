@@ -39,6 +39,8 @@
 import { newResourceId } from './ids';
 import type { Pool, PoolClient } from '../database/pool';
 import type { Caller } from './caller';
+import { outsideAccess, requirePermission, SEE, visible, type AccessPermission } from './search/compile/access';
+import { SqlBuilder } from './search/compile/sql';
 import { parseConditionalReference, rewriteLinks } from '../fhir/bundle-links';
 import type { EntryRequest } from '../fhir/bundle-request';
 import { isJsonObject, parseFhirJson, parseStoredJson, type JsonObject, type JsonValue } from '../fhir/json';
@@ -106,6 +108,10 @@ interface Current {
   lastUpdated: string;
   content: string | null;
   same: boolean;
+  /** The caller may see the row (read or search); false: it is answered as unknown (404). */
+  readable: boolean;
+  /** The caller may do this step's write to it (update, patch or delete); false: 403. */
+  allowed: boolean;
 }
 
 /** One entry's state through the pass. */
@@ -210,6 +216,9 @@ function matchesInMemory(resource: JsonObject, id: string, criteria: Criterion[]
 }
 
 const key = (type: string, id: string): string => `${type}/${id}`;
+
+/** The SMART permission each write needs (a PUT that creates needs `c` for the row it creates, step 8). */
+const WRITE_PERMISSION: Record<Exclude<PlanRequest['op'], 'read'>, AccessPermission> = { create: 'c', update: 'u', patch: 'u', delete: 'd' };
 
 /** The current version of a resource the plan leaves as it is (unchanged update, patch baseline). */
 function currentVersion(resourceType: string, id: string, cur: Current): StoredVersion {
@@ -318,6 +327,7 @@ export class BundlePlan {
         ]);
       }
     });
+    await this.eachActive((w) => this.authorize(w));
     await this.eachActive((w) => this.criteria(w));
     await this.lock();
     await this.resolve();
@@ -366,6 +376,17 @@ export class BundlePlan {
     if (!q) this.queries.set(k, { type, criteria, limit });
     else q.limit = Math.max(q.limit, limit);
     this.locks.set(k, (this.locks.get(k) ?? false) || exclusive);
+  }
+
+  /**
+   * Step 0, the type-level access check (DESIGN.md §1.1 errors): an entry whose interaction no rule of the
+   * caller's access covers for its type is a 403 naming the scope it needs. Which resources it may touch is
+   * checked on the rows themselves (steps 6 and 8).
+   */
+  private authorize(w: Work): void {
+    const r = w.req;
+    if (r.op === 'read' || !this.caller.access) return;
+    requirePermission(this.caller.access, WRITE_PERMISSION[r.op], r.type);
   }
 
   private criteria(w: Work): void {
@@ -424,6 +445,8 @@ export class BundlePlan {
     const ids = await this.repo.findIdsMany(
       this.client,
       list.map((q) => ({ resourceType: q.type, criteria: q.criteria, limit: q.limit })),
+      // criteria match only what the caller may search: a conditional write never finds (or acts on) the rest
+      this.caller.access,
     );
     list.forEach((q, i) => {
       q.ids = ids[i];
@@ -674,19 +697,21 @@ export class BundlePlan {
           want: w.req.op === 'patch' || repr,
         })),
         'FOR NO KEY UPDATE OF r',
+        'u',
       );
       for (const w of updates) this.guard(w, () => this.planUpdate(w, rows.get(key((w.req as { type: string }).type, w.id!))));
       await this.unchangedPatches();
     }
     if (deletes.length) {
       const targets = deletes.flatMap((w) => w.deleteIds!.map((id) => ({ type: (w.req as { type: string }).type, id, want: false })));
-      const rows = await this.rows(targets, 'FOR UPDATE OF r');
+      const rows = await this.rows(targets, 'FOR UPDATE OF r', 'd');
       for (const w of deletes) this.guard(w, () => this.planDelete(w, rows));
     }
     if (existing.length) {
       const rows = await this.rows(
         existing.map((w) => ({ type: (w.req as { type: string }).type, id: w.id!, want: repr })),
         '',
+        'r',
       );
       for (const w of existing) {
         const type = (w.req as { type: string }).type;
@@ -704,8 +729,25 @@ export class BundlePlan {
     }
   }
 
-  /** Current rows of `targets`, locked in (id, type) order; `same` compares a new content with the stored one. */
-  private async rows(targets: { type: string; id: string; content?: string; want: boolean }[], lock: string): Promise<Map<string, Current>> {
+  /**
+   * Current rows of `targets`, locked in (id, type) order; `same` compares a new content with the stored one;
+   * `readable` and `allowed` apply the caller's access (permission `perm`) inside the same statement.
+   */
+  private async rows(
+    targets: { type: string; id: string; content?: string; want: boolean }[],
+    lock: string,
+    perm: AccessPermission,
+  ): Promise<Map<string, Current>> {
+    const b = new SqlBuilder([
+      targets.map((t) => t.id),
+      targets.map((t) => t.type),
+      targets.map((t) => t.content ?? null),
+      targets.map((t) => t.want),
+    ]);
+    const access = this.caller.access;
+    const checks = access
+      ? `${visible(b, 'r', access, undefined, SEE)} AS readable, ${visible(b, 'r', access, undefined, perm)} AS allowed`
+      : 'true AS readable, true AS allowed';
     const { rows } = await this.client.query<{
       id: string;
       resource_type: string;
@@ -714,21 +756,42 @@ export class BundlePlan {
       last_updated: string;
       content: string | null;
       same: boolean;
+      readable: boolean;
+      allowed: boolean;
     }>(
       `SELECT r.id, r.resource_type, r.version_id, r.deleted, ${INSTANT_SQL('r.last_updated')} AS last_updated,
               CASE WHEN t.want THEN r.content END AS content,
-              coalesce(t.content IS NOT NULL AND NOT r.deleted AND arogya_content_key(r.content) = arogya_content_key(t.content::jsonb), false) AS same
+              coalesce(t.content IS NOT NULL AND NOT r.deleted AND arogya_content_key(r.content) = arogya_content_key(t.content::jsonb), false) AS same,
+              ${checks}
          FROM resource r
          JOIN unnest($1::text[], $2::text[], $3::text[], $4::bool[]) AS t(id, rt, content, want) ON r.id = t.id AND r.resource_type = t.rt
         ORDER BY r.id, r.resource_type ${lock}`,
-      [targets.map((t) => t.id), targets.map((t) => t.type), targets.map((t) => t.content ?? null), targets.map((t) => t.want)],
+      b.params,
     );
     return new Map(
       rows.map((r) => [
         key(r.resource_type, r.id),
-        { versionId: r.version_id, deleted: r.deleted, lastUpdated: r.last_updated, content: r.content, same: r.same },
+        {
+          versionId: r.version_id,
+          deleted: r.deleted,
+          lastUpdated: r.last_updated,
+          content: r.content,
+          same: r.same,
+          readable: r.readable,
+          allowed: r.allowed,
+        },
       ]),
     );
+  }
+
+  /**
+   * The caller's access to the current row of a resource it updates, patches or deletes: one it may not see is
+   * unknown to it (404, as a read would say); one it may see but not change this way is a 403.
+   */
+  private checkAccess(perm: AccessPermission, type: string, id: string, cur: Current | undefined): void {
+    if (!cur) return;
+    if (!cur.readable) throw notFound(`${type}/${id} is not known`);
+    if (!cur.deleted && !cur.allowed) throw outsideAccess(perm, `${type}/${id}`);
   }
 
   private checkIfMatch(w: Work, type: string, cur: Current | undefined): void {
@@ -746,6 +809,7 @@ export class BundlePlan {
 
   private planUpdate(w: Work, cur: Current | undefined): void {
     const r = w.req as Extract<PlanRequest, { op: 'update' | 'patch' }>;
+    this.checkAccess('u', r.type, w.id!, cur);
     if (r.op === 'patch') {
       if (!cur) throw notFound(`${r.type}/${w.id} is not known`);
       if (cur.deleted) throw gone(`${r.type}/${w.id} was deleted`);
@@ -799,6 +863,7 @@ export class BundlePlan {
     if (w.deleteIds!.length === 1 || w.req.ifMatch !== undefined) this.checkIfMatch(w, type, rows.get(key(type, w.id!)));
     w.writes = [];
     let any = false;
+    for (const id of w.deleteIds!) this.checkAccess('d', type, id, rows.get(key(type, id)));
     for (const id of w.deleteIds!) {
       const cur = rows.get(key(type, id));
       if (!cur || cur.deleted) continue;
@@ -913,6 +978,35 @@ export class BundlePlan {
 
   private async write(): Promise<void> {
     this.settle(await this.commit(this.client, this.versions(), { returnContent: this.prefer === 'representation', caller: this.caller }));
+    await this.checkWritten();
+  }
+
+  /**
+   * Every version written must lie inside the caller's access — a created row under `c`, an updated one under `u`
+   * — judged by the same SQL predicate as every read, on the rows and index rows just written (still
+   * uncommitted). So a write can never put a resource outside the caller's compartment or granular scope: the old
+   * version was checked in step 6, the new one here. A violation rolls the transaction back: in a batch the pass
+   * fails as a whole and its entries are redone one by one (transaction.ts), so only the offending entry fails.
+   */
+  private async checkWritten(): Promise<void> {
+    const access = this.caller.access;
+    if (!access) return;
+    const live = this.active().flatMap((w) => w.writes.filter((v) => v.content !== undefined).map((v) => ({ w, v })));
+    if (live.length === 0) return;
+    const b = new SqlBuilder([live.map((x) => x.v.id), live.map((x) => x.v.resourceType)]);
+    const { rows } = await this.client.query<{ i: string; c: boolean; u: boolean }>(
+      `SELECT t.i, ${visible(b, 'r', access, undefined, 'c')} AS c, ${visible(b, 'r', access, undefined, 'u')} AS u
+         FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(id, rt, i) JOIN resource r ON r.id = t.id AND r.resource_type = t.rt`,
+      b.params,
+    );
+    for (const row of rows) {
+      const { w, v } = live[Number(row.i) - 1];
+      const perm = w.effect === 'created' ? 'c' : 'u';
+      if (row[perm]) continue;
+      const err = outsideAccess(perm, `${v.resourceType}/${v.id} as written (it would lie outside the token's access)`);
+      if (this.mode === 'batch') throw err; // the pass is redone entry by entry (transaction.ts)
+      this.fail(w, err);
+    }
   }
 
   // 9 ------------------------------------------------------------------------------------------------------------

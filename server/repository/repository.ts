@@ -19,6 +19,7 @@ import type { Caller } from './caller';
 import { assertResourceType } from './identity';
 import { Reads, RegistrySync, type ReadOptions } from './reads';
 import { compileCriteria } from './search/compile/planner';
+import type { AccessRestriction } from './search/compile/access';
 import { restartReindex, type SearchParameterState } from './search/parameters';
 import { resolveTerminology } from './search/terminology';
 import type { Criterion } from '../fhir/search/criteria';
@@ -109,7 +110,11 @@ export class Repository extends Reads implements WritePlanner {
    * the write engine's plans), at most its `limit`: one statement per 100 criteria, a UNION ALL of predicates,
    * each branch with its own LIMIT. Returns the ids per query, in order. Used by repository/bundle-plan.ts.
    */
-  async findIdsMany(client: Pool | PoolClient, queries: { resourceType: string; criteria: Criterion[]; limit: number }[]): Promise<string[][]> {
+  async findIdsMany(
+    client: Pool | PoolClient,
+    queries: { resourceType: string; criteria: Criterion[]; limit: number }[],
+    access?: AccessRestriction,
+  ): Promise<string[][]> {
     const out: string[][] = queries.map(() => []);
     for (let start = 0; start < queries.length; start += 100) {
       const chunk = queries.slice(start, start + 100);
@@ -118,7 +123,7 @@ export class Repository extends Reads implements WritePlanner {
       for (const [i, q] of chunk.entries()) {
         if (q.criteria.length === 0) throw badRequest('A conditional reference or operation needs at least one search criterion');
         await resolveTerminology(this.pool, q.criteria);
-        const where = compileCriteria(q.resourceType, q.criteria, params);
+        const where = compileCriteria(q.resourceType, q.criteria, params, access);
         parts.push(`(SELECT ${start + i}::int AS q, r.id FROM resource r WHERE ${where.sql} LIMIT ${Math.max(1, Math.floor(q.limit))})`);
       }
       const { rows } = await client.query<{ q: number; id: string }>(parts.join(' UNION ALL '), params);

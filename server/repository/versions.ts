@@ -9,6 +9,7 @@ import type { Issue } from '../fhir/outcome';
 import type { LocalReference } from '../fhir/references';
 import type { Criterion } from '../fhir/search/criteria';
 import type { Caller } from './caller';
+import type { AccessRestriction } from './search/compile/access';
 import type { VersionWrite, WriteMethod } from './writes';
 
 export interface StoredVersion {
@@ -49,8 +50,12 @@ export interface WritePlanner {
     resource: JsonObject | undefined,
     links?: LocalReference[],
   ): VersionWrite;
-  /** Ids of current resources matching each query's criteria, at most its limit. */
-  findIdsMany(client: Pool | PoolClient, queries: { resourceType: string; criteria: Criterion[]; limit: number }[]): Promise<string[][]>;
+  /** Ids of current resources matching each query's criteria, at most its limit, among those `access` may search. */
+  findIdsMany(
+    client: Pool | PoolClient,
+    queries: { resourceType: string; criteria: Criterion[]; limit: number }[],
+    access?: AccessRestriction,
+  ): Promise<string[][]>;
   /** The commit point wrote a SearchParameter: the registry must be synced before the next search or write. */
   searchParametersWritten(): void;
 }

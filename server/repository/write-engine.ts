@@ -122,7 +122,9 @@ export class WriteEngine {
 
   /** One REST interaction as a one-entry plan (errors thrown as they are); its entry's state once written. */
   async one(caller: Caller, request: PlanRequest): Promise<Work> {
-    if (request.op !== 'create' || request.ifNoneExist !== undefined) {
+    // A caller with restricted access writes in a transaction: the written rows are checked against its access
+    // before they commit (bundle-plan.ts step 8), which the group commit's autocommit statement cannot do.
+    if (request.op !== 'create' || request.ifNoneExist !== undefined || caller.access) {
       return (await this.transact(caller, [request], 'single', 'representation')).works[0];
     }
     // A create without criteria is planned without the database; only its reference targets may need a read.

@@ -1,15 +1,23 @@
 /** The repository Caller of an HTTP request: the one place the REST layer turns a request into who is acting. */
 import type { FastifyRequest } from 'fastify';
+import { accessOf } from '../auth/access';
+import type {} from '../auth/context';
 import type { Caller } from '../repository/caller';
 
 /**
- * With a verified token (req.auth), the acting user (fhirUser) or client; without one (AROGYA_AUTH=off) an
- * anonymous, unrestricted caller.
+ * Who acts and what they may see: with a verified token (req.auth), the acting user (fhirUser) or client and its
+ * scopes' access restriction (auth/access.ts), which the repository compiles into every statement; without one
+ * (AROGYA_AUTH=off) an anonymous, unrestricted caller.
  */
 export function callerOf(req: FastifyRequest): Caller {
   const auth = req.auth;
   const audit = req.auditTrail ?? undefined;
   if (!auth) return { actor: { kind: 'anonymous' }, requestId: req.id, audit };
   const isUser = auth.sub !== auth.clientId;
-  return { actor: { kind: isUser ? 'user' : 'client', reference: auth.fhirUser, clientId: auth.clientId }, requestId: req.id, audit };
+  return {
+    actor: { kind: isUser ? 'user' : 'client', reference: auth.fhirUser, clientId: auth.clientId },
+    access: accessOf(auth),
+    requestId: req.id,
+    audit,
+  };
 }

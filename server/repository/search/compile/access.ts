@@ -84,6 +84,11 @@ export function requirePermission(restriction: AccessRestriction | undefined, pe
   ]);
 }
 
+/** 403 for a resource the caller may see but not change this way (or create there): the write is outside its scopes. */
+export function outsideAccess(perm: AccessPermission, what: string): OperationOutcomeError {
+  return new OperationOutcomeError(403, [issue('error', 'forbidden', `The access token's scopes do not allow ${WORDS[perm]} of ${what}`)]);
+}
+
 /** Params linking each resource type to a compartment (CompartmentDefinition), e.g. Observation → subject, performer. */
 export function compartmentParams(compartment: string, type: string): string[] {
   return r4Model().compartments[compartment]?.[type] ?? [];
