@@ -36,6 +36,13 @@ test('patient/ scopes: the compartment of the launch patient, shared types open;
   expect(permits(none, 'r', 'Observation')).toBe(false);
 });
 
+test('shared types are open to a compartment rule’s reads, never to its writes', () => {
+  const a = accessOf(token('patient/*.cruds', { patient: 'p1' }))!;
+  expect(a.rules.r![0].compartment!.sharedTypes).toEqual(sharedTypes());
+  expect(a.rules.c![0].compartment).toEqual({ type: 'Patient', id: 'p1' });
+  expect(a.rules.u![0]).toBe(a.rules.d![0]);
+});
+
 test('v1 write is c+u+d; v2 letters as written', () => {
   const a = accessOf(token('patient/Observation.write patient/Condition.cu', { patient: 'p1' }))!;
   expect(permits(a, 'c', 'Observation') && permits(a, 'u', 'Observation') && permits(a, 'd', 'Observation')).toBe(true);

@@ -10,8 +10,8 @@
  *   only their own compartment; a RelatedPerson user the compartments of the patients its `patient` names, read
  *   inside each statement (so a link changed by a write applies at once, at no extra round trip).
  * - Types outside the Patient compartment definition that hold no patient data (Practitioner, Organization,
- *   Location, Medication, terminology and conformance resources …: SHARED_TYPES) are open to a compartment rule that
- *   covers them, e.g. `patient/Practitioner.r` or `patient/*.rs`. Types outside the definition that may carry patient
+ *   Location, Medication, terminology and conformance resources …: sharedTypes()) are open to the reads of a
+ *   compartment rule that covers them, e.g. `patient/Practitioner.r` or `patient/*.rs` — never to its writes. Types outside the definition that may carry patient
  *   data (Binary, Bundle, Task, Device, …: NOT_SHARED) are never in a patient's compartment: only `system/` scopes
  *   and Practitioner users reach them.
  * - v1 `read` = r + s, `write` = c + u + d, `*` = all; v2 letters as written.
@@ -125,20 +125,25 @@ function compartmentOf(g: ScopeGrant, auth: AuthContext): AccessCompartment | nu
   }
 }
 
-/** One grant → its rule, or undefined when it grants nothing in this token's context. */
-function ruleOf(g: ScopeGrant, auth: AuthContext, opts: AccessOptions): AccessRule | undefined {
+/**
+ * One grant → its rules for reading (r, s) and for writing (c, u, d), or undefined when it grants nothing in this
+ * token's context. Shared types are open to a compartment's reads only: a patient's app may read the Practitioner
+ * of its Observation, never write Practitioners, ValueSets or SearchParameters for the whole network.
+ */
+function rulesOf(g: ScopeGrant, auth: AuthContext, opts: AccessOptions): { read: AccessRule; write: AccessRule } | undefined {
   const compartment = compartmentOf(g, auth);
   if (compartment === undefined) return undefined;
   const rule: AccessRule = {};
   if (g.resourceType !== '*') rule.resourceTypes = [g.resourceType];
-  if (compartment) rule.compartment = compartment;
   if (g.query !== undefined) {
     if (g.resourceType === '*') return undefined;
     const criteria = scopeFilter(g.resourceType, g.query, opts);
     if (!criteria) return undefined;
     rule.filter = { type: g.resourceType, criteria };
   }
-  return rule;
+  if (!compartment) return { read: rule, write: rule };
+  const { sharedTypes: _shared, ...confined } = compartment;
+  return { read: { ...rule, compartment }, write: { ...rule, compartment: confined } };
 }
 
 const isOpen = (r: AccessRule): boolean => !r.resourceTypes && !r.compartment && !r.filter;
@@ -147,9 +152,9 @@ const isOpen = (r: AccessRule): boolean => !r.resourceTypes && !r.compartment &&
 export function accessOfGrants(grants: readonly ScopeGrant[], auth: AuthContext, opts: AccessOptions): AccessRestriction | undefined {
   const rules: Partial<Record<AccessPermission, AccessRule[]>> = {};
   for (const g of grants) {
-    const rule = ruleOf(g, auth, opts);
-    if (!rule) continue;
-    for (const p of g.permissions) (rules[p] ??= []).push(rule);
+    const r = rulesOf(g, auth, opts);
+    if (!r) continue;
+    for (const p of g.permissions) (rules[p] ??= []).push(p === 'r' || p === 's' ? r.read : r.write);
   }
   // a permission with an open rule needs no other
   for (const p of PERMISSIONS) {

@@ -76,6 +76,15 @@ describe('writes of a patient-scoped token', () => {
     expect((await repo.update(patientA(), 'Observation', 'a-vital', { ...obs('a-vital', 'a', VITAL), status: 'amended' })).outcome).toBe('updated');
   });
 
+  test('shared types: readable, never writable through a compartment scope', async () => {
+    expect((await repo.read(patientA(), 'Practitioner', 'dr')).id).toBe('dr');
+    await expect(repo.create(patientA(), { resourceType: 'Practitioner' }, 'Practitioner')).rejects.toMatchObject({ status: 403 });
+    await expect(repo.update(patientA(), 'Practitioner', 'dr', { resourceType: 'Practitioner', id: 'dr', active: false })).rejects.toMatchObject({
+      status: 403,
+    });
+    await expect(repo.delete(patientA(), 'Practitioner', 'dr')).rejects.toMatchObject({ status: 403 });
+  });
+
   test("another patient's resources: update, patch and delete answer 404 (never seen), and change nothing", async () => {
     await expect(repo.update(patientA(), 'Observation', 'b-lab', obs('b-lab', 'a', LAB))).rejects.toMatchObject({ status: 404 });
     await expect(repo.patch(patientA(), 'Observation', { id: 'b-lab' }, (cur) => cur)).rejects.toMatchObject({ status: 404 });
@@ -109,7 +118,7 @@ describe('writes of a patient-scoped token', () => {
 
   test('a transaction with one entry outside the compartment fails as a whole; a batch fails only that entry', async () => {
     const processor = new TransactionProcessor(repo);
-    const bundle = (type: string) => ({
+    const bundle = (type: string): Json => ({
       resourceType: 'Bundle',
       type,
       entry: [
