@@ -1,6 +1,6 @@
 /**
  * The import job: NDJSON files (one resource type each) read line by line and written through the write engine
- * (repository/write-engine.ts) as the system: 500 lines at a time become one plan of updates by id (resources keep
+ * (repository/write-engine.ts) with the access of the caller who kicked it off: 500 lines at a time become one plan of updates by id (resources keep
  * their ids), validated as an update by id would be and written in one statement. A batch the plan refuses is
  * redone resource by resource, so a bad line fails alone. An identical resource makes no new version, so
  * re-running an import changes nothing.
@@ -21,7 +21,8 @@ import { databaseFailure } from '../database/errors';
 import { isJsonObject, parseFhirJson, toJson } from '../fhir/json';
 import { OperationOutcomeError, issue, type Issue } from '../fhir/outcome';
 import type { ImportItem } from '../repository/bulk-import';
-import { SYSTEM_CALLER } from '../repository/caller';
+import { SYSTEM_CALLER, type Actor, type Caller } from '../repository/caller';
+import type { AccessRestriction } from '../repository/search/compile/access';
 import { JobStopped } from './export';
 import { NdjsonWriter, jobDir, removeDir } from './files';
 import { openSource, resolveSource } from './sources';
@@ -30,6 +31,9 @@ import type { BulkJob } from './store';
 
 export interface ImportParams {
   inputs: { type: string; url: string }[];
+  /** Who kicked the import off and what they may write (absent: the system): the job writes with that access. */
+  actor?: Actor;
+  access?: AccessRestriction;
 }
 
 export interface ImportFileResult {
@@ -74,6 +78,9 @@ export async function runImport(ctx: JobContext, job: BulkJob<ImportParams>, sig
   await ctx.repo.forgetImport(job.id);
   const deferIntegrity = ctx.repo.options.referentialIntegrity;
   const inputs = job.params.inputs;
+  // the kick-off's caller: its access applies to every resource written (the write engine checks each row)
+  const caller: Caller =
+    job.params.access || job.params.actor ? { actor: job.params.actor ?? SYSTEM_CALLER.actor, access: job.params.access } : SYSTEM_CALLER;
 
   const errorWriters = inputs.map((input, i) => new NdjsonWriter(path.join(dir, `input-${i + 1}-${input.type}.errors.ndjson`)));
   const imported = inputs.map(() => 0);
@@ -91,7 +98,7 @@ export async function runImport(ctx: JobContext, job: BulkJob<ImportParams>, sig
   const flush = async (input: number, items: ImportItem[]): Promise<void> => {
     if (items.length === 0) return;
     try {
-      await ctx.repo.importBatch(SYSTEM_CALLER, items, record(input));
+      await ctx.repo.importBatch(caller, items, record(input));
       imported[input] += items.length;
       return;
     } catch (e) {
@@ -99,7 +106,7 @@ export async function runImport(ctx: JobContext, job: BulkJob<ImportParams>, sig
     }
     for (const item of items) {
       try {
-        await ctx.repo.importBatch(SYSTEM_CALLER, [item], record(input));
+        await ctx.repo.importBatch(caller, [item], record(input));
         imported[input] += 1;
       } catch (e) {
         if (!(e instanceof OperationOutcomeError)) throw e;

@@ -6,21 +6,26 @@
  */
 import type { Pool, PoolClient } from '../database/pool';
 import type { JsonObject } from '../fhir/json';
+import { visible, type AccessRestriction } from './search/compile/access';
+import { SqlBuilder } from './search/compile/sql';
 
 /** A Meta with only profile, tag and security — what is in use, without versionId or lastUpdated. */
-export async function metaInUse(client: Pool | PoolClient, resourceTypes: string[]): Promise<JsonObject> {
+export async function metaInUse(client: Pool | PoolClient, resourceTypes: string[], access?: AccessRestriction): Promise<JsonObject> {
+  // Only what the caller may search counts as in use (a label of a resource it cannot see says something of it).
+  const b = new SqlBuilder([resourceTypes]);
+  const seen = (alias: string): string => (access ? ` AND ${visible(b, alias, access)}` : '');
   // `resource_type = t` excludes contained resources' rows ('<type>#…'): they are not the resources in use.
   const { rows } = await client.query<{ kind: string; system: string | null; code: string }>(
     `SELECT DISTINCT 'profile' AS kind, NULL AS system, u.value AS code
        FROM unnest($1::text[]) AS t(rt) CROSS JOIN LATERAL
-            (SELECT DISTINCT value FROM search_uri WHERE resource_type = t.rt AND param = '_profile') u
+            (SELECT DISTINCT su.value FROM search_uri su WHERE su.resource_type = t.rt AND su.param = '_profile'${seen('su')}) u
      UNION
      SELECT DISTINCT k.param, k.system, k.code
        FROM unnest($1::text[]) AS t(rt) CROSS JOIN LATERAL
-            (SELECT DISTINCT param, system, code FROM search_token
-              WHERE resource_type = t.rt AND param IN ('_tag', '_security') AND code IS NOT NULL) k
+            (SELECT DISTINCT st.param, st.system, st.code FROM search_token st
+              WHERE st.resource_type = t.rt AND st.param IN ('_tag', '_security') AND st.code IS NOT NULL${seen('st')}) k
      ORDER BY 1, 2, 3`,
-    [resourceTypes],
+    b.params,
   );
   const coding = (r: { system: string | null; code: string }): JsonObject => (r.system ? { system: r.system, code: r.code } : { code: r.code });
   const meta: JsonObject = {};

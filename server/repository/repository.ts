@@ -19,7 +19,7 @@ import type { Caller } from './caller';
 import { assertResourceType } from './identity';
 import { Reads, RegistrySync, type ReadOptions } from './reads';
 import { compileCriteria } from './search/compile/planner';
-import type { AccessRestriction } from './search/compile/access';
+import { requirePermission, type AccessRestriction } from './search/compile/access';
 import { restartReindex, type SearchParameterState } from './search/parameters';
 import { resolveTerminology } from './search/terminology';
 import type { Criterion } from '../fhir/search/criteria';
@@ -200,9 +200,10 @@ export class Repository extends Reads implements WritePlanner {
   }
 
   /** Profiles, tags and security labels in use on the current resources of a type, or of every type ($meta). */
-  async metaInUse(resourceType?: string): Promise<JsonObject> {
+  async metaInUse(caller: Caller, resourceType?: string): Promise<JsonObject> {
     if (resourceType !== undefined) assertResourceType(resourceType);
-    return metaInUse(this.pool, resourceType !== undefined ? [resourceType] : r4Model().resourceTypes);
+    requirePermission(caller.access, 's', resourceType);
+    return metaInUse(this.pool, resourceType !== undefined ? [resourceType] : r4Model().resourceTypes, caller.access);
   }
 
   // Single-resource writes: each a one-entry plan of the write engine (write-engine.ts, bundle-plan.ts).

@@ -9,6 +9,7 @@ import { isJsonObject, parseFhirJson, type JsonObject, type JsonValue } from '..
 import { OperationOutcomeError, badRequest, issue, type Issue } from '../../fhir/outcome';
 import type { JobRunner } from '../../jobs/runner';
 import type { JobKind } from '../../jobs/store';
+import type {} from '../../auth/context';
 import type { RestContext } from '../context';
 import { sendOutcome } from '../http';
 
@@ -46,6 +47,20 @@ export function requestUrl(ctx: RestContext, req: FastifyRequest): string {
   return `${ctx.config.baseUrl}${req.url.slice(req.url.indexOf('/', 1))}`; // req.url is /fhir/…
 }
 
+/**
+ * Who a bulk job belongs to: the client, subject and launch patient of the token that kicked it off (undefined
+ * without a token: AROGYA_AUTH=off). Its status, files and cancellation answer only to the same (else 404): a job
+ * holds what its owner's access let it read.
+ */
+export function jobOwner(req: FastifyRequest): string | undefined {
+  const a = req.auth;
+  return a ? `${a.clientId}|${a.sub}|${a.patient ?? ''}` : undefined;
+}
+
+export function ownsJob(params: unknown, req: FastifyRequest): boolean {
+  return (params as { owner?: string } | null)?.owner === jobOwner(req);
+}
+
 /** Creates the job, queues it and answers 202 Accepted with the status URL. */
 export async function acceptJob(
   ctx: RestContext,
@@ -56,7 +71,8 @@ export async function acceptJob(
   notes: Issue[],
 ): Promise<FastifyReply> {
   const runner = runnerOf(ctx);
-  const id = await runner.store.create(kind, requestUrl(ctx, req), params);
+  const owner = jobOwner(req);
+  const id = await runner.store.create(kind, requestUrl(ctx, req), owner === undefined ? params : { ...(params as object), owner });
   await runner.enqueue(kind, id);
   const status = `${ctx.config.baseUrl}/_bulk/jobs/${id}`;
   reply.header('Content-Location', status);

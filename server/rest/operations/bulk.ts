@@ -24,7 +24,7 @@ import { toJson } from '../../fhir/json';
 import { isJobId, jobFile, uploadFile, uploadsDir } from '../../jobs/files';
 import type { RestContext } from '../context';
 import { httpDate, sendOutcome } from '../http';
-import { runnerOf } from './bulk-kickoff';
+import { ownsJob, runnerOf } from './bulk-kickoff';
 
 const NDJSON_TYPES = ['application/fhir+ndjson', 'application/ndjson', 'application/x-ndjson'];
 const ALL_METHODS: HTTPMethods[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
@@ -55,7 +55,7 @@ function sendFile(reply: FastifyReply, file: string): FastifyReply {
 async function status(ctx: RestContext, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const { id } = req.params as { id: string };
   const job = isJobId(id) ? await runnerOf(ctx).store.get(id) : undefined;
-  if (!job || job.status === 'cancelled') throw notFound(`No bulk job ${id} (unknown, cancelled or expired)`);
+  if (!job || job.status === 'cancelled' || !ownsJob(job.params, req)) throw notFound(`No bulk job ${id} (unknown, cancelled or expired)`);
   switch (job.status) {
     case 'queued':
     case 'running':
@@ -72,7 +72,8 @@ async function status(ctx: RestContext, req: FastifyRequest, reply: FastifyReply
 
 async function cancel(ctx: RestContext, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const { id } = req.params as { id: string };
-  if (!isJobId(id) || !(await runnerOf(ctx).cancel(id))) throw notFound(`No bulk job ${id} (unknown, cancelled or expired)`);
+  const job = isJobId(id) ? await runnerOf(ctx).store.get(id) : undefined;
+  if (!job || !ownsJob(job.params, req) || !(await runnerOf(ctx).cancel(id))) throw notFound(`No bulk job ${id} (unknown, cancelled or expired)`);
   return sendOutcome(req, reply, 202, [issue('information', 'informational', `Bulk job ${id} was cancelled and its files deleted`)]);
 }
 
@@ -80,7 +81,7 @@ async function file(ctx: RestContext, req: FastifyRequest, reply: FastifyReply):
   const { id, name } = req.params as { id: string; name: string };
   const path = jobFile(ctx.config.dataDir, id, name);
   const job = path ? await runnerOf(ctx).store.get(id) : undefined;
-  if (!path || job?.status !== 'completed' || !fs.existsSync(path)) throw notFound(`No file ${name} in bulk job ${id}`);
+  if (!path || job?.status !== 'completed' || !ownsJob(job.params, req) || !fs.existsSync(path)) throw notFound(`No file ${name} in bulk job ${id}`);
   return sendFile(reply, path);
 }
 

@@ -19,6 +19,7 @@ import { badRequest, issue, notFound, type Issue } from '../../fhir/outcome';
 import { parseRelativeReference } from '../../fhir/references';
 import type { ExportParams } from '../../jobs/export';
 import { patientCompartmentTypes } from '../../repository/export';
+import { requirePermission } from '../../repository/search/compile/access';
 import { callerOf } from '../caller';
 import type { RestContext } from '../context';
 import { acceptJob, parameterValue, parametersBody, requireRespondAsync } from './bulk-kickoff';
@@ -133,6 +134,9 @@ export async function exportOperation(ctx: RestContext, req: FastifyRequest, rep
 
   if (patients.length && level === 'system') throw badRequest('The patient parameter applies to Patient- and Group-level exports only', 'patient');
   const caller = callerOf(req);
+  // an export is a search of each type it writes: refused now (403) when the token may search none of them
+  if (types) for (const t of types) requirePermission(caller.access, 's', t);
+  else requirePermission(caller.access, 's');
   if (id) await ctx.repo.read(caller, 'Group', id); // 404/410 now rather than a failed job later
 
   const params: ExportParams = { level, types, since, typeFilters: filters };

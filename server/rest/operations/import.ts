@@ -18,6 +18,8 @@ import { isJsonObject } from '../../fhir/json';
 import { badRequest, issue, type Issue } from '../../fhir/outcome';
 import type { ImportParams } from '../../jobs/import';
 import { resolveSource } from '../../jobs/sources';
+import { requirePermission } from '../../repository/search/compile/access';
+import { callerOf } from '../caller';
 import type { RestContext } from '../context';
 
 import { acceptJob, parameterValue, parametersBody, requireRespondAsync } from './bulk-kickoff';
@@ -58,5 +60,14 @@ export async function importOperation(ctx: RestContext, req: FastifyRequest, rep
   }
   if (inputs.length === 0) throw badRequest('$import needs at least one input (a Parameters body with input parts {type, url})', 'input');
   if (inputs.length > MAX_INPUTS) throw badRequest(`$import takes at most ${MAX_INPUTS} inputs`, 'input');
-  return acceptJob(ctx, req, reply, 'import', { inputs } satisfies ImportParams, notes);
+  // Each line is an update by id (a create when new): the token needs both for every input type, now rather than
+  // line by line later; the job writes with the caller's access, so each row is checked like any write.
+  const caller = callerOf(req);
+  for (const type of new Set(inputs.map((i) => i.type))) {
+    requirePermission(caller.access, 'c', type);
+    requirePermission(caller.access, 'u', type);
+  }
+  const params: ImportParams = { inputs, actor: caller.actor };
+  if (caller.access) params.access = caller.access;
+  return acceptJob(ctx, req, reply, 'import', params, notes);
 }

@@ -101,7 +101,7 @@ export async function metaOperation(
       throw badRequest('$meta takes no parameters (send no body, or an empty Parameters)');
     }
   }
-  if (!id) return sendJson(req, reply, 200, returnMeta(await ctx.repo.metaInUse(type)));
+  if (!id) return sendJson(req, reply, 200, returnMeta(await ctx.repo.metaInUse(callerOf(req), type)));
   const caller = callerOf(req);
   const v = vid === undefined ? await ctx.repo.read(caller, type!, id) : await ctx.repo.vread(caller, type!, id, vid);
   versionHeaders(reply, v);

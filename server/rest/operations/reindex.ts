@@ -13,6 +13,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { parseStoredJson } from '../../fhir/json';
 import { checkSearchParameter } from '../../fhir/search/custom';
 import { percentOf, type SearchParameterState } from '../../repository/search/parameters';
+import { requireUnrestricted } from '../../repository/search/compile/access';
 import { callerOf } from '../caller';
 import type { RestContext } from '../context';
 import { sendJson } from '../http';
@@ -54,7 +55,9 @@ export async function reindexStatusOperation(ctx: RestContext, req: FastifyReque
 
 /** `POST SearchParameter/[id]/$reindex` */
 export async function reindexOperation(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, id: string): Promise<FastifyReply> {
-  const sp = await ctx.repo.read(callerOf(req), 'SearchParameter', id);
+  const caller = callerOf(req);
+  requireUnrestricted(caller.access, '$reindex');
+  const sp = await ctx.repo.read(caller, 'SearchParameter', id);
   const state = await ctx.repo.restartReindex(id);
   reply.header('Content-Location', `${ctx.config.baseUrl}/SearchParameter/${id}/$reindex-status`);
   return sendJson(req, reply, 202, statusParameters(state, sp.versionId));

@@ -84,6 +84,17 @@ export function requirePermission(restriction: AccessRestriction | undefined, pe
   ]);
 }
 
+/**
+ * Throws 403 unless the caller's access is unrestricted (e.g. `system/*.*`): for work that acts on every resource
+ * at once — `$reindex` rebuilds index rows of every resource of the types, which no partial access can scope.
+ */
+export function requireUnrestricted(restriction: AccessRestriction | undefined, what: string): void {
+  if (!restriction) return;
+  throw new OperationOutcomeError(403, [
+    issue('error', 'forbidden', `${what} acts on every resource: it needs a token with unrestricted access (system/*.cruds)`),
+  ]);
+}
+
 /** 403 for a resource the caller may see but not change this way (or create there): the write is outside its scopes. */
 export function outsideAccess(perm: AccessPermission, what: string): OperationOutcomeError {
   return new OperationOutcomeError(403, [issue('error', 'forbidden', `The access token's scopes do not allow ${WORDS[perm]} of ${what}`)]);
