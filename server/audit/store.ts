@@ -12,6 +12,7 @@ import type { Db } from '../database/pool';
 import type { Criterion, DateValue, ReferenceValue, TokenValue } from '../fhir/search/criteria';
 import { OperationOutcomeError, badRequest, issue, notFound } from '../fhir/outcome';
 import type { Caller } from '../repository/caller';
+import { permits, SEE } from '../repository/search/compile/access';
 import { SqlBuilder } from '../repository/search/compile/sql';
 import type { FoundResource, SearchRequest, SearchResult } from '../repository/search/request';
 import type { StoredVersion } from '../repository/versions';
@@ -36,19 +37,35 @@ function authBaseOf(baseUrl: string): string {
 /** 403 unless the caller may read the audit log (an audit scope; the server itself; everyone with AROGYA_AUTH=off). */
 function assertAuditReader(caller: Caller): void {
   const kind = caller.actor.kind;
-  const restrictedTypes = caller.access?.resourceTypes;
   const allowed = kind === 'system' || kind === 'anonymous' || caller.audit?.auditReader === true;
-  if (allowed && (!restrictedTypes || restrictedTypes.includes(AUDIT_EVENT))) return;
+  if (allowed && permits(caller.access, SEE, AUDIT_EVENT)) return;
   throw new OperationOutcomeError(403, [
     issue('error', 'forbidden', 'Reading AuditEvents needs an audit scope (user/AuditEvent.rs or system/AuditEvent.rs)'),
   ]);
 }
 
-/** The caller's compartment on the audit log: a Patient sees the events about them, any other the events they did. */
+/**
+ * The caller's compartment on the audit log: a patient-confined reader sees the events about its patients (a
+ * RelatedPerson's through its links); a reader whose access to AuditEvent has no compartment sees every event.
+ */
 function compartmentCondition(b: SqlBuilder, caller: Caller): string | undefined {
-  const c = caller.access?.compartment;
-  if (!c) return undefined;
-  return c.type === 'Patient' ? `patient @> ARRAY[${b.p(c.id, 'text')}]` : `who = ${b.p(`${c.type}/${c.id}`, 'text')}`;
+  if (!caller.access) return undefined;
+  const rules = (['r', 's'] as const)
+    .flatMap((p) => caller.access!.rules[p] ?? [])
+    .filter((r) => !r.resourceTypes || r.resourceTypes.includes(AUDIT_EVENT));
+  if (rules.some((r) => !r.compartment)) return undefined;
+  const ors = rules.flatMap((r) => {
+    const c = r.compartment!;
+    if (c.type !== 'Patient') return [];
+    if (c.via) {
+      return [
+        `patient && ARRAY(SELECT v.target_id FROM search_reference v WHERE v.id = ${b.p(c.via.id)} AND v.resource_type = ${b.p(c.via.type)}
+                 AND v.param = ${b.p(c.via.param)} AND v.target_type = 'Patient')`,
+      ];
+    }
+    return c.id === undefined ? [] : [`patient @> ARRAY[${b.p(c.id, 'text')}]`];
+  });
+  return ors.length ? `(${ors.join(' OR ')})` : 'false';
 }
 
 /** The pool hands jsonb over as text (stored bodies are parsed losslessly elsewhere); audit details are plain JSON. */

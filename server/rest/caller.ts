@@ -1,8 +1,19 @@
 /** The repository Caller of an HTTP request: the one place the REST layer turns a request into who is acting. */
 import type { FastifyRequest } from 'fastify';
-import { accessOf } from '../auth/access';
+import { accessOf, type AccessOptions } from '../auth/access';
 import type {} from '../auth/context';
 import type { Caller } from '../repository/caller';
+
+const optionsCache = new WeakMap<object, AccessOptions>();
+
+/** The zone and base a granular scope's query is read with: the server's (AROGYA_TIMEZONE, AROGYA_BASE_URL). */
+function optionsOf(req: FastifyRequest): AccessOptions | undefined {
+  const config = req.server.authServices?.config;
+  if (!config) return undefined;
+  let opts = optionsCache.get(config);
+  if (!opts) optionsCache.set(config, (opts = { timeZone: config.timeZone, baseUrl: config.baseUrl }));
+  return opts;
+}
 
 /**
  * Who acts and what they may see: with a verified token (req.auth), the acting user (fhirUser) or client and its
@@ -16,7 +27,7 @@ export function callerOf(req: FastifyRequest): Caller {
   const isUser = auth.sub !== auth.clientId;
   return {
     actor: { kind: isUser ? 'user' : 'client', reference: auth.fhirUser, clientId: auth.clientId },
-    access: accessOf(auth),
+    access: accessOf(auth, optionsOf(req)),
     requestId: req.id,
     audit,
   };
