@@ -103,21 +103,23 @@ export const authorizationCode: GrantHandler = async (s, client, form) => {
 export const refreshToken: GrantHandler = async (s, client, form) => {
   mayUse(client, 'refresh_token');
   if (!form.refresh_token) throw new OAuthError('invalid_request', 'refresh_token is required');
-  const use = await new RefreshStore(s.db).use(form.refresh_token, client.clientId);
+  let scope = '';
+  // a wider scope is refused before the token is used up (the app keeps a working refresh token)
+  const use = await new RefreshStore(s.db).use(form.refresh_token, client.clientId, (grant) => {
+    scope = grant.scope;
+    if (form.scope === undefined) return;
+    const authorized = new Set(scopeSet(grant.scope));
+    const wider = scopeSet(form.scope).filter((sc) => !authorized.has(sc));
+    if (wider.length) throw new OAuthError('invalid_scope', `a refresh cannot widen the scope: ${wider.join(' ')} was not granted`);
+    scope = scopeSet(form.scope).join(' ');
+    if (!scope) throw new OAuthError('invalid_scope', 'scope is empty');
+  });
   if (use.kind === 'reuse') {
     await revokeIssued(s, use.accessTokens);
     throw new OAuthError('invalid_grant', 'the refresh token has been used before; every token of its authorization is revoked');
   }
   if (use.kind === 'invalid') throw new OAuthError('invalid_grant', use.reason);
   const { grant } = use;
-  let scope = grant.scope;
-  if (form.scope !== undefined) {
-    const authorized = new Set(scopeSet(grant.scope));
-    const wider = scopeSet(form.scope).filter((sc) => !authorized.has(sc));
-    if (wider.length) throw new OAuthError('invalid_scope', `a refresh cannot widen the scope: ${wider.join(' ')} was not granted`);
-    scope = scopeSet(form.scope).join(' ');
-    if (!scope) throw new OAuthError('invalid_scope', 'scope is empty');
-  }
   const { response } = await respond(
     s,
     { clientId: grant.clientId, userId: grant.userId, authorizedScope: grant.scope, scope, context: grant.context, familyId: grant.familyId },

@@ -73,8 +73,11 @@ export class RefreshStore {
     return token;
   }
 
-  /** Uses a refresh token presented by `clientId` (rotation: it cannot be used again). */
-  use(token: string, clientId: string): Promise<RefreshUse> {
+  /**
+   * Uses a refresh token presented by `clientId` (rotation: it cannot be used again). `check` may refuse the
+   * request (by throwing) before the token is used up, e.g. a scope wider than the grant.
+   */
+  use(token: string, clientId: string, check?: (grant: RefreshGrant) => void): Promise<RefreshUse> {
     return inTransaction(this.pool, async (db) => {
       const { rows } = await db.query<RefreshRow>(
         `SELECT family_id, client_id, user_id, scope, context, used_at, revoked_at, expires_at <= now() AS expired
@@ -93,9 +96,11 @@ export class RefreshStore {
         return { kind: 'reuse', accessTokens: accessOf(family.rows).filter((a) => a.exp > now) };
       }
       if (row.expired) return { kind: 'invalid', reason: 'the refresh token has expired' };
-      await db.query('UPDATE auth_refresh SET used_at = now() WHERE token_hash = $1', [secretHash(token)]);
       const { access: _access, ...context } = jsonColumn<RefreshRow['context']>(row.context);
-      return { kind: 'ok', grant: { familyId: row.family_id, clientId: row.client_id, userId: row.user_id, scope: row.scope, context } };
+      const grant: RefreshGrant = { familyId: row.family_id, clientId: row.client_id, userId: row.user_id, scope: row.scope, context };
+      check?.(grant);
+      await db.query('UPDATE auth_refresh SET used_at = now() WHERE token_hash = $1', [secretHash(token)]);
+      return { kind: 'ok', grant };
     });
   }
 
