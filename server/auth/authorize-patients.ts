@@ -6,9 +6,11 @@
  */
 import { OperationOutcomeError } from '../fhir/outcome';
 import type { Caller } from '../repository/caller';
-import { SYSTEM_CALLER } from '../repository/caller';
 import type { Repository } from '../repository/repository';
+import { type AccessOptions, accessOf } from './access';
+import type { AuthContext } from './context';
 import type { PickerPatient } from './pages/picker';
+import { parseScopes } from './scopes';
 import type { AuthUser } from './users';
 
 /** Up to this many patients are listed (DESIGN.md §1.1 "picker search"). */
@@ -20,26 +22,28 @@ interface PatientJson {
   name?: { text?: string; given?: string[]; family?: string; prefix?: string[] }[];
   birthDate?: string;
   identifier?: { system?: string; value?: string }[];
-  patient?: { reference?: string };
 }
 
-/** The user's view of the patients: the picker's caller. */
-async function patientsCaller(repo: Repository, user: AuthUser): Promise<{ caller: Caller; only?: string[] }> {
-  const caller: Caller = { actor: { kind: 'user', reference: user.fhirUser } };
-  const [type, id = ''] = user.fhirUser.split('/');
-  if (type === 'Patient') return { caller, only: [id] };
-  if (type === 'RelatedPerson') {
-    // a RelatedPerson is linked to one patient (RelatedPerson.patient)
-    try {
-      const rp = JSON.parse((await repo.read(SYSTEM_CALLER, 'RelatedPerson', id)).content ?? '{}') as PatientJson;
-      const ref = rp.patient?.reference?.match(/(?:^|\/)Patient\/([A-Za-z0-9\-.]{1,64})$/);
-      return { caller, only: ref ? [ref[1]] : [] };
-    } catch (e) {
-      if (e instanceof OperationOutcomeError) return { caller, only: [] };
-      throw e;
-    }
-  }
-  return { caller };
+/** The grant the picker reads with: the user's own view of Patient resources. */
+const PICKER_SCOPE = 'user/Patient.rs';
+const PICKER_GRANTS = parseScopes(PICKER_SCOPE).grants;
+
+/**
+ * The user's view of the patients: a caller whose access is what a `user/Patient.rs` token of this user would
+ * have (access.ts) — the same rules as every FHIR request, compiled into the search's SQL.
+ */
+function patientsCaller(user: AuthUser, opts: AccessOptions): Caller {
+  const auth: AuthContext = {
+    jti: '',
+    clientId: 'arogya-authorize',
+    sub: user.id,
+    scope: PICKER_SCOPE,
+    grants: PICKER_GRANTS,
+    fhirUser: user.fhirUser,
+    admin: false,
+    exp: 0,
+  };
+  return { actor: { kind: 'user', reference: user.fhirUser }, access: accessOf(auth, opts) };
 }
 
 function label(p: PatientJson): PickerPatient {
@@ -54,13 +58,12 @@ const literal = (v: string): string => v.replace(/[\\,$|]/g, (c) => `\\${c}`);
 
 /** Patients the user may see matching `q` by name or identifier (NHID) — the first ones when `q` is empty. */
 export async function findPatients(repo: Repository, user: AuthUser, q: string): Promise<PickerPatient[]> {
-  const { caller, only } = await patientsCaller(repo, user);
+  const caller = patientsCaller(user, repo.options);
   const term = q.trim().slice(0, 200);
   const searches: [string, string][][] = term ? [[['name', literal(term)]], [['identifier', literal(term)]]] : [[]];
   const found = new Map<string, PickerPatient>();
   for (const params of searches) {
     const query = new URLSearchParams(params);
-    if (only) query.set('_id', only.length ? only.join(',') : 'none');
     const criteria = await repo.criteria('Patient', query, 'the patient search');
     const result = await repo.searchResources(caller, { types: ['Patient'], criteria, sort: [], count: PICKER_LIMIT, include: [], total: 'none' });
     for (const m of result.matches) if (!found.has(m.id)) found.set(m.id, label(JSON.parse(m.content) as PatientJson));
@@ -71,8 +74,7 @@ export async function findPatients(repo: Repository, user: AuthUser, q: string):
 /** The patient if the user may see it; undefined otherwise (unknown, deleted or outside the user's access). */
 export async function visiblePatient(repo: Repository, user: AuthUser, id: string): Promise<PickerPatient | undefined> {
   if (!/^[A-Za-z0-9\-.]{1,64}$/.test(id)) return undefined;
-  const { caller, only } = await patientsCaller(repo, user);
-  if (only && !only.includes(id)) return undefined;
+  const caller = patientsCaller(user, repo.options);
   try {
     return label(JSON.parse((await repo.read(caller, 'Patient', id)).content ?? '{}') as PatientJson);
   } catch (e) {

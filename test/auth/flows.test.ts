@@ -5,7 +5,19 @@
  */
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { TEST_AUTH, useServer } from '../harness';
-import { Browser, addPatient, addUser, createLaunch, registerClient, startSmartApp, tokenRequest, walkPages, type SmartApp } from './flow-driver';
+import {
+  Browser,
+  addPatient,
+  addUser,
+  createLaunch,
+  pageKind,
+  patientChoices,
+  registerClient,
+  startSmartApp,
+  tokenRequest,
+  walkPages,
+  type SmartApp,
+} from './flow-driver';
 
 const describeAuth = TEST_AUTH === 'smart' ? describe : describe.skip;
 
@@ -112,6 +124,22 @@ describeAuth('SMART launches with fhirclient', () => {
     const client = await launch(a, {}, { username: 'dr.mehta', password: 'a practitioner password', patient: ravi }, seen);
     expect(seen).toEqual(['sign-in', 'picker', 'redirect']);
     expect(client.patient.id).toBe(ravi);
+  });
+
+  test("a RelatedPerson user's picker lists only the patients it is linked to", async () => {
+    const rp = await server.request('POST', '/RelatedPerson', { body: { resourceType: 'RelatedPerson', patient: { reference: `Patient/${asha}` } } });
+    await addUser(server, 'asha.mother', 'a relative password', `RelatedPerson/${rp.body.id}`);
+    const { a } = await app('launch/patient patient/*.rs', false, true);
+    const browser = new Browser();
+    const start = await browser.get(a.launchUrl());
+    const picker = await browser.submit(await browser.get(start.location!), { username: 'asha.mother', password: 'a relative password' });
+    expect(patientChoices(picker.html)).toEqual([asha]);
+    // another patient's id posted by hand is refused
+    const forged = await browser.submit(picker, { patient: ravi, action: 'select' });
+    expect(forged.status).toBe(400);
+    expect(forged.html).toContain('role="alert"');
+    const consent = await browser.submit(forged, { patient: asha, action: 'select' });
+    expect(pageKind(consent)).toBe('consent');
   });
 
   test('a Patient user gets their own patient without the picker', async () => {
