@@ -13,7 +13,8 @@ import type { AuditDetail } from './event';
 import './http';
 
 export interface AuthorizationDecision {
-  kind: 'token' | 'login';
+  /** token: /auth/token; login: a sign-in; consent: the user's allow or deny of an app's scopes. */
+  kind: 'token' | 'login' | 'consent';
   /** `success`: a token was issued / the user signed in; `failure`: refused. */
   outcome: 'success' | 'failure';
   clientId?: string;

@@ -28,7 +28,8 @@ export type AuditSubtype =
   | 'capabilities'
   // authorization decisions (type 110114)
   | 'login'
-  | 'token';
+  | 'token'
+  | 'consent';
 
 /** AuditEvent.action (R4 audit-event-action): Create, Read, Update, Delete, Execute. */
 export type AuditAction = 'C' | 'R' | 'U' | 'D' | 'E';

@@ -22,6 +22,7 @@ import { opaqueToken, sameSecret, secretHash } from './opaque';
 import { consentPage } from './pages/consent';
 import { errorPage } from './pages/error';
 import { pickerPage } from './pages/picker';
+import { recordDecision } from '../audit/decisions';
 import { signInPage } from './pages/sign-in';
 import { PAGES_CSS, SMART_STYLE } from './pages/style';
 import { SignInLimiter } from './rate-limit';
@@ -257,15 +258,18 @@ async function signInStep(f: AuthorizeFlow, req: FastifyRequest, reply: FastifyR
   if (!username || !password) return showSignIn(f, reply, p, 400, 'Enter your username and your password.', username);
   const wait = await f.limiter.retryAfter(username, req.ip);
   if (wait > 0) {
+    recordDecision(req, { kind: 'login', outcome: 'failure', clientId: p.params.clientId, user: username, reason: 'rate limited' });
     reply.header('Retry-After', String(wait));
     return showSignIn(f, reply, p, 429, `Too many failed sign-ins. Try again in ${Math.ceil(wait / 60)} minute(s).`, username);
   }
   const user = await f.users.verifyPassword(username, password);
   if (!user) {
+    recordDecision(req, { kind: 'login', outcome: 'failure', clientId: p.params.clientId, user: username, reason: 'wrong username or password' });
     await f.limiter.failed(username, req.ip);
     return showSignIn(f, reply, p, 401, 'The username or the password is not right.', username);
   }
   await f.limiter.succeeded(username);
+  recordDecision(req, { kind: 'login', outcome: 'success', clientId: p.params.clientId, fhirUser: user.fhirUser, user: user.id });
   return signedIn(f, reply, p, user);
 }
 
@@ -280,8 +284,16 @@ async function pickerStep(f: AuthorizeFlow, reply: FastifyReply, p: PendingReque
   return proceed(f, reply, await f.requests.update(p, { patient: chosen }), user);
 }
 
-async function consentStep(f: AuthorizeFlow, reply: FastifyReply, p: PendingRequest, user: AuthUser, form: URLSearchParams) {
+async function consentStep(f: AuthorizeFlow, req: FastifyRequest, reply: FastifyReply, p: PendingRequest, user: AuthUser, form: URLSearchParams) {
   const decision = form.get('decision');
+  if (decision === 'allow' || decision === 'deny') {
+    const d = { kind: 'consent', clientId: p.params.clientId, fhirUser: user.fhirUser, user: user.id, scope: p.params.scope } as const;
+    recordDecision(req, {
+      ...d,
+      outcome: decision === 'allow' ? 'success' : 'failure',
+      reason: decision === 'deny' ? 'the user denied access' : undefined,
+    });
+  }
   if (decision === 'deny') return finish(f, reply, p, user, { error: 'access_denied', description: 'the user denied access' });
   if (decision !== 'allow') return showConsent(f, reply, p, user, 400);
   await f.s.db.query('INSERT INTO auth_consent (user_id, client_id, scope) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [
@@ -307,7 +319,7 @@ async function step(f: AuthorizeFlow, req: FastifyRequest, reply: FastifyReply, 
   const user = pending.userId ? await f.users.byId(pending.userId) : undefined;
   if (!user) return signInStep(f, req, reply, pending, form);
   if (needsPatientChoice(pending)) return pickerStep(f, reply, pending, user, form);
-  return consentStep(f, reply, pending, user, form);
+  return consentStep(f, req, reply, pending, user, form);
 }
 
 /** The upstream provider sends the browser back here. */
@@ -323,6 +335,15 @@ async function upstreamCallback(f: AuthorizeFlow, req: FastifyRequest, reply: Fa
   const params = { ...pending.params };
   delete params.upstream;
   const p = await f.requests.update(pending, { params });
+  recordDecision(req, {
+    kind: 'login',
+    outcome: result.kind === 'user' ? 'success' : 'failure',
+    clientId: p.params.clientId,
+    fhirUser: result.kind === 'user' ? result.user.fhirUser : undefined,
+    user: result.kind === 'user' ? result.user.id : undefined,
+    reason:
+      result.kind === 'failed' ? `upstream: ${result.reason}` : result.kind === 'unknown' ? 'upstream identity not linked to a user' : undefined,
+  });
   if (result.kind === 'failed') return showSignIn(f, reply, p, 401, `Sign-in with ${upstream.name} did not complete: ${result.reason}.`);
   if (result.kind === 'unknown') {
     return sendError(

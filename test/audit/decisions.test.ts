@@ -3,6 +3,7 @@
  * refused at the FHIR base, requests refused for want of a scope; and the audit scope that reading AuditEvents takes.
  */
 import { SignJWT, generateKeyPair } from 'jose';
+import { Browser, addUser, authorizeUrl, pageKind, pkce, registerClient } from '../auth/flow-driver';
 import { TEST_AUTH, basicAuth, type Json, useServer } from '../harness';
 
 const describeAuth = TEST_AUTH === 'smart' ? describe : describe.skip;
@@ -132,5 +133,39 @@ describeAuth('authorization decisions and the audit scope', () => {
     expect(app.requestor).toBe(false);
     expect(e.entity.filter((x: Json) => x.role?.code === '1').map((x: Json) => x.what.reference)).toEqual([`Patient/${patient}`]);
     expect((await audit(`agent=chart-app&_count=1`))[0].id).toBe(e.id);
+  });
+
+  test('sign-ins that fail and succeed, and a consent denied, are User Authentication events', async () => {
+    const redirectUri = 'http://127.0.0.1:9/callback';
+    const { clientId } = await registerClient(server, { redirectUris: [redirectUri], scope: 'openid fhirUser user/*.rs' });
+    await addUser(server, 'dr.audit', 'a long practitioner password', 'Practitioner/audit-doc');
+    const url = authorizeUrl(server, {
+      client_id: clientId,
+      redirect_uri: redirectUri,
+      scope: 'openid fhirUser user/*.rs',
+      code_challenge: pkce().challenge,
+      code_challenge_method: 'S256',
+    });
+    const browser = new Browser();
+    let page = await browser.get(url);
+    expect(pageKind(page)).toBe('sign-in');
+    page = await browser.submit(page, { username: 'dr.audit', password: 'not the password' });
+    expect([page.status, pageKind(page)]).toEqual([401, 'sign-in']);
+    page = await browser.submit(page, { username: 'dr.audit', password: 'a long practitioner password' });
+    expect(pageKind(page)).toBe('consent');
+    page = await browser.submit(page, { decision: 'deny' });
+    expect(page.location).toMatch(/error=access_denied/);
+
+    const events = await audit(`altid=${clientId}&type=110114&_sort=date`);
+    const summary = events.map((e) => [e.subtype[0].code, e.outcome, e.outcomeDesc ?? '']);
+    expect(summary).toEqual([
+      ['110122', '4', 'wrong username or password'],
+      ['110122', '0', ''],
+      ['consent', '4', 'the user denied access'],
+    ]);
+    expect(events[0].meta.profile).toEqual(['https://profiles.ihe.net/ITI/BALP/StructureDefinition/IHE.BasicAudit.Login']);
+    expect(events[0].agent.some((a: Json) => a.who?.identifier?.value === 'dr.audit')).toBe(true); // the name given
+    expect(events[1].agent.some((a: Json) => a.who?.reference === 'Practitioner/audit-doc')).toBe(true);
+    for (const secret of ['not the password', 'a long practitioner password']) expect(JSON.stringify(events)).not.toContain(secret);
   });
 });
