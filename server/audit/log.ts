@@ -44,14 +44,25 @@ const INSERT_SQL = `INSERT INTO audit_event (id, recorded, type, subtype, action
   SELECT * FROM json_to_recordset($1::json) AS r(id uuid, recorded timestamptz, type text, subtype text, action text, outcome smallint,
     client_id text, who text, address text, patient text[], request_id text, detail jsonb)`;
 
+let lastMs = 0;
+let sequence = 0;
+
 /**
- * A time-ordered UUID (RFC 9562 version 7 layout: 48-bit Unix milliseconds, then random bits), so ids sort in
- * the order events were recorded and the primary key grows at its right edge.
+ * A time-ordered UUID (RFC 9562 version 7 layout: 48-bit Unix milliseconds, a 12-bit counter within the millisecond,
+ * then random bits), so ids sort in the order this process recorded its events and the primary key grows at its
+ * right edge. A clock that steps back, or more than 4,096 events in a millisecond, borrow the next millisecond.
  */
-export function timeOrderedUuid(ms = Date.now()): string {
+export function timeOrderedUuid(now = Date.now()): string {
+  if (now > lastMs) {
+    lastMs = now;
+    sequence = 0;
+  } else if (++sequence > 0xfff) {
+    lastMs++;
+    sequence = 0;
+  }
   const r = crypto.randomUUID();
-  const t = ms.toString(16).padStart(12, '0');
-  return `${t.slice(0, 8)}-${t.slice(8, 12)}-7${r.slice(15, 18)}-${r.slice(19)}`;
+  const t = lastMs.toString(16).padStart(12, '0');
+  return `${t.slice(0, 8)}-${t.slice(8, 12)}-7${sequence.toString(16).padStart(3, '0')}-${r.slice(19)}`;
 }
 
 export class AuditLog {
