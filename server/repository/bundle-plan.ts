@@ -99,6 +99,8 @@ export const MAX_CONDITIONAL_DELETE = 1000;
 /** Distinct conditional criteria (advisory locks) one PostgreSQL transaction may hold. */
 export const MAX_CRITERIA = 4000;
 const MAX_LISTED_REFERRERS = 20;
+/** A referrer the caller may not see, in a 409's list. */
+const HIDDEN_REFERRER = '';
 /** Longest stretch (ms) of CPU work on a bundle's entries before other requests get a turn. */
 const SLICE_MS = 10;
 
@@ -911,6 +913,9 @@ export class BundlePlan {
     const found = new Set<string>();
     if (outside.size) {
       const list = [...outside.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : a.type < b.type ? -1 : 1));
+      // Targets are checked for existence, not against the caller's access: a write-only scope must be able to
+      // reference its own patient. A resource the write would put outside the caller's access is refused after
+      // (step 8); whether an id the caller cannot see exists is all a 422 here could tell (README: what is left).
       const { rows } = await this.client.query<{ id: string; resource_type: string }>(
         `SELECT r.id, r.resource_type FROM resource r
            JOIN unnest($1::text[], $2::text[]) AS t(id, rt) ON r.id = t.id AND r.resource_type = t.rt
@@ -940,24 +945,29 @@ export class BundlePlan {
     if (deletes.length === 0) return;
     const targets = deletes.flatMap((w) => w.writes.map((v) => ({ type: v.resourceType, id: v.id })));
     const rewritten = this.active().flatMap((w) => w.writes.map((v) => ({ type: v.resourceType, id: v.id })));
-    const { rows } = await this.client.query<{ resource_type: string; id: string; target_type: string; target_id: string }>(
-      `SELECT DISTINCT l.resource_type, l.id, l.target_type, l.target_id FROM resource_link l
+    // Referrers the caller may not see still block the delete, but are not named (their ids would leak).
+    const b = new SqlBuilder([targets.map((t) => t.id), targets.map((t) => t.type), rewritten.map((t) => t.id), rewritten.map((t) => t.type)]);
+    const shown = this.caller.access ? visible(b, 'l', this.caller.access, undefined, SEE) : 'true';
+    const { rows } = await this.client.query<{ resource_type: string; id: string; target_type: string; target_id: string; shown: boolean }>(
+      `SELECT DISTINCT l.resource_type, l.id, l.target_type, l.target_id, ${shown} AS shown FROM resource_link l
          JOIN unnest($1::text[], $2::text[]) AS t(id, rt) ON l.target_id = t.id AND l.target_type = t.rt
         WHERE NOT (l.id = t.id AND l.resource_type = t.rt)
           AND (l.id, l.resource_type) NOT IN (SELECT * FROM unnest($3::text[], $4::text[]))
         ORDER BY l.target_type, l.target_id, l.resource_type, l.id LIMIT 1000`,
-      [targets.map((t) => t.id), targets.map((t) => t.type), rewritten.map((t) => t.id), rewritten.map((t) => t.type)],
+      b.params,
     );
     if (rows.length === 0) return;
     const byTarget = new Map<string, string[]>();
     for (const r of rows) {
       const k = key(r.target_type, r.target_id);
-      byTarget.set(k, [...(byTarget.get(k) ?? []), key(r.resource_type, r.id)]);
+      byTarget.set(k, [...(byTarget.get(k) ?? []), r.shown ? key(r.resource_type, r.id) : HIDDEN_REFERRER]);
     }
     for (const w of deletes) {
       for (const v of w.writes) {
-        const referrers = byTarget.get(key(v.resourceType, v.id));
-        if (!referrers) continue;
+        const all = byTarget.get(key(v.resourceType, v.id));
+        if (!all) continue;
+        const hidden = all.includes(HIDDEN_REFERRER);
+        const referrers = [...all.filter((r) => r !== HIDDEN_REFERRER), ...(hidden ? ['resources outside your access'] : [])];
         const more = referrers.length > MAX_LISTED_REFERRERS ? ' and more' : '';
         this.fail(
           w,

@@ -38,6 +38,8 @@ beforeAll(async () => {
     obs('a-vital', 'a', VITAL),
     obs('b-lab', 'b', LAB),
     obs('b-vital', 'b', VITAL),
+    obs('a-target', 'a', LAB),
+    { ...obs('b-ref', 'b', LAB), hasMember: [{ reference: 'Observation/a-target' }] },
   ];
   for (const r of data) await repo.update(SYSTEM_CALLER, r.resourceType, r.id, r);
 });
@@ -61,7 +63,7 @@ describe('writes of a patient-scoped token', () => {
     const made = await repo.create(patientA(), obs('x', 'a', LAB), 'Observation');
     expect(made.outcome).toBe('created');
     await expect(repo.create(patientA(), obs('x', 'b', LAB), 'Observation')).rejects.toMatchObject({ status: 403 });
-    expect(await ids(SYSTEM_CALLER, 'Observation', 'subject=Patient/b')).toEqual(['b-lab', 'b-vital']);
+    expect(await ids(SYSTEM_CALLER, 'Observation', 'subject=Patient/b')).toEqual(['b-lab', 'b-ref', 'b-vital']);
   });
 
   test('an update may not move a resource out of the compartment (old and new version inside)', async () => {
@@ -93,6 +95,13 @@ describe('writes of a patient-scoped token', () => {
     expect((await repo.read(SYSTEM_CALLER, 'Observation', 'b-lab')).versionId).toBe(1);
   });
 
+  test('a hidden referrer blocks a delete (409) but is not named', async () => {
+    const conflict = await repo.delete(patientA(), 'Observation', 'a-target').catch((e) => e);
+    expect(conflict).toMatchObject({ status: 409 });
+    expect(conflict.issues[0].diagnostics).toContain('resources outside your access');
+    expect(conflict.issues[0].diagnostics).not.toContain('b-ref');
+  });
+
   test('conditional writes match only what the caller may see', async () => {
     // b's lab observation is invisible: the conditional delete finds nothing of b's to delete
     const deleted = await repo.conditionalDelete(patientA(), 'Observation', 'code:text=b-lab');
@@ -100,7 +109,7 @@ describe('writes of a patient-scoped token', () => {
     // conditional update whose criteria match only b's resource: no match for this caller, so it creates in a's compartment
     const r = await repo.conditionalUpdate(patientA(), 'Observation', 'code:text=b-vital', { ...obs('new-1', 'a', VITAL), id: undefined });
     expect(r.outcome).toBe('created');
-    expect(await ids(SYSTEM_CALLER, 'Observation', 'subject=Patient/b')).toEqual(['b-lab', 'b-vital']);
+    expect(await ids(SYSTEM_CALLER, 'Observation', 'subject=Patient/b')).toEqual(['b-lab', 'b-ref', 'b-vital']);
   });
 
   test('scope escalation: a read-only token writing is a 403 naming the scope it lacks', async () => {
