@@ -61,9 +61,10 @@ export function registerAdminPaths(app: FastifyInstance, s: AuthServices): void 
       if (!auth.admin) throw new OAuthError('insufficient_scope', "creating users needs an admin client's token", 403);
       const body = jsonBody(req);
       if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new OAuthError('invalid_request', 'the body must be a JSON object');
-      const { username, password, fhirUser } = body as Record<string, unknown>;
+      // oidcIssuer + oidcSubject (optional) link the user to an identity of the upstream OpenID provider
+      const { username, password, fhirUser, oidcIssuer, oidcSubject } = body as Record<string, unknown>;
       try {
-        const user = await users.create({ username, password, fhirUser });
+        const user = await users.create({ username, password, fhirUser, oidcIssuer, oidcSubject });
         return { id: user.id, username: user.username, fhirUser: user.fhirUser };
       } catch (e) {
         if (e instanceof UserInputError) throw new OAuthError('invalid_request', e.message);

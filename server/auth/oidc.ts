@@ -86,6 +86,7 @@ export class UpstreamOidc {
   async finish(query: URLSearchParams, expected: { state: string; nonce: string; codeVerifier: string }, users: UserStore): Promise<UpstreamResult> {
     if (query.get('error')) return { kind: 'failed', reason: `the provider answered ${query.get('error')}` };
     let claims: client.IDToken | undefined;
+    let email: { email?: unknown; email_verified?: unknown } = {};
     try {
       const configuration = await this.discover();
       const current = new URL(this.callbackUrl);
@@ -97,14 +98,19 @@ export class UpstreamOidc {
         idTokenExpected: true,
       });
       claims = tokens.claims();
+      email = { email: claims?.email, email_verified: claims?.email_verified };
+      // a provider may keep the e-mail for its userinfo endpoint (claims requested by scope)
+      if (claims && this.config.oidcMatchEmail && email.email === undefined) {
+        email = await client.fetchUserInfo(configuration, tokens.access_token, claims.sub);
+      }
     } catch (e) {
       return { kind: 'failed', reason: `the provider's answer did not verify (${(e as Error).name})` };
     }
     if (!claims) return { kind: 'failed', reason: 'the provider sent no id_token' };
     const user = await users.byOidcIdentity(claims.iss, claims.sub);
     if (user) return { kind: 'user', user };
-    if (this.config.oidcMatchEmail && claims.email_verified === true && typeof claims.email === 'string') {
-      const byEmail = await users.byEmailUsername(claims.email);
+    if (this.config.oidcMatchEmail && email.email_verified === true && typeof email.email === 'string') {
+      const byEmail = await users.byEmailUsername(email.email);
       // a user bound to an upstream identity signs in only as that identity
       if (byEmail && !byEmail.oidcSubject) return { kind: 'user', user: byEmail };
     }
