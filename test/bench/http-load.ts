@@ -48,13 +48,25 @@ export interface LoadOptions {
   serverPid: number;
   /** the benchmark's PostgreSQL cluster, for CPU accounting (cpu.ts) */
   postmasterPid?: number;
+  /**
+   * Idle time after the warm-up and after the measured run before the CPU counters are read, so that work the
+   * server does after answering (the audit log's batched INSERT, every AROGYA_AUDIT_FLUSH_MS) is counted in the
+   * phase whose requests caused it — not the warm-up's in the measured window, nor the measured run's left out.
+   */
+  settleMs?: number;
 }
+
+const settle = (ms: number | undefined): Promise<void> => new Promise((r) => setTimeout(r, ms ?? 0));
 
 export async function measureHttp(o: LoadOptions): Promise<PhaseResult> {
   const base = { url: o.url, connections: o.connections, requests: o.requests, timeout: 30 };
-  if (o.warmupSeconds > 0) await run({ ...base, duration: o.warmupSeconds });
+  if (o.warmupSeconds > 0) {
+    await run({ ...base, duration: o.warmupSeconds });
+    await settle(o.settleMs);
+  }
   const before = cpuSnapshot(o.serverPid, o.postmasterPid);
   const result = await run({ ...base, duration: o.seconds });
+  await settle(o.settleMs);
   const after = cpuSnapshot(o.serverPid, o.postmasterPid);
   const cpu = cpuSplit(before, after);
   const statusCodes: Record<string, number> = {};
@@ -64,7 +76,7 @@ export async function measureHttp(o: LoadOptions): Promise<PhaseResult> {
     name: o.name,
     requests: ok,
     seconds: cpu.seconds,
-    perSecond: ok / cpu.seconds,
+    perSecond: ok / (cpu.seconds - (o.settleMs ?? 0) / 1000), // the load ran for the window less the settling
     p50: result.latency.p50,
     p99: result.latency.p99,
     non2xx: result.non2xx,

@@ -11,7 +11,7 @@ export interface Comparison {
   targetMicros: number;
 }
 
-function table(rows: string[][], rightAligned: (col: number) => boolean): string {
+export function table(rows: string[][], rightAligned: (col: number) => boolean): string {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
   return rows
     .map((r) =>
@@ -23,11 +23,11 @@ function table(rows: string[][], rightAligned: (col: number) => boolean): string
     .join('\n');
 }
 
-const num = (n: number, digits = 0): string =>
+export const num = (n: number, digits = 0): string =>
   Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : '-';
 
 /** CPU-seconds per request of everything the phase ran: the server (if any), PostgreSQL and the load generator. */
-function cpuPerRequest(p: PhaseResult): number {
+export function cpuPerRequest(p: PhaseResult): number {
   return p.requests ? (p.cpu.server + p.cpu.postgres + p.cpu.loadGenerator) / p.requests : NaN;
 }
 
@@ -67,7 +67,7 @@ export function formatResults(cs: Comparison[]): string {
   return table(rows, (col) => col > 0 && col < 12) + (notes.length ? `\n${notes.join('\n')}` : '');
 }
 
-function median(xs: number[]): number {
+export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
@@ -185,4 +185,56 @@ export function formatProfile(title: string, s: ProfileSummary | undefined): str
   const rows2 = [['inclusive time of server functions', 'share']];
   for (const [k, v] of s.serverFunctions) rows2.push([k, pct(v)]);
   return `${title}: ${num(s.busyMicros / 1e6, 2)} CPU-s busy in ${s.files} profiles\n${table(rows, (c) => c === 1)}\n\n${table(rows2, (c) => c === 1)}`;
+}
+
+/** One round's pair of phases: the same requests with a bearer token and the audit log on, and with AROGYA_AUTH=off. */
+export interface AuthComparison {
+  name: string;
+  on: PhaseResult;
+  off: PhaseResult;
+}
+
+/** Issue 11's target: with a token and audit, CPU per request within 15 % of AROGYA_AUTH=off. */
+export const AUTH_OVERHEAD_TARGET = 1.15;
+
+export function formatAuth(cs: AuthComparison[]): string {
+  const rows = [['', 'token+audit req/s', 'µs/req', 'p50 ms', 'non-2xx', 'auth off req/s', 'µs/req', 'p50 ms', 'CPU on/off', 'req/s on/off', '']];
+  for (const c of cs) {
+    const on = cpuPerRequest(c.on);
+    const off = cpuPerRequest(c.off);
+    rows.push([
+      c.name,
+      num(c.on.perSecond),
+      num(on * 1e6),
+      num(c.on.p50, 1),
+      `${c.on.non2xx + c.on.errors}`,
+      num(c.off.perSecond),
+      num(off * 1e6),
+      num(c.off.p50, 1),
+      num(on / off, 3),
+      num(c.on.perSecond / c.off.perSecond, 3),
+      on / off <= AUTH_OVERHEAD_TARGET ? 'PASS' : 'ABOVE 1.15',
+    ]);
+  }
+  return table(rows, (col) => col > 0 && col < 10);
+}
+
+export function formatAuthMedians(rounds: AuthComparison[][]): string {
+  const rows = [['median of rounds', 'CPU on/off each round', 'median', 'token+audit µs', 'off µs', 'req/s on/off', 'target', '']];
+  for (const [k, first] of rounds[0].entries()) {
+    const cs = rounds.map((r) => r[k]);
+    const ratios = cs.map((c) => cpuPerRequest(c.on) / cpuPerRequest(c.off));
+    const m = median(ratios);
+    rows.push([
+      first.name,
+      ratios.map((x) => num(x, 3)).join(', '),
+      num(m, 3),
+      num(median(cs.map((c) => cpuPerRequest(c.on) * 1e6))),
+      num(median(cs.map((c) => cpuPerRequest(c.off) * 1e6))),
+      num(median(cs.map((c) => c.on.perSecond / c.off.perSecond)), 3),
+      `≤ ${num(AUTH_OVERHEAD_TARGET, 2)}`,
+      m <= AUTH_OVERHEAD_TARGET ? 'PASS' : 'ABOVE',
+    ]);
+  }
+  return table(rows, (col) => col > 1 && col < 7);
 }

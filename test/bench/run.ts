@@ -7,10 +7,17 @@
  * side by side on the same database. It reports; it never fails on a figure (exit 0), only when it cannot run
  * (exit 1).
  *
+ * The server runs as deployed: SMART on, every request with the admin client's bearer token, the audit log on
+ * (issue 11). Read and search-by-NHID also run against a second server on the same database with AROGYA_AUTH=off
+ * (no token, no audit): issue 11's target is CPU per request with token + audit within 15 % of that. Each phase's
+ * CPU is read once the audit log's batch interval has passed after its load (http-load.ts `settleMs`), so the
+ * audit INSERTs of its requests are counted in it.
+ *
  * Env: DATABASE_URL (external PostgreSQL, else embedded), BENCH_ROUNDS (3), BENCH_SECONDS (10), BENCH_WARMUP (2),
  * BENCH_CONNECTIONS (16), BENCH_WORKERS (server workers, default one per core), BENCH_RAW_THREADS (auto),
  * BENCH_CPU_PROF=1 (profile the server workers with --cpu-prof and summarise each phase).
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,11 +25,23 @@ import pg from 'pg';
 import { openBenchDatabase, type BenchDatabase } from './database';
 import { measureHttp, stopLoad, type PhaseResult } from './http-load';
 import { measureSteps } from './inprocess';
-import { PATIENT_JSON, bodyWithNhid } from './payload';
+import { PATIENT_JSON, bodyWithNhid, nhid } from './payload';
 import { summariseProfiles, type ProfileSummary } from './profile';
 import { measureRaw, stopRaw } from './raw';
 import type { RawOp } from './raw-loops';
-import { formatCpu, formatCpuRatios, formatMedians, formatProfile, formatResults, formatSteps, loadWarning, type Comparison } from './report';
+import {
+  type AuthComparison,
+  type Comparison,
+  formatAuth,
+  formatAuthMedians,
+  formatCpu,
+  formatCpuRatios,
+  formatMedians,
+  formatProfile,
+  formatResults,
+  formatSteps,
+  loadWarning,
+} from './report';
 import { serverErrors, startServer, type BenchServer } from './server';
 
 function intEnv(name: string, fallback: number, min = 0): number {
@@ -43,6 +62,18 @@ let nhidCounter = 1_000_000;
 const ROUNDS = intEnv('BENCH_ROUNDS', 3, 1);
 /** µs of CPU per request, all processes of the phase (issue 9). */
 const TARGETS = { create: 1_400, read: 200 };
+/** The bench's admin client (client_credentials, system/*.cruds), given to the server like AROGYA_ADMIN_CLIENT_* in production. */
+const ADMIN = { id: 'bench-admin', secret: crypto.randomBytes(24).toString('base64url') };
+const SMART_ENV = {
+  AROGYA_AUTH: 'smart',
+  AROGYA_AUDIT: 'on',
+  AROGYA_ADMIN_CLIENT_ID: ADMIN.id,
+  AROGYA_ADMIN_CLIENT_SECRET: ADMIN.secret,
+  AROGYA_ACCESS_TOKEN_TTL: '3600',
+};
+const AUDIT_FLUSH_MS = 200;
+/** Idle time after a phase's load before its CPU is read: the audit log's last batch of the phase is written in it. */
+const SETTLE_MS = AUDIT_FLUSH_MS + 300;
 
 const started = Date.now();
 const say = (msg: string): void => console.log(msg);
@@ -80,8 +111,27 @@ function checkpoint(): void {
 
 // ------------------------------------------------------------------------------------------------------------
 
-async function validatePayload(base: string): Promise<string> {
-  const res = await fetch(`${base}/Patient/$validate`, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: PATIENT_JSON });
+/** An access token of the bench's admin client from the server's token endpoint (client_credentials). */
+async function adminToken(base: string): Promise<string> {
+  const res = await fetch(`${base.replace(/\/fhir$/, '')}/auth/token`, {
+    method: 'POST',
+    headers: {
+      authorization: `Basic ${Buffer.from(`${ADMIN.id}:${ADMIN.secret}`).toString('base64')}`,
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    body: 'grant_type=client_credentials&scope=system%2F*.cruds',
+  });
+  const body = (await res.json()) as { access_token?: string };
+  if (!res.ok || !body.access_token) throw new Error(`the token endpoint answered HTTP ${res.status}`);
+  return body.access_token;
+}
+
+async function validatePayload(base: string, auth: Record<string, string>): Promise<string> {
+  const res = await fetch(`${base}/Patient/$validate`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/fhir+json', ...auth },
+    body: PATIENT_JSON,
+  });
   const oo = (await res.json()) as { issue?: { severity: string; diagnostics?: string; expression?: string[] }[] };
   const issues = (oo.issue ?? []).filter((i) => i.severity !== 'information');
   const errors = issues.filter((i) => i.severity === 'error' || i.severity === 'fatal');
@@ -93,40 +143,109 @@ async function validatePayload(base: string): Promise<string> {
   return issues.length ? `${issues.length} warning(s): ${issues.map((i) => i.diagnostics).join('; ')}` : 'no issues';
 }
 
-/** Creates `n` Patients over `CONNECTIONS` parallel loops; returns their ids. */
-async function createPatients(base: string, n: number, first: number): Promise<string[]> {
+/** Creates `n` Patients over `CONNECTIONS` parallel loops; returns their ids and NHIDs. */
+async function createPatients(base: string, n: number, first: number, auth: Record<string, string>): Promise<{ ids: string[]; nhids: string[] }> {
   const ids: string[] = [];
+  const nhids: string[] = [];
   let next = 0;
   const loop = async (): Promise<void> => {
     while (next < n) {
       const k = next++;
       const res = await fetch(`${base}/Patient`, {
         method: 'POST',
-        headers: { 'content-type': 'application/fhir+json', prefer: 'return=minimal' },
+        headers: { 'content-type': 'application/fhir+json', prefer: 'return=minimal', ...auth },
         body: bodyWithNhid(first + k),
       });
       await res.arrayBuffer();
       const id = /\/Patient\/([^/]+)\/_history\//.exec(res.headers.get('location') ?? '')?.[1];
       if (res.status !== 201 || !id) throw new Error(`creating a Patient answered HTTP ${res.status}`);
       ids.push(id);
+      nhids.push(nhid(first + k));
     }
   };
   await Promise.all(Array.from({ length: CONNECTIONS }, loop));
-  return ids;
+  return { ids, nhids };
 }
 
-async function serverPhases(
-  dbUrl: string,
-): Promise<{ create: PhaseResult; read: PhaseResult; validation: string; profile?: Record<string, ProfileSummary | undefined> }> {
-  const profDir = path.join(workDir, 'cpu-prof');
-  server = await startServer({
-    databaseUrl: dbUrl,
-    workers: WORKERS,
-    logFile: path.join(workDir, 'server.log'),
-    nodeFlags: CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [],
+/** The read and search phases (the same for both servers): GET Patient/{id}, GET Patient?identifier={NHID}. */
+async function readAndSearch(
+  label: string,
+  srv: BenchServer,
+  patients: { ids: string[]; nhids: string[] },
+  auth: Record<string, string>,
+): Promise<{ read: PhaseResult; search: PhaseResult }> {
+  const common = {
+    url: srv.base,
+    connections: CONNECTIONS,
+    warmupSeconds: WARMUP,
+    seconds: SECONDS,
+    serverPid: srv.pid,
+    postmasterPid: db?.postmasterPid,
+    settleMs: SETTLE_MS,
+  };
+  step(`read (${label}): GET /fhir/Patient/{id} over ${patients.ids.length} ids, ${CONNECTIONS} connections, ${WARMUP} s warm-up + ${SECONDS} s`);
+  let cursor = 0;
+  const read = await measureHttp({
+    ...common,
+    name: `read (${label})`,
+    requests: [
+      { method: 'GET', headers: auth, setupRequest: (req) => ({ ...req, path: `/fhir/Patient/${patients.ids[cursor++ % patients.ids.length]}` }) },
+    ],
   });
-  step(`server ready at ${server.base} (pid ${server.pid}, ${WORKERS} workers)`);
-  const validation = await validatePayload(server.base);
+  checkpoint();
+  step(`search (${label}): GET /fhir/Patient?identifier={NHID system}|{NHID} over ${patients.nhids.length} NHIDs (one match each)`);
+  let k = 0;
+  const search = await measureHttp({
+    ...common,
+    name: `search (${label})`,
+    requests: [
+      {
+        method: 'GET',
+        headers: auth,
+        setupRequest: (req) => ({
+          ...req,
+          path: `/fhir/Patient?identifier=${encodeURIComponent(`https://healthid.abdm.gov.in|${patients.nhids[k++ % patients.nhids.length]}`)}`,
+        }),
+      },
+    ],
+  });
+  checkpoint();
+  return { read, search };
+}
+
+interface ServerPhases {
+  create: PhaseResult;
+  read: PhaseResult;
+  auth: AuthComparison[];
+  validation: string;
+  profile?: Record<string, ProfileSummary | undefined>;
+}
+
+/** Stops the server under test, reporting what it logged at error level. */
+async function stopServer(srv: BenchServer): Promise<void> {
+  const errors = serverErrors(srv.logFile);
+  await srv.stop(); // SIGTERM; frees the cores (and makes the workers write their profiles)
+  step('server stopped');
+  if (errors.length) {
+    keepWorkDir = true;
+    say(`server logged errors (full log: ${srv.logFile}):\n${errors.map((l) => `  ${l}`).join('\n')}`);
+  }
+}
+
+async function serverPhases(dbUrl: string): Promise<ServerPhases> {
+  const profDir = path.join(workDir, 'cpu-prof');
+  const start = (env: Record<string, string>): Promise<BenchServer> =>
+    startServer({
+      databaseUrl: dbUrl,
+      workers: WORKERS,
+      logFile: path.join(workDir, 'server.log'),
+      nodeFlags: CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [],
+      env: { ...env, AROGYA_AUDIT_FLUSH_MS: String(AUDIT_FLUSH_MS) },
+    });
+  server = await start(SMART_ENV);
+  const auth = { authorization: `Bearer ${await adminToken(server.base)}` };
+  step(`server ready at ${server.base} (pid ${server.pid}, ${WORKERS} workers, SMART on, audit on, admin bearer token)`);
+  const validation = await validatePayload(server.base, auth);
   step(`payload: Patient, ${Buffer.byteLength(PATIENT_JSON)} bytes of JSON; POST Patient/$validate: ${validation}`);
   checkpoint();
 
@@ -139,41 +258,47 @@ async function serverPhases(
     seconds: SECONDS,
     serverPid: server.pid,
     postmasterPid: db?.postmasterPid,
+    settleMs: SETTLE_MS,
     requests: [
       {
         method: 'POST',
         path: '/fhir/Patient',
-        headers: { 'content-type': 'application/fhir+json' },
+        headers: { 'content-type': 'application/fhir+json', ...auth },
         setupRequest: (req) => ({ ...req, body: bodyWithNhid(nhidCounter++) }),
       },
     ],
   });
   checkpoint();
 
-  const ids = await createPatients(server.base, READ_IDS, 1);
-  step(`read: GET /fhir/Patient/{id} over ${ids.length} ids, ${CONNECTIONS} connections, ${WARMUP} s warm-up + ${SECONDS} s`);
-  let cursor = 0;
-  const read = await measureHttp({
-    name: 'read',
-    url: server.base,
-    connections: CONNECTIONS,
-    warmupSeconds: WARMUP,
-    seconds: SECONDS,
-    serverPid: server.pid,
-    postmasterPid: db?.postmasterPid,
-    requests: [{ method: 'GET', setupRequest: (req) => ({ ...req, path: `/fhir/Patient/${ids[cursor++ % ids.length]}` }) }],
-  });
-  checkpoint();
+  const patients = await createPatients(server.base, READ_IDS, nhidCounter, auth);
+  nhidCounter += READ_IDS;
+  const on = await readAndSearch('token + audit', server, patients, auth);
+  await stopServer(server);
 
-  const errors = serverErrors(server.logFile);
-  await server.stop(); // SIGTERM; frees the cores for the baseline (and makes the workers write their profiles)
-  step('server stopped');
-  if (errors.length) {
-    keepWorkDir = true;
-    say(`server logged errors (full log: ${server.logFile}):\n${errors.map((l) => `  ${l}`).join('\n')}`);
-  }
-  const profile = CPU_PROF ? { create: summariseProfiles(profDir, create.window), read: summariseProfiles(profDir, read.window) } : undefined;
-  return { create, read, validation, profile };
+  server = await start({ AROGYA_AUTH: 'off', AROGYA_AUDIT: 'off' });
+  step(`server ready at ${server.base} (pid ${server.pid}, ${WORKERS} workers, AROGYA_AUTH=off: no token, no audit)`);
+  const off = await readAndSearch('auth off', server, patients, {});
+  await stopServer(server);
+
+  const profile = CPU_PROF
+    ? {
+        create: summariseProfiles(profDir, create.window),
+        read: summariseProfiles(profDir, on.read.window),
+        search: summariseProfiles(profDir, on.search.window),
+        'read, auth off': summariseProfiles(profDir, off.read.window),
+        'search, auth off': summariseProfiles(profDir, off.search.window),
+      }
+    : undefined;
+  return {
+    create,
+    read: on.read,
+    auth: [
+      { name: 'read', on: on.read, off: off.read },
+      { name: 'search', on: on.search, off: off.search },
+    ],
+    validation,
+    profile,
+  };
 }
 
 /** The raw baseline for one statement: probes inline vs worker-thread clients (unless fixed), keeps the best. */
@@ -202,7 +327,11 @@ async function rawPhase(url: string, op: RawOp, ids: string[]): Promise<{ result
 }
 
 /** One round: the server's create and read phases, then the raw INSERT and SELECT, and the round's report. */
-async function benchRound(bench: BenchDatabase, round: number, steps: ReturnType<typeof measureSteps>): Promise<Comparison[]> {
+async function benchRound(
+  bench: BenchDatabase,
+  round: number,
+  steps: ReturnType<typeof measureSteps>,
+): Promise<{ comparisons: Comparison[]; auth: AuthComparison[] }> {
   const srv = await serverPhases(bench.url);
 
   const admin = new pg.Client({ connectionString: bench.url });
@@ -229,14 +358,19 @@ async function benchRound(bench: BenchDatabase, round: number, steps: ReturnType
   ];
   say('');
   say(`Round ${round}: ${CONNECTIONS} concurrent connections/clients, ${SECONDS} s measured after ${WARMUP} s warm-up; ${bench.description}`);
-  say(`  server: node dist/server/main.js serve, ${WORKERS} workers, validation + indexing + referential integrity on (defaults)`);
+  say(
+    `  server: node dist/server/main.js serve, ${WORKERS} workers, validation + indexing + referential integrity on (defaults), SMART on with the admin client's bearer token, audit on`,
+  );
   say(`  raw INSERT: ${insert.how}`);
   say(`  raw SELECT: ${select.how}`);
   say('  raw statements: INSERT INTO bench_raw VALUES ($1, $2) / SELECT content FROM bench_raw WHERE id = $1 (prepared, autocommit)');
   say('');
   say(formatResults(comparisons));
   say('');
-  const phases = [srv.create, insert.result, srv.read, select.result];
+  say('Token + audit vs AROGYA_AUTH=off (same database and requests; CPU µs per request, all processes of the phase):');
+  say(formatAuth(srv.auth));
+  say('');
+  const phases = [srv.create, insert.result, srv.read, select.result, ...srv.auth.slice(1).map((a) => a.on), ...srv.auth.map((a) => a.off)];
   const warning = loadWarning(phases);
   if (warning) {
     say(warning);
@@ -256,7 +390,7 @@ async function benchRound(bench: BenchDatabase, round: number, steps: ReturnType
       say(formatProfile(`server CPU profile, ${phase} phase (all workers, measured window)`, summary));
     }
   }
-  return comparisons;
+  return { comparisons, auth: srv.auth };
 }
 
 async function main(): Promise<void> {
@@ -269,15 +403,21 @@ async function main(): Promise<void> {
   step('in-process step costs measured');
 
   const rounds: Comparison[][] = [];
+  const authRounds: AuthComparison[][] = [];
   for (let round = 1; round <= ROUNDS; round++) {
     if (ROUNDS > 1) step(`round ${round} of ${ROUNDS}`);
-    rounds.push(await benchRound(db, round, steps));
+    const r = await benchRound(db, round, steps);
+    rounds.push(r.comparisons);
+    authRounds.push(r.auth);
   }
   if (ROUNDS > 1) {
     say('');
     say(`Over the ${ROUNDS} rounds (the targets are medians of CPU per request, all processes of the phase):`);
     say(formatMedians(rounds));
   }
+  say('');
+  say(`Token + audit vs AROGYA_AUTH=off over ${ROUNDS} round(s) (issue 11: CPU per request within 15 %):`);
+  say(formatAuthMedians(authRounds));
   say('');
   say(`total time ${((Date.now() - started) / 1000).toFixed(0)} s`);
 }

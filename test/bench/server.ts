@@ -23,6 +23,8 @@ export interface ServerOptions {
   logFile: string;
   /** extra node flags, e.g. --cpu-prof (cluster workers inherit them) */
   nodeFlags?: string[];
+  /** extra environment, e.g. AROGYA_AUTH and the admin client's credentials */
+  env?: Record<string, string>;
 }
 
 async function waitReady(base: string, child: ChildProcess, timeoutMs: number): Promise<void> {
@@ -55,6 +57,7 @@ export async function startServer(opts: ServerOptions): Promise<BenchServer> {
       AROGYA_BASE_URL: `http://127.0.0.1:${port}/fhir`,
       AROGYA_WORKERS: String(opts.workers),
       LOG_LEVEL: 'warn',
+      ...opts.env,
     },
     stdio: ['ignore', log, log],
     detached: true, // its own process group: a ctrl-c on the terminal reaches us, and we stop it in order
