@@ -176,3 +176,33 @@ test('the audit log is append-only: clients cannot create, update or delete Audi
   expect(tx.status).toBe(405);
   expect((await server.request('GET', `/AuditEvent/${body.id}`)).status).toBe(200);
 });
+
+test('AuditEvents are reached through the same routes as every type: compartment, POST _search, bundle entries, _summary', async () => {
+  await call('GET', `/Patient/${patientId}`);
+  await flush();
+  const compartment = await server.request('GET', `/Patient/${patientId}/AuditEvent?subtype=read`);
+  expect(compartment.status).toBe(200);
+  expect(compartment.body.entry.length).toBeGreaterThan(0);
+  for (const e of compartment.body.entry) expect(patients(e.resource)).toContain(`Patient/${patientId}`);
+
+  const posted = await server.request('POST', '/AuditEvent/_search', {
+    body: `patient=${patientId}&action=R`,
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+  });
+  expect(posted.status).toBe(200);
+  expect(posted.body.entry.map((e: Json) => e.resource.id)).toEqual(compartment.body.entry.map((e: Json) => e.resource.id));
+
+  const counted = await server.request('GET', `/AuditEvent?patient=${patientId}&_summary=count`);
+  expect(counted.body.total).toBeGreaterThanOrEqual(compartment.body.entry.length);
+
+  const bundle = await server.request('POST', '', {
+    body: { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'GET', url: `AuditEvent?patient=${patientId}&_count=1` } }] },
+  });
+  expect(bundle.body.entry[0].response.status).toBe('200 OK');
+  expect(bundle.body.entry[0].resource.entry).toHaveLength(1);
+
+  expect((await server.request('GET', '/?_type=AuditEvent,Patient')).status).toBe(400);
+  expect((await server.request('GET', `/AuditEvent/${compartment.body.entry[0].resource.id}/_history`)).status).toBe(400);
+  expect((await server.request('GET', `/AuditEvent/${compartment.body.entry[0].resource.id}/_history/1`)).status).toBe(200);
+  expect((await server.request('GET', '/AuditEvent/not-a-uuid')).status).toBe(404);
+});
