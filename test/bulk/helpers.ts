@@ -10,10 +10,22 @@ type Json = Record<string, any>;
 
 export const ASYNC = { prefer: 'respond-async', accept: 'application/fhir+json' };
 
+/** The token getter of each bulk test server, by origin: raw requests (files, uploads) carry its bearer token. */
+const tokens = new Map<string, () => Promise<string | undefined>>();
+
+/** fetch with the bearer token of the test server the URL belongs to (none with AROGYA_AUTH=off). */
+export async function bulkFetch(url: string, init: RequestInit = {}): Promise<Response> {
+  const token = await tokens.get(new URL(url).origin)?.();
+  const headers = new Headers(init.headers);
+  if (token && !headers.has('authorization')) headers.set('authorization', `Bearer ${token}`);
+  return fetch(url, { ...init, headers });
+}
+
 /** A test server with its own data dir (exports and uploads land there), removed by close(). */
 export async function startBulkServer(overrides: Parameters<typeof startServer>[0] = {}): Promise<TestServer & { dataDir: string }> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'arogya-bulk-'));
   const server = await startServer({ dataDir, ...overrides });
+  tokens.set(server.origin, server.token);
   const close = server.close.bind(server);
   return Object.assign(server, {
     dataDir,
@@ -60,7 +72,7 @@ export async function runExport(server: TestServer, p: string, init: Parameters<
 }
 
 export async function download(url: string): Promise<{ contentType: string | null; lines: string[] }> {
-  const res = await fetch(url);
+  const res = await bulkFetch(url);
   expect(res.status).toBe(200);
   const text = await res.text();
   return { contentType: res.headers.get('content-type'), lines: text.split('\n').filter((l) => l !== '') };

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Pool } from '../../server/database/pool';
 import { fixturesAvailable, type TestServer } from '../harness';
-import { ALFREDA, LUIGI, countsByType, download, kickOff, loadSynthea, runExport, startBulkServer, waitForJob } from './helpers';
+import { ALFREDA, LUIGI, bulkFetch, countsByType, download, kickOff, loadSynthea, runExport, startBulkServer, waitForJob } from './helpers';
 
 type Json = Record<string, any>;
 
@@ -33,7 +33,7 @@ function importBody(inputs: { type: string; url: string }[]): Json {
 }
 
 async function upload(server: TestServer, text: string, type = 'application/fhir+ndjson'): Promise<string> {
-  const res = await fetch(`${server.base}/_bulk/upload`, { method: 'POST', body: text, headers: { 'content-type': type } });
+  const res = await bulkFetch(`${server.base}/_bulk/upload`, { method: 'POST', body: text, headers: { 'content-type': type } });
   expect(res.status).toBe(201);
   const body = (await res.json()) as Json;
   expect(res.headers.get('location')).toBe(body.url);
@@ -202,19 +202,19 @@ describe('the upload endpoint', () => {
     const line = JSON.stringify({ resourceType: 'Basic', id: 'big', code: { text: 'y'.repeat(1000) } });
     const text = `${Array.from({ length: 18_000 }, () => line).join('\n')}\n`; // ~18 MB > the 16 MiB JSON limit
     const url = await upload(target, text, 'application/ndjson');
-    const back = await fetch(url);
+    const back = await bulkFetch(url);
     expect(back.headers.get('content-type')).toMatch(/^application\/fhir\+ndjson/);
     expect((await back.text()).length).toBe(text.length);
-    expect((await fetch(url, { method: 'DELETE' })).status).toBe(204);
-    expect((await fetch(url)).status).toBe(404);
+    expect((await bulkFetch(url, { method: 'DELETE' })).status).toBe(204);
+    expect((await bulkFetch(url)).status).toBe(404);
   });
 
   test('wrong content type → 415; over AROGYA_BULK_UPLOAD_LIMIT → 413 and nothing kept', async () => {
-    const json = await fetch(`${target.base}/_bulk/upload`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/fhir+json' } });
+    const json = await bulkFetch(`${target.base}/_bulk/upload`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/fhir+json' } });
     expect(json.status).toBe(415);
     const small = await startBulkServer({ bulkUploadLimit: 4096 });
     try {
-      const res = await fetch(`${small.base}/_bulk/upload`, {
+      const res = await bulkFetch(`${small.base}/_bulk/upload`, {
         method: 'POST',
         body: 'x'.repeat(10_000),
         headers: { 'content-type': 'application/fhir+ndjson' },
