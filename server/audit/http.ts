@@ -180,7 +180,8 @@ export function registerAuditHooks(app: FastifyInstance, log: AuditLog | null, p
   app.decorateRequest('auditTrail', null);
   if (!log) return;
   app.addHook('onRequest', async (req) => {
-    if (req.url.startsWith(prefix) && (req.url.length === prefix.length || '/?'.includes(req.url[prefix.length]))) {
+    // (CORS preflights touch no data and decide nothing)
+    if (req.method !== 'OPTIONS' && req.url.startsWith(prefix) && (req.url.length === prefix.length || '/?'.includes(req.url[prefix.length]))) {
       req.auditTrail = new RequestTrail(() => isAuditReader(req.auth));
     }
   });

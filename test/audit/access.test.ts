@@ -206,3 +206,13 @@ test('AuditEvents are reached through the same routes as every type: compartment
   expect((await server.request('GET', `/AuditEvent/${compartment.body.entry[0].resource.id}/_history/1`)).status).toBe(200);
   expect((await server.request('GET', '/AuditEvent/not-a-uuid')).status).toBe(404);
 });
+
+test('a CORS preflight is not an access', async () => {
+  const requestId = 'preflight-1';
+  const res = await fetch(`${server.base}/Patient/${patientId}`, {
+    method: 'OPTIONS',
+    headers: { origin: 'https://app.example', 'access-control-request-method': 'GET', 'x-request-id': requestId },
+  });
+  expect(res.status).toBeLessThan(300);
+  expect(await eventsOf(requestId)).toEqual([]);
+});
