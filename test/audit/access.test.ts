@@ -213,6 +213,6 @@ test('a CORS preflight is not an access', async () => {
     method: 'OPTIONS',
     headers: { origin: 'https://app.example', 'access-control-request-method': 'GET', 'x-request-id': requestId },
   });
-  expect(res.status).toBeLessThan(300);
+  await res.arrayBuffer(); // 204 with SMART on (CORS), 405 with AROGYA_AUTH=off (no CORS): not audited either way
   expect(await eventsOf(requestId)).toEqual([]);
 });
