@@ -247,7 +247,13 @@ async function start(f: AuthorizeFlow, reply: FastifyReply, q: URLSearchParams) 
 
 async function signInStep(f: AuthorizeFlow, req: FastifyRequest, reply: FastifyReply, p: PendingRequest, form: URLSearchParams) {
   if (form.get('action') === 'upstream' && f.upstream) {
-    const started = await f.upstream.start();
+    let started: Awaited<ReturnType<UpstreamOidc['start']>>;
+    try {
+      started = await f.upstream.start();
+    } catch {
+      // the provider's metadata could not be read: say so on the page (the password form still works)
+      return showSignIn(f, reply, p, 502, `${f.upstream.name} cannot be reached right now. Try again later, or sign in with your password.`);
+    }
     await f.requests.update(p, {
       params: { ...p.params, upstream: { state: started.state, nonce: started.nonce, codeVerifier: started.codeVerifier } },
     });
@@ -255,7 +261,9 @@ async function signInStep(f: AuthorizeFlow, req: FastifyRequest, reply: FastifyR
   }
   const username = (form.get('username') ?? '').trim();
   const password = form.get('password') ?? '';
-  if (!username || !password) return showSignIn(f, reply, p, 400, 'Enter your username and your password.', username);
+  if (!username || !password) return showSignIn(f, reply, p, 400, 'Enter your username and your password.', username.slice(0, 200));
+  // no username is longer (users.ts); a longer one is not looked up, counted or echoed
+  if (username.length > 200) return showSignIn(f, reply, p, 401, 'The username or the password is not right.');
   const wait = await f.limiter.retryAfter(username, req.ip);
   if (wait > 0) {
     recordDecision(req, { kind: 'login', outcome: 'failure', clientId: p.params.clientId, user: username, reason: 'rate limited' });

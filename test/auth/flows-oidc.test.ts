@@ -141,6 +141,31 @@ describeAuth('upstream OpenID Connect sign-in', () => {
     expect((await upstreamSignIn(byEmail, 'bob-unverified')).page.status).toBe(403);
   });
 
+  test('an unreachable provider is a message on the sign-in page, not a 500', async () => {
+    const port = await freePort();
+    const down = await startServer({ oidcIssuer: `http://127.0.0.1:${port}`, oidcClientId: 'x', oidcClientSecret: 'a-long-upstream-client-secret' });
+    try {
+      const clientId = (await registerClient(down, { redirectUris: [REDIRECT] })).clientId;
+      const browser = new Browser();
+      const { challenge } = pkce();
+      const signIn = await browser.get(
+        authorizeUrl(down, {
+          client_id: clientId,
+          redirect_uri: REDIRECT,
+          scope: 'patient/*.rs',
+          code_challenge: challenge,
+          code_challenge_method: 'S256',
+        }),
+      );
+      const page = await browser.submit(signIn, { action: 'upstream' });
+      expect(page.status).toBe(502);
+      expect(pageKind(page)).toBe('sign-in');
+      expect(page.html).toContain('cannot be reached');
+    } finally {
+      await down.close();
+    }
+  });
+
   test('a forged callback (unknown state) is an error page', async () => {
     const res = await new Browser().get(`${plain.origin}/auth/oidc/callback?code=x&state=forged`);
     expect(res.status).toBe(400);
