@@ -170,6 +170,7 @@ export function accessOfGrants(grants: readonly ScopeGrant[], auth: AuthContext,
 const DEFAULT_OPTIONS: AccessOptions = { timeZone: 'UTC', baseUrl: '' };
 const CACHE_SIZE = 1000;
 const cache = new Map<string, AccessRestriction | undefined>();
+const byContext = new WeakMap<AuthContext, { opts: AccessOptions; access: AccessRestriction | undefined }>();
 
 /**
  * The AccessRestriction of a verified token (undefined: unrestricted). `null` — no token: AROGYA_AUTH=off, or a
@@ -177,10 +178,17 @@ const cache = new Map<string, AccessRestriction | undefined>();
  */
 export function accessOf(auth: AuthContext | null | undefined, opts: AccessOptions = DEFAULT_OPTIONS): AccessRestriction | undefined {
   if (!auth) return undefined;
+  // the token service hands out one AuthContext per verified token: its restriction is found without a key
+  const known = byContext.get(auth);
+  if (known && known.opts === opts) return known.access;
   const key = `${auth.scope}\n${auth.patient ?? ''}\n${auth.fhirUser ?? ''}\n${opts.timeZone}\n${opts.baseUrl}`;
-  if (cache.has(key)) return cache.get(key);
-  const access = accessOfGrants(auth.grants, auth, opts);
-  if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value as string);
-  cache.set(key, access);
+  let access: AccessRestriction | undefined;
+  if (cache.has(key)) access = cache.get(key);
+  else {
+    access = accessOfGrants(auth.grants, auth, opts);
+    if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value as string);
+    cache.set(key, access);
+  }
+  byContext.set(auth, { opts, access });
   return access;
 }
