@@ -8,7 +8,9 @@ import { useServer } from '../harness';
 let client: Client;
 const server = useServer();
 beforeAll(async () => {
-  client = new Client({ baseUrl: server.base });
+  // with SMART on, the client sends the test's admin token, as a backend service would
+  const token = await server.token();
+  client = new Client({ baseUrl: server.base, ...(token ? { bearerToken: token } : {}) });
 });
 
 test('capability statement, create, read, update, vread, history, search by identifier, delete', async () => {

@@ -122,7 +122,7 @@ test('$everything', async () => {
 test('bulk export NDJSON lines', async () => {
   const manifest = await runExport(server, '/$export?_type=Patient,Observation');
   const lines: string[] = [];
-  for (const o of manifest.output as { url: string }[]) lines.push(...(await (await fetch(o.url)).text()).split('\n').filter(Boolean));
+  for (const o of manifest.output as { url: string }[]) lines.push(...(await server.request('GET', o.url)).text.split('\n').filter(Boolean));
   expect(lines.length).toBe(3);
   expect(lines.map(firstKey)).toEqual(['resourceType', 'resourceType', 'resourceType']);
 });
