@@ -141,7 +141,7 @@ describeAuth('attacks on the authorization code flow', () => {
   });
 
   test('a replayed code is refused and what it issued is revoked', async () => {
-    const c = await code();
+    const c = await code('user/Patient.rs offline_access');
     const first = await exchange(c);
     expect(first.status).toBe(200);
     const read = () => server.request('GET', `/Patient/${patient}`, { headers: { authorization: `Bearer ${first.body.access_token}` } });
