@@ -318,6 +318,36 @@ describeAuth('a patient-scoped token sees none of another patient’s data', () 
     }
   });
 
+  test('uploads for $import answer only to the token that sent them', async () => {
+    const ndjson = { 'content-type': 'application/fhir+ndjson' };
+    const adminUpload = await server.request('POST', '/_bulk/upload', { body: '{"resourceType":"Basic","code":{"text":"x"}}\n', headers: ndjson });
+    expect(adminUpload.status).toBe(201);
+    const get = as(tokenA);
+    expect((await get('GET', adminUpload.body.url)).status).toBe(404);
+    expect((await get('DELETE', adminUpload.body.url)).status).toBe(404);
+    const imp = await get('POST', '/$import', {
+      headers: { prefer: 'respond-async' },
+      body: {
+        resourceType: 'Parameters',
+        parameter: [
+          {
+            name: 'input',
+            part: [
+              { name: 'type', valueCode: 'Observation' },
+              { name: 'url', valueUri: adminUpload.body.url },
+            ],
+          },
+        ],
+      },
+    });
+    expect(imp.status).toBe(400);
+    expect((await server.request('GET', adminUpload.body.url)).status).toBe(200);
+    const mine = await get('POST', '/_bulk/upload', { body: '\n', headers: ndjson });
+    expect(mine.status).toBe(201);
+    expect((await get('GET', mine.body.url)).status).toBe(200);
+    expect((await server.request('GET', mine.body.url)).status).toBe(404);
+  });
+
   test('writes: outside the compartment refused (403/404), moving a resource out refused, nothing changed', async () => {
     const req = as(tokenA);
     const bObsBody = (await server.request('GET', `/Observation/${bObs}`)).body;

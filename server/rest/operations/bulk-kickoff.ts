@@ -4,6 +4,7 @@
  * parameters come from the query string (GET) or a Parameters body (POST), and a kick-off that is accepted
  * answers 202 with `Content-Location` naming the job's status URL.
  */
+import fs from 'node:fs';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { isJsonObject, parseFhirJson, type JsonObject, type JsonValue } from '../../fhir/json';
 import { OperationOutcomeError, badRequest, issue, type Issue } from '../../fhir/outcome';
@@ -59,6 +60,15 @@ export function jobOwner(req: FastifyRequest): string | undefined {
 
 export function ownsJob(params: unknown, req: FastifyRequest): boolean {
   return (params as { owner?: string } | null)?.owner === jobOwner(req);
+}
+
+/** Where an upload's owner is kept: beside the upload (removed with it by the retention sweep). */
+export const uploadOwnerFile = (upload: string): string => `${upload}.owner`;
+
+/** Whether an upload (a file of ours) belongs to the token of `req`, as a job does (jobOwner). */
+export async function ownsUpload(upload: string, req: FastifyRequest): Promise<boolean> {
+  const owner = await fs.promises.readFile(uploadOwnerFile(upload), 'utf8').catch(() => '');
+  return owner === (jobOwner(req) ?? '');
 }
 
 /** Creates the job, queues it and answers 202 Accepted with the status URL. */

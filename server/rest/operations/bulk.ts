@@ -24,7 +24,7 @@ import { toJson } from '../../fhir/json';
 import { isJobId, jobFile, uploadFile, uploadsDir } from '../../jobs/files';
 import type { RestContext } from '../context';
 import { httpDate, sendOutcome } from '../http';
-import { ownsJob, runnerOf } from './bulk-kickoff';
+import { jobOwner, ownsJob, ownsUpload, runnerOf, uploadOwnerFile } from './bulk-kickoff';
 
 const NDJSON_TYPES = ['application/fhir+ndjson', 'application/ndjson', 'application/x-ndjson'];
 const ALL_METHODS: HTTPMethods[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
@@ -109,6 +109,9 @@ async function upload(ctx: RestContext, req: FastifyRequest, reply: FastifyReply
   const partial = `${target}.part`;
   try {
     await pipeline(req.body as Readable, counter, fs.createWriteStream(partial));
+    // its owner first: the upload is never readable by anyone else, not even for a moment
+    const owner = jobOwner(req);
+    if (owner !== undefined) await fs.promises.writeFile(uploadOwnerFile(target), owner, { mode: 0o600 });
     await fs.promises.rename(partial, target);
   } catch (e) {
     await fs.promises.rm(partial, { force: true });
@@ -139,13 +142,14 @@ export function bulkRoutes(ctx: RestContext) {
     route(app, '/upload/:id', {
       GET: async (req, reply) => {
         const path = uploadFile(ctx.config.dataDir, (req.params as { id: string }).id);
-        if (!path || !fs.existsSync(path)) throw notFound('No such upload');
+        if (!path || !fs.existsSync(path) || !(await ownsUpload(path, req))) throw notFound('No such upload');
         return sendFile(reply, path);
       },
       DELETE: async (req, reply) => {
         const path = uploadFile(ctx.config.dataDir, (req.params as { id: string }).id);
-        if (!path || !fs.existsSync(path)) throw notFound('No such upload');
+        if (!path || !fs.existsSync(path) || !(await ownsUpload(path, req))) throw notFound('No such upload');
         await fs.promises.rm(path, { force: true });
+        await fs.promises.rm(uploadOwnerFile(path), { force: true });
         return reply.code(204).send();
       },
     });

@@ -17,12 +17,14 @@ import { isResourceType } from '../../fhir/definitions';
 import { isJsonObject } from '../../fhir/json';
 import { badRequest, issue, type Issue } from '../../fhir/outcome';
 import type { ImportParams } from '../../jobs/import';
+import path from 'node:path';
+import { uploadsDir } from '../../jobs/files';
 import { resolveSource } from '../../jobs/sources';
 import { requirePermission } from '../../repository/search/compile/access';
 import { callerOf } from '../caller';
 import type { RestContext } from '../context';
 
-import { acceptJob, parameterValue, parametersBody, requireRespondAsync } from './bulk-kickoff';
+import { acceptJob, ownsUpload, parameterValue, parametersBody, requireRespondAsync } from './bulk-kickoff';
 
 const NDJSON_FORMATS = new Set(['application/fhir+ndjson', 'application/ndjson', 'ndjson']);
 const ACCEPTED_AND_IGNORED = new Set(['inputSource', 'mode', 'storageDetail']);
@@ -50,7 +52,10 @@ export async function importOperation(ctx: RestContext, req: FastifyRequest, rep
       if (typeof type !== 'string' || !isResourceType(type))
         throw badRequest(`Each $import input needs a type that is a resource type (got '${String(type)}')`, 'input.type');
       if (typeof url !== 'string') throw badRequest('Each $import input needs a url', 'input.url');
-      resolveSource(ctx.config, url); // 400 unless it is an upload of ours or allow-listed
+      const source = resolveSource(ctx.config, url); // 400 unless it is an upload of ours or allow-listed
+      if (source.kind === 'file' && path.dirname(source.file) === uploadsDir(ctx.config.dataDir) && !(await ownsUpload(source.file, req))) {
+        throw badRequest(`$import input '${url}' is not a known upload of this server`); // another token's upload: as unknown
+      }
       inputs.push({ type, url });
     } else if (!ACCEPTED_AND_IGNORED.has(name)) {
       if (!req.fhir.prefer.lenient)
