@@ -51,7 +51,8 @@ async function respond(
     response.id_token = await s.tokens.issueIdToken({
       sub: grant.userId,
       clientId: grant.clientId,
-      ...(scopes.includes('fhirUser') || scopes.includes('profile') ? { fhirUser: context.fhirUser } : {}),
+      // absolute: an app resolves it without knowing which FHIR base the relative form would be relative to
+      ...(scopes.includes('fhirUser') || scopes.includes('profile') ? { fhirUser: `${s.config.baseUrl}/${context.fhirUser}` } : {}),
       ...(context.nonce ? { nonce: context.nonce } : {}),
       authTime: context.authTime,
     });

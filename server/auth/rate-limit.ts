@@ -40,6 +40,10 @@ export class SignInLimiter {
 
   /** Counts a failed sign-in against the username and the address. */
   async failed(username: string, address: string): Promise<void> {
+    // windows long past are forgotten as new failures come, so the table holds only recent attempts
+    await this.db.query(`DELETE FROM auth_rate WHERE key LIKE 'signin:%' AND window_start < now() - make_interval(secs => $1 * 2)`, [
+      this.limits.windowSeconds,
+    ]);
     await this.db.query(
       `INSERT INTO auth_rate (key, window_start, count) SELECT k, now(), 1 FROM unnest($1::text[]) AS k
        ON CONFLICT (key) DO UPDATE SET

@@ -65,6 +65,8 @@ export class RefreshStore {
   /** A new refresh token in `grant.familyId` (a new family: crypto.randomUUID()), with the access token issued beside it. */
   async issue(grant: RefreshGrant, ttlSeconds: number, access: IssuedAccess): Promise<string> {
     const token = opaqueToken();
+    // expired tokens go as new ones come (a day late: a late reuse still finds its family)
+    await this.pool.query(`DELETE FROM auth_refresh WHERE expires_at < now() - interval '1 day'`);
     await this.pool.query(
       `INSERT INTO auth_refresh (token_hash, family_id, client_id, user_id, scope, context, expires_at)
        VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7))`,

@@ -75,7 +75,7 @@ describeAuth('SMART launches with fhirclient', () => {
     // id_token: signed by the server's keys, iss = issuer, aud = client, fhirUser claim
     const jwks = createRemoteJWKSet(new URL(`${server.origin}/auth/jwks`));
     const { payload } = await jwtVerify(tr.id_token, jwks, { issuer: `${server.origin}/auth`, audience: clientId });
-    expect(payload.fhirUser).toBe('Practitioner/mehta');
+    expect(payload.fhirUser).toBe(`${server.base}/Practitioner/mehta`);
     expect(payload.sub).toEqual(expect.any(String));
     expect(client.getFhirUser()).toBe('Practitioner/mehta');
     // requests with the token
