@@ -22,7 +22,7 @@ import { inTransaction, type Db } from '../../database/pool';
 import { issue, type Issue } from '../../fhir/outcome';
 import { searchParams } from '../../fhir/search/registry';
 import { INSTANT_SQL } from '../writes';
-import { SEE, visible, type AccessRestriction } from './compile/access';
+import { accessCriteria, SEE, visible, type AccessRestriction } from './compile/access';
 import { drivenSearch, type DrivenSearch } from './compile/driven';
 import { searchPredicate } from './compile/planner';
 import { decodeCursor, encodeCursor, type PagePosition } from '../cursor';
@@ -519,7 +519,8 @@ export async function executeSearch(db: Db, req: SearchRequest): Promise<SearchR
     c.section < secs.length && c.keys.length === secs[c.section].keys.length && c.keys.slice(-2).every((k) => k !== null);
   const cursor = req.cursor ? decodeCursor(req.cursor, fits) : undefined;
   const backward = cursor?.backward === true;
-  const prepare = req.criteria.length > 0 && equalityOnly(req.criteria) && !req.restriction;
+  // an access restriction is equality on ids (compartment, types) unless a granular filter says otherwise
+  const prepare = req.criteria.length > 0 && equalityOnly(req.criteria) && equalityOnly(accessCriteria(req.restriction));
   const result = await withSnapshot(db, req.include.length > 0 && req.count > 0, async (db) => {
     let rows: Row[] = [];
     if (req.count > 0) {

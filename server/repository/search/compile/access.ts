@@ -64,6 +64,12 @@ function rulesFor(restriction: AccessRestriction, use: AccessUse): AccessRule[] 
   return out;
 }
 
+/** Every granular filter's criteria in a restriction (what its SQL depends on besides ids and types). */
+export function accessCriteria(restriction: AccessRestriction | undefined): Criterion[] {
+  if (!restriction) return [];
+  return PERMISSIONS.flatMap((p) => restriction.rules[p] ?? []).flatMap((r) => r.filter?.criteria ?? []);
+}
+
 /** Whether some rule of `use` may apply to resources of `type` (any type when undefined): the type-level check. */
 export function permits(restriction: AccessRestriction | undefined, use: AccessUse, type?: string): boolean {
   if (!restriction) return true;
