@@ -184,7 +184,7 @@ const USAGE = `usage: arogya <command>
  * code 0 created, 1 refused (taken username, bad password or fhirUser), 2 usage.
  */
 async function userCommand(config: Config, args: string[]): Promise<void> {
-  let parsed: { username: string; fhirUser: string };
+  let parsed: ReturnType<typeof parseUserArgs>;
   try {
     parsed = parseUserArgs(args);
   } catch (e) {
@@ -198,7 +198,8 @@ async function userCommand(config: Config, args: string[]): Promise<void> {
   const pool = createPool(db.url, 1, 'arogya-user');
   try {
     await migrateLatest(db.url);
-    const user = await new UserStore(pool).create({ ...parsed, password });
+    // a user linked to an upstream identity may have no password (an empty line)
+    const user = await new UserStore(pool).create({ ...parsed, ...(password || !parsed.oidcSubject ? { password } : {}) });
     console.log(`user ${user.username} (${user.fhirUser}) added`);
   } catch (e) {
     if (!(e instanceof UserInputError || e instanceof DuplicateUserError)) throw e;

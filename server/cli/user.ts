@@ -5,12 +5,18 @@
  */
 import { UserInputError } from '../auth/users';
 
-export const USER_USAGE = `usage: arogya user add --username U --fhir-user Practitioner/ID|Patient/ID|RelatedPerson/ID   (password on stdin)`;
+export const USER_USAGE = `usage: arogya user add --username U --fhir-user Practitioner/ID|Patient/ID|RelatedPerson/ID [--oidc-issuer URL --oidc-subject SUB]
+  the password is read from stdin (an empty line: none, for a user who signs in only through the upstream provider)`;
 
 export interface UserAddArgs {
   username: string;
   fhirUser: string;
+  /** The upstream OpenID provider's identity this user is (oidc.ts). */
+  oidcIssuer?: string;
+  oidcSubject?: string;
 }
+
+const OPTIONS = ['--username', '--fhir-user', '--oidc-issuer', '--oidc-subject'];
 
 /** `add --username U --fhir-user R` (also `--flag=value`); throws UserInputError on anything else. */
 export function parseUserArgs(args: string[]): UserAddArgs {
@@ -19,13 +25,18 @@ export function parseUserArgs(args: string[]): UserAddArgs {
   const values: Record<string, string> = {};
   for (let i = 0; i < rest.length; i++) {
     const [flag, inline] = rest[i].split(/=(.*)/s, 2);
-    if (flag !== '--username' && flag !== '--fhir-user') throw new UserInputError(`unknown option '${flag}'`);
+    if (!OPTIONS.includes(flag)) throw new UserInputError(`unknown option '${flag}'`);
     const value = inline ?? rest[++i];
     if (value === undefined) throw new UserInputError(`${flag} needs a value`);
     values[flag] = value;
   }
   if (!values['--username'] || !values['--fhir-user']) throw new UserInputError('--username and --fhir-user are required');
-  return { username: values['--username'], fhirUser: values['--fhir-user'] };
+  if (!values['--oidc-issuer'] !== !values['--oidc-subject']) throw new UserInputError('--oidc-issuer and --oidc-subject go together');
+  return {
+    username: values['--username'],
+    fhirUser: values['--fhir-user'],
+    ...(values['--oidc-issuer'] ? { oidcIssuer: values['--oidc-issuer'], oidcSubject: values['--oidc-subject'] } : {}),
+  };
 }
 
 /** The first line of stdin (without its line ending); '' when stdin is empty. */

@@ -121,6 +121,27 @@ describeAuth('attacks on the authorization code flow', () => {
     expect(pageKind(await b.get(authorizeUrl(server, { ...good, aud: `${server.base}/` })))).toBe('sign-in');
   });
 
+  test('POST /auth/authorize (authorize-post) starts an authorization like GET', async () => {
+    const { challenge } = pkce();
+    const url = new URL(
+      authorizeUrl(server, {
+        client_id: publicClient,
+        redirect_uri: REDIRECT,
+        scope: 'patient/*.rs',
+        code_challenge: challenge,
+        code_challenge_method: 'S256',
+      }),
+    );
+    const b = new Browser();
+    const page = await b.post(`${server.origin}/auth/authorize`, Object.fromEntries(url.searchParams));
+    expect(page.status).toBe(200);
+    expect(pageKind(page)).toBe('sign-in');
+    // the same errors as GET: an unknown client is a page, a bad aud goes back to the app
+    expect((await b.post(`${server.origin}/auth/authorize`, { ...Object.fromEntries(url.searchParams), client_id: 'nobody' })).status).toBe(400);
+    const badAud = await b.post(`${server.origin}/auth/authorize`, { ...Object.fromEntries(url.searchParams), aud: 'https://elsewhere/fhir' });
+    expect(errorOf(badAud.location)).toMatchObject({ error: 'invalid_request' });
+  });
+
   test('PKCE: a missing or wrong verifier is refused, and burns the code', async () => {
     const c1 = await code();
     expect(await exchange({ code: c1.code })).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });

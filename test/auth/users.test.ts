@@ -88,6 +88,15 @@ describe('arogya user add', () => {
     expect(() => parseUserArgs(['add', '--username', 'u'])).toThrow(/required/);
     expect(() => parseUserArgs(['add', '--password', 'x'])).toThrow(/unknown option/);
     expect(() => parseUserArgs(['remove'])).toThrow(/subcommand/);
+    expect(parseUserArgs(['add', '--username', 'u', '--fhir-user', 'Practitioner/1', '--oidc-issuer', 'https://idp', '--oidc-subject', 's'])).toEqual(
+      {
+        username: 'u',
+        fhirUser: 'Practitioner/1',
+        oidcIssuer: 'https://idp',
+        oidcSubject: 's',
+      },
+    );
+    expect(() => parseUserArgs(['add', '--username', 'u', '--fhir-user', 'Practitioner/1', '--oidc-issuer', 'https://idp'])).toThrow(/together/);
   });
 
   const cli = path.resolve(__dirname, '..', '..', 'dist', 'server', 'main.js');
