@@ -1,5 +1,5 @@
 /** Scopes, launch context and user → the repository's access restriction (pure: what the SQL is made of). */
-import { permits } from '../repository/search/compile/access';
+import { permits, requirePermission } from '../repository/search/compile/access';
 import { accessOf, sharedTypes } from './access';
 import type { AuthContext } from './context';
 import { parseScopes } from './scopes';
@@ -34,6 +34,7 @@ test('patient/ scopes: the compartment of the launch patient, shared types open;
   expect(sharedTypes()).not.toContain('Task');
   const none = accessOf(token('patient/*.read'))!;
   expect(permits(none, 'r', 'Observation')).toBe(false);
+  expect(() => requirePermission(none, 'r', 'Observation')).toThrow(/patient\/\*\.read without a launch patient/);
 });
 
 test('shared types are open to a compartment rule’s reads, never to its writes', () => {

@@ -151,9 +151,13 @@ const isOpen = (r: AccessRule): boolean => !r.resourceTypes && !r.compartment &&
 /** Grants and context → the restriction; undefined when it is no restriction at all (e.g. `system/*.*`). */
 export function accessOfGrants(grants: readonly ScopeGrant[], auth: AuthContext, opts: AccessOptions): AccessRestriction | undefined {
   const rules: Partial<Record<AccessPermission, AccessRule[]>> = {};
+  const unusable: string[] = [];
   for (const g of grants) {
     const r = rulesOf(g, auth, opts);
-    if (!r) continue;
+    if (!r) {
+      unusable.push(`${g.raw} ${whyUnusable(g, auth)}`);
+      continue;
+    }
     for (const p of g.permissions) (rules[p] ??= []).push(p === 'r' || p === 's' ? r.read : r.write);
   }
   // a permission with an open rule needs no other
@@ -164,7 +168,15 @@ export function accessOfGrants(grants: readonly ScopeGrant[], auth: AuthContext,
   if (PERMISSIONS.every((p) => rules[p]?.length === 1 && isOpen(rules[p]![0]))) return undefined;
   const contexts = new Set(grants.map((g) => g.context));
   const context = contexts.has('patient') ? 'patient' : contexts.has('user') ? 'user' : 'system';
-  return { rules, context };
+  return unusable.length ? { rules, context, unusable } : { rules, context };
+}
+
+/** Why a grant gives nothing in this token's context (for the 403 that names it; no patient data). */
+function whyUnusable(g: ScopeGrant, auth: AuthContext): string {
+  if (compartmentOf(g, auth) === undefined) {
+    return g.context === 'patient' ? 'without a launch patient' : 'without a Practitioner, Patient or RelatedPerson user';
+  }
+  return g.resourceType === '*' ? '(a query needs one resource type)' : '(its query is not a search a scope may take)';
 }
 
 const DEFAULT_OPTIONS: AccessOptions = { timeZone: 'UTC', baseUrl: '' };

@@ -50,6 +50,8 @@ export interface AccessRestriction {
   rules: Partial<Record<AccessPermission, AccessRule[]>>;
   /** How messages name a missing scope: the token's context (`patient/Observation.s`). */
   context?: 'patient' | 'user' | 'system';
+  /** Scopes the token holds that grant nothing in its context, and why (named in a 403). */
+  unusable?: string[];
 }
 
 /** A restriction with the same rules for every permission (repository tests, and callers without SMART). */
@@ -85,8 +87,13 @@ const WORDS: Record<AccessPermission, string> = { c: 'create', r: 'read', u: 'up
 export function requirePermission(restriction: AccessRestriction | undefined, perm: AccessPermission, type?: string): void {
   if (permits(restriction, perm, type)) return;
   const scope = `${restriction?.context ?? 'patient'}/${type ?? '*'}.${perm}`;
+  const unusable = restriction?.unusable?.length ? ` (granted but unusable: ${restriction.unusable.join('; ')})` : '';
   throw new OperationOutcomeError(403, [
-    issue('error', 'forbidden', `The access token has no scope that allows ${WORDS[perm]} of ${type ?? 'any resource type'}: ${scope} is needed`),
+    issue(
+      'error',
+      'forbidden',
+      `The access token has no scope that allows ${WORDS[perm]} of ${type ?? 'any resource type'}: ${scope} is needed${unusable}`,
+    ),
   ]);
 }
 
