@@ -138,7 +138,7 @@ const normalisedScope = (scope: string): string => [...new Set(scope.split(/\s+/
 const EXPIRED = 'This sign-in has expired or is already finished. Go back to the app and start again.';
 
 function redirectTargets(f: AuthorizeFlow, p: PendingRequest, withUpstream = false): string[] {
-  return [cspSource(p.params.redirectUri), ...(withUpstream && f.upstream ? [f.upstream.origin] : [])];
+  return [cspSource(p.params.redirectUri), ...(withUpstream && f.upstream ? f.upstream.formTargets : [])];
 }
 
 function showSignIn(f: AuthorizeFlow, reply: FastifyReply, p: PendingRequest, status = 200, error?: string, username?: string): FastifyReply {

@@ -38,8 +38,11 @@ const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 export class UpstreamOidc {
   private configuration?: Promise<client.Configuration>;
   readonly name: string;
-  /** The provider's origin, for the sign-in page's `form-action`. */
-  readonly origin: string;
+  /**
+   * Where the sign-in form's answer may redirect (its `form-action`): the issuer's origin and, once discovered, the
+   * authorization endpoint's (a provider may serve it from another host).
+   */
+  formTargets: string[];
 
   constructor(
     private readonly config: UpstreamConfig,
@@ -48,7 +51,12 @@ export class UpstreamOidc {
   ) {
     const issuer = new URL(config.oidcIssuer);
     this.name = config.oidcName ?? issuer.host;
-    this.origin = issuer.origin;
+    this.formTargets = [issuer.origin];
+    // discovered early, so the first sign-in page already names the authorization endpoint's origin
+    void this.discover().then(
+      () => undefined,
+      () => undefined,
+    );
   }
 
   /** The provider's metadata, discovered once per process (again after a failure). */
@@ -61,7 +69,13 @@ export class UpstreamOidc {
         ...(insecure ? { execute: [client.allowInsecureRequests] } : {}),
         timeout: 10,
       });
-      this.configuration.catch(() => (this.configuration = undefined));
+      this.configuration.then(
+        (c) => {
+          const endpoint = c.serverMetadata().authorization_endpoint;
+          if (endpoint) this.formTargets = [...new Set([new URL(this.config.oidcIssuer).origin, new URL(endpoint).origin])];
+        },
+        () => (this.configuration = undefined),
+      );
     }
     return this.configuration;
   }
