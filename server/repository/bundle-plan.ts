@@ -862,10 +862,11 @@ export class BundlePlan {
 
   private planDelete(w: Work, rows: Map<string, Current>): void {
     const type = (w.req as { type: string }).type;
+    // access first: If-Match on a resource the caller may not see must not tell its version (or that it exists)
+    for (const id of w.deleteIds!) this.checkAccess('d', type, id, rows.get(key(type, id)));
     if (w.deleteIds!.length === 1 || w.req.ifMatch !== undefined) this.checkIfMatch(w, type, rows.get(key(type, w.id!)));
     w.writes = [];
     let any = false;
-    for (const id of w.deleteIds!) this.checkAccess('d', type, id, rows.get(key(type, id)));
     for (const id of w.deleteIds!) {
       const cur = rows.get(key(type, id));
       if (!cur || cur.deleted) continue;
