@@ -93,7 +93,9 @@ describe('writes of a patient-scoped token', () => {
     await expect(repo.delete(patientA(), 'Observation', 'b-lab')).rejects.toMatchObject({ status: 404 });
     // If-Match on a resource the caller cannot see: 404, never a 412 telling its version
     await expect(repo.delete(patientA(), 'Observation', 'b-lab', { ifMatch: 'W/"7"' })).rejects.toMatchObject({ status: 404 });
-    await expect(repo.update(patientA(), 'Observation', 'b-lab', obs('b-lab', 'a', LAB), { ifMatch: 'W/"7"' })).rejects.toMatchObject({ status: 404 });
+    await expect(repo.update(patientA(), 'Observation', 'b-lab', obs('b-lab', 'a', LAB), { ifMatch: 'W/"7"' })).rejects.toMatchObject({
+      status: 404,
+    });
     await expect(repo.update(patientA(), 'Patient', 'b', { resourceType: 'Patient', id: 'b' })).rejects.toMatchObject({ status: 404 });
     expect((await repo.read(SYSTEM_CALLER, 'Observation', 'b-lab')).versionId).toBe(1);
   });
