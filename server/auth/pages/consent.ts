@@ -1,5 +1,5 @@
 /**
- * The consent page (DESIGN.md §1.1): the requested scopes in plain words, and one form with
+ * The consent page (DESIGN.md §1.1): one form listing the requested scopes in plain words, with
  * `<button name="decision" value="allow">` and `<button name="decision" value="deny">`.
  */
 import { AUTHORIZE_PATH, esc, page, requestFields } from './html';
@@ -18,13 +18,13 @@ export function consentPage(v: ConsentView): string {
   const items = v.scopes.map((s) => `<li>${esc(scopeWords(s))} <code>${esc(s)}</code></li>`).join('\n');
   return page(
     'Allow access?',
-    `<p><strong>${esc(v.clientName)}</strong> asks to:</p>
+    `<form method="post" action="${AUTHORIZE_PATH}">
+${requestFields(v.requestId, v.csrf)}
+<p><strong>${esc(v.clientName)}</strong> asks to:</p>
 <ul class="scopes">
 ${items}
 </ul>
 ${v.patientLabel ? `<p>Patient: <strong>${esc(v.patientLabel)}</strong></p>` : ''}
-<form method="post" action="${AUTHORIZE_PATH}">
-${requestFields(v.requestId, v.csrf)}
 <button type="submit" name="decision" value="allow">Allow</button>
 <button type="submit" name="decision" value="deny" class="secondary">Deny</button>
 </form>`,
