@@ -68,7 +68,7 @@ export interface AuditDetail {
   morePatients?: boolean;
 }
 
-/** One audit record (a row of audit_event). */
+/** One audit record (an event of a batch in audit_batch; a row of the audit_event view). */
 export interface AuditRecord {
   id: string;
   /** ISO instant */

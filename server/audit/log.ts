@@ -1,7 +1,8 @@
 /**
  * The audit log's writer: `record` only appends to an in-process buffer (no I/O on the request path); the buffer is
- * written to `audit_event` as ONE multi-row INSERT every `flushMs` (default 200 ms) or as soon as it holds
- * `maxBatch` records, one INSERT at a time per process. `close()` (the app's onClose, after a drain) writes what is
+ * written as ONE row of `audit_batch` (its events as a JSON array, plus the union of their patients and agents for
+ * the indexes) every `flushMs` (default 200 ms) or as soon as it holds `maxBatch` records, one INSERT at a time per
+ * process. `close()` (the app's onClose, after a drain) writes what is
  * left, so a clean stop loses nothing that was recorded.
  *
  * What a crash loses: a process killed with SIGKILL (or a machine that dies) loses the records of its last flush
@@ -13,9 +14,8 @@ import crypto from 'node:crypto';
 import type { Pool } from '../database/pool';
 import type { AuditInput } from './event';
 
-/** A row of audit_event as json_to_recordset takes it (column names as keys). */
-interface AuditRow {
-  id: string;
+/** One event as stored in a batch's JSON array (migration 20261205000200; read by store.ts and the audit_event view). */
+export interface AuditRow {
   recorded: string;
   type: string;
   subtype: string;
@@ -40,9 +40,7 @@ export interface AuditLogOptions {
   warn: (msg: string) => void;
 }
 
-const INSERT_SQL = `INSERT INTO audit_event (id, recorded, type, subtype, action, outcome, client_id, who, address, patient, request_id, detail)
-  SELECT * FROM json_to_recordset($1::json) AS r(id uuid, recorded timestamptz, type text, subtype text, action text, outcome smallint,
-    client_id text, who text, address text, patient text[], request_id text, detail jsonb)`;
+const INSERT_SQL = 'INSERT INTO audit_batch (id, first_recorded, last_recorded, patients, agents, events) VALUES ($1, $2, $3, $4, $5, $6)';
 
 let lastMs = 0;
 let sequence = 0;
@@ -84,10 +82,8 @@ export class AuditLog {
 
   /** Appends one event; returns at once. Its id and `recorded` time are given here. */
   record(e: AuditInput): void {
-    const now = Date.now();
     const row: AuditRow = {
-      id: timeOrderedUuid(now),
-      recorded: new Date(now).toISOString(),
+      recorded: new Date().toISOString(),
       type: e.type,
       subtype: e.subtype,
       action: e.action,
@@ -126,8 +122,22 @@ export class AuditLog {
   private async writeBuffered(): Promise<void> {
     while (this.buffer.length) {
       const batch = this.buffer.splice(0, this.maxBatch);
+      const patients = new Set<string>();
+      const agents = new Set<string>();
+      for (const e of batch) {
+        if (e.patient) for (const p of e.patient) patients.add(p);
+        if (e.client_id !== undefined) agents.add(e.client_id);
+        if (e.who !== undefined) agents.add(e.who);
+      }
       try {
-        await this.pool.query(INSERT_SQL, [JSON.stringify(batch)]);
+        await this.pool.query(INSERT_SQL, [
+          timeOrderedUuid(),
+          batch[0].recorded,
+          batch[batch.length - 1].recorded,
+          [...patients],
+          [...agents],
+          JSON.stringify(batch),
+        ]);
       } catch (e) {
         // Kept for the next flush, ahead of newer records; the reason is logged without the records.
         this.buffer.unshift(...batch);

@@ -1,5 +1,5 @@
 /**
- * An audit_event row as a FHIR R4 AuditEvent in the IHE Basic Audit Log Patterns shape (BALP,
+ * A stored audit event as a FHIR R4 AuditEvent in the IHE Basic Audit Log Patterns shape (BALP,
  * https://profiles.ihe.net/ITI/BALP/): who = agents (the client application with its network address, the user,
  * the server), what = entities (the patients as role Patient, the resources touched as Domain Resource, a search's
  * query as role Query), when = recorded, outcome. Built when read, never stored (log.ts keeps rows lean).
@@ -11,7 +11,7 @@ const ENTITY_TYPE = 'http://terminology.hl7.org/CodeSystem/audit-entity-type';
 const OBJECT_ROLE = 'http://terminology.hl7.org/CodeSystem/object-role';
 const BALP = 'https://profiles.ihe.net/ITI/BALP/StructureDefinition/IHE.BasicAudit';
 
-/** The columns of audit_event as read back. */
+/** A stored event as the store reads it (the columns of the audit_event view). */
 export interface AuditRowRead {
   id: string;
   recorded: string;

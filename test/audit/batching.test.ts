@@ -78,13 +78,13 @@ test('a batch the database refused is kept and written once it can be', async ()
   const pool = new pg.Pool({ connectionString: url, max: 2 });
   const warnings: string[] = [];
   try {
-    await pool.query('ALTER TABLE audit_event RENAME TO audit_event_away');
+    await pool.query('ALTER TABLE audit_batch RENAME TO audit_batch_away');
     const log = new AuditLog(pool, { flushMs: 20, warn: (m) => warnings.push(m) });
     log.record({ type: '110114', subtype: 'token', action: 'E', outcome: 4, clientId: 'c1', detail: { reason: 'invalid_client' } });
     await log.flush();
     expect(log.pending).toBe(1);
     expect(warnings[0]).toMatch(/^audit: 1 events not written yet \(42P01\)/);
-    await pool.query('ALTER TABLE audit_event_away RENAME TO audit_event');
+    await pool.query('ALTER TABLE audit_batch_away RENAME TO audit_batch');
     await log.flush();
     expect(log.pending).toBe(0);
     expect(await rowsIn(url, `SELECT 1 FROM audit_event WHERE client_id = 'c1' AND outcome = 4`)).toBe(1);
