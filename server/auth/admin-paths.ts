@@ -4,40 +4,12 @@
  * admin client's or a signed-in user's token) records an EHR launch context. Errors are OAuth-style JSON.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { OperationOutcomeError } from '../fhir/outcome';
 import { visiblePatient } from './authorize-patients';
-import type { AuthContext } from './context';
+import { adminAuth, bearerAuth, jsonBody } from './admin';
 import { OAuthError, sendOAuthError } from './errors';
-import { authenticate } from './guard';
 import { LaunchInputError, LaunchStore, parseLaunchBody } from './launch';
 import type { AuthServices } from './services';
 import { DuplicateUserError, UserInputError, UserStore } from './users';
-
-/** The bearer token's context; a missing or bad token → 401 invalid_token. */
-async function bearer(s: AuthServices, req: FastifyRequest): Promise<AuthContext> {
-  try {
-    return await authenticate(s.tokens, req);
-  } catch (e) {
-    if (e instanceof OperationOutcomeError)
-      throw new OAuthError('invalid_token', 'this endpoint needs a valid access token (Authorization: Bearer)', 401);
-    throw e;
-  }
-}
-
-function jsonBody(req: FastifyRequest): unknown {
-  if (
-    !String(req.headers['content-type'] ?? '')
-      .toLowerCase()
-      .startsWith('application/json')
-  ) {
-    throw new OAuthError('invalid_request', 'send a JSON body (Content-Type: application/json)');
-  }
-  try {
-    return typeof req.body === 'string' ? JSON.parse(req.body) : req.body;
-  } catch {
-    throw new OAuthError('invalid_request', 'the body is not valid JSON');
-  }
-}
 
 async function answer(reply: FastifyReply, work: () => Promise<unknown>): Promise<FastifyReply> {
   try {
@@ -57,8 +29,7 @@ export function registerAdminPaths(app: FastifyInstance, s: AuthServices): void 
 
   app.post('/auth/users', async (req, reply) =>
     answer(reply, async () => {
-      const auth = await bearer(s, req);
-      if (!auth.admin) throw new OAuthError('insufficient_scope', "creating users needs an admin client's token", 403);
+      await adminAuth(s, req);
       const body = jsonBody(req);
       if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new OAuthError('invalid_request', 'the body must be a JSON object');
       // oidcIssuer + oidcSubject (optional) link the user to an identity of the upstream OpenID provider
@@ -76,7 +47,7 @@ export function registerAdminPaths(app: FastifyInstance, s: AuthServices): void 
 
   app.post('/auth/launch', async (req, reply) =>
     answer(reply, async () => {
-      const auth = await bearer(s, req);
+      const auth = await bearerAuth(s, req);
       const userToken = !!auth.fhirUser && auth.sub !== auth.clientId;
       if (!auth.admin && !userToken)
         throw new OAuthError('insufficient_scope', "a launch is recorded with a signed-in user's or an admin client's token", 403);

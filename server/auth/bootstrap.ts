@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config';
 import type { Pool } from '../database/pool';
-import { hashSecret } from './clients';
+import { secretHash } from './opaque';
 
 export const ADMIN_SCOPE = 'system/*.cruds';
 const GENERATED_FILE = 'admin-client.json';
@@ -19,7 +19,7 @@ async function upsert(db: Pool, id: string, secret: string): Promise<void> {
      VALUES ($1, 'Arogya admin (bootstrap)', $2, 'client_secret_basic', '{client_credentials}', $3, true)
      ON CONFLICT (client_id) DO UPDATE SET secret_hash = EXCLUDED.secret_hash, auth_method = EXCLUDED.auth_method,
        grant_types = EXCLUDED.grant_types, scope = EXCLUDED.scope, admin = true`,
-    [id, hashSecret(secret), ADMIN_SCOPE],
+    [id, secretHash(secret), ADMIN_SCOPE],
   );
 }
 

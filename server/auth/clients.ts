@@ -16,7 +16,7 @@ import {
 } from 'jose';
 import type { Pool } from '../database/pool';
 import { OAuthError } from './errors';
-import { jsonColumn } from './keys';
+import { jsonColumn, opaqueToken, sameSecret, secretHash } from './opaque';
 
 export type ClientAuthMethod = 'none' | 'client_secret_basic' | 'private_key_jwt';
 
@@ -53,17 +53,6 @@ export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-typ
 export const ASSERTION_ALGS = ['RS384', 'ES384'];
 const MAX_ASSERTION_LIFETIME_S = 300;
 const CLOCK_SKEW_S = 30;
-
-/** Client secrets are random 256-bit values: a SHA-256 digest is as strong as a slow hash for them. */
-export function hashSecret(secret: string): string {
-  return crypto.createHash('sha256').update(secret).digest('base64url');
-}
-
-function sameHash(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && crypto.timingSafeEqual(x, y);
-}
 
 function fromRow(r: ClientRow): OAuthClient & { secretHash?: string } {
   return {
@@ -107,14 +96,15 @@ export class ClientStore {
   /** Stores a new client; returns it with its secret for client_secret_basic (shown once, stored hashed). */
   async create(c: Omit<OAuthClient, 'clientId'> & { clientId?: string }): Promise<{ client: OAuthClient; secret?: string }> {
     const clientId = c.clientId ?? crypto.randomUUID();
-    const secret = c.authMethod === 'client_secret_basic' ? crypto.randomBytes(32).toString('base64url') : undefined;
+    // client secrets are random 256-bit values: their SHA-256 is as strong as a slow hash for them
+    const secret = c.authMethod === 'client_secret_basic' ? opaqueToken() : undefined;
     await this.db.query(
       `INSERT INTO auth_client (client_id, client_name, secret_hash, auth_method, redirect_uris, grant_types, scope, jwks, jwks_uri, launch_uri, admin)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
       [
         clientId,
         c.clientName ?? null,
-        secret ? hashSecret(secret) : null,
+        secret ? secretHash(secret) : null,
         c.authMethod,
         c.redirectUris,
         c.grantTypes,
@@ -137,7 +127,7 @@ export class ClientStore {
     if (basic) {
       if (creds.client_assertion) throw new OAuthError('invalid_request', 'use one client authentication method, not two');
       const client = await this.find(basic.id);
-      if (client?.authMethod !== 'client_secret_basic' || !client.secretHash || !sameHash(client.secretHash, hashSecret(basic.secret))) {
+      if (client?.authMethod !== 'client_secret_basic' || !client.secretHash || !sameSecret(client.secretHash, secretHash(basic.secret))) {
         throw new OAuthError('invalid_client', 'client authentication failed', 401);
       }
       return client;

@@ -7,6 +7,7 @@
 import crypto from 'node:crypto';
 import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
 import type { Pool } from '../database/pool';
+import { jsonColumn } from './opaque';
 
 export const SIGNING_ALG = 'RS256';
 
@@ -35,6 +36,10 @@ export interface KeyTimes {
   maxTokenSeconds: number;
 }
 
+const SELECT_KEYS = `SELECT kid, private_jwk, public_jwk, (extract(epoch FROM created_at) * 1000)::float8 AS created_ms,
+         (extract(epoch FROM expires_at) * 1000)::float8 AS expires_ms
+    FROM auth_signing_key WHERE expires_at > now()`;
+
 /** How often a worker looks for keys another worker made (ms). */
 const RELOAD_MS = 30_000;
 
@@ -42,6 +47,7 @@ export class SigningKeys {
   private keys = new Map<string, LoadedKey>();
   private loadedAt = 0;
   private loading?: Promise<void>;
+  private readonly unknown = new Set<string>();
 
   constructor(
     private readonly db: Pool,
@@ -67,12 +73,21 @@ export class SigningKeys {
     return { kid: chosen.kid, key: chosen.privateKey };
   }
 
-  /** The public key of `kid` (loading keys another worker made), or undefined when unknown or expired. */
+  /** The public key of `kid` (looking up a key another worker made), or undefined when unknown or expired. */
   async verificationKey(kid: string): Promise<CryptoKey | undefined> {
+    await this.fresh();
     let k = this.keys.get(kid);
-    if (!k && Date.now() - this.loadedAt > 1000) {
-      await this.reload();
-      k = this.keys.get(kid);
+    if (!k && !this.unknown.has(kid)) {
+      // one primary-key lookup; kids found nowhere are remembered a while, so forged kids cost no more queries
+      const { rows } = await this.db.query<KeyRow>(`${SELECT_KEYS} AND kid = $1`, [kid]);
+      if (rows[0]) {
+        k = await load(rows[0]);
+        this.keys.set(kid, k);
+      } else {
+        if (this.unknown.size >= 1000) this.unknown.clear();
+        this.unknown.add(kid);
+        setTimeout(() => this.unknown.delete(kid), 10_000).unref();
+      }
     }
     return k && k.expiresAt > Date.now() ? k.publicKey : undefined;
   }
@@ -98,11 +113,7 @@ export class SigningKeys {
   private reload(): Promise<void> {
     this.loading ??= (async () => {
       try {
-        const { rows } = await this.db.query<KeyRow>(
-          `SELECT kid, private_jwk, public_jwk, (extract(epoch FROM created_at) * 1000)::float8 AS created_ms,
-                  (extract(epoch FROM expires_at) * 1000)::float8 AS expires_ms
-             FROM auth_signing_key WHERE expires_at > now()`,
-        );
+        const { rows } = await this.db.query<KeyRow>(SELECT_KEYS);
         const next = new Map<string, LoadedKey>();
         for (const r of rows) next.set(r.kid, this.keys.get(r.kid) ?? (await load(r)));
         this.keys = next;
@@ -148,13 +159,8 @@ export class SigningKeys {
   }
 }
 
-/** jsonb comes back as text from the server's pools (bodies are parsed losslessly elsewhere). */
-export function jsonColumn<T>(v: T | string): T {
-  return typeof v === 'string' ? (JSON.parse(v) as T) : v;
-}
-
 async function load(row: KeyRow): Promise<LoadedKey> {
-  const r = { ...row, public_jwk: jsonColumn(row.public_jwk), private_jwk: jsonColumn(row.private_jwk) };
+  const r = { ...row, public_jwk: jsonColumn<JWK>(row.public_jwk), private_jwk: jsonColumn<JWK>(row.private_jwk) };
   return {
     kid: r.kid,
     createdAt: r.created_ms,

@@ -10,6 +10,8 @@ import { registerDiscovery } from './discovery';
 import { authorizationCode, refreshToken } from './grants';
 import { publicClientOfRefreshToken } from './refresh';
 import { grantHandlers, impliedClients, registerTokenEndpoint } from './token';
+import { registerIntrospection } from './introspect';
+import { registerRegistrationEndpoint } from './register';
 import type { AuthServices } from './services';
 
 /** Response headers a SMART app in another origin must be able to read. */
@@ -59,4 +61,6 @@ export async function registerAuth(app: FastifyInstance, s: AuthServices, fhirPr
   registerTokenEndpoint(app, s);
   registerAuthorize(app, s);
   registerAdminPaths(app, s);
+  registerIntrospection(app, s);
+  registerRegistrationEndpoint(app, s);
 }

@@ -133,7 +133,13 @@ export async function runExport(ctx: JobContext, job: BulkJob<ExportParams>, sig
   } finally {
     await session.close();
   }
-  const manifest: ExportManifest = { transactionTime: horizon, request: job.request, requiresAccessToken: false, output, error: [] };
+  const manifest: ExportManifest = {
+    transactionTime: horizon,
+    request: job.request,
+    requiresAccessToken: ctx.config.auth === 'smart',
+    output,
+    error: [],
+  };
   if (params.since !== undefined) manifest.deleted = deleted;
   return manifest;
 }

@@ -194,7 +194,7 @@ export async function runImport(ctx: JobContext, job: BulkJob<ImportParams>, sig
       await fs.promises.rm(w.file, { force: true });
     }
   }
-  return { transactionTime: started, request: job.request, requiresAccessToken: false, output, error };
+  return { transactionTime: started, request: job.request, requiresAccessToken: ctx.config.auth === 'smart', output, error };
 }
 
 /** Every reference of the imported resources that names no current resource, as an error of its file and line. */

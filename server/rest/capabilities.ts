@@ -12,6 +12,7 @@ import type { RestContext } from './context';
 import { checkParams, queryValue, sendJson, type Query } from './http';
 import { operations } from './operations';
 import { VERSION } from '../version';
+import { authEndpoints } from '../auth/services';
 
 const started = new Date().toISOString();
 
@@ -119,6 +120,7 @@ export function buildCapabilityStatement(ctx: RestContext, routed: ReadonlySet<I
       {
         mode: 'server',
         documentation: `Referential integrity is ${ctx.config.referentialIntegrity ? 'enforced' : 'off'}; dates without a time zone are taken in ${ctx.config.timeZone}.`,
+        ...(ctx.config.auth === 'smart' ? { security: smartSecurity(ctx) } : {}),
         resource: resources,
         interaction: (['history-system', 'search-system', 'transaction', 'batch'] as InteractionCode[])
           .filter((c) => routed.has(c))
@@ -126,6 +128,34 @@ export function buildCapabilityStatement(ctx: RestContext, routed: ReadonlySet<I
         operation: operations.filter((o) => o.system).map((o) => ({ name: o.name, definition: o.definition })),
       },
     ],
+  };
+}
+
+/** rest.security (SMART App Launch 2.2 §"conformance"): the SMART service and the oauth-uris extension. */
+function smartSecurity(ctx: RestContext): Record<string, unknown> {
+  const e = authEndpoints(ctx.config);
+  const uri = (url: string, valueUri: string) => ({ url, valueUri });
+  return {
+    cors: true,
+    service: [
+      {
+        coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR', display: 'SMART-on-FHIR' }],
+        text: 'OAuth2 using SMART-on-FHIR profile (see http://docs.smarthealthit.org)',
+      },
+    ],
+    extension: [
+      {
+        url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris',
+        extension: [
+          uri('authorize', e.authorize),
+          uri('token', e.token),
+          uri('introspect', e.introspect),
+          uri('revoke', e.revoke),
+          uri('register', e.register),
+        ],
+      },
+    ],
+    description: 'SMART App Launch 2.2: discovery at [base]/.well-known/smart-configuration; every request needs a bearer token.',
   };
 }
 
