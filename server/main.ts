@@ -111,6 +111,7 @@ async function serve(config: Config): Promise<void> {
   }
 
   if (stopping) return;
+  log.info({ workers: config.workers }, 'starting HTTP workers');
   if (config.workers > 1) {
     cluster.setupPrimary({ env: { ...process.env, [WORKER_DB_ENV]: db.url } } as Parameters<typeof cluster.setupPrimary>[0]);
     for (let i = 0; i < config.workers && !stopping; i++) cluster.fork({ [WORKER_DB_ENV]: db.url });

@@ -37,6 +37,8 @@ export interface TestServer {
   app: FastifyInstance;
   databaseUrl: string;
   request<T = any>(method: string, path: string, init?: { body?: unknown; headers?: Record<string, string> }): Promise<FhirResponse<T>>;
+  /** `fetch` with the server's admin token (unless init sets its own Authorization): for URLs the server handed out. */
+  fetch(url: string, init?: RequestInit): Promise<Response>;
   close(): Promise<void>;
 }
 
@@ -91,6 +93,14 @@ export interface StartOptions extends Omit<AppOptions, 'logger'> {
   poolUrl?: (databaseUrl: string) => string;
   /** Called before the app listens (e.g. to add a route for a test). */
   beforeListen?: (app: FastifyInstance) => void;
+}
+
+/** `fetch` with `Authorization: Bearer <token>` added unless the request sets its own. */
+export async function authorizedFetch(token: () => Promise<string | undefined>, url: string, init: RequestInit = {}): Promise<Response> {
+  const headers = new Headers(init.headers);
+  const t = await token();
+  if (t && !headers.has('authorization')) headers.set('authorization', `Bearer ${t}`);
+  return fetch(url, { ...init, headers });
 }
 
 /** The suite runs with SMART on (the default) unless AROGYA_AUTH=off is in the environment (.ci/run runs both). */
@@ -166,6 +176,7 @@ export async function startServer(overrides: Partial<Config> = {}, opts: StartOp
     app,
     databaseUrl,
     ...fhirClient(base, token),
+    fetch: (url, init) => authorizedFetch(token, url, init),
     async close() {
       await app.close();
       await pool.end();

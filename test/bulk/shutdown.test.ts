@@ -9,7 +9,7 @@ import pg from 'pg';
 import { buildApp } from '../../server/app';
 import { freePort } from '../../server/database/embedded';
 import { createPool } from '../../server/database/pool';
-import { startServer } from '../harness';
+import { adminTokens, fhirClient, startServer } from '../harness';
 import { kickOff, waitForJob } from './helpers';
 
 test('an export interrupted by a shutdown is queued again and completed by the next server', async () => {
@@ -51,7 +51,9 @@ test('an export interrupted by a shutdown is queued again and completed by the n
     const app = await buildApp(config, pool, { logger: false, jobs: { pollingIntervalSeconds: 0.5 } });
     await app.listen({ port, host: '127.0.0.1' });
     try {
-      const done = await waitForJob(first, `${config.baseUrl}/_bulk/jobs/${jobId}`); // absolute: the second server
+      // the second server's own token: a token's audience is the server's base URL, which differs here
+      const second = fhirClient(config.baseUrl, first.adminAuth ? adminTokens(`http://127.0.0.1:${port}`, first.adminAuth) : undefined);
+      const done = await waitForJob(second, `${config.baseUrl}/_bulk/jobs/${jobId}`);
       expect(done.status).toBe(200);
       expect(done.body.output).toEqual([{ type: 'Basic', url: `${config.baseUrl}/_bulk/jobs/${jobId}/files/Basic.ndjson`, count: 1 }]);
     } finally {

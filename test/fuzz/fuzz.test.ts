@@ -36,6 +36,7 @@ test('a short fuzz run finds no 5xx, hang, crash or error without an OperationOu
     timeoutMs: 25_000,
     profile: 'short',
     outDir: path.join(os.tmpdir(), `arogya-fuzz-${seed}`),
+    token: () => server.token(),
   });
   const summary = formatReport(report, 5);
   if (report.findings.length || report.crashed) {

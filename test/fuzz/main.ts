@@ -101,6 +101,9 @@ async function main(): Promise<number> {
   try {
     let base = args.base;
     if (!base) {
+      // The fuzzer probes input handling, not authorization: the server it starts runs with AROGYA_AUTH=off
+      // (fuzzing an authorised server: start it yourself and pass --base; npm test's short run uses a token).
+      process.env.AROGYA_AUTH ??= 'off';
       db = await openBenchDatabase((m) => console.error(m));
       server = await startServer({ databaseUrl: db.url, workers: args.workers, logFile });
       base = server.base;

@@ -24,7 +24,9 @@ async function raw(req: Omit<FuzzRequest, 'kind'>): Promise<{
   status: number;
   body: { resourceType?: string; issue?: { diagnostics?: string }[]; total?: number; entry?: { resource: { id: string } }[] };
 }> {
-  const out = await send(new URL(new URL(server.base).origin), { kind: 'regression', ...req }, 30_000, agent);
+  const token = await server.token();
+  const headers = token && !('authorization' in req.headers) ? { ...req.headers, authorization: `Bearer ${token}` } : req.headers;
+  const out = await send(new URL(new URL(server.base).origin), { kind: 'regression', ...req, headers }, 30_000, agent);
   if (out.kind !== 'response') throw new Error(`no response: ${JSON.stringify(out)}`);
   return { status: out.status, body: JSON.parse(out.body.toString('utf8')) };
 }

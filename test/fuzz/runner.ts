@@ -46,6 +46,18 @@ export interface FuzzOptions {
   log?: (line: string) => void;
   /** Stops sending (in-flight requests still finish and are judged), e.g. on ctrl-c. */
   signal?: AbortSignal;
+  /**
+   * A bearer token for the server (SMART on): sent with every request whose generated headers carry no
+   * Authorization of their own, so the fuzzing reaches past the gate.
+   */
+  token?: () => Promise<string | undefined>;
+}
+
+/** The request with `Authorization: Bearer <token>` unless it has an Authorization header already. */
+async function authorized(req: FuzzRequest, token: FuzzOptions['token']): Promise<FuzzRequest> {
+  const t = await token?.();
+  if (!t || Object.keys(req.headers).some((h) => h.toLowerCase() === 'authorization')) return req;
+  return { ...req, headers: { ...req.headers, authorization: `Bearer ${t}` } };
 }
 
 export interface FuzzReport {
@@ -171,7 +183,16 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
     crashed: false,
   };
   try {
-    report.seeded = await seedPopulation(gen, opts.seed, origin, prefix, agent, opts.timeoutMs);
+    const seedToken = await opts.token?.();
+    report.seeded = await seedPopulation(
+      gen,
+      opts.seed,
+      origin,
+      prefix,
+      agent,
+      opts.timeoutMs,
+      seedToken ? { authorization: `Bearer ${seedToken}` } : {},
+    );
     log(`seeded ${report.seeded} resources`);
     const deadline = Date.now() + opts.seconds * 1000;
     let next = 0;
@@ -220,7 +241,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
           throw new Error(`the generator failed on request ${index} of seed ${opts.seed}: ${(e as Error).stack ?? String(e)}`);
         }
         report.sent++;
-        const out = await send(origin, req, opts.timeoutMs, agent);
+        const out = await send(origin, await authorized(req, opts.token), opts.timeoutMs, agent);
         await record(index, req, out);
         if (Date.now() - lastLog > 10_000) {
           lastLog = Date.now();

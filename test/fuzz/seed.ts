@@ -59,6 +59,7 @@ export async function seedPopulation(
   prefix: string,
   agent: http.Agent,
   timeoutMs: number,
+  authorization: Record<string, string> = {},
 ): Promise<number> {
   const rng = new Rng(seed ^ 0x5eed);
   let accepted = 0;
@@ -79,7 +80,13 @@ export async function seedPopulation(
     };
     const out = await send(
       origin,
-      { kind: 'seed', method: 'POST', path: prefix, headers: { 'content-type': 'application/fhir+json' }, body: Buffer.from(toJson(body)) },
+      {
+        kind: 'seed',
+        method: 'POST',
+        path: prefix,
+        headers: { 'content-type': 'application/fhir+json', ...authorization },
+        body: Buffer.from(toJson(body)),
+      },
       timeoutMs,
       agent,
     );

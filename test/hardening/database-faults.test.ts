@@ -109,7 +109,7 @@ describe('an exhausted pool and a client that goes away', () => {
     const abandoned = [new AbortController(), new AbortController()];
     try {
       // two searches hold both connections, stuck behind the lock
-      const searches = abandoned.map((c, i) => fetch(`${server.base}/Patient?name=gone${i}`, { signal: c.signal }).catch(() => undefined));
+      const searches = abandoned.map((c, i) => server.fetch(`${server.base}/Patient?name=gone${i}`, { signal: c.signal }).catch(() => undefined));
       await until('both searches waiting on the lock', 30_000, async () => (await waiting(admin)) === 2);
       expectUnavailable(await within(30_000, server.request('GET', '/Patient?name=third'), 'third search'), 'transient');
       expect(await within(30_000, readyz(server), 'readyz')).toEqual({ status: 503, body: { status: 'no free database connection' } });

@@ -89,7 +89,7 @@ describe('lone surrogates and invalid UTF-8', () => {
       '{"resourceType":"Patient","id":"imp-lone","name":[{"family":"a\\ud800b"}]}',
       '{"resourceType":"Patient","id":"imp-fine-2","name":[{"family":"Fine"}]}',
     ];
-    const up = await fetch(`${server.base}/_bulk/upload`, {
+    const up = await server.fetch(`${server.base}/_bulk/upload`, {
       method: 'POST',
       body: lines.join('\n'),
       headers: { 'content-type': 'application/fhir+ndjson' },
@@ -121,7 +121,7 @@ describe('lone surrogates and invalid UTF-8', () => {
     expect(status.status).toBe(200);
     expect(status.body.output).toEqual([expect.objectContaining({ type: 'Patient', count: 2 })]);
     expect(status.body.error).toEqual([expect.objectContaining({ type: 'OperationOutcome', count: 1 })]);
-    const errors = (await (await fetch(status.body.error[0].url)).text())
+    const errors = (await (await server.fetch(status.body.error[0].url)).text())
       .split('\n')
       .filter(Boolean)
       .map((l) => JSON.parse(l) as Json);
@@ -139,11 +139,11 @@ describe('lone surrogates and invalid UTF-8', () => {
       ['POST', '/Patient'],
       ['PUT', '/Patient/bad-utf8'],
     ]) {
-      const res = await fetch(`${server.base}${p}`, { method, body, headers: { 'content-type': 'application/fhir+json' } });
+      const res = await server.fetch(`${server.base}${p}`, { method, body, headers: { 'content-type': 'application/fhir+json' } });
       expect(res.status).toBe(400);
       expect(((await res.json()) as Json).issue[0].diagnostics).toMatch(/not valid UTF-8/);
     }
-    const form = await fetch(`${server.base}/Patient/_search`, {
+    const form = await server.fetch(`${server.base}/Patient/_search`, {
       method: 'POST',
       body: Buffer.from([0x6e, 0x61, 0x6d, 0x65, 0x3d, 0xc3]),
       headers: { 'content-type': 'application/x-www-form-urlencoded' },

@@ -51,8 +51,14 @@ describe('request and keep-alive timeouts', () => {
   });
   afterAll(async () => server.close());
 
+  // with a valid token: an unauthenticated request is answered 401 before its body is read
+  let authorization = '';
+  beforeAll(async () => {
+    const token = await server.token();
+    if (token) authorization = `Authorization: Bearer ${token}\r\n`;
+  });
   const head = (length: number): string =>
-    `POST /fhir/Patient HTTP/1.1\r\nHost: x\r\nContent-Type: application/fhir+json\r\nContent-Length: ${length}\r\n\r\n`;
+    `POST /fhir/Patient HTTP/1.1\r\nHost: x\r\n${authorization}Content-Type: application/fhir+json\r\nContent-Length: ${length}\r\n\r\n`;
 
   test('a body declared and never sent: 408 and the connection closes', async () => {
     const c = await connect(port(server));

@@ -9,9 +9,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { createTestDatabase } from '../harness';
+import { TEST_AUTH, adminTokens, authorizedFetch, basicAuth, createTestDatabase } from '../harness';
 import { freePort } from '../../server/database/embedded';
-import { MAIN, start, waitReady } from './processes';
+import { MAIN, procAuth, start, waitReady } from './processes';
 
 beforeAll(() => {
   if (!fs.existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` (npm test does it)`);
@@ -24,6 +24,8 @@ test('serve on an external database with 2 workers: health, request ids, redacte
   try {
     await waitReady(port, proc);
     const base = `http://127.0.0.1:${port}/fhir`;
+    const { fetch, token } = procAuth(`http://127.0.0.1:${port}`);
+    await token(); // before the burst below: the token endpoint is one more request the shutdown would refuse
     expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
 
     const nhid = '91-7777-3333-1111';
@@ -100,7 +102,7 @@ test('SIGTERM while the workers are still starting is a clean shutdown (exit 0)'
   {
     const port = await freePort();
     const proc = start(['serve'], { DATABASE_URL: databaseUrl, PORT: String(port), AROGYA_WORKERS: '2', LOG_LEVEL: 'info' });
-    await waitFor(() => proc.output().includes('Authorization is not implemented'));
+    await waitFor(() => proc.output().includes('starting HTTP workers'));
     proc.child.kill('SIGTERM');
     expect(await proc.exited).toBe(0);
   }
@@ -124,9 +126,27 @@ test('serve on the embedded PostgreSQL (as root too): data persists across resta
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'arogya-embedded-'));
   try {
     const port = await freePort();
-    const env = { AROGYA_DATA_DIR: dataDir, PORT: String(port), AROGYA_WORKERS: '1', LOG_LEVEL: 'warn' };
+    // no admin client configured: the first start generates one, keeps it (mode 0600) and prints it once
+    const env = {
+      AROGYA_DATA_DIR: dataDir,
+      PORT: String(port),
+      AROGYA_WORKERS: '1',
+      LOG_LEVEL: 'warn',
+      AROGYA_ADMIN_CLIENT_ID: '',
+      AROGYA_ADMIN_CLIENT_SECRET: '',
+    };
     let proc = start(['serve'], env);
     await waitReady(port, proc, 120_000);
+    const origin = `http://127.0.0.1:${port}`;
+    let { fetch } = procAuth(origin);
+    if (TEST_AUTH === 'smart') {
+      const file = path.join(dataDir, 'admin-client.json');
+      expect((fs.statSync(file).mode & 0o777).toString(8)).toBe('600');
+      const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as { client_id: string; client_secret: string };
+      expect(proc.output()).toContain(saved.client_secret);
+      const token = adminTokens(origin, basicAuth(saved.client_id, saved.client_secret));
+      fetch = (url, init) => authorizedFetch(token, url, init);
+    }
     const put = await fetch(`http://127.0.0.1:${port}/fhir/Organization/arogya-pune`, {
       method: 'PUT',
       body: JSON.stringify({ resourceType: 'Organization', id: 'arogya-pune', name: 'Arogya Hospital, Pune' }),
@@ -140,6 +160,10 @@ test('serve on the embedded PostgreSQL (as root too): data persists across resta
 
     proc = start(['serve'], env);
     await waitReady(port, proc, 120_000);
+    if (TEST_AUTH === 'smart') {
+      const saved = JSON.parse(fs.readFileSync(path.join(dataDir, 'admin-client.json'), 'utf8')) as { client_secret: string };
+      expect(proc.output()).not.toContain(saved.client_secret); // printed once, at the first start only
+    }
     const read = await fetch(`http://127.0.0.1:${port}/fhir/Organization/arogya-pune`);
     expect(read.status).toBe(200);
     expect(((await read.json()) as { name: string }).name).toBe('Arogya Hospital, Pune');

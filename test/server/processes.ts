@@ -6,6 +6,7 @@ import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import { TEST_AUTH, adminTokens, authorizedFetch, basicAuth, testAdminClient } from '../harness';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const MAIN = path.join(ROOT, 'dist', 'server', 'main.js');
@@ -16,12 +17,29 @@ export interface Proc {
   exited: Promise<number | null>;
 }
 
-/** Starts `node <main> args…` with only PATH, HOME and `env` set. */
+/** The admin client every spawned server is given (SMART on), or AROGYA_AUTH=off when the suite runs without auth. */
+export const PROC_ADMIN = testAdminClient();
+const AUTH_ENV: Record<string, string> =
+  TEST_AUTH === 'off'
+    ? { AROGYA_AUTH: 'off' }
+    : { AROGYA_ADMIN_CLIENT_ID: PROC_ADMIN.adminClientId, AROGYA_ADMIN_CLIENT_SECRET: PROC_ADMIN.adminClientSecret };
+
+/** Admin tokens of a spawned server at `origin` (undefined with auth off), and fetch that sends them. */
+export function procAuth(origin: string): {
+  token: () => Promise<string | undefined>;
+  fetch: (url: string, init?: RequestInit) => Promise<Response>;
+} {
+  const token: () => Promise<string | undefined> =
+    TEST_AUTH === 'off' ? async () => undefined : adminTokens(origin, basicAuth(PROC_ADMIN.adminClientId, PROC_ADMIN.adminClientSecret));
+  return { token, fetch: (url, init) => authorizedFetch(token, url, init) };
+}
+
+/** Starts `node <main> args…` with only PATH, HOME, the test admin client (or AROGYA_AUTH=off) and `env` set. */
 export function start(args: string[], env: Record<string, string | undefined>, opts: SpawnOptions & { main?: string; node?: string } = {}): Proc {
   const { main = MAIN, node = process.execPath, ...spawnOpts } = opts;
   if (!fs.existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` (npm test does it)`);
   const child = spawn(node, [main, ...args], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...AUTH_ENV, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     ...spawnOpts,
   });
@@ -57,20 +75,20 @@ export interface Outcome {
 }
 
 /** One request on a fresh connection (no keep-alive reuse, so a closing server cannot race a reused socket). */
-export function send(url: string, method: string, body?: string): Promise<Outcome> {
+export function send(url: string, method: string, body?: string, token?: string): Promise<Outcome> {
   return new Promise((resolve) => {
-    const req = http.request(
-      url,
-      { method, agent: false, headers: body ? { 'content-type': 'application/fhir+json', 'content-length': Buffer.byteLength(body) } : {} },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (text += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-        res.on('error', (e: NodeJS.ErrnoException) => resolve({ status: res.statusCode ?? 0, body: text, error: e.code ?? e.message }));
-        res.on('aborted', () => resolve({ status: res.statusCode ?? 0, body: text, error: 'aborted' }));
-      },
-    );
+    const headers: Record<string, string | number> = body
+      ? { 'content-type': 'application/fhir+json', 'content-length': Buffer.byteLength(body) }
+      : {};
+    if (token) headers.authorization = `Bearer ${token}`;
+    const req = http.request(url, { method, agent: false, headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      res.on('error', (e: NodeJS.ErrnoException) => resolve({ status: res.statusCode ?? 0, body: text, error: e.code ?? e.message }));
+      res.on('aborted', () => resolve({ status: res.statusCode ?? 0, body: text, error: 'aborted' }));
+    });
     req.on('error', (e: NodeJS.ErrnoException) => resolve({ status: 0, body: '', error: e.code ?? e.message }));
     req.end(body);
   });

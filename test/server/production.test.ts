@@ -15,7 +15,7 @@ import path from 'node:path';
 import { freePort } from '../../server/database/embedded';
 import { createTestDatabase, fhirClient } from '../harness';
 import { download, kickOff, waitForJob } from '../bulk/helpers';
-import { MAIN, ROOT, killIfRunning, start, waitReady, type Proc } from './processes';
+import { MAIN, ROOT, killIfRunning, procAuth, start, waitReady, type Proc } from './processes';
 
 const NOBODY = 65534;
 const dockerfile = fs.readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
@@ -105,7 +105,8 @@ test('the runtime stage reproduced: production dependencies, read-only app, user
     proc = start(['serve'], env, { main: path.join(app, MAIN.slice(ROOT.length + 1)), node, cwd: app, uid: NOBODY, gid: NOBODY });
     await waitReady(port, proc);
     const base = `http://127.0.0.1:${port}/fhir`;
-    const fhir = fhirClient(base);
+    const auth = procAuth(`http://127.0.0.1:${port}`);
+    const fhir = { ...fhirClient(base, auth.token), fetch: auth.fetch };
     const statuses: number[] = [];
     const seen = <T extends { status: number }>(r: T): T => {
       statuses.push(r.status);
@@ -123,7 +124,7 @@ test('the runtime stage reproduced: production dependencies, read-only app, user
     expect((await download(file.url)).lines).toHaveLength(2);
 
     const uploaded = seen(
-      await fetch(`${base}/_bulk/upload`, {
+      await fhir.fetch(`${base}/_bulk/upload`, {
         method: 'POST',
         body: `${JSON.stringify({ resourceType: 'Patient', id: 'prod-imported', gender: 'male' })}\n`,
         headers: { 'content-type': 'application/fhir+ndjson' },

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../../server/database/embedded';
-import { send, start, waitReady, type Outcome, type Proc } from './processes';
+import { procAuth, send, start, waitReady, type Outcome, type Proc } from './processes';
 
 const SYSTEM = 'urn:arogya:test:burst';
 const OBSERVATIONS = 6;
@@ -53,10 +53,10 @@ function acknowledged(o: Outcome): boolean {
 }
 
 /** Fires `count` transactions at once (numbered from `first`); calls `onAck` with the number acknowledged so far. */
-function burst(base: string, first: number, count: number, onAck: (acks: number) => void): Promise<Outcome>[] {
+function burst(base: string, first: number, count: number, onAck: (acks: number) => void, token?: string): Promise<Outcome>[] {
   let acks = 0;
   return Array.from({ length: count }, (_, i) =>
-    send(base, 'POST', transaction(first + i)).then((o) => {
+    send(base, 'POST', transaction(first + i), token).then((o) => {
       if (acknowledged(o)) onAck(++acks);
       return o;
     }),
@@ -64,11 +64,11 @@ function burst(base: string, first: number, count: number, onAck: (acks: number)
 }
 
 /** How many Patients and Observations carry each identifier value, read back through the API. */
-async function stored(base: string): Promise<Map<string, { patients: number; observations: number }>> {
+async function stored(base: string, token?: string): Promise<Map<string, { patients: number; observations: number }>> {
   const counts = new Map<string, { patients: number; observations: number }>();
   for (const type of ['Patient', 'Observation']) {
     for (let url: string | undefined = `${base}/${type}?_count=1000`; url; ) {
-      const page = (await (await fetch(url)).json()) as {
+      const page = (await (await fetch(url, { headers: token ? { authorization: `Bearer ${token}` } : {} })).json()) as {
         entry?: { resource: { identifier?: { system: string; value: string }[] } }[];
         link: { relation: string; url: string }[];
       };
@@ -107,21 +107,29 @@ test('SIGTERM and kill -9 mid-burst on the embedded database: complete responses
   try {
     proc = serve();
     await waitReady(port, proc);
+    const token = await procAuth(`http://127.0.0.1:${port}`).token();
 
     // SIGTERM once the first bundles are acknowledged; then keep sending, one request after the other, until the
     // server refuses connections: each of those arrives while it drains or closes.
     const running = proc;
     let terminated!: () => void;
     const sigterm = new Promise<void>((resolve) => (terminated = resolve));
-    const first = burst(base, 0, 40, (acks) => {
-      if (acks === 2) {
-        running.child.kill('SIGTERM');
-        terminated();
-      }
-    });
+    const first = burst(
+      base,
+      0,
+      40,
+      (acks) => {
+        if (acks === 2) {
+          running.child.kill('SIGTERM');
+          terminated();
+        }
+      },
+      token,
+    );
     const late: Outcome[] = [];
     await sigterm;
-    for (let i = 0; i < 500 && (late.length === 0 || !late[late.length - 1].error); i++) late.push(await send(base, 'POST', transaction(1000)));
+    for (let i = 0; i < 500 && (late.length === 0 || !late[late.length - 1].error); i++)
+      late.push(await send(base, 'POST', transaction(1000), token));
     const outcomes = await Promise.all(first);
     expect(await running.exited).toBe(0);
     const isOutcome503 = (o: Outcome): boolean =>
@@ -141,15 +149,21 @@ test('SIGTERM and kill -9 mid-burst on the embedded database: complete responses
 
     proc = serve();
     await waitReady(port, proc);
-    const afterTerm = await stored(base);
+    const afterTerm = await stored(base, token);
     expectWholeBundles(afterTerm, 0, outcomes);
     expect(afterTerm.get('1000')).toBeUndefined(); // nothing that arrived after SIGTERM was written
 
     // kill -9 of everything once the first bundles of a second burst are acknowledged
     const killed = proc;
-    const second = burst(base, 100, 40, (acks) => {
-      if (acks === 2) process.kill(-killed.child.pid!, 'SIGKILL');
-    });
+    const second = burst(
+      base,
+      100,
+      40,
+      (acks) => {
+        if (acks === 2) process.kill(-killed.child.pid!, 'SIGKILL');
+      },
+      token,
+    );
     const secondOutcomes = await Promise.all(second);
     await killed.exited;
     expect(secondOutcomes.filter(acknowledged).length).toBeGreaterThanOrEqual(2);
@@ -158,7 +172,7 @@ test('SIGTERM and kill -9 mid-burst on the embedded database: complete responses
 
     proc = serve(); // PostgreSQL recovers from its WAL
     await waitReady(port, proc);
-    expectWholeBundles(await stored(base), 100, secondOutcomes);
+    expectWholeBundles(await stored(base, token), 100, secondOutcomes);
     proc.child.kill('SIGTERM');
     expect(await proc.exited).toBe(0);
   } finally {
