@@ -46,17 +46,14 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 describe('request and keep-alive timeouts', () => {
   let server: TestServer;
-  beforeAll(async () => {
-    server = await startServer({ requestTimeoutMs: 1500, keepAliveTimeoutMs: 500, maxRequestsPerSocket: 2 });
-  });
-  afterAll(async () => server.close());
-
   // with a valid token: an unauthenticated request is answered 401 before its body is read
   let authorization = '';
   beforeAll(async () => {
+    server = await startServer({ requestTimeoutMs: 1500, keepAliveTimeoutMs: 500, maxRequestsPerSocket: 2 });
     const token = await server.token();
     if (token) authorization = `Authorization: Bearer ${token}\r\n`;
   });
+  afterAll(async () => server.close());
   const head = (length: number): string =>
     `POST /fhir/Patient HTTP/1.1\r\nHost: x\r\n${authorization}Content-Type: application/fhir+json\r\nContent-Length: ${length}\r\n\r\n`;
 
