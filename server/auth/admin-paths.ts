@@ -3,7 +3,7 @@
  * (an admin client's token) creates a user who signs in at the authorization endpoint; `POST /auth/launch` (an
  * admin client's or a signed-in user's token) records an EHR launch context. Errors are OAuth-style JSON.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { visiblePatient } from './authorize-patients';
 import { adminAuth, bearerAuth, jsonBody } from './admin';
 import { OAuthError, sendOAuthError } from './errors';
