@@ -3,7 +3,6 @@
  * the token. Built by tokens.ts from the JWT's claims; turned into the repository's Caller by rest/caller.ts.
  */
 import type { ScopeGrant } from './scopes';
-import type { AuthServices } from './services';
 
 export interface AuthContext {
   /** The token's id (`jti`), for revocation and audit. */
@@ -27,10 +26,6 @@ export interface AuthContext {
 }
 
 declare module 'fastify' {
-  interface FastifyInstance {
-    /** The authorization server's parts; null with AROGYA_AUTH=off. */
-    authServices: AuthServices | null;
-  }
   interface FastifyRequest {
     /** The verified bearer token of this request; null without one (public paths, or AROGYA_AUTH=off). */
     auth: AuthContext | null;

@@ -10,6 +10,13 @@ import { ClientStore } from './clients';
 import { SigningKeys } from './keys';
 import { TokenService } from './tokens';
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The authorization server's parts; null with AROGYA_AUTH=off. */
+    authServices: AuthServices | null;
+  }
+}
+
 export interface AuthEndpoints {
   issuer: string;
   authorize: string;
