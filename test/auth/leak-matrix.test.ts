@@ -467,9 +467,16 @@ describeAuth('scopes decide the interactions (403) and granular scopes the resou
     }
   });
 
-  test('user kinds over HTTP: a Practitioner user sees both patients, a Patient user only themself', async () => {
+  test('user kinds over HTTP: a Practitioner user sees both patients, a RelatedPerson the one it is linked to, a Patient user only themself', async () => {
     const dr = as(await issue('user/Patient.rs', { fhirUser: 'Practitioner/x', sub: 'dr' }));
     expect(idsIn((await dr('GET', '/Patient?_count=10')).body).sort()).toEqual([a, b].sort());
+    const rp = await server.request('POST', '/RelatedPerson', { body: { resourceType: 'RelatedPerson', patient: { reference: `Patient/${a}` } } });
+    const carer = as(await issue('user/*.rs', { fhirUser: `RelatedPerson/${rp.body.id}`, sub: 'carer' }));
+    const seen = await carer('GET', '/Observation?_count=1000&_include=Observation:subject');
+    expect(idsIn(seen.body)).toContain(a);
+    expect(idsIn(seen.body).every((id) => aIds.has(id))).toBe(true);
+    expectNoLeak(seen);
+    expect((await carer('GET', `/Patient/${b}`)).status).toBe(404);
     const self = as(await issue('user/*.rs', { fhirUser: `Patient/${b}`, sub: 'pat-b' }));
     const mine = await self('GET', '/Observation?_count=1000');
     expect(idsIn(mine.body).every((id) => bIds.has(id))).toBe(true);
