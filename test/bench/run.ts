@@ -66,7 +66,7 @@ const TARGETS = { create: 1_400, read: 200 };
 const ADMIN = { id: 'bench-admin', secret: crypto.randomBytes(24).toString('base64url') };
 const SMART_ENV = {
   AROGYA_AUTH: 'smart',
-  AROGYA_AUDIT: 'on',
+  AROGYA_AUDIT: process.env.BENCH_AUDIT === 'off' ? 'off' : 'on', // BENCH_AUDIT=off: the token's cost alone
   AROGYA_ADMIN_CLIENT_ID: ADMIN.id,
   AROGYA_ADMIN_CLIENT_SECRET: ADMIN.secret,
   AROGYA_ACCESS_TOKEN_TTL: '3600',
