@@ -16,7 +16,7 @@ import { SYSTEM_CALLER } from '../../server/repository/caller';
 import { Repository } from '../../server/repository/repository';
 import { TransactionProcessor } from '../../server/repository/transaction';
 import type { AfterWriteHook } from '../../server/repository/write-engine';
-import { startServer, type TestServer } from '../harness';
+import { TEST_AUTH, startServer, type TestServer } from '../harness';
 import { kickOff, waitForJob } from '../bulk/helpers';
 
 type Json = Record<string, any>;
@@ -89,7 +89,9 @@ async function expectEachVersionHookedOnce(
   return added;
 }
 
-const anonymous = (requestId: string) => () => ({ actor: 'anonymous', requestId });
+/** Who the commit point records for an HTTP request: the admin client with SMART on, anonymous with it off. */
+const HTTP_ACTOR = TEST_AUTH === 'smart' ? 'client' : 'anonymous';
+const anonymous = (requestId: string) => () => ({ actor: HTTP_ACTOR, requestId });
 const system = () => ({ actor: 'system', requestId: null });
 const patient = (family: string, nhid: string): Json => ({
   resourceType: 'Patient',
@@ -108,7 +110,7 @@ test('create (group commit, concurrent callers), create with a checked reference
       expect(r.status).toBe(201);
       ids.set(`Patient/${r.body.id}/1`, r.requestId);
     }
-    return (key) => ({ actor: 'anonymous', requestId: ids.get(key)! });
+    return (key) => ({ actor: HTTP_ACTOR, requestId: ids.get(key)! });
   }, 12);
   const [first] = [...ids.keys()];
   const patientId = first.split('/')[1];
@@ -259,7 +261,7 @@ test("transaction and batch bundles: every entry's version, with the bundle's ca
   }, 3);
 });
 
-test('$import: every imported version, as the system', async () => {
+test('$import: every imported version, as the caller that kicked it off (the job has no request)', async () => {
   const file = path.join(dataDir, 'patients.ndjson');
   fs.writeFileSync(
     file,
@@ -286,7 +288,7 @@ test('$import: every imported version, as the system', async () => {
     const done = await waitForJob(server, res.headers.get('content-location')!);
     expect(done.status).toBe(200);
     expect(done.body.output).toEqual([expect.objectContaining({ type: 'Patient', count: 3 })]);
-    return system;
+    return () => ({ actor: HTTP_ACTOR, requestId: null });
   }, 3);
 });
 
