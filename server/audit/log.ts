@@ -127,8 +127,12 @@ export class AuditLog {
   }
 
   private async writeBuffered(): Promise<void> {
-    while (this.buffer.length) {
-      const batch = this.buffer.splice(0, this.maxBatch);
+    // Only what waits now: events recorded while this INSERT runs wait for their own interval (or a full batch), so
+    // that a busy process writes a few large batches rather than a stream of tiny ones back to back.
+    let waiting = this.buffer.length;
+    while (waiting > 0) {
+      const batch = this.buffer.splice(0, Math.min(waiting, this.maxBatch));
+      waiting -= batch.length;
       const patients = new Set<string>();
       const agents = new Set<string>();
       for (const e of batch) {
@@ -153,6 +157,7 @@ export class AuditLog {
         return;
       }
     }
+    if (this.buffer.length) this.timer ??= setTimeout(() => void this.flush(), this.opts.flushMs).unref();
     if (this.dropped) {
       this.opts.warn(`audit: ${this.dropped} events dropped while the database could not take them`);
       this.dropped = 0;
