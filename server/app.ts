@@ -155,6 +155,7 @@ export async function buildApp(config: Config, pool: Pool, opts: AppOptions = {}
   // Everything under the FHIR base: content negotiation and Prefer are worked out once, in a hook, for all routes.
   // (Declared on every request so all requests keep one shape; null outside the FHIR base.)
   app.decorateRequest('fhir', null as unknown as FhirRequest);
+  // biome-ignore lint/nursery/noMisusedPromises: Fastify awaits async plugins (its documented plugin form)
   await app.register(async (fhir) => {
     if (auth) fhir.addHook('onRequest', fhirGuard(auth.tokens, FHIR_PREFIX));
     fhir.addHook('preHandler', fhirRequestHook);
