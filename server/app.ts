@@ -13,6 +13,9 @@ import { fhirGuard } from './auth/guard';
 import { registerAuth } from './auth/plugin';
 import { createAuthServices, type AuthServices } from './auth/services';
 import { JobRunner } from './jobs/runner';
+import type { EventConsumer } from './events/event';
+import { appendToOutbox } from './events/outbox';
+import { EventPipeline } from './events/pipeline';
 import { Repository } from './repository/repository';
 import type { AfterWriteHook } from './repository/write-engine';
 import { SearchParameterRunner } from './repository/search/reindex';
@@ -60,6 +63,11 @@ export interface AppOptions {
   logger?: boolean;
   /** Hooks of the write engine's commit point (repository/write-engine.ts), e.g. the outbox; none by default. */
   afterWrite?: AfterWriteHook[];
+  /**
+   * The event pipeline's dispatcher and consumers (events/pipeline.ts), started with the app: on by default;
+   * `false` runs no dispatcher here (committed writes still go to the outbox, for a process that runs one).
+   */
+  events?: boolean | { consumers: EventConsumer[] };
   /** Where log lines go instead of stdout (tests read them). */
   logStream?: NodeJS.WritableStream;
   /**
@@ -100,11 +108,24 @@ export async function buildApp(config: Config, pool: Pool, opts: AppOptions = {}
   // More concurrent connections than this are refused at once (each costs memory and a share of the pool).
   app.server.maxConnections = config.maxConnections;
   app.server.on('checkExpectation', expectationFailed);
+  // Every committed write goes to the outbox (events/outbox.ts); this process's dispatcher hands it on.
+  const events =
+    opts.events === false
+      ? undefined
+      : new EventPipeline({
+          pool,
+          log: app.log,
+          consumers: typeof opts.events === 'object' ? opts.events.consumers : [],
+          pollMs: config.eventPollMs,
+          retryLimit: config.eventRetryLimit,
+          retryDelaySeconds: config.eventRetryDelaySeconds,
+          expireSeconds: config.eventExpireSeconds,
+        });
   const repo = new Repository(pool, {
     referentialIntegrity: config.referentialIntegrity,
     baseUrl: config.baseUrl,
     timeZone: config.timeZone,
-    afterWrite: opts.afterWrite,
+    afterWrite: [appendToOutbox, ...(events ? [events.wake] : []), ...(opts.afterWrite ?? [])],
   });
   const ctx: RestContext = { config, repo };
   // SMART on FHIR (DESIGN.md §1.1): on unless AROGYA_AUTH=off; then every request is anonymous and unrestricted.
@@ -162,6 +183,11 @@ export async function buildApp(config: Config, pool: Pool, opts: AppOptions = {}
     registerRoutes(fhir, ctx, FHIR_PREFIX);
     await fhir.register(bulkRoutes(ctx), { prefix: `${FHIR_PREFIX}/_bulk` });
   });
+
+  if (events) {
+    await events.start();
+    app.addHook('onClose', async () => events.stop());
+  }
 
   if (opts.jobs !== false) {
     const jobs = new JobRunner({

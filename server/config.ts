@@ -57,6 +57,14 @@ export interface Config {
   maxBundleEntries: number;
   /** Most JSON values (objects, arrays, strings, numbers, …) a request body may hold. */
   maxBodyElements: number;
+  /** How often each process's event dispatcher looks for committed changes written by other processes (ms). */
+  eventPollMs: number;
+  /** Retries of a failed event delivery (doubling delays) before it goes to the consumer's dead-letter queue. */
+  eventRetryLimit: number;
+  /** First retry delay of a failed event delivery (seconds). */
+  eventRetryDelaySeconds: number;
+  /** A delivery running longer than this, or whose process died, is retried (seconds). */
+  eventExpireSeconds: number;
   /** Deepest nesting of objects and arrays a request body may have. */
   maxBodyDepth: number;
   /** The bootstrap admin client (DESIGN.md §1); when unset, one is generated at first start under dataDir. */
@@ -210,6 +218,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     // Every walk over a resource (validation, extraction, serialisation) recurses once per level: bounded far
     // below the stack's reach, far above what FHIR needs (a Bundle of Questionnaires nested 40 items deep).
     maxBodyDepth: intEnv(env, 'AROGYA_MAX_BODY_DEPTH', 128, 16, 1000),
+    eventPollMs: intEnv(env, 'AROGYA_EVENT_POLL_MS', 250, 10, 60_000),
+    eventRetryLimit: intEnv(env, 'AROGYA_EVENT_RETRY_LIMIT', 14, 0, 100),
+    eventRetryDelaySeconds: intEnv(env, 'AROGYA_EVENT_RETRY_DELAY_SECONDS', 10, 1, 3600),
+    eventExpireSeconds: intEnv(env, 'AROGYA_EVENT_EXPIRE_SECONDS', 300, 2, 24 * 3600),
     ...adminClient(env),
     accessTokenTtlSeconds: intEnv(env, 'AROGYA_ACCESS_TOKEN_TTL', 300, 10, 24 * 3600),
     signingKeyRotationSeconds: intEnv(env, 'AROGYA_SIGNING_KEY_ROTATION', 7 * 24 * 3600, 60, 365 * 24 * 3600),

@@ -17,6 +17,7 @@ import { isResourceType, r4Model } from './fhir/definitions';
 import { IMPORT_USAGE, Importer, parseImportArgs } from './cli/import';
 import { USER_USAGE, parseUserArgs, readPasswordLine } from './cli/user';
 import { DuplicateUserError, UserInputError, UserStore } from './auth/users';
+import { appendToOutbox } from './events/outbox';
 import { Repository } from './repository/repository';
 import { SYSTEM_CALLER } from './repository/caller';
 import { TransactionProcessor } from './repository/transaction';
@@ -271,7 +272,13 @@ async function importCommand(config: Config, args: string[]): Promise<void> {
   const pool = createPool(db.url, 2 * parsed.concurrency + 2, 'arogya-import');
   try {
     await migrateLatest(db.url);
-    const repo = new Repository(pool, { referentialIntegrity: config.referentialIntegrity, baseUrl: config.baseUrl, timeZone: config.timeZone });
+    // Imported versions go to the outbox like every write; the next server process to run dispatches them.
+    const repo = new Repository(pool, {
+      referentialIntegrity: config.referentialIntegrity,
+      baseUrl: config.baseUrl,
+      timeZone: config.timeZone,
+      afterWrite: [appendToOutbox],
+    });
     const importer = new Importer(new TransactionProcessor(repo), SYSTEM_CALLER, config.baseUrl, { concurrency: parsed.concurrency });
     process.exitCode = await importer.run(parsed.paths);
   } finally {

@@ -1,0 +1,33 @@
+/**
+ * A change event: one committed create, update or delete of one resource version, as the outbox records it and
+ * consumers receive it. `resourceType/id/versionId` identifies it: a consumer that sees the same triple twice (the
+ * pipeline delivers at least once) has seen the same change.
+ */
+import type { Actor } from '../repository/caller';
+
+export type Interaction = 'create' | 'update' | 'delete';
+
+export interface ChangeEvent {
+  /** The outbox row's id: increasing in commit-ish order within one process's writes, unique across the server. */
+  seq: string;
+  resourceType: string;
+  id: string;
+  versionId: number;
+  interaction: Interaction;
+  /** Who wrote it (no patient data: a kind, a client id, a user's FHIR reference). */
+  actor: Actor;
+  requestId?: string;
+  /** When the writing transaction recorded it (ISO 8601). */
+  recorded: string;
+}
+
+/**
+ * A consumer of the change stream (subscriptions, workflows). `handle` is called at least once per event, in no
+ * guaranteed order, from whichever server process takes the job; throwing schedules a retry with backoff, and an
+ * event that still fails after the last retry goes to the consumer's dead-letter queue.
+ */
+export interface EventConsumer {
+  /** Letters, digits, `-`: names the consumer's job queues (`arogya-event-{name}` and `…-dead`). */
+  readonly name: string;
+  handle(event: ChangeEvent): Promise<void>;
+}

@@ -1,0 +1,200 @@
+/**
+ * The event pipeline (DESIGN.md §4): outbox → dispatcher → one pg-boss queue per consumer.
+ *
+ * - The write engine's commit point appends every written version to `event_outbox` in the writing transaction
+ *   (outbox.ts): a row exists exactly when its change committed.
+ * - Every server process runs a dispatcher. It takes outbox rows with `FOR UPDATE SKIP LOCKED` (processes never
+ *   take the same row), inserts one job per consumer into pg-boss *on the same connection and in the same
+ *   transaction*, and deletes the rows. So a change is handed on exactly once: a process killed before that
+ *   commit leaves the rows for the next dispatch, one killed after it has already queued the jobs.
+ * - pg-boss gives each job to one process (SKIP LOCKED too), retries a failed delivery with exponential backoff
+ *   (`retryDelay · 2^n`, jittered), and moves it to the consumer's dead-letter queue (`…-dead`) after the last
+ *   retry. A job whose process died mid-delivery is retried once it expires (`expireSeconds`). Delivery is
+ *   therefore at least once: consumers deduplicate on resourceType/id/versionId.
+ *
+ * The dispatcher polls (cheap: a primary-key scan of a table that holds only undispatched rows) and is also woken
+ * right after this process's own writes, so a change written here starts its journey without waiting for a poll.
+ */
+import PgBoss from 'pg-boss';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Pool, PoolClient } from '../database/pool';
+import { inTransaction } from '../database/pool';
+import { errorForLog } from '../logging';
+import type { Actor } from '../repository/caller';
+import type { AfterWriteHook } from '../repository/write-engine';
+import type { ChangeEvent, EventConsumer, Interaction } from './event';
+
+export interface EventPipelineOptions {
+  /** The coordinator's pool: the outbox and pg-boss live there (DESIGN.md §3). */
+  pool: Pool;
+  log: FastifyBaseLogger;
+  consumers: readonly EventConsumer[];
+  /** How often an idle dispatcher looks for outbox rows written by other processes (ms). */
+  pollMs: number;
+  /** Retries of a failed delivery before it goes to the dead-letter queue. */
+  retryLimit: number;
+  /** First retry delay (seconds); each next one doubles (with jitter). */
+  retryDelaySeconds: number;
+  /** A delivery running longer than this (or whose process died) is failed and retried (seconds). */
+  expireSeconds: number;
+  /** Outbox rows handed on per dispatch transaction. */
+  batchSize?: number;
+}
+
+interface OutboxRow {
+  id: string;
+  resource_type: string;
+  resource_id: string;
+  version_id: number;
+  interaction: Interaction;
+  actor: Actor | string;
+  request_id: string | null;
+  recorded: Date | string;
+}
+
+export const queueOf = (consumer: string): string => `arogya-event-${consumer}`;
+export const deadLetterOf = (consumer: string): string => `arogya-event-${consumer}-dead`;
+
+export class EventPipeline {
+  private readonly boss: PgBoss;
+  private readonly workerIds: string[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private dispatching: Promise<void> | undefined;
+  private again = false;
+  private started = false;
+
+  constructor(private readonly opts: EventPipelineOptions) {
+    for (const c of opts.consumers) {
+      if (!/^[A-Za-z0-9-]{1,40}$/.test(c.name)) throw new Error(`event consumer name "${c.name}": letters, digits and - only`);
+    }
+    const connectionString = opts.pool.options.connectionString;
+    if (!connectionString) throw new Error('the event pipeline needs a pool created from a connection string');
+    this.boss = new PgBoss({
+      connectionString,
+      max: 2,
+      application_name: 'arogya-events',
+      schedule: false,
+      supervise: true,
+      // Expired deliveries (a process died holding them) are found by pg-boss's maintenance: run it often enough.
+      maintenanceIntervalSeconds: Math.max(1, Math.min(120, Math.floor(opts.expireSeconds / 2))),
+    });
+    this.boss.on('error', (e: Error) => opts.log.error({ error: errorForLog(e) }, 'event queue error'));
+  }
+
+  /** The write engine hook that wakes this process's dispatcher after its own writes (they commit right after). */
+  readonly wake: AfterWriteHook = async () => {
+    if (this.started) this.schedule(5);
+  };
+
+  async start(): Promise<void> {
+    try {
+      await this.boss.start();
+      for (const c of this.opts.consumers) {
+        const queue = {
+          retryLimit: this.opts.retryLimit,
+          retryDelay: this.opts.retryDelaySeconds,
+          retryBackoff: true,
+          expireInSeconds: this.opts.expireSeconds,
+        };
+        await ensureQueue(this.boss, deadLetterOf(c.name), { retentionDays: 14 });
+        await ensureQueue(this.boss, queueOf(c.name), { ...queue, deadLetter: deadLetterOf(c.name) });
+        const polling = { batchSize: 1, pollingIntervalSeconds: Math.max(0.5, this.opts.pollMs / 1000) };
+        this.workerIds.push(await this.boss.work<ChangeEvent>(queueOf(c.name), polling, ([job]) => this.deliver(c, job)));
+      }
+    } catch (e) {
+      await this.boss.stop({ graceful: false, wait: true }).catch(() => undefined);
+      throw e;
+    }
+    this.started = true;
+    this.schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
+    clearTimeout(this.timer);
+    await this.dispatching;
+    await this.boss.stop({ graceful: true, timeout: 10_000, wait: true });
+  }
+
+  private schedule(ms: number): void {
+    if (!this.started) return;
+    if (this.dispatching) {
+      this.again = true;
+      return;
+    }
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.runDispatch(), ms);
+  }
+
+  private runDispatch(): void {
+    this.again = false;
+    this.dispatching = this.dispatchAll()
+      .catch((e) => this.opts.log.warn({ error: errorForLog(e) }, 'event dispatch failed; retried at the next poll'))
+      .finally(() => {
+        this.dispatching = undefined;
+        this.schedule(this.again ? 0 : this.opts.pollMs);
+      });
+  }
+
+  /** Hands on outbox rows until none is left (or another process holds the rest). */
+  private async dispatchAll(): Promise<void> {
+    let handed = 0;
+    for (;;) {
+      const n = await inTransaction(this.opts.pool, (client) => this.dispatchBatch(client));
+      handed += n;
+      if (n < (this.opts.batchSize ?? 500) || !this.started) break;
+    }
+    if (handed > 0) for (const w of this.workerIds) this.boss.notifyWorker(w);
+  }
+
+  private async dispatchBatch(client: PoolClient): Promise<number> {
+    const { rows } = await client.query<OutboxRow>(
+      `DELETE FROM event_outbox WHERE id IN (SELECT id FROM event_outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+       RETURNING id, resource_type, resource_id, version_id, interaction, actor, request_id, recorded`,
+      [this.opts.batchSize ?? 500],
+    );
+    if (rows.length === 0 || this.opts.consumers.length === 0) return rows.length;
+    const events = rows.sort((a, b) => Number(a.id) - Number(b.id)).map(eventOf);
+    const jobs = this.opts.consumers.flatMap((c) => events.map((data) => ({ name: queueOf(c.name), data })));
+    // The same connection, so the jobs commit with the deletes (pg-boss's `db` option runs its insert on it).
+    await this.boss.insert(jobs, { db: { executeSql: (text, values) => client.query(text, values) } });
+    return rows.length;
+  }
+
+  private async deliver(consumer: EventConsumer, job: PgBoss.Job<ChangeEvent>): Promise<void> {
+    try {
+      await consumer.handle(job.data);
+    } catch (e) {
+      this.opts.log.warn({ consumer: consumer.name, job: job.id, error: errorForLog(e) }, 'event delivery failed; retried with backoff');
+      throw e;
+    }
+  }
+}
+
+function eventOf(r: OutboxRow): ChangeEvent {
+  return {
+    seq: String(r.id),
+    resourceType: r.resource_type,
+    id: r.resource_id,
+    versionId: r.version_id,
+    interaction: r.interaction,
+    actor: typeof r.actor === 'string' ? (JSON.parse(r.actor) as Actor) : r.actor,
+    ...(r.request_id ? { requestId: r.request_id } : {}),
+    recorded: new Date(r.recorded).toISOString(),
+  };
+}
+
+/** Creates a queue or brings its settings up to date (processes start together: a deadlock is tried again). */
+async function ensureQueue(boss: PgBoss, name: string, options: Omit<PgBoss.Queue, 'name'>): Promise<void> {
+  for (let i = 1; ; i++) {
+    try {
+      await boss.createQueue(name, { name, ...options });
+      await boss.updateQueue(name, { name, ...options });
+      return;
+    } catch (e) {
+      if ((e as { code?: string }).code !== '40P01' || i >= 5) throw e;
+      await new Promise((r) => setTimeout(r, 20 * i + Math.random() * 50));
+    }
+  }
+}
