@@ -51,7 +51,10 @@ async function until<T>(what: string, probe: () => T | undefined | Promise<T | u
 const eventsOf = (type: string, id: string) => received.filter((e) => e.resourceType === type && e.id === id);
 
 test('create, update and delete each reach the consumer once the write committed, with who wrote it', async () => {
-  const created = await server.request('POST', '/Patient', { body: { resourceType: 'Patient', gender: 'female' }, headers: { 'x-request-id': 'ev-1' } });
+  const created = await server.request('POST', '/Patient', {
+    body: { resourceType: 'Patient', gender: 'female' },
+    headers: { 'x-request-id': 'ev-1' },
+  });
   expect(created.status).toBe(201);
   const id = created.body.id as string;
   expect((await server.request('PUT', `/Patient/${id}`, { body: { resourceType: 'Patient', id, gender: 'male' } })).status).toBe(200);
