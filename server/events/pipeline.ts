@@ -119,7 +119,7 @@ export class EventPipeline {
 
   private schedule(ms: number): void {
     if (!this.started) return;
-    if (this.dispatching) {
+    if (this.dispatching !== undefined) {
       this.again = true;
       return;
     }
