@@ -51,6 +51,10 @@ export function createPool(url: string, max: number, applicationName = 'arogya',
   });
   // An idle client's error (e.g. the server restarting) must not crash the process; the next query reconnects.
   pool.on('error', () => undefined);
+  // Nor may a checked-out client's: a connection that dies while a transaction holds it (between two statements)
+  // emits 'error' on the client, which nobody listens to outside a query. The holder learns of it from its next
+  // statement, which fails; the pool discards the dead client when it is released.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return pool;
 }
 
