@@ -16,6 +16,8 @@ import { JobRunner } from './jobs/runner';
 import type { EventConsumer } from './events/event';
 import { appendToOutbox } from './events/outbox';
 import { EventPipeline } from './events/pipeline';
+import { workflowHandlers } from './workflows/handlers';
+import { workflowHook, type WorkflowHandlers } from './workflows/runner';
 import { Repository } from './repository/repository';
 import type { AfterWriteHook } from './repository/write-engine';
 import { SearchParameterRunner } from './repository/search/reindex';
@@ -76,6 +78,8 @@ export interface AppOptions {
    * sets how often an idle runner polls the queue.
    */
   jobs?: boolean | { pollingIntervalSeconds: number };
+  /** The HMS workflows' rules (workflows/runner.ts), when config.workflows is on; default: workflows/handlers.ts. */
+  workflows?: WorkflowHandlers;
 }
 
 export async function buildApp(config: Config, pool: Pool, opts: AppOptions = {}): Promise<FastifyInstance> {
@@ -127,6 +131,8 @@ export async function buildApp(config: Config, pool: Pool, opts: AppOptions = {}
     timeZone: config.timeZone,
     afterWrite: [appendToOutbox, ...(events ? [events.wake] : []), ...(opts.afterWrite ?? [])],
   });
+  // The HMS workflows react to committed transitions inside the writing transaction (workflows/runner.ts).
+  if (config.workflows) repo.engine.afterWrite.push(workflowHook(repo, opts.workflows ?? workflowHandlers));
   const ctx: RestContext = { config, repo };
   // SMART on FHIR (DESIGN.md §1.1): on unless AROGYA_AUTH=off; then every request is anonymous and unrestricted.
   const auth: AuthServices | undefined = config.auth === 'smart' ? createAuthServices(config, pool, repo) : undefined;

@@ -65,6 +65,8 @@ export interface Config {
   eventRetryDelaySeconds: number;
   /** A delivery running longer than this, or whose process died, is retried (seconds). */
   eventExpireSeconds: number;
+  /** The HMS workflows (dispensing, billing at visit conclusion; server/workflows/) react to writes. */
+  workflows: boolean;
   /** Deepest nesting of objects and arrays a request body may have. */
   maxBodyDepth: number;
   /** The bootstrap admin client (DESIGN.md §1); when unset, one is generated at first start under dataDir. */
@@ -222,6 +224,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     eventRetryLimit: intEnv(env, 'AROGYA_EVENT_RETRY_LIMIT', 14, 0, 100),
     eventRetryDelaySeconds: intEnv(env, 'AROGYA_EVENT_RETRY_DELAY_SECONDS', 10, 1, 3600),
     eventExpireSeconds: intEnv(env, 'AROGYA_EVENT_EXPIRE_SECONDS', 300, 2, 24 * 3600),
+    workflows: boolEnv(env, 'AROGYA_WORKFLOWS', true),
     ...adminClient(env),
     accessTokenTtlSeconds: intEnv(env, 'AROGYA_ACCESS_TOKEN_TTL', 300, 10, 24 * 3600),
     signingKeyRotationSeconds: intEnv(env, 'AROGYA_SIGNING_KEY_ROTATION', 7 * 24 * 3600, 60, 365 * 24 * 3600),

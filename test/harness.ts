@@ -150,6 +150,9 @@ export async function startServer(overrides: Partial<Config> = {}, opts: StartOp
     logLevel: 'silent',
     auth: TEST_AUTH,
     ...testAdminClient(),
+    // The HMS workflows stay off unless a test asks for them: most tests load Synthea bundles, whose finished
+    // encounters would otherwise each set off dispensing and billing (test/workflows/ turns them on).
+    workflows: false,
     ...overrides,
   };
   const { poolUrl, beforeListen, ...appOptions } = opts;

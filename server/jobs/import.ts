@@ -80,7 +80,9 @@ export async function runImport(ctx: JobContext, job: BulkJob<ImportParams>, sig
   const inputs = job.params.inputs;
   // the kick-off's caller: its access applies to every resource written (the write engine checks each row)
   const caller: Caller =
-    job.params.access || job.params.actor ? { actor: job.params.actor ?? SYSTEM_CALLER.actor, access: job.params.access } : SYSTEM_CALLER;
+    job.params.access || job.params.actor
+      ? { actor: job.params.actor ?? SYSTEM_CALLER.actor, access: job.params.access, triggers: false }
+      : SYSTEM_CALLER;
 
   const errorWriters = inputs.map((input, i) => new NdjsonWriter(path.join(dir, `input-${i + 1}-${input.type}.errors.ndjson`)));
   const imported = inputs.map(() => 0);

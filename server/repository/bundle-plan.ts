@@ -362,6 +362,8 @@ export class BundlePlan {
     for (const w of this.active()) {
       w.written = written.slice(i, i + w.writes.length);
       i += w.writes.length;
+      // What the commit point's hooks noted on a written version (a workflow that could not act) is told to the client.
+      for (const v of w.written) if (v.notes?.length) w.warnings = [...w.warnings, ...v.notes];
     }
   }
 

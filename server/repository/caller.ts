@@ -36,6 +36,10 @@ export interface Caller {
   requestId?: string;
   /** The request's audit trail (HTTP requests while auditing is on). */
   audit?: CallerAudit;
+  /** Set when an HMS workflow (server/workflows/) writes: its own writes trigger no workflow. */
+  workflow?: string;
+  /** false: this caller's writes trigger no workflow (bulk `$import`: data migration, not hospital activity). */
+  triggers?: boolean;
 }
 
 /** The server acting on its own behalf (jobs, migrations, CLI import, workflows): unrestricted. */

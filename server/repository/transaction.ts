@@ -100,7 +100,9 @@ function resultOf(w: Work, prefer: PreferReturn): EntryResult {
     out.lastModified = version.lastUpdated;
     if (prefer === 'representation') out.resource = version.content;
   }
-  if (prefer === 'OperationOutcome') {
+  // entry.response.outcome carries "hints and warnings produced as part of processing this entry" (R4 Bundle):
+  // always when there are any, and with Prefer: return=OperationOutcome an informational one otherwise.
+  if (prefer === 'OperationOutcome' || w.warnings.length) {
     const issues: Issue[] = w.warnings.length ? w.warnings : [issue('information', 'informational', `${effect}: ${type}/${source.id}`)];
     out.outcome = { resourceType: 'OperationOutcome', issue: issues };
   }

@@ -20,6 +20,8 @@ export interface StoredVersion {
   deleted: boolean;
   /** The resource's JSON text as stored (absent for a deletion). */
   content?: string;
+  /** What an afterWrite hook has to say about this write (a workflow that could not act): the response's warnings. */
+  notes?: Issue[];
 }
 
 export type WriteOutcome = 'created' | 'updated' | 'unchanged' | 'existing' | 'deleted' | 'not-found';
