@@ -54,6 +54,7 @@ import type { Commit, StoredVersion, WriteOutcome, WritePlanner } from './versio
 import { criteriaKey, type Criterion } from '../fhir/search/criteria';
 import { parseCriteria } from '../fhir/search/parse';
 import { INSTANT_SQL, type VersionWrite } from './writes';
+import { checkStockItemWrite } from '../workflows/stock';
 
 export type PreferReturn = 'minimal' | 'representation' | 'OperationOutcome';
 
@@ -677,6 +678,7 @@ export class BundlePlan {
     const prepared = this.repo.prepare(resource, r.type, w.id!);
     w.warnings = prepared.warnings;
     if (w.effect === 'existing') return; // validated like a REST conditional create, but not written
+    if (r.op === 'create') this.guardStockItem(undefined, prepared.resource, w);
     // A conditional update that creates without a client id is recorded as a create, as over REST.
     const method = r.op === 'create' || (r.criteria !== undefined && w.matches?.length === 0 && r.resource!.id === undefined) ? 'POST' : 'PUT';
     // versionId and insert are settled once the current row is known (step 6).
@@ -698,7 +700,8 @@ export class BundlePlan {
           type: (w.req as { type: string }).type,
           id: w.id!,
           content: w.req.op === 'update' ? w.writes[0]?.content : undefined,
-          want: w.req.op === 'patch' || repr,
+          // a stock item's guard compares with the stored version
+          want: w.req.op === 'patch' || repr || (w.req as { type: string }).type === 'Basic',
         })),
         'FOR NO KEY UPDATE OF r',
         'u',
@@ -825,6 +828,7 @@ export class BundlePlan {
       if (patched.id !== w.id) throw new OperationOutcomeError(422, [issue('error', 'processing', 'The patch may not change the resource id')]);
       const prepared = this.repo.prepare(this.rewrite(w, patched), r.type, w.id!);
       w.warnings = prepared.warnings;
+      this.guardStockItem(parseStoredJson(cur.content!), prepared.resource, w);
       w.writes = [
         this.repo.planVersion({ resourceType: r.type, id: w.id!, versionId: cur.versionId + 1, method: 'PATCH', insert: false }, prepared.resource),
       ];
@@ -833,6 +837,10 @@ export class BundlePlan {
       return;
     }
     this.checkIfMatch(w, r.type, cur);
+    if (r.type === 'Basic') {
+      const stored = cur && !cur.deleted && cur.content ? parseStoredJson(cur.content) : undefined;
+      this.guardStockItem(stored, r.resource, w);
+    }
     if (cur?.same) {
       w.writes = [];
       w.effect = 'unchanged';
@@ -843,6 +851,17 @@ export class BundlePlan {
     v.versionId = cur ? cur.versionId + 1 : 1;
     v.insert = !cur;
     w.effect = cur && !cur.deleted ? 'updated' : 'created';
+  }
+
+  /**
+   * HMS stock items (workflows/stock.ts): a client's update or patch needs If-Match and may not change the
+   * server-owned `stock-reserved`; a client's create may not set it. The server's own writes (a system caller:
+   * workflows, jobs) and bulk $import are not checked.
+   */
+  private guardStockItem(current: JsonObject | undefined, next: JsonObject | undefined, w: Work): void {
+    if (this.caller.actor.kind === 'system' || this.mode === 'import') return;
+    if ((w.req as { type: string }).type !== 'Basic') return;
+    checkStockItemWrite({ current, next, ifMatch: w.req.ifMatch !== undefined, ifMatchHeader: this.labels.ifMatch });
   }
 
   /** A patch that changes nothing makes no new version (as a REST patch): one statement for all patches. */

@@ -10,6 +10,8 @@
  * The registry also says what each parameter supports (modifiers, prefixes, sorting), which the search parser
  * enforces and the CapabilityStatement lists, so the server never claims what it does not do.
  *
+ * The server's own HMS parameters (hms.ts: Basic `stock-location`) are built in beside the R4 ones.
+ *
  * Custom parameters (SearchParameter resources stored on the server, fhir/search/custom.ts) are merged in at
  * runtime by setCustomParameters(): the repository keeps every process's copy in step with the database
  * (repository/search/parameters.ts). A custom parameter is `pending` until its reindex job has filled the index
@@ -18,6 +20,7 @@
  * registry (extraction plans, the CapabilityStatement) know when to rebuild.
  */
 import { r4Model, type SearchParamDef } from '../definitions';
+import { HMS_SEARCH_PARAMS } from './hms';
 
 export type SearchParamType = SearchParamDef['type'];
 
@@ -169,6 +172,7 @@ function build(): Map<string, Map<string, ActiveSearchParam>> {
       put(base, p);
     }
   }
+  for (const sp of HMS_SEARCH_PARAMS) put(sp.base, { code: sp.code, type: sp.type, expression: sp.expression, url: sp.url, target: sp.target });
   return map;
 }
 
