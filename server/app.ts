@@ -18,6 +18,7 @@ import { appendToOutbox } from './events/outbox';
 import { EventPipeline } from './events/pipeline';
 import { workflowHandlers } from './workflows/handlers';
 import { workflowHook, type WorkflowHandlers } from './workflows/runner';
+import { recordSubscriptionOwners } from './events/subscriptions/owner';
 import { Repository } from './repository/repository';
 import type { AfterWriteHook } from './repository/write-engine';
 import { SearchParameterRunner } from './repository/search/reindex';
@@ -129,7 +130,8 @@ export async function buildApp(config: Config, pool: Pool, opts: AppOptions = {}
     referentialIntegrity: config.referentialIntegrity,
     baseUrl: config.baseUrl,
     timeZone: config.timeZone,
-    afterWrite: [appendToOutbox, ...(events ? [events.wake] : []), ...(opts.afterWrite ?? [])],
+    afterWrite: [appendToOutbox, recordSubscriptionOwners, ...(events ? [events.wake] : []), ...(opts.afterWrite ?? [])],
+    subscriptionAllow: config.subscriptionAllow,
   });
   // The HMS workflows react to committed transitions inside the writing transaction (workflows/runner.ts).
   if (config.workflows) repo.engine.afterWrite.push(workflowHook(repo, opts.workflows ?? workflowHandlers));

@@ -4,6 +4,7 @@
  */
 import os from 'node:os';
 import path from 'node:path';
+import { parseAllowList, type AllowList } from './events/subscriptions/address-guard';
 
 export interface Config {
   port: number;
@@ -69,6 +70,16 @@ export interface Config {
   workflows: boolean;
   /** Deepest nesting of objects and arrays a request body may have. */
   maxBodyDepth: number;
+  /** Internal rest-hook endpoints allowed (AROGYA_SUBSCRIPTION_ALLOW: host names, IP addresses, CIDR blocks). */
+  subscriptionAllow: AllowList;
+  /** Retries of a failed rest-hook notification (doubling delays) before the Subscription is set to `error`. */
+  subscriptionRetryLimit: number;
+  /** First retry delay of a failed rest-hook notification (seconds); each next one doubles (jittered up to 2×). */
+  subscriptionRetryDelaySeconds: number;
+  /** Longest a rest-hook endpoint may take to answer (ms): beyond, the attempt failed. */
+  subscriptionTimeoutMs: number;
+  /** rest-hook notifications each process sends at once. */
+  subscriptionConcurrency: number;
   /** The bootstrap admin client (DESIGN.md §1); when unset, one is generated at first start under dataDir. */
   adminClientId: string | undefined;
   adminClientSecret: string | undefined;
@@ -140,6 +151,14 @@ function urlPrefixes(env: NodeJS.ProcessEnv, name: string): string[] {
         throw new ConfigError(`${name}: "${s}" may not carry credentials, a query or a fragment`);
       return url.href;
     });
+}
+
+function allowList(env: NodeJS.ProcessEnv): AllowList {
+  try {
+    return parseAllowList(env.AROGYA_SUBSCRIPTION_ALLOW);
+  } catch (e) {
+    throw new ConfigError(`AROGYA_SUBSCRIPTION_ALLOW: ${(e as Error).message}`);
+  }
 }
 
 function adminClient(env: NodeJS.ProcessEnv): Pick<Config, 'adminClientId' | 'adminClientSecret'> {
@@ -225,6 +244,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     eventRetryDelaySeconds: intEnv(env, 'AROGYA_EVENT_RETRY_DELAY_SECONDS', 10, 1, 3600),
     eventExpireSeconds: intEnv(env, 'AROGYA_EVENT_EXPIRE_SECONDS', 300, 2, 24 * 3600),
     workflows: boolEnv(env, 'AROGYA_WORKFLOWS', true),
+    subscriptionAllow: allowList(env),
+    subscriptionRetryLimit: intEnv(env, 'AROGYA_SUBSCRIPTION_RETRY_LIMIT', 11, 0, 100),
+    subscriptionRetryDelaySeconds: intEnv(env, 'AROGYA_SUBSCRIPTION_RETRY_DELAY_SECONDS', 60, 1, 24 * 3600),
+    subscriptionTimeoutMs: intEnv(env, 'AROGYA_SUBSCRIPTION_TIMEOUT_MS', 10_000, 100, 600_000),
+    subscriptionConcurrency: intEnv(env, 'AROGYA_SUBSCRIPTION_CONCURRENCY', 4, 1, 256),
     ...adminClient(env),
     accessTokenTtlSeconds: intEnv(env, 'AROGYA_ACCESS_TOKEN_TTL', 300, 10, 24 * 3600),
     signingKeyRotationSeconds: intEnv(env, 'AROGYA_SIGNING_KEY_ROTATION', 7 * 24 * 3600, 60, 365 * 24 * 3600),

@@ -17,6 +17,7 @@ import { isResourceType, r4Model } from './fhir/definitions';
 import { IMPORT_USAGE, Importer, parseImportArgs } from './cli/import';
 import { USER_USAGE, parseUserArgs, readPasswordLine } from './cli/user';
 import { DuplicateUserError, UserInputError, UserStore } from './auth/users';
+import { recordSubscriptionOwners } from './events/subscriptions/owner';
 import { appendToOutbox } from './events/outbox';
 import { Repository } from './repository/repository';
 import { SYSTEM_CALLER } from './repository/caller';
@@ -277,7 +278,8 @@ async function importCommand(config: Config, args: string[]): Promise<void> {
       referentialIntegrity: config.referentialIntegrity,
       baseUrl: config.baseUrl,
       timeZone: config.timeZone,
-      afterWrite: [appendToOutbox],
+      afterWrite: [appendToOutbox, recordSubscriptionOwners],
+      subscriptionAllow: config.subscriptionAllow,
     });
     const importer = new Importer(new TransactionProcessor(repo), SYSTEM_CALLER, config.baseUrl, { concurrency: parsed.concurrency });
     process.exitCode = await importer.run(parsed.paths);

@@ -675,7 +675,7 @@ export class BundlePlan {
     const r = w.req;
     if ((r.op !== 'create' && r.op !== 'update') || w.aliasOf) return;
     const resource = this.rewrite(w, r.resource!);
-    const prepared = this.repo.prepare(resource, r.type, w.id!);
+    const prepared = this.repo.prepare(resource, r.type, w.id!, this.caller);
     w.warnings = prepared.warnings;
     if (w.effect === 'existing') return; // validated like a REST conditional create, but not written
     if (r.op === 'create') this.guardStockItem(undefined, prepared.resource, w);
@@ -826,7 +826,7 @@ export class BundlePlan {
         throw new OperationOutcomeError(422, [issue('error', 'processing', 'The patch may not change the resourceType')]);
       }
       if (patched.id !== w.id) throw new OperationOutcomeError(422, [issue('error', 'processing', 'The patch may not change the resource id')]);
-      const prepared = this.repo.prepare(this.rewrite(w, patched), r.type, w.id!);
+      const prepared = this.repo.prepare(this.rewrite(w, patched), r.type, w.id!, this.caller);
       w.warnings = prepared.warnings;
       this.guardStockItem(parseStoredJson(cur.content!), prepared.resource, w);
       w.writes = [

@@ -27,6 +27,8 @@ import { WriteEngine, type AfterWriteHook, type CommitOptions } from './write-en
 import type { StoredVersion, WritePlanner, WriteResult } from './versions';
 import type { VersionWrite, WriteMethod } from './writes';
 import { metaInUse } from './meta';
+import { admitSubscription } from '../fhir/subscription';
+import { EMPTY_ALLOW, endpointProblem, type AllowList } from '../events/subscriptions/address-guard';
 
 export { assertId, assertResourceType, parseVersionTag } from './identity';
 
@@ -38,6 +40,8 @@ export interface RepositoryOptions extends ReadOptions {
   groupCommitStatements?: number;
   /** Hooks of the write engine's commit point (write-engine.ts AfterWriteHook); none by default. */
   afterWrite?: AfterWriteHook[];
+  /** AROGYA_SUBSCRIPTION_ALLOW: internal rest-hook endpoints an operator allows (none by default). */
+  subscriptionAllow?: AllowList;
 }
 
 const NOT_A_RESOURCE = 'The body must be a JSON object (a FHIR resource)';
@@ -135,8 +139,11 @@ export class Repository extends Reads implements WritePlanner {
   // -------------------------------------------------------------------------------------------------------------
   // Writes
 
-  /** Validates and normalises a resource for writing; throws 400 with every issue on error. */
-  prepare(resource: unknown, expectedType: string, id: string): { resource: JsonObject; warnings: Issue[] } {
+  /**
+   * Validates and normalises a resource for writing; throws 400 with every issue on error. `caller` is who writes
+   * (a Subscription's admission depends on it: fhir/subscription.ts).
+   */
+  prepare(resource: unknown, expectedType: string, id: string, caller?: Caller): { resource: JsonObject; warnings: Issue[] } {
     if (!isJsonObject(resource)) throw badRequest(NOT_A_RESOURCE);
     if (typeof resource.resourceType !== 'string') throw badRequest('The resource has no resourceType', 'resourceType');
     if (resource.resourceType !== expectedType) {
@@ -159,6 +166,18 @@ export class Repository extends Reads implements WritePlanner {
       // A custom search parameter the server could not serve is refused here, resource by resource (custom.ts).
       const check = checkSearchParameter(ordered);
       if (check.kind === 'refused') throw new OperationOutcomeError(422, check.issues);
+    }
+    if (expectedType === 'Subscription') {
+      // Admission (fhir/subscription.ts): status requested → active, criteria parsed by the search grammar,
+      // supported channels only, rest-hook endpoints outside the internal network (address-guard.ts).
+      const allow = this.options.subscriptionAllow ?? EMPTY_ALLOW;
+      const admitted = admitSubscription(ordered, {
+        timeZone: this.options.timeZone,
+        baseUrl: this.options.baseUrl,
+        system: caller?.actor.kind === 'system',
+        endpointProblem: (url) => endpointProblem(url, allow),
+      });
+      return { resource: admitted, warnings: issues };
     }
     return { resource: ordered, warnings: issues };
   }

@@ -45,7 +45,7 @@ export type Commit = (client: PoolClient, writes: VersionWrite[], opts: CommitOp
 export interface WritePlanner {
   readonly options: { referentialIntegrity: boolean; baseUrl: string; timeZone: string };
   /** Validates and normalises a resource for writing; throws 400 with every issue on error. */
-  prepare(resource: unknown, expectedType: string, id: string): { resource: JsonObject; warnings: Issue[] };
+  prepare(resource: unknown, expectedType: string, id: string, caller?: Caller): { resource: JsonObject; warnings: Issue[] };
   /** Plans the write of one version (serialisation, search values, references); no I/O. */
   planVersion(
     v: { resourceType: string; id: string; versionId: number; method: WriteMethod; insert: boolean },
