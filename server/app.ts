@@ -134,7 +134,7 @@ export async function buildApp(config: Config, pool: Pool, opts: AppOptions = {}
     subscriptionAllow: config.subscriptionAllow,
   });
   // The HMS workflows react to committed transitions inside the writing transaction (workflows/runner.ts).
-  if (config.workflows) repo.engine.afterWrite.push(workflowHook(repo, opts.workflows ?? workflowHandlers));
+  if (config.workflows) repo.engine.afterWrite.push(workflowHook(repo, opts.workflows ?? workflowHandlers(config)));
   const ctx: RestContext = { config, repo };
   // SMART on FHIR (DESIGN.md §1.1): on unless AROGYA_AUTH=off; then every request is anonymous and unrestricted.
   const auth: AuthServices | undefined = config.auth === 'smart' ? createAuthServices(config, pool, repo) : undefined;

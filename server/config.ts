@@ -68,6 +68,10 @@ export interface Config {
   eventExpireSeconds: number;
   /** The HMS workflows (dispensing, billing at visit conclusion; server/workflows/) react to writes. */
   workflows: boolean;
+  /** When a prescription is dispensed (HMS-DOMAIN §5.2): at the visit's conclusion (default) or as soon as it is active. */
+  dispenseOn: 'conclusion' | 'request';
+  /** A short stock prepares what there is and puts the rest on hold (keys `#part1`/`#part2`) instead of holding it all. */
+  allowPartial: boolean;
   /** Deepest nesting of objects and arrays a request body may have. */
   maxBodyDepth: number;
   /** Internal rest-hook endpoints allowed (AROGYA_SUBSCRIPTION_ALLOW: host names, IP addresses, CIDR blocks). */
@@ -129,6 +133,13 @@ function boolEnv(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boole
   if (['1', 'true', 'on', 'yes'].includes(raw)) return true;
   if (['0', 'false', 'off', 'no'].includes(raw)) return false;
   throw new ConfigError(`${name} must be on or off, got "${env[name]}"`);
+}
+
+function dispenseOn(env: NodeJS.ProcessEnv): 'conclusion' | 'request' {
+  const raw = (env.AROGYA_DISPENSE_ON || 'conclusion').toLowerCase();
+  if (raw !== 'conclusion' && raw !== 'request')
+    throw new ConfigError(`AROGYA_DISPENSE_ON must be conclusion or request, got "${env.AROGYA_DISPENSE_ON}"`);
+  return raw;
 }
 
 /** `AROGYA_IMPORT_ALLOW`: comma-separated absolute URL prefixes (http, https or file), normalised. */
@@ -249,6 +260,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     subscriptionRetryDelaySeconds: intEnv(env, 'AROGYA_SUBSCRIPTION_RETRY_DELAY_SECONDS', 60, 1, 24 * 3600),
     subscriptionTimeoutMs: intEnv(env, 'AROGYA_SUBSCRIPTION_TIMEOUT_MS', 10_000, 100, 600_000),
     subscriptionConcurrency: intEnv(env, 'AROGYA_SUBSCRIPTION_CONCURRENCY', 4, 1, 256),
+    dispenseOn: dispenseOn(env),
+    allowPartial: boolEnv(env, 'AROGYA_ALLOW_PARTIAL', false),
     ...adminClient(env),
     accessTokenTtlSeconds: intEnv(env, 'AROGYA_ACCESS_TOKEN_TTL', 300, 10, 24 * 3600),
     signingKeyRotationSeconds: intEnv(env, 'AROGYA_SIGNING_KEY_ROTATION', 7 * 24 * 3600, 60, 365 * 24 * 3600),

@@ -2,6 +2,8 @@
  * The rules the workflow runner (runner.ts) calls: dispensing (dispensing.ts, HMS-DOMAIN.md §5.2) and billing
  * (billing.ts, §5.1). Each half is wired here once its module exists.
  */
+import type { Config } from '../config';
+import { dispensingHandlers } from './dispensing';
 import type { WorkflowHandlers } from './runner';
 
 type Dispensing = Pick<
@@ -10,15 +12,8 @@ type Dispensing = Pick<
 >;
 type Billing = Pick<WorkflowHandlers, 'billEncounter' | 'cancelEncounterBilling' | 'dispenseCancelled'>;
 
-// DISPENSING: not built yet (issue 12) — no dispense is prepared, no stock moves.
-const dispensing: Dispensing = {
-  prepareForEncounter: async () => undefined,
-  prepareForRequest: async () => undefined,
-  requestEnded: async () => [],
-  dispenseChanged: async () => undefined,
-  delivered: async () => [],
-  cancelForEncounter: async () => undefined,
-};
+// DISPENSING: dispensing.ts (AROGYA_DISPENSE_ON, AROGYA_ALLOW_PARTIAL).
+const dispensing = (config: WorkflowConfig): Dispensing => dispensingHandlers(config);
 
 // BILLING: not built yet (issue 12) — no ChargeItem or Invoice is generated.
 const billing: Billing = {
@@ -27,4 +22,9 @@ const billing: Billing = {
   dispenseCancelled: async () => undefined,
 };
 
-export const workflowHandlers: WorkflowHandlers = { ...dispensing, ...billing };
+/** The settings the rules take from the server's Config. */
+export type WorkflowConfig = Pick<Config, 'dispenseOn' | 'allowPartial'>;
+
+export function workflowHandlers(config: WorkflowConfig): WorkflowHandlers {
+  return { ...dispensing(config), ...billing };
+}
