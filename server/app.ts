@@ -19,6 +19,7 @@ import { EventPipeline } from './events/pipeline';
 import { workflowHandlers } from './workflows/handlers';
 import { workflowHook, type WorkflowHandlers } from './workflows/runner';
 import { recordSubscriptionOwners } from './events/subscriptions/owner';
+import { SubscriptionConsumer } from './events/subscriptions/consumer';
 import { Repository } from './repository/repository';
 import type { AfterWriteHook } from './repository/write-engine';
 import { SearchParameterRunner } from './repository/search/reindex';
@@ -68,9 +69,10 @@ export interface AppOptions {
   afterWrite?: AfterWriteHook[];
   /**
    * The event pipeline's dispatcher and consumers (events/pipeline.ts), started with the app: on by default;
-   * `false` runs no dispatcher here (committed writes still go to the outbox, for a process that runs one).
+   * `false` runs no dispatcher here (committed writes still go to the outbox, for a process that runs one). The
+   * FHIR Subscriptions consumer (events/subscriptions/) is added to the consumers given unless `subscriptions: false`.
    */
-  events?: boolean | { consumers: EventConsumer[] };
+  events?: boolean | { consumers: EventConsumer[]; subscriptions?: boolean };
   /** Where log lines go instead of stdout (tests read them). */
   logStream?: NodeJS.WritableStream;
   /**
@@ -114,13 +116,14 @@ export async function buildApp(config: Config, pool: Pool, opts: AppOptions = {}
   app.server.maxConnections = config.maxConnections;
   app.server.on('checkExpectation', expectationFailed);
   // Every committed write goes to the outbox (events/outbox.ts); this process's dispatcher hands it on.
+  const consumers: EventConsumer[] = typeof opts.events === 'object' ? [...opts.events.consumers] : [];
   const events =
     opts.events === false
       ? undefined
       : new EventPipeline({
           pool,
           log: app.log,
-          consumers: typeof opts.events === 'object' ? opts.events.consumers : [],
+          consumers,
           pollMs: config.eventPollMs,
           retryLimit: config.eventRetryLimit,
           retryDelaySeconds: config.eventRetryDelaySeconds,
@@ -193,6 +196,21 @@ export async function buildApp(config: Config, pool: Pool, opts: AppOptions = {}
   });
 
   if (events) {
+    // FHIR Subscriptions (events/subscriptions/): a consumer of the change stream unless a test turns it off.
+    if (!(typeof opts.events === 'object' && opts.events.subscriptions === false)) {
+      consumers.push(
+        new SubscriptionConsumer({
+          pool,
+          repo,
+          log: app.log,
+          allow: config.subscriptionAllow,
+          retryLimit: config.subscriptionRetryLimit,
+          retryDelaySeconds: config.subscriptionRetryDelaySeconds,
+          timeoutMs: config.subscriptionTimeoutMs,
+          concurrency: config.subscriptionConcurrency,
+        }),
+      );
+    }
     await events.start();
     app.addHook('onClose', async () => events.stop());
   }

@@ -3,6 +3,7 @@
  * consumers receive it. `resourceType/id/versionId` identifies it: a consumer that sees the same triple twice (the
  * pipeline delivers at least once) has seen the same change.
  */
+import type PgBoss from 'pg-boss';
 import type { Actor } from '../repository/caller';
 
 export type Interaction = 'create' | 'update' | 'delete';
@@ -30,4 +31,17 @@ export interface EventConsumer {
   /** Letters, digits, `-`: names the consumer's job queues (`arogya-event-{name}` and `…-dead`). */
   readonly name: string;
   handle(event: ChangeEvent): Promise<void>;
+  /** Called once the pipeline's job queue runs: a consumer's own queues and workers (subscriptions' deliveries). */
+  start?(ctx: ConsumerContext): Promise<void>;
+  /** Called when the pipeline has stopped (its workers finished). */
+  stop?(): Promise<void>;
+}
+
+/** What a consumer's `start` is given: the pipeline's pg-boss and how to create a queue of its own. */
+export interface ConsumerContext {
+  boss: PgBoss;
+  /** How often idle workers poll (ms), as the pipeline's. */
+  pollMs: number;
+  /** Creates a queue or brings its settings up to date. */
+  ensureQueue(name: string, options: Omit<PgBoss.Queue, 'name'>): Promise<void>;
 }

@@ -101,6 +101,12 @@ export class EventPipeline {
         const polling = { batchSize: 1, pollingIntervalSeconds: Math.max(0.5, this.opts.pollMs / 1000) };
         this.workerIds.push(await this.boss.work<ChangeEvent>(queueOf(c.name), polling, ([job]) => this.deliver(c, job)));
       }
+      const ctx = {
+        boss: this.boss,
+        pollMs: this.opts.pollMs,
+        ensureQueue: (name: string, o: Omit<PgBoss.Queue, 'name'>) => ensureQueue(this.boss, name, o),
+      };
+      for (const c of this.opts.consumers) await c.start?.(ctx);
     } catch (e) {
       await this.boss.stop({ graceful: false, wait: true }).catch(() => undefined);
       throw e;
@@ -115,6 +121,7 @@ export class EventPipeline {
     clearTimeout(this.timer);
     await this.dispatching;
     await this.boss.stop({ graceful: true, timeout: 10_000, wait: true });
+    for (const c of this.opts.consumers) await c.stop?.();
   }
 
   private schedule(ms: number): void {
