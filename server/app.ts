@@ -5,13 +5,16 @@ import crypto from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { registerAuditHooks } from './audit/http';
 import { AuditLog } from './audit/log';
-import type { Config } from './config';
+import { authBaseOf, type Config } from './config';
 import type { Pool } from './database/pool';
 import { readiness } from './database/readiness';
 import { requestScope, trackRequestConnections } from './database/request-scope';
 import { fhirGuard } from './auth/guard';
 import { registerAuth } from './auth/plugin';
-import { createAuthServices, type AuthServices } from './auth/services';
+import { ID_TOKEN_TTL_S, createAuthServices, type AuthServices } from './auth/services';
+import { SigningKeys } from './auth/keys';
+import { WsBindingTokens, websocketUrlOf } from './events/subscriptions/ws-binding-token';
+import { registerWebsocketChannel } from './events/subscriptions/websocket';
 import { JobRunner } from './jobs/runner';
 import type { EventConsumer } from './events/event';
 import { appendToOutbox } from './events/outbox';
@@ -142,6 +145,19 @@ export async function buildApp(config: Config, pool: Pool, opts: AppOptions = {}
   // SMART on FHIR (DESIGN.md §1.1): on unless AROGYA_AUTH=off; then every request is anonymous and unrestricted.
   const auth: AuthServices | undefined = config.auth === 'smart' ? createAuthServices(config, pool, repo) : undefined;
   app.decorate('authServices', auth ?? null);
+  // Websocket binding tokens ($get-ws-binding-token) are signed with the auth keys; with AROGYA_AUTH=off with keys of
+  // their own (the same table), so that a token still binds only what it names, on whichever process.
+  const keys =
+    auth?.keys ??
+    new SigningKeys(pool, {
+      rotationSeconds: config.signingKeyRotationSeconds,
+      maxTokenSeconds: Math.max(config.accessTokenTtlSeconds, ID_TOKEN_TTL_S),
+    });
+  ctx.wsBindingTokens = new WsBindingTokens(keys, {
+    issuer: authBaseOf(config.baseUrl),
+    websocketUrl: websocketUrlOf(config.baseUrl),
+    ttlSeconds: config.wsTokenTtlSeconds,
+  });
   app.decorateRequest('auth', null);
 
   registerBodyParsers(app, { maxElements: config.maxBodyElements, maxDepth: config.maxBodyDepth });
@@ -157,6 +173,7 @@ export async function buildApp(config: Config, pool: Pool, opts: AppOptions = {}
   trackRequestConnections(pool);
   app.addHook('preHandler', (req, reply, done) => {
     if (req.method !== 'GET' && req.method !== 'HEAD' && !req.routeOptions.url?.endsWith('/_search')) return done();
+    if (req.ws) return done(); // a websocket upgrade: its work happens later, per message, not in this request
     const scope = requestScope(pool);
     reply.raw.on('close', () => {
       if (!reply.raw.writableFinished) scope.clientGone();
@@ -193,6 +210,16 @@ export async function buildApp(config: Config, pool: Pool, opts: AppOptions = {}
     fhir.addHook('preHandler', fhirRequestHook);
     registerRoutes(fhir, ctx, FHIR_PREFIX);
     await fhir.register(bulkRoutes(ctx), { prefix: `${FHIR_PREFIX}/_bulk` });
+  });
+
+  // The websocket channel of Subscriptions at [base]/ws (registered last: its plugin wraps only routes declared after it)
+  await registerWebsocketChannel(app, {
+    config,
+    pool,
+    repo,
+    tokens: auth?.tokens,
+    bindingTokens: ctx.wsBindingTokens,
+    path: `${FHIR_PREFIX}/ws`,
   });
 
   if (events) {

@@ -72,6 +72,8 @@ export interface Config {
   dispenseOn: 'conclusion' | 'request';
   /** A short stock prepares what there is and puts the rest on hold (keys `#part1`/`#part2`) instead of holding it all. */
   allowPartial: boolean;
+  /** Lifetime of a websocket binding token from `$get-ws-binding-token` (seconds). */
+  wsTokenTtlSeconds: number;
   /** Deepest nesting of objects and arrays a request body may have. */
   maxBodyDepth: number;
   /** Internal rest-hook endpoints allowed (AROGYA_SUBSCRIPTION_ALLOW: host names, IP addresses, CIDR blocks). */
@@ -262,6 +264,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     subscriptionConcurrency: intEnv(env, 'AROGYA_SUBSCRIPTION_CONCURRENCY', 4, 1, 256),
     dispenseOn: dispenseOn(env),
     allowPartial: boolEnv(env, 'AROGYA_ALLOW_PARTIAL', false),
+    // at most an hour: the signing keys outlive what they signed by that much (auth/services.ts ID_TOKEN_TTL_S)
+    wsTokenTtlSeconds: intEnv(env, 'AROGYA_WS_TOKEN_TTL', 60, 5, 3600),
     ...adminClient(env),
     accessTokenTtlSeconds: intEnv(env, 'AROGYA_ACCESS_TOKEN_TTL', 300, 10, 24 * 3600),
     signingKeyRotationSeconds: intEnv(env, 'AROGYA_SIGNING_KEY_ROTATION', 7 * 24 * 3600, 60, 365 * 24 * 3600),

@@ -1,14 +1,14 @@
 /** The repository Caller of an HTTP request: the one place the REST layer turns a request into who is acting. */
 import type { FastifyRequest } from 'fastify';
 import { accessOf, type AccessOptions } from '../auth/access';
-import type {} from '../auth/context';
-import type { Caller } from '../repository/caller';
+import type { AuthContext } from '../auth/context';
+import type { Config } from '../config';
+import type { Caller, CallerAudit } from '../repository/caller';
 
 const optionsCache = new WeakMap<object, AccessOptions>();
 
 /** The zone and base a granular scope's query is read with: the server's (AROGYA_TIMEZONE, AROGYA_BASE_URL). */
-function optionsOf(req: FastifyRequest): AccessOptions | undefined {
-  const config = req.server.authServices?.config;
+function optionsOf(config: Config | undefined): AccessOptions | undefined {
   if (!config) return undefined;
   let opts = optionsCache.get(config);
   if (!opts) optionsCache.set(config, (opts = { timeZone: config.timeZone, baseUrl: config.baseUrl }));
@@ -21,14 +21,17 @@ function optionsOf(req: FastifyRequest): AccessOptions | undefined {
  * (AROGYA_AUTH=off) an anonymous, unrestricted caller.
  */
 export function callerOf(req: FastifyRequest): Caller {
-  const auth = req.auth;
-  const audit = req.auditTrail ?? undefined;
-  if (!auth) return { actor: { kind: 'anonymous' }, requestId: req.id, audit };
+  return callerOfAuth(req.auth, req.server.authServices?.config, req.id, req.auditTrail ?? undefined);
+}
+
+/** The Caller of a verified token (or of none: anonymous) outside a request's handler (a websocket's messages). */
+export function callerOfAuth(auth: AuthContext | null, config: Config | undefined, requestId?: string, audit?: CallerAudit): Caller {
+  if (!auth) return { actor: { kind: 'anonymous' }, requestId, audit };
   const isUser = auth.sub !== auth.clientId;
   return {
     actor: { kind: isUser ? 'user' : 'client', reference: auth.fhirUser, clientId: auth.clientId },
-    access: accessOf(auth, optionsOf(req)),
-    requestId: req.id,
+    access: accessOf(auth, optionsOf(config)),
+    requestId,
     audit,
   };
 }

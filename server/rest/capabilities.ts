@@ -119,6 +119,14 @@ export function buildCapabilityStatement(ctx: RestContext, routed: ReadonlySet<I
     rest: [
       {
         mode: 'server',
+        // the websocket channel of Subscriptions (events/subscriptions/websocket.ts)
+        ...(ctx.wsBindingTokens
+          ? {
+              extension: [
+                { url: 'http://hl7.org/fhir/StructureDefinition/capabilitystatement-websocket', valueUri: ctx.wsBindingTokens.websocketUrl },
+              ],
+            }
+          : {}),
         documentation: `Referential integrity is ${ctx.config.referentialIntegrity ? 'enforced' : 'off'}; dates without a time zone are taken in ${ctx.config.timeZone}.`,
         ...(ctx.config.auth === 'smart' ? { security: smartSecurity(ctx) } : {}),
         resource: resources,

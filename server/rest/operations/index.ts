@@ -7,6 +7,7 @@ import type { RestContext } from '../context';
 import { exportOperation } from './export';
 import { importOperation } from './import';
 import { everythingOperation } from './everything';
+import { getWsBindingTokenOperation } from './get-ws-binding-token';
 import { metaChangeOperation, metaOperation } from './meta';
 import { reindexOperation, reindexStatusOperation } from './reindex';
 import { validateOperation } from './validate';
@@ -101,6 +102,17 @@ export const operations: OperationHandler[] = [
       handle: (ctx, req, reply, type, id, vid) => metaChangeOperation(mode)(ctx, req, reply, type!, id!, vid),
     }),
   ),
+  // Subscription/[id]/$get-ws-binding-token and Subscription/$get-ws-binding-token?id=…: websocket binding tokens
+  {
+    name: 'get-ws-binding-token',
+    definition: 'http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-get-ws-binding-token',
+    type: true,
+    instance: true,
+    system: false,
+    types: ['Subscription'],
+    methods: ['GET', 'POST'],
+    handle: (ctx, req, reply, _type, id) => getWsBindingTokenOperation(ctx, req, reply, id),
+  },
   // Patient/[id]/$everything and Encounter/[id]/$everything: the compartment and what it references
   ...(['Patient', 'Encounter'] as const).map(
     (t): OperationHandler => ({
