@@ -587,13 +587,17 @@ export function dispensingHandlers(opts: DispensingOptions): Dispensing {
         const locked = await lockedLines(look, matchingLines(product, stock));
         const plan = allocate(locked, asked);
         if (!plan.ok) continue; // any that now fit resume; the others keep waiting
-        const { statusReasonCodeableConcept: _reason, medicationCodeableConcept: _m, extension: _e, ...rest } = dispense;
+        const { statusReasonCodeableConcept: _reason, medicationCodeableConcept: _m, extension, ...rest } = dispense;
+        const kept = (Array.isArray(extension) ? extension : []).filter((e) => !isJsonObject(e) || e.url !== DISPENSE_BATCH);
+
         const note = [
           ...(Array.isArray(dispense.note) ? dispense.note : []),
           ...batchNotes(plan.allocations),
           { text: `Resumed on restock (${about})` },
         ];
-        const resumed = await ctx.update({ ...rest, status: 'preparation', ...medicationOf(plan.allocations, product), note });
+        const { extension: batches, ...drawn } = medicationOf(plan.allocations, product);
+        const extensions = [...kept, ...(Array.isArray(batches) ? batches : [])];
+        const resumed = await ctx.update({ ...rest, status: 'preparation', ...drawn, ...(extensions.length ? { extension: extensions } : {}), note });
         await reserve(ctx, String(resumed.id), plan.allocations); // the next one re-reads the locked items
         for (const sr of await ctx.search('SupplyRequest', `identifier=${encodeURIComponent(`${SUPPLY_KEY}|MedicationDispense/${dispense.id}`)}`)) {
           if (sr.status === 'active' || sr.status === 'draft') await ctx.update({ ...sr, status: 'completed' });
