@@ -27,7 +27,6 @@ import {
   fefo,
   fromUnits,
   HMS_BASE,
-  matchingLines,
   onHand,
   productMatch,
   referenceOf,
@@ -146,19 +145,52 @@ function describe(concept: JsonValue | undefined): string {
   return (c && (typeof c.display === 'string' ? c.display : typeof c.code === 'string' ? c.code : undefined)) ?? 'the prescribed product';
 }
 
-/** Every stock item at a Location with its Medication (Device stock is not dispensed here). */
-async function stockAt(look: Lookups, locationId: string): Promise<StockLine[]> {
-  const items = await look.ctx.search(
-    'Basic',
-    `code=${encodeURIComponent(`${BASIC_TYPE_SYSTEM}|${STOCK_ITEM_CODE}`)}&stock-location=Location/${locationId}`,
+function codingTokens(concept: JsonValue | undefined): string[] {
+  if (!isJsonObject(concept) || !Array.isArray(concept.coding)) return [];
+  return concept.coding.flatMap((c) =>
+    isJsonObject(c) && typeof c.system === 'string' && typeof c.code === 'string' ? [`${c.system}|${c.code}`] : [],
   );
+}
+
+function textOf(concept: JsonValue | undefined): string | undefined {
+  return isJsonObject(concept) && typeof concept.text === 'string' && concept.text.trim() ? concept.text.trim() : undefined;
+}
+
+const STOCK_ITEMS = `code=${encodeURIComponent(`${BASIC_TYPE_SYSTEM}|${STOCK_ITEM_CODE}`)}`;
+
+/** The stock items at a Location holding any of `medications` (searched 100 subjects at a time). */
+async function stockOfMedications(look: Lookups, locationId: string, medications: JsonObject[]): Promise<StockLine[]> {
+  const byId = new Map(medications.map((m) => [String(m.id), m]));
+  const ids = [...byId.keys()];
   const lines: StockLine[] = [];
-  for (const item of items) {
-    const medId = refId(item.subject, 'Medication');
-    const medication = medId ? await look.read('Medication', medId) : undefined;
-    if (medication) lines.push({ item, medication });
+  for (let i = 0; i < ids.length; i += 100) {
+    const subjects = ids.slice(i, i + 100).map((id) => `Medication/${id}`);
+    for (const item of await look.ctx.search('Basic', `${STOCK_ITEMS}&stock-location=Location/${locationId}&subject=${subjects.join(',')}`)) {
+      const medication = byId.get(refId(item.subject, 'Medication') ?? '');
+      if (medication) lines.push({ item, medication });
+    }
   }
   return lines;
+}
+
+/**
+ * The stock lines of a product at a Location (HMS-DOMAIN §5.2 step 3): Medications sharing a coding with the
+ * concept, else Medications whose `code.text` equals its text (case-insensitive) — found by search, so only the
+ * product's stock items are read, however large the dispensary.
+ */
+async function productLines(look: Lookups, locationId: string, concept: JsonValue | undefined): Promise<StockLine[]> {
+  const codes = codingTokens(concept);
+  if (codes.length) {
+    const meds = (await look.ctx.search('Medication', `code=${codes.map(encodeURIComponent).join(',')}`)).filter(
+      (m) => productMatch(concept, m) === 'coding',
+    );
+    const lines = meds.length ? await stockOfMedications(look, locationId, meds) : [];
+    if (lines.length) return lines;
+  }
+  const text = textOf(concept);
+  if (!text) return [];
+  const meds = (await look.ctx.search('Medication', `code:text=${encodeURIComponent(text)}`)).filter((m) => productMatch({ text }, m) === 'text');
+  return meds.length ? stockOfMedications(look, locationId, meds) : [];
 }
 
 /**
@@ -363,7 +395,7 @@ async function prepare(
     return true;
   }
 
-  const lines = matchingLines(product, await stockAt(look, String(p.dispensary.location.id)));
+  const lines = await productLines(look, String(p.dispensary.location.id), product);
   if (lines.length === 0) {
     const why = `${describe(product)} is not stocked at ${typeof p.dispensary.location.name === 'string' ? p.dispensary.location.name : `Location/${p.dispensary.location.id}`}`;
     ctx.note('warning', `${describe(product)} not dispensed — ${why}`, about);
@@ -536,14 +568,15 @@ export function dispensingHandlers(opts: DispensingOptions): Dispensing {
       const medication = await look.read('Medication', medId);
       const location = await look.read('Location', locationId);
       if (!medication || !location) return [];
-      const here = await stockAt(look, locationId);
-      const same = here.filter((l) => l.medication.id === medId).sort((a, b) => (String(a.item.id) < String(b.item.id) ? -1 : 1));
+      const same = (await ctx.search('Basic', `${STOCK_ITEMS}&stock-location=Location/${locationId}&subject=Medication/${medId}`)).sort((a, b) =>
+        String(a.id) < String(b.id) ? -1 : 1,
+      );
       if (same.length) {
-        const cur = await ctx.readForUpdate('Basic', String(same[0].item.id));
+        const cur = await ctx.readForUpdate('Basic', String(same[0].id));
         if (cur) await ctx.update(withStockQuantity(cur, STOCK_EXT.onHand, fromUnits(toUnits(onHand(cur)) + toUnits(q))));
       } else {
         // A new batch: a stock item of its own, with the reorder settings of the product's other batches here.
-        const sibling = matchingLines(medication.code, here)[0]?.item;
+        const sibling = (await productLines(look, locationId, medication.code))[0]?.item;
         const unit = isJsonObject(item.quantity) ? item.quantity : {};
         const { value: _v, ...unitOnly } = unit;
         const owner = refId(location.managingOrganization, 'Organization');
@@ -569,7 +602,15 @@ export function dispensingHandlers(opts: DispensingOptions): Dispensing {
 
       // On-hold dispenses the workflow made here for this product, oldest prescription first.
       const held: { dispense: JsonObject; request: JsonObject }[] = [];
-      for (const d of await ctx.search('MedicationDispense', 'status=on-hold')) {
+      const candidates = new Map<string, JsonObject>();
+      const codes = codingTokens(medication.code);
+      const text = textOf(medication.code);
+      const queries = [
+        ...(codes.length ? [`status=on-hold&code=${codes.map(encodeURIComponent).join(',')}`] : []),
+        ...(text ? [`status=on-hold&code:text=${encodeURIComponent(text)}`] : []),
+      ];
+      for (const query of queries) for (const d of await ctx.search('MedicationDispense', query)) candidates.set(String(d.id), d);
+      for (const d of candidates.values()) {
         if (refId(d.location, 'Location') !== locationId || !keyOf(d)) continue;
         if (!productMatch(d.medicationCodeableConcept, medication)) continue;
         const requestId = refId(Array.isArray(d.authorizingPrescription) ? d.authorizingPrescription[0] : undefined, 'MedicationRequest');
@@ -579,12 +620,11 @@ export function dispensingHandlers(opts: DispensingOptions): Dispensing {
       held.sort((a, b) => byAuthoredOn(a.request, b.request) || (keyOf(a.dispense)! < keyOf(b.dispense)! ? -1 : 1));
 
       const encounters: string[] = [];
-      const stock = await stockAt(look, locationId);
       for (const { dispense, request } of held) {
         const asked = quantityValue(dispense.quantity);
         if (asked === undefined) continue;
         const product = isJsonObject(dispense.medicationCodeableConcept) ? dispense.medicationCodeableConcept : undefined;
-        const locked = await lockedLines(look, matchingLines(product, stock));
+        const locked = await lockedLines(look, await productLines(look, locationId, product));
         const plan = allocate(locked, asked);
         if (!plan.ok) continue; // any that now fit resume; the others keep waiting
         const { statusReasonCodeableConcept: _reason, medicationCodeableConcept: _m, extension, ...rest } = dispense;

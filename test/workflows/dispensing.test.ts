@@ -340,6 +340,24 @@ describe('restock', () => {
   });
 });
 
+test('restock of a product known only by its text (no coding)', async () => {
+  const product = { text: 'Ondansetron 4 mg orally disintegrating tablet' };
+  const batch = await medication(server, product, { lot: 'OND-1', expiry: '2028-01-31' });
+  const item = await stockItem(server, h, batch, 1);
+  const v = await openVisit(h, [prescription({ text: 'ondansetron 4 mg orally disintegrating tablet' }, 5)]);
+  await conclude(v);
+  expect((await dispenseOf(v.requests[0])).status).toBe('on-hold');
+  await create(server, {
+    resourceType: 'SupplyDelivery',
+    status: 'completed',
+    suppliedItem: { quantity: { value: 10 }, itemReference: { reference: `Medication/${batch.id}` } },
+    destination: { reference: `Location/${h.pharmacy.id}` },
+  });
+  const d = await dispenseOf(v.requests[0]);
+  expect(d).toMatchObject({ status: 'preparation', medicationReference: { reference: `Medication/${batch.id}` } });
+  expect(await stockOf(server, item)).toEqual({ onHand: 11, reserved: 5 });
+});
+
 describe('the pharmacist and cancellations', () => {
   let batch: Json;
   let item: Json;
