@@ -122,7 +122,10 @@ describe('defaults (conclusion, no partial fills)', () => {
   });
 
   test('a prescription without a visit goes to its dispenseRequest.performer', async () => {
-    const mr = await create(server, line(h, undefined, 1, { dispenseRequest: { quantity: { value: 1 }, performer: { reference: `Organization/${h.org.id}` } } }));
+    const mr = await create(
+      server,
+      line(h, undefined, 1, { dispenseRequest: { quantity: { value: 1 }, performer: { reference: `Organization/${h.org.id}` } } }),
+    );
     const [d] = await dispensesOf(server, mr);
     expect(d).toMatchObject({ status: 'preparation', location: { reference: `Location/${h.pharmacy.id}` } });
     expect(d.context).toBeUndefined();
