@@ -308,3 +308,49 @@ test('app close with open sockets: clients get 1001, one that never answers the 
   expect((await b.closed).code).toBe(1001);
   await rawClosed;
 });
+
+test('end to end, as a browser would: $get-ws-binding-token, bind-with-token, then a matching write pings', async () => {
+  const glucose = await websocketSubscription(server, 'Observation?code=http://loinc.org|2339-0');
+  const [token] = parameterValues((await bindingToken(glucose.id)).body, 'token') as string[];
+  const c = await WsClient.open(wsUrl);
+  try {
+    expect(await c.ask(`bind-with-token ${token}`)).toBe(`bound ${glucose.id}`);
+    const patient = await server.request('POST', 'Patient', {
+      body: {
+        resourceType: 'Patient',
+        identifier: [{ system: 'https://healthid.abdm.gov.in', value: '12345678901234' }],
+        name: [{ family: 'Iyer', given: ['Ramesh'] }],
+        gender: 'male',
+        birthDate: '1961-09-30',
+      },
+    });
+    expect(patient.status).toBe(201);
+    const lab = (code: string, display: string, value: number): Json => ({
+      resourceType: 'Observation',
+      status: 'final',
+      category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'laboratory' }] }],
+      code: { coding: [{ system: 'http://loinc.org', code, display }] },
+      subject: { reference: `Patient/${patient.body.id}` },
+      effectiveDateTime: '2026-12-05T08:15:00+05:30',
+      valueQuantity: { value, unit: 'mg/dL', system: 'http://unitsofmeasure.org', code: 'mg/dL' },
+    });
+    expect((await server.request('POST', 'Observation', { body: lab('2093-3', 'Cholesterol [Mass/volume] in Serum or Plasma', 212) })).status).toBe(
+      201,
+    );
+    expect(await c.quiet(1_500)).toEqual([]);
+    const created = await server.request('POST', 'Observation', { body: lab('2339-0', 'Glucose [Mass/volume] in Blood', 142) });
+    expect(created.status).toBe(201);
+    expect(await c.next(20_000)).toBe(`ping ${glucose.id}`);
+    // an update of the matching Observation pings again
+    expect(
+      (
+        await server.request('PUT', `Observation/${created.body.id}`, {
+          body: { ...created.body, valueQuantity: { ...created.body.valueQuantity, value: 138 } },
+        })
+      ).status,
+    ).toBe(200);
+    expect(await c.next(20_000)).toBe(`ping ${glucose.id}`);
+  } finally {
+    c.close();
+  }
+});
