@@ -2,6 +2,7 @@
  * The rules the workflow runner (runner.ts) calls: dispensing (dispensing.ts, HMS-DOMAIN.md §5.2) and billing
  * (billing.ts, §5.1). Each half is wired here once its module exists.
  */
+import { billEncounter, cancelEncounterBilling, dispenseCancelled } from './billing';
 import type { Config } from '../config';
 import { dispensingHandlers } from './dispensing';
 import type { WorkflowHandlers } from './runner';
@@ -15,12 +16,7 @@ type Billing = Pick<WorkflowHandlers, 'billEncounter' | 'cancelEncounterBilling'
 // DISPENSING: dispensing.ts (AROGYA_DISPENSE_ON, AROGYA_ALLOW_PARTIAL).
 const dispensing = (config: WorkflowConfig): Dispensing => dispensingHandlers(config);
 
-// BILLING: not built yet (issue 12) — no ChargeItem or Invoice is generated.
-const billing: Billing = {
-  billEncounter: async () => undefined,
-  cancelEncounterBilling: async () => undefined,
-  dispenseCancelled: async () => undefined,
-};
+const billing: Billing = { billEncounter, cancelEncounterBilling, dispenseCancelled };
 
 /** The settings the rules take from the server's Config. */
 export type WorkflowConfig = Pick<Config, 'dispenseOn' | 'allowPartial'>;
