@@ -279,6 +279,8 @@ test('a lab report becoming final after the invoice is issued goes on a suppleme
   // The client finds it by its key.
   const found = await search(server, `Invoice?identifier=${encodeURIComponent(`${SID}/invoice-key|Encounter/${id}#2`)}`);
   expect(found.map((i) => i.id)).toEqual([supplementary.id]);
+  const all = await search(server, `Invoice?account:Account.identifier=${encodeURIComponent(`${SID}/encounter-account|${id}`)}`);
+  expect(all.map((i) => i.id).sort()).toEqual([first.id, supplementary.id].sort());
 
   // Amended later: nothing new to bill.
   const amended = await server.request('PUT', `/DiagnosticReport/${pending.id}`, { body: { ...pending, status: 'amended' } });
