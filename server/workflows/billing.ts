@@ -41,6 +41,7 @@ const SNOMED = 'http://snomed.info/sct';
 const HFR_SYSTEMS = new Set(['https://facility.abdm.gov.in', 'https://facility.ndhm.gov.in']);
 const BILLABLE_DISPENSE = new Set(['preparation', 'in-progress', 'completed']);
 const BILLABLE_REPORT = new Set(['final', 'amended', 'corrected', 'appended']);
+const DISPENSE_BATCH = `${BASE}/StructureDefinition/dispense-batch`;
 const IMAGING = new Set(['RAD', 'CT', 'MR', 'US', 'XR', 'NMR', 'VUS', 'imaging']);
 
 export const CHARGE_ITEM_KEY = `${SID}/chargeitem-key`;
@@ -249,10 +250,12 @@ async function materialise(ctx: WorkflowContext, visit: Visit, book: PriceBook):
   for (const dispense of await ctx.search('MedicationDispense', query({ context: `Encounter/${visit.id}` }))) {
     if (!BILLABLE_DISPENSE.has(String(dispense.status))) continue;
     const key = `dispense:MedicationDispense/${String(dispense.id)}`;
-    const medicationId = refId(dispense.medicationReference, 'Medication');
+    // One batch: medicationReference; several: the product's code, with a dispense-batch extension per batch.
+    const batches = batchMedications(dispense);
+    const medicationId = batches[0];
     const medication = medicationId ? await ctx.read('Medication', medicationId) : undefined;
-    const definition = medicationId ? await book.byInstance(`Medication/${medicationId}`) : undefined;
-    const display = displayOf(medication?.code) ?? displayOf(dispense.medicationCodeableConcept);
+    const definition = await book.medicine(batches, medication?.code ?? dispense.medicationCodeableConcept);
+    const display = displayOf(dispense.medicationCodeableConcept) ?? displayOf(medication?.code);
     await ctx.createOnce(
       chargeItem(ctx, visit, key, {
         code: billingCode('05', 'Medicines'),
@@ -285,6 +288,17 @@ async function materialise(ctx: WorkflowContext, visit: Visit, book: PriceBook):
       { system: CHARGE_ITEM_KEY, value: key },
     );
   }
+}
+
+/** The Medication ids a dispense hands out: its medicationReference, else those of its dispense-batch extensions. */
+function batchMedications(dispense: JsonObject): string[] {
+  const single = refId(dispense.medicationReference, 'Medication');
+  if (single) return [single];
+  return asArray(dispense.extension)
+    .filter((e): e is JsonObject => isJsonObject(e) && e.url === DISPENSE_BATCH)
+    .flatMap((e) => asArray(e.extension).filter((x): x is JsonObject => isJsonObject(x) && x.url === 'medication'))
+    .map((x) => refId(x.valueReference, 'Medication'))
+    .filter((id): id is string => id !== undefined);
 }
 
 function isImaging(report: JsonObject): boolean {
@@ -514,11 +528,27 @@ class PriceBook {
     return (await this.all()).find((d) => asArray(d.instance).some((i) => refMatches(i, reference)));
   }
 
+  /**
+   * A medicine's price: the definition whose `instance` is one of the dispensed Medications (§0), else (one price
+   * for every batch of a product) one whose `code` shares a coding with the product's code.
+   */
+  async medicine(medicationIds: string[], code: JsonValue | undefined): Promise<JsonObject | undefined> {
+    for (const id of medicationIds) {
+      const found = await this.byInstance(`Medication/${id}`);
+      if (found) return found;
+    }
+    return this.byCode(code);
+  }
+
   /** The active definition whose `code` shares a coding (system + code) with `concept`. */
   async byCode(concept: JsonValue | undefined): Promise<JsonObject | undefined> {
     const wanted = new Set(codings(concept));
     if (wanted.size === 0) return undefined;
     return (await this.all()).find((d) => codings(d.code).some((c) => wanted.has(c)));
+  }
+
+  read(resourceType: string, id: string): Promise<JsonObject | undefined> {
+    return this.ctx.read(resourceType, id);
   }
 
   private all(): Promise<JsonObject[]> {
@@ -547,7 +577,7 @@ async function definitionFor(book: PriceBook, visit: Visit, item: JsonObject): P
   const key = keyOf(item) ?? '';
   if (key.startsWith('consult:')) return book.consultation(visit);
   const medication = refId(item.productReference, 'Medication');
-  if (medication) return book.byInstance(`Medication/${medication}`);
+  if (medication) return book.medicine([medication], (await book.read('Medication', medication))?.code);
   return (await book.byCode(item.productCodeableConcept)) ?? (keyOf(item) === undefined ? book.byCode(item.code) : undefined);
 }
 

@@ -1,11 +1,8 @@
 /**
  * A dispense cancelled after its visit was billed (HMS-DOMAIN.md §0 "cancellations"; billing.dispenseCancelled):
  * on an issued invoice → a credit ChargeItem (quantity −q) on a supplementary invoice; on a draft → the line is
- * dropped and the draft recomputed. The dispensing rules are stood in for by one that reports a client's
- * cancellation of a dispense to billing (what the runner passes on); billing itself is the real one.
+ * dropped and the draft recomputed. A pharmacist cancels the dispense (dispensing passes it on to billing).
  */
-import { workflowHandlers } from '../../server/workflows/handlers';
-import type { WorkflowHandlers } from '../../server/workflows/runner';
 import { startServer, type Json, type TestServer } from '../harness';
 import {
   type Hospital,
@@ -23,11 +20,6 @@ import {
   totals,
 } from './billing-data';
 
-const handlers: WorkflowHandlers = {
-  ...workflowHandlers,
-  dispenseChanged: async (_ctx, previous, next) => (next.status === 'cancelled' && previous?.status !== 'cancelled' ? next : undefined),
-};
-
 let server: TestServer;
 let city: Hospital;
 let patientId: string;
@@ -35,7 +27,7 @@ let paracetamol: Json;
 let unpriced: Json;
 
 beforeAll(async () => {
-  server = await startServer({ workflows: true }, { workflows: handlers });
+  server = await startServer({ workflows: true });
   city = await hospital(server, 'Arogya City Hospital, Bengaluru', 'IN2910000123');
   patientId = (await patient(server)).id as string;
   paracetamol = await medicine(server, 'Paracetamol 500 mg tablet', 2.35, 3.0);
