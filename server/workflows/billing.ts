@@ -452,6 +452,7 @@ async function writeInvoice(
     account: { reference: `Account/${String(visit.account.id)}` },
     ...amounts,
   };
+  if (amounts.lineItem.length === 0) delete body.lineItem; // no empty arrays in FHIR JSON
   if (original) notes.unshift({ text: `Supplementary to Invoice/${String(original.id)} (bill ${billNumberOf(original) ?? 'without a number'})` });
   if (notes.length > 0) body.note = notes;
   if (existing) {

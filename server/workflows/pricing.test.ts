@@ -230,7 +230,11 @@ describe('invoice totals', () => {
     expect(text(a.totalNet.value)).toBe('623.65');
     expect(text(a.totalGross.value)).toBe('638.49');
     expect(
-      a.totalPriceComponent.map((c) => [c.type, text((c.code as JsonObject | undefined)?.coding ?? null), text((c.amount as JsonObject).value)]),
+      (a.totalPriceComponent ?? []).map((c) => [
+        c.type,
+        text((c.code as JsonObject | undefined)?.coding ?? null),
+        text((c.amount as JsonObject).value),
+      ]),
     ).toEqual([
       ['base', 'null', '623.65'],
       ['informational', `[{"system":"${PRICE_COMPONENT_SYSTEM}","code":"MRP"}]`, '151.00'],
@@ -238,13 +242,13 @@ describe('invoice totals', () => {
       ['tax', `[{"system":"${PRICE_COMPONENT_SYSTEM}","code":"SGST"}]`, '7.42'],
     ]);
     expect(a.lineItem.map((l) => l.sequence)).toEqual([1, 2, 3]);
-    expect(a.totalPriceComponent.every((c) => c.factor === undefined)).toBe(true);
+    expect((a.totalPriceComponent ?? []).every((c) => c.factor === undefined)).toBe(true);
   });
 
   test('taxes are rounded per line, then summed (not rounded on the sum)', () => {
     // three lines of 0.25: each CGST 1.5 → 2 paise, Σ 6 paise (0.75 × 6% = 4.5 paise on the sum would give 5)
     const a = invoiceAmounts([1, 2, 3].map((i) => ({ chargeItem: `ChargeItem/${i}`, line: med2 })));
-    const cgst = a.totalPriceComponent.find((c) => text(c.code) === text(taxCode('CGST')));
+    const cgst = (a.totalPriceComponent ?? []).find((c) => text(c.code) === text(taxCode('CGST')));
     expect(text((cgst?.amount as JsonObject | undefined)?.value)).toBe('0.06');
   });
 
@@ -257,6 +261,7 @@ describe('invoice totals', () => {
   test('an empty invoice totals 0.00', () => {
     const a = invoiceAmounts([]);
     expect(text(a.totalNet)).toBe('{"value":0.00,"currency":"INR"}');
-    expect(a.totalPriceComponent).toEqual([]);
+    expect(a.totalPriceComponent).toBeUndefined(); // no empty arrays in FHIR JSON
+    expect(a.lineItem).toEqual([]);
   });
 });

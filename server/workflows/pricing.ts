@@ -245,7 +245,8 @@ export interface InvoiceLine {
 
 export interface InvoiceAmounts {
   lineItem: JsonObject[];
-  totalPriceComponent: JsonObject[];
+  /** Absent when no line is priced (FHIR JSON has no empty arrays). */
+  totalPriceComponent?: JsonObject[];
   totalNet: JsonObject;
   totalGross: JsonObject;
 }
@@ -275,7 +276,12 @@ export function invoiceAmounts(lines: readonly InvoiceLine[]): InvoiceAmounts {
     .map((c, i) => ({ c, i }))
     .sort((a, b) => order(a.c) - order(b.c) || a.i - b.i)
     .map(({ c }) => componentJson(c));
-  return { lineItem, totalPriceComponent, totalNet: money(net), totalGross: money(net + tax) };
+  return {
+    lineItem,
+    ...(totalPriceComponent.length > 0 ? { totalPriceComponent } : {}),
+    totalNet: money(net),
+    totalGross: money(net + tax),
+  };
 }
 
 export function asArray(v: JsonValue | undefined): JsonValue[] {

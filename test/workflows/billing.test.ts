@@ -255,6 +255,23 @@ test('an item without a price makes the invoice a draft with a note naming it, a
   expect((await chargeItems(id)).every((i) => i.status === 'billed')).toBe(true);
 });
 
+test('a visit with nothing priced gets a draft invoice of 0.00 listing every item', async () => {
+  const unpaid = await hospital(server, 'Arogya Rural Clinic, Tumakuru', 'IN2910000555', null);
+  const ondansetron = await medicine(server, 'Ondansetron 4 mg tablet', null);
+  const id = await visit(unpaid);
+  await create(server, dispense(id, patientId, ondansetron, 5, unpaid));
+  await conclude(id, unpaid);
+  const [invoice] = await invoicesOf(server, id);
+  expect(invoice.status).toBe('draft');
+  expect(invoice.totalPriceComponent).toBeUndefined();
+  expect(invoice.totalNet).toEqual({ value: 0, currency: 'INR' });
+  expect(invoice.totalGross).toEqual({ value: 0, currency: 'INR' });
+  expect((invoice.note as Json[]).map((n) => n.text)).toEqual([
+    expect.stringMatching(/^Unpriced: ChargeItem\/\S+ \(Consultation\)$/),
+    expect.stringMatching(/^Unpriced: ChargeItem\/\S+ \(Ondansetron 4 mg tablet\)$/),
+  ]);
+});
+
 test('a lab report becoming final after the invoice is issued goes on a supplementary invoice #2 of its own', async () => {
   const id = await visit();
   await conclude(id);
