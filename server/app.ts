@@ -138,6 +138,7 @@ export async function buildApp(config: Config, pool: Pool, opts: AppOptions = {}
     timeZone: config.timeZone,
     afterWrite: [appendToOutbox, recordSubscriptionOwners, ...(events ? [events.wake] : []), ...(opts.afterWrite ?? [])],
     subscriptionAllow: config.subscriptionAllow,
+    uniqueIdentifiers: config.uniqueIdentifiers,
   });
   // The HMS workflows react to committed transitions inside the writing transaction (workflows/runner.ts).
   if (config.workflows) repo.engine.afterWrite.push(workflowHook(repo, opts.workflows ?? workflowHandlers(config)));

@@ -5,6 +5,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { parseAllowList, type AllowList } from './events/subscriptions/address-guard';
+import { parseUniqueIdentifiers, type UniqueIdentifierRule } from './fhir/registries';
 
 export interface Config {
   port: number;
@@ -74,6 +75,8 @@ export interface Config {
   allowPartial: boolean;
   /** Lifetime of a websocket binding token from `$get-ws-binding-token` (seconds). */
   wsTokenTtlSeconds: number;
+  /** Identifiers that name one resource only (NHID, HFR, HPR by default; AROGYA_UNIQUE_IDENTIFIERS). */
+  uniqueIdentifiers: UniqueIdentifierRule[];
   /** Deepest nesting of objects and arrays a request body may have. */
   maxBodyDepth: number;
   /** Internal rest-hook endpoints allowed (AROGYA_SUBSCRIPTION_ALLOW: host names, IP addresses, CIDR blocks). */
@@ -174,6 +177,14 @@ function allowList(env: NodeJS.ProcessEnv): AllowList {
   }
 }
 
+function uniqueIdentifiers(env: NodeJS.ProcessEnv): UniqueIdentifierRule[] {
+  try {
+    return parseUniqueIdentifiers(env.AROGYA_UNIQUE_IDENTIFIERS);
+  } catch (e) {
+    throw new ConfigError(`AROGYA_UNIQUE_IDENTIFIERS: ${(e as Error).message}`);
+  }
+}
+
 function adminClient(env: NodeJS.ProcessEnv): Pick<Config, 'adminClientId' | 'adminClientSecret'> {
   const id = env.AROGYA_ADMIN_CLIENT_ID || undefined;
   const secret = env.AROGYA_ADMIN_CLIENT_SECRET || undefined;
@@ -266,6 +277,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     allowPartial: boolEnv(env, 'AROGYA_ALLOW_PARTIAL', false),
     // at most an hour: the signing keys outlive what they signed by that much (auth/services.ts ID_TOKEN_TTL_S)
     wsTokenTtlSeconds: intEnv(env, 'AROGYA_WS_TOKEN_TTL', 60, 5, 3600),
+    uniqueIdentifiers: uniqueIdentifiers(env),
     ...adminClient(env),
     accessTokenTtlSeconds: intEnv(env, 'AROGYA_ACCESS_TOKEN_TTL', 300, 10, 24 * 3600),
     signingKeyRotationSeconds: intEnv(env, 'AROGYA_SIGNING_KEY_ROTATION', 7 * 24 * 3600, 60, 365 * 24 * 3600),

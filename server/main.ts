@@ -280,6 +280,7 @@ async function importCommand(config: Config, args: string[]): Promise<void> {
       timeZone: config.timeZone,
       afterWrite: [appendToOutbox, recordSubscriptionOwners],
       subscriptionAllow: config.subscriptionAllow,
+      uniqueIdentifiers: config.uniqueIdentifiers,
     });
     const importer = new Importer(new TransactionProcessor(repo), SYSTEM_CALLER, config.baseUrl, { concurrency: parsed.concurrency });
     process.exitCode = await importer.run(parsed.paths);

@@ -50,6 +50,7 @@ import { canonicalSystem, normaliseIdentifierValue } from '../fhir/search/normal
 import { applyFhirPathPatch } from '../fhir/patch/fhirPathPatch';
 import { applyJsonPatch } from '../fhir/patch/jsonPatch';
 import { assertId, parseVersionTag } from './identity';
+import { registryKeys, type RegistryKey } from '../fhir/registries';
 import type { Commit, StoredVersion, WriteOutcome, WritePlanner } from './versions';
 import { criteriaKey, type Criterion } from '../fhir/search/criteria';
 import { parseCriteria } from '../fhir/search/parse';
@@ -243,7 +244,7 @@ export class BundlePlan {
   private readonly refTargets = new Map<string, string | OperationOutcomeError>();
   /** Entries that create or update a resource (candidates for conditional references), once identities are known. */
   private writtenByBundle?: Work[];
-  private readonly opts: { baseUrl: string; timeZone: string; referentialIntegrity: boolean };
+  private readonly opts: WritePlanner['options'];
   private readonly labels: (typeof LABELS)['single'];
   /** 'single' and 'import': errors thrown as they are, references taken as written. */
   private readonly direct: boolean;
@@ -343,6 +344,7 @@ export class BundlePlan {
     this.connection = client;
     await this.current();
     await this.integrity();
+    await this.claim();
     await this.write();
     await this.reads();
   }
@@ -350,6 +352,12 @@ export class BundlePlan {
   /** Whether the integrity step (7) has reference targets to check: else a planned create needs no database read. */
   get checksReferences(): boolean {
     return this.opts.referentialIntegrity && this.active().some((w) => w.writes.some((v) => v.links.length > 0));
+  }
+
+  /** Whether step 7b claims unique identifiers: such a create must run in a transaction of its own (not grouped). */
+  get claimsIdentifiers(): boolean {
+    const rules = this.opts.uniqueIdentifiers ?? [];
+    return rules.length > 0 && this.active().some((w) => w.writes.some((v) => rules.some((r) => r.resourceType === v.resourceType)));
   }
 
   /** The versions the plan writes, in entry order: what step 8 hands to the commit point. */
@@ -1003,6 +1011,74 @@ export class BundlePlan {
         );
         break;
       }
+    }
+  }
+
+  // 7b -----------------------------------------------------------------------------------------------------------
+
+  /**
+   * National registries (fhir/registries.ts): each unique identifier a written version carries is claimed in
+   * `business_claim` (primary key: the value and system) in this transaction, and the claims of what it no longer
+   * carries — or of a deleted resource — are released. A concurrent writer of the same identifier blocks on the
+   * uncommitted claim, then finds it taken: 409 naming the holder. Race-free without serialising unrelated writes.
+   */
+  private async claim(): Promise<void> {
+    const rules = this.opts.uniqueIdentifiers ?? [];
+    if (rules.length === 0) return;
+    const claims: { w: Work; v: VersionWrite; key: RegistryKey }[] = [];
+    const owners: VersionWrite[] = [];
+    for (const w of this.active()) {
+      for (const v of w.writes) {
+        if (!rules.some((r) => r.resourceType === v.resourceType)) continue;
+        owners.push(v);
+        for (const key of registryKeys(rules, v.resourceType, v.index.search_token)) claims.push({ w, v, key });
+      }
+    }
+    if (owners.length === 0) return;
+    const client = this.connection!;
+    const systems = [...new Set(rules.map((r) => r.system))];
+    // Release first: a resource giving up an identifier in this plan frees it for another entry of the same plan.
+    await client.query(
+      `DELETE FROM business_claim c USING unnest($1::text[], $2::text[]) AS o(id, rt)
+        WHERE c.resource_id = o.id AND c.resource_type = o.rt AND c.system = ANY($5::text[])
+          AND NOT EXISTS (SELECT 1 FROM unnest($3::text[], $4::text[]) AS k(system, value) WHERE k.system = c.system AND k.value = c.value)`,
+      [owners.map((v) => v.id), owners.map((v) => v.resourceType), claims.map((c) => c.key.rule.system), claims.map((c) => c.key.value), systems],
+    );
+    if (claims.length === 0) return;
+    // Claims in a stable order (value, system), so two plans claiming the same identifiers cannot deadlock.
+    const order = claims
+      .map((_, i) => i)
+      .sort((a, b) => {
+        const x = claims[a].key;
+        const y = claims[b].key;
+        return x.value === y.value ? (x.rule.system < y.rule.system ? -1 : 1) : x.value < y.value ? -1 : 1;
+      });
+    const sorted = order.map((i) => claims[i]);
+    await client.query(
+      `INSERT INTO business_claim (system, value, resource_type, resource_id)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) ON CONFLICT (value, system) DO NOTHING`,
+      [sorted.map((c) => c.key.rule.system), sorted.map((c) => c.key.value), sorted.map((c) => c.v.resourceType), sorted.map((c) => c.v.id)],
+    );
+    const { rows } = await client.query<{ system: string; value: string; resource_type: string; resource_id: string }>(
+      `SELECT c.system, c.value, c.resource_type, c.resource_id
+         FROM unnest($1::text[], $2::text[]) AS k(system, value) JOIN business_claim c ON c.value = k.value AND c.system = k.system`,
+      [sorted.map((c) => c.key.rule.system), sorted.map((c) => c.key.value)],
+    );
+    const holders = new Map(rows.map((r) => [`${r.system}|${r.value}`, r]));
+    for (const { w, v, key: k } of claims) {
+      const holder = holders.get(`${k.rule.system}|${k.value}`);
+      if (!holder || (holder.resource_id === v.id && holder.resource_type === v.resourceType)) continue;
+      this.fail(
+        w,
+        new OperationOutcomeError(409, [
+          issue(
+            'error',
+            'duplicate',
+            `${holder.resource_type}/${holder.resource_id} already has the ${k.rule.label} ${k.rule.system}|${k.value}: it names one ${v.resourceType} only`,
+            `${v.resourceType}.identifier`,
+          ),
+        ]),
+      );
     }
   }
 

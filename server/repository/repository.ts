@@ -29,6 +29,7 @@ import type { VersionWrite, WriteMethod } from './writes';
 import { metaInUse } from './meta';
 import { admitSubscription } from '../fhir/subscription';
 import { EMPTY_ALLOW, endpointProblem, type AllowList } from '../events/subscriptions/address-guard';
+import type { UniqueIdentifierRule } from '../fhir/registries';
 
 export { assertId, assertResourceType, parseVersionTag } from './identity';
 
@@ -42,6 +43,8 @@ export interface RepositoryOptions extends ReadOptions {
   afterWrite?: AfterWriteHook[];
   /** AROGYA_SUBSCRIPTION_ALLOW: internal rest-hook endpoints an operator allows (none by default). */
   subscriptionAllow?: AllowList;
+  /** Identifiers that name one resource only, claimed on write (fhir/registries.ts); none by default. */
+  uniqueIdentifiers?: readonly UniqueIdentifierRule[];
 }
 
 const NOT_A_RESOURCE = 'The body must be a JSON object (a FHIR resource)';

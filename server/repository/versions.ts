@@ -8,6 +8,7 @@ import type { JsonObject } from '../fhir/json';
 import type { Issue } from '../fhir/outcome';
 import type { LocalReference } from '../fhir/references';
 import type { Criterion } from '../fhir/search/criteria';
+import type { UniqueIdentifierRule } from '../fhir/registries';
 import type { Caller } from './caller';
 import type { AccessRestriction } from './search/compile/access';
 import type { VersionWrite, WriteMethod } from './writes';
@@ -43,7 +44,13 @@ export interface CommitOptions {
 export type Commit = (client: PoolClient, writes: VersionWrite[], opts: CommitOptions) => Promise<StoredVersion[]>;
 
 export interface WritePlanner {
-  readonly options: { referentialIntegrity: boolean; baseUrl: string; timeZone: string };
+  readonly options: {
+    referentialIntegrity: boolean;
+    baseUrl: string;
+    timeZone: string;
+    /** Identifiers that name one resource only (fhir/registries.ts), claimed on write; none: no claims. */
+    uniqueIdentifiers?: readonly UniqueIdentifierRule[];
+  };
   /** Validates and normalises a resource for writing; throws 400 with every issue on error. */
   prepare(resource: unknown, expectedType: string, id: string, caller?: Caller): { resource: JsonObject; warnings: Issue[] };
   /** Plans the write of one version (serialisation, search values, references); no I/O. */

@@ -130,7 +130,7 @@ export class WriteEngine {
     // A create without criteria is planned without the database; only its reference targets may need a read.
     const plan = new BundlePlan(this.repo, this.commitPoint, [request], 'single', 'representation', caller);
     await plan.plan();
-    if (plan.checksReferences) {
+    if (plan.checksReferences || plan.claimsIdentifiers) {
       await inTransaction(this.pool, (client) => plan.execute(client));
     } else {
       const [write] = plan.versions();
