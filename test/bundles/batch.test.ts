@@ -10,6 +10,8 @@ import { PASS_SIZE } from '../../server/repository/transaction';
 const server = useServer();
 
 const NHID = 'https://healthid.abdm.gov.in';
+/** An identifier several patients may share (an NHID names one Patient only: test/registries/). */
+const MRN = 'https://hospital.example/mrn';
 
 function batch(entry: Json[]): Json {
   return { resourceType: 'Bundle', type: 'batch', entry };
@@ -20,7 +22,7 @@ test('partial failure: each entry answers for itself and the successes are store
   const orgId = org.body.id;
   await server.request('POST', '/Patient', { body: { resourceType: 'Patient', managingOrganization: { reference: `Organization/${orgId}` } } });
   for (let i = 0; i < 2; i++) {
-    await server.request('POST', '/Patient', { body: { resourceType: 'Patient', identifier: [{ system: NHID, value: '91-5555-0000-0001' }] } });
+    await server.request('POST', '/Patient', { body: { resourceType: 'Patient', identifier: [{ system: MRN, value: '91-5555-0000-0001' }] } });
   }
   const res = await server.request('POST', '/', {
     body: batch([
@@ -29,8 +31,8 @@ test('partial failure: each entry answers for itself and the successes are store
       { resource: { resourceType: 'Patient', id: 'batch-put-1', gender: 'male' }, request: { method: 'PUT', url: 'Patient/batch-put-1' } },
       { request: { method: 'DELETE', url: `Organization/${orgId}` } },
       {
-        resource: { resourceType: 'Patient', identifier: [{ system: NHID, value: '91-5555-0000-0001' }] },
-        request: { method: 'POST', url: 'Patient', ifNoneExist: `identifier=${NHID}|91-5555-0000-0001` },
+        resource: { resourceType: 'Patient', identifier: [{ system: MRN, value: '91-5555-0000-0001' }] },
+        request: { method: 'POST', url: 'Patient', ifNoneExist: `identifier=${MRN}|91-5555-0000-0001` },
       },
       {
         resource: { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: 'Patient/never-was' } },
@@ -38,7 +40,7 @@ test('partial failure: each entry answers for itself and the successes are store
       },
       { request: { method: 'GET', url: `Organization/${orgId}` } },
       { request: { method: 'GET', url: 'Patient/never-was' } },
-      { request: { method: 'GET', url: `Patient?identifier=${NHID}|91-5555-0000-0001` } },
+      { request: { method: 'GET', url: `Patient?identifier=${MRN}|91-5555-0000-0001` } },
       { resource: { resourceType: 'Patient' }, request: { method: 'POST', url: 'Patient/$meta' } },
       { request: { method: 'FETCH', url: 'Patient' } },
     ]),

@@ -6,13 +6,15 @@
 import { useServer, type Json } from '../harness';
 
 const NHID = 'https://healthid.abdm.gov.in';
+/** An identifier several patients may share (an NHID names one Patient only: test/registries/). */
+const MRN = 'https://hospital.example/mrn';
 
 const server = useServer();
 
-function patient(nhid: string, extra: Json = {}): Json {
+function patient(nhid: string, extra: Json = {}, system = NHID): Json {
   return {
     resourceType: 'Patient',
-    identifier: [{ system: NHID, value: nhid }],
+    identifier: [{ system, value: nhid }],
     name: [{ text: 'Asha Verma', family: 'Verma', given: ['Asha'] }],
     gender: 'female',
     ...extra,
@@ -36,11 +38,11 @@ describe('conditional create (If-None-Exist)', () => {
     expect(second.body.gender).toBe('female');
     expect(second.headers.get('etag')).toBe('W/"1"');
 
-    await server.request('POST', '/Patient', { body: patient('22-2222-2222-2222') });
-    await server.request('POST', '/Patient', { body: patient('22-2222-2222-2222') });
+    await server.request('POST', '/Patient', { body: patient('22-2222-2222-2222', {}, MRN) });
+    await server.request('POST', '/Patient', { body: patient('22-2222-2222-2222', {}, MRN) });
     const multi = await server.request('POST', '/Patient', {
-      body: patient('22-2222-2222-2222'),
-      headers: { 'if-none-exist': `identifier=${NHID}|22-2222-2222-2222` },
+      body: patient('22-2222-2222-2222', {}, MRN),
+      headers: { 'if-none-exist': `identifier=${MRN}|22-2222-2222-2222` },
     });
     expect(multi.status).toBe(412);
     expect(multi.body.issue[0].code).toBe('multiple-matches');
@@ -89,17 +91,17 @@ describe('conditional create (If-None-Exist)', () => {
 
 describe('conditional update (PUT [type]?criteria)', () => {
   test('no match creates, one match updates it, several → 412', async () => {
-    const q = `identifier=${encodeURIComponent(`${NHID}|66-6666-6666-6666`)}`;
-    const created = await server.request('PUT', `/Patient?${q}`, { body: patient('66-6666-6666-6666') });
+    const q = `identifier=${encodeURIComponent(`${MRN}|66-6666-6666-6666`)}`;
+    const created = await server.request('PUT', `/Patient?${q}`, { body: patient('66-6666-6666-6666', {}, MRN) });
     expect(created.status).toBe(201);
-    const updated = await server.request('PUT', `/Patient?${q}`, { body: patient('66-6666-6666-6666', { gender: 'other' }) });
+    const updated = await server.request('PUT', `/Patient?${q}`, { body: patient('66-6666-6666-6666', { gender: 'other' }, MRN) });
     expect(updated.status).toBe(200);
     expect(updated.body.id).toBe(created.body.id);
     expect(updated.body.meta.versionId).toBe('2');
-    const wrongId = await server.request('PUT', `/Patient?${q}`, { body: patient('66-6666-6666-6666', { id: 'someone-else' }) });
+    const wrongId = await server.request('PUT', `/Patient?${q}`, { body: patient('66-6666-6666-6666', { id: 'someone-else' }, MRN) });
     expect(wrongId.status).toBe(400);
-    await server.request('POST', '/Patient', { body: patient('66-6666-6666-6666') });
-    const multi = await server.request('PUT', `/Patient?${q}`, { body: patient('66-6666-6666-6666') });
+    await server.request('POST', '/Patient', { body: patient('66-6666-6666-6666', {}, MRN) });
+    const multi = await server.request('PUT', `/Patient?${q}`, { body: patient('66-6666-6666-6666', {}, MRN) });
     expect(multi.status).toBe(412);
   });
 
@@ -141,12 +143,12 @@ describe('conditional delete', () => {
     expect(del.status).toBe(204);
     expect((await server.request('GET', `/Patient/${a.body.id}`)).status).toBe(410);
 
-    await server.request('POST', '/Patient', { body: patient('90-0000-0000-0002') });
-    await server.request('POST', '/Patient', { body: patient('90-0000-0000-0002') });
-    const many = await server.request('DELETE', `/Patient?identifier=${NHID}|90-0000-0000-0002`, { headers: { prefer: 'return=OperationOutcome' } });
+    await server.request('POST', '/Patient', { body: patient('90-0000-0000-0002', {}, MRN) });
+    await server.request('POST', '/Patient', { body: patient('90-0000-0000-0002', {}, MRN) });
+    const many = await server.request('DELETE', `/Patient?identifier=${MRN}|90-0000-0000-0002`, { headers: { prefer: 'return=OperationOutcome' } });
     expect(many.status).toBe(200);
     expect(many.body.issue[0].diagnostics).toMatch(/^Deleted 2 Patient/);
-    expect(await count(`identifier=${NHID}|90-0000-0000-0002`)).toBe(0);
+    expect(await count(`identifier=${MRN}|90-0000-0000-0002`)).toBe(0);
 
     const none = await server.request('DELETE', `/Patient?identifier=${NHID}|nobody`);
     expect(none.status).toBe(200);

@@ -14,7 +14,7 @@ let observation: string;
 /** A Patient whose short keys (id, meta, name, gender, …) jsonb would print before resourceType. */
 const PATIENT = {
   resourceType: 'Patient',
-  identifier: [{ system: 'https://healthid.abdm.gov.in', value: '91-4444-5555-6666' }],
+  identifier: [{ system: 'https://hospital.example/mrn', value: '91-4444-5555-6666' }],
   active: true,
   name: [{ family: 'Iyer', given: ['Lakshmi', 'Devi'] }],
   telecom: [{ system: 'phone', value: '+91 98450 12345', use: 'mobile' }],
