@@ -10,6 +10,7 @@
  * Repository extends this class: its reads run on the pool. `Repository.within(client)` gives the same reads on a
  * transaction's connection, so a transaction bundle's GET entries see the transaction's own writes.
  */
+import type { JsonObject } from '../fhir/json';
 import { AUDIT_EVENT, readAuditEvent, searchAuditEvents } from '../audit/store';
 import type { Db, Pool } from '../database/pool';
 import { gone, notFound, notSupported } from '../fhir/outcome';
@@ -25,7 +26,9 @@ import { SqlBuilder } from './search/compile/sql';
 import { executeSearch } from './search/execute';
 import type { SearchRequest, SearchResult } from './search/request';
 import { searchParameterState, syncSearchParameterRegistry, type SearchParameterState } from './search/parameters';
-import { resolveTerminology } from './search/terminology';
+import { loadByUrl, resolveTerminology, storedSource } from './search/terminology';
+import type { Definition, TerminologySource } from '../fhir/terminology/expand';
+import type { ProfileSet } from '../fhir/validation/profile/set';
 import type { StoredVersion } from './versions';
 import { INSTANT_SQL } from './writes';
 
@@ -34,6 +37,8 @@ export interface ReadOptions {
   baseUrl: string;
   /** Zone for search dates written without an offset. */
   timeZone: string;
+  /** Loaded profiles and the terminology they bring (core, profiles/, IG folders): `:in`/`:not-in` use it. */
+  profiles?: ProfileSet;
 }
 
 /** A search as the read path takes it: the restriction is the caller's, never the request's. */
@@ -140,7 +145,7 @@ export class Reads {
       return searchAuditEvents(this.db, caller, request, this.options);
     }
     await this.syncSearchParameters();
-    const result = await executeSearch(this.db, { ...request, restriction: caller.access });
+    const result = await executeSearch(this.db, { ...request, restriction: caller.access }, this.options.profiles?.terminology);
     const audit = caller.audit;
     if (audit) {
       for (const r of result.matches) audit.touched(r.resourceType, r.id, r.versionId, r.content);
@@ -202,8 +207,22 @@ export class Reads {
   async criteria(resourceType: string, query: URLSearchParams, purpose: string): Promise<Criterion[]> {
     await this.syncSearchParameters();
     const criteria = parseCriteria(resourceType, query, purpose, this.options.timeZone, this.options.baseUrl);
-    await resolveTerminology(this.db, criteria);
+    await resolveTerminology(this.db, criteria, this.options.profiles?.terminology);
     return criteria;
+  }
+
+  /**
+   * Terminology for a request that names value set `url`: the stored definitions it needs (read now), then the
+   * loaded ones (core, profiles/, IG folders). Code systems and value sets are conformance resources, not patient
+   * data: they are read without the caller's access predicate, like the definitions `:in` expands.
+   */
+  terminologySource(url: string): Promise<TerminologySource> {
+    return storedSource(this.db, this.options.profiles?.terminology, url);
+  }
+
+  /** A code system by canonical URL: stored, else loaded. */
+  async codeSystem(url: string): Promise<JsonObject | Definition | undefined> {
+    return (await loadByUrl(this.db, 'CodeSystem', url)) ?? this.options.profiles?.terminology.codeSystem(url);
   }
 
   /** A custom search parameter's reindex state (search/parameters.ts); undefined when it has none. */

@@ -29,6 +29,7 @@ import { decodeCursor, encodeCursor, type PagePosition } from '../cursor';
 import { SqlBuilder } from './compile/sql';
 import type { Criterion, IncludeSpec, SortKey } from '../../fhir/search/criteria';
 import { resolveTerminology } from './terminology';
+import type { TerminologyRegistry } from '../../fhir/terminology/registry';
 import { executeContainedSearch } from './contained';
 import type { FoundResource, SearchRequest, SearchResult } from './request';
 
@@ -504,9 +505,9 @@ async function withSnapshot<T>(db: Db, needed: boolean, fn: (db: Db) => Promise<
   return inTransaction(db, fn, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
 }
 
-export async function executeSearch(db: Db, req: SearchRequest): Promise<SearchResult> {
+export async function executeSearch(db: Db, req: SearchRequest, terminology?: TerminologyRegistry): Promise<SearchResult> {
   const warnings: Issue[] = [];
-  await resolveTerminology(db, req.criteria);
+  await resolveTerminology(db, req.criteria, terminology);
   if (req.contained === 'true' || req.contained === 'both') return executeContainedSearch(db, req);
   const b = new SqlBuilder();
   const base = searchPredicate(b, 'r', req.types, req.criteria, req.restriction);

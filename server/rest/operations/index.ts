@@ -10,6 +10,7 @@ import { everythingOperation } from './everything';
 import { getWsBindingTokenOperation } from './get-ws-binding-token';
 import { metaChangeOperation, metaOperation } from './meta';
 import { reindexOperation, reindexStatusOperation } from './reindex';
+import { expandOperation, lookupOperation, validateCodeOperation } from './terminology';
 import { validateOperation } from './validate';
 
 export interface OperationHandler {
@@ -37,6 +38,37 @@ export const operations: OperationHandler[] = [
     system: false,
     methods: ['GET', 'POST'],
     handle: (ctx, req, reply, type, id) => validateOperation(ctx, req, reply, type!, id),
+  },
+  // Terminology (terminology.ts): at type level with url/system, or on an instance
+  {
+    name: 'expand',
+    definition: 'http://hl7.org/fhir/OperationDefinition/ValueSet-expand',
+    type: true,
+    instance: true,
+    system: false,
+    types: ['ValueSet'],
+    methods: ['GET', 'POST'],
+    handle: (ctx, req, reply, _type, id) => expandOperation(ctx, req, reply, id),
+  },
+  {
+    name: 'validate-code',
+    definition: 'http://hl7.org/fhir/OperationDefinition/ValueSet-validate-code',
+    type: true,
+    instance: true,
+    system: false,
+    types: ['ValueSet'],
+    methods: ['GET', 'POST'],
+    handle: (ctx, req, reply, _type, id) => validateCodeOperation(ctx, req, reply, id),
+  },
+  {
+    name: 'lookup',
+    definition: 'http://hl7.org/fhir/OperationDefinition/CodeSystem-lookup',
+    type: true,
+    instance: true,
+    system: false,
+    types: ['CodeSystem'],
+    methods: ['GET', 'POST'],
+    handle: (ctx, req, reply, _type, id) => lookupOperation(ctx, req, reply, id),
   },
   {
     // Bulk Data Access 2.0: [base]/$export, [base]/Patient/$export, [base]/Group/[id]/$export
