@@ -33,6 +33,7 @@ import { fhirRequestHook, type FhirRequest } from './rest/negotiation';
 import { registerResponseHeaders } from './rest/response-headers';
 import { registerRoutes } from './rest/router';
 import type { RestContext } from './rest/context';
+import { loadProfileSet } from './profiles-load';
 
 export const FHIR_PREFIX = '/fhir';
 /** Largest request line + headers accepted (long GET search URLs). */
@@ -132,8 +133,12 @@ export async function buildApp(config: Config, pool: Pool, opts: AppOptions = {}
           retryDelaySeconds: config.eventRetryDelaySeconds,
           expireSeconds: config.eventExpireSeconds,
         });
+  // Profiles and terminology: profiles/ and AROGYA_IG_DIRS, read once at start-up (profiles-load.ts).
+  const conformance = loadProfileSet(config);
+  for (const p of conformance.problems) app.log.warn(`profiles: ${p}`);
   const repo = new Repository(pool, {
     referentialIntegrity: config.referentialIntegrity,
+    profiles: conformance.set,
     baseUrl: config.baseUrl,
     timeZone: config.timeZone,
     afterWrite: [appendToOutbox, recordSubscriptionOwners, ...(events ? [events.wake] : []), ...(opts.afterWrite ?? [])],

@@ -110,6 +110,10 @@ export interface Config {
   signInLimitPerUser: number;
   signInLimitPerAddress: number;
   signInWindowSeconds: number;
+  /** `hms`: HMS resources must claim and conform to the HMS profiles (profiles/); undefined: claims are checked, none required. */
+  requireProfiles: 'hms' | undefined;
+  /** IG package folders (package.json + StructureDefinition/ValueSet/CodeSystem JSON) loaded at start-up. */
+  igDirs: string[];
 }
 
 /** Where the authorization server's endpoints live: `/auth` beside the FHIR base's path (…/fhir → …/auth). */
@@ -212,6 +216,22 @@ function oidc(env: NodeJS.ProcessEnv): Pick<Config, 'oidcIssuer' | 'oidcClientId
   return { oidcIssuer: issuer, oidcClientId: clientId, oidcClientSecret: clientSecret };
 }
 
+function requireProfiles(env: NodeJS.ProcessEnv): 'hms' | undefined {
+  const raw = (env.AROGYA_REQUIRE_PROFILES ?? '').trim().toLowerCase();
+  if (raw === '' || raw === 'none' || raw === 'off') return undefined;
+  if (raw === 'hms') return 'hms';
+  throw new ConfigError(`AROGYA_REQUIRE_PROFILES must be hms or none, got "${env.AROGYA_REQUIRE_PROFILES}"`);
+}
+
+/** `AROGYA_IG_DIRS`: comma-separated folders, resolved against the working directory. */
+function igDirs(env: NodeJS.ProcessEnv): string[] {
+  return (env.AROGYA_IG_DIRS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((s) => path.resolve(s));
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const databaseUrl = env.DATABASE_URL || undefined;
   const port = intEnv(env, 'PORT', 8080, 0, 65535);
@@ -288,5 +308,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     signInLimitPerUser: intEnv(env, 'AROGYA_SIGNIN_LIMIT_USER', 5, 1, 1_000_000),
     signInLimitPerAddress: intEnv(env, 'AROGYA_SIGNIN_LIMIT_ADDRESS', 50, 1, 1_000_000),
     signInWindowSeconds: intEnv(env, 'AROGYA_SIGNIN_WINDOW_SECONDS', 15 * 60, 1, 24 * 3600),
+    requireProfiles: requireProfiles(env),
+    igDirs: igDirs(env),
   };
 }

@@ -12,7 +12,7 @@ import { OperationOutcomeError, badRequest, type Issue } from '../fhir/outcome';
 import { collectReferences, type LocalReference } from '../fhir/references';
 import { checkSearchParameter } from '../fhir/search/custom';
 import { extractContainedIndexRows, extractIndexRows } from '../fhir/search/extract';
-import { validateResource } from '../fhir/validation';
+import { isProfileIssue, validateResource } from '../fhir/validation';
 import type { PlanRequest, Work } from './bundle-plan';
 import { danglingReferences, forgetImport, importBatch, type DanglingReference, type ImportItem } from './bulk-import';
 import type { Caller } from './caller';
@@ -129,7 +129,7 @@ export class Repository extends Reads implements WritePlanner {
       const parts: string[] = [];
       for (const [i, q] of chunk.entries()) {
         if (q.criteria.length === 0) throw badRequest('A conditional reference or operation needs at least one search criterion');
-        await resolveTerminology(this.pool, q.criteria);
+        await resolveTerminology(this.pool, q.criteria, this.options.profiles?.terminology);
         const where = compileCriteria(q.resourceType, q.criteria, params, access);
         parts.push(`(SELECT ${start + i}::int AS q, r.id FROM resource r WHERE ${where.sql} LIMIT ${Math.max(1, Math.floor(q.limit))})`);
       }
@@ -163,8 +163,10 @@ export class Repository extends Reads implements WritePlanner {
     // Keep resourceType and id first, as readers expect.
     const ordered: JsonObject = { resourceType: body.resourceType, id };
     for (const [k, v] of Object.entries(body)) if (k !== 'resourceType' && k !== 'id') ordered[k] = v;
-    const issues = validateResource(ordered, { expectedType });
-    if (issues.some((i) => i.severity === 'error' || i.severity === 'fatal')) throw new OperationOutcomeError(400, issues);
+    const issues = validateResource(ordered, { expectedType, profiles: this.options.profiles });
+    const errors = issues.filter((i) => i.severity === 'error' || i.severity === 'fatal');
+    // Base R4 violations are a 400; a resource refused only by its profiles is a 422 (http.html#2.21.0.5).
+    if (errors.length) throw new OperationOutcomeError(errors.every(isProfileIssue) ? 422 : 400, issues);
     if (expectedType === 'SearchParameter') {
       // A custom search parameter the server could not serve is refused here, resource by resource (custom.ts).
       const check = checkSearchParameter(ordered);

@@ -6,6 +6,7 @@
 import type { Constraint } from '../definitions';
 import type { Issue, IssueSeverity, IssueType } from '../outcome';
 import { formatLocation, type Key } from './location';
+import type { ProfileSet } from './profile/set';
 
 /** Reporting stops here: a hostile or garbage body must not produce an unbounded outcome. */
 export const MAX_ERRORS = 500;
@@ -49,6 +50,8 @@ export class ValidationContext {
   /** Whether any LosslessNumber was seen: FHIRPath then needs a plain-number copy of the resource. */
   sawLossless = false;
   rootType = 'Resource';
+  /** Profiles loaded at start-up: claims of them are checked by the profile engine, not warned about. */
+  profiles: ProfileSet | undefined;
   frame: ResourceFrame | undefined;
   private truncated = false;
   private errors = 0;

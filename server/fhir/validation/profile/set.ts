@@ -1,0 +1,94 @@
+/**
+ * The profiles this process validates against (loaded at start-up from profiles/ and AROGYA_IG_DIRS packages by
+ * server/conformance-load.ts; no I/O here), the terminology they bind to, and which profile a resource type must
+ * claim when profiles are required (AROGYA_REQUIRE_PROFILES=hms).
+ */
+import { r4Model } from '../../definitions';
+import type { Issue } from '../../outcome';
+import type { Definition } from '../../terminology/expand';
+import { TerminologyRegistry } from '../../terminology/registry';
+import { coreTypeOf, ProfileChecker, type ProfileLookup } from './check';
+import { compileProfile, ProfileError, type CompiledProfile } from './compile';
+
+/** A profile a resource must claim (and conform to) when profiles are required. */
+export interface RequiredProfile {
+  url: string;
+  /** The resources of the type it applies to (e.g. only dispensary Locations); all of them when undefined. */
+  appliesTo?: (resource: Record<string, unknown>) => boolean;
+}
+
+export class ProfileSet implements ProfileLookup {
+  private readonly byUrl = new Map<string, CompiledProfile>();
+  private readonly required = new Map<string, RequiredProfile[]>();
+  /** Where each profile came from (profiles/ or a package folder): for listing. */
+  readonly origins = new Map<string, string>();
+
+  constructor(readonly terminology: TerminologyRegistry = new TerminologyRegistry()) {}
+
+  /**
+   * Adds conformance resources: constraint StructureDefinitions (compiled), CodeSystems and ValueSets (to the
+   * terminology). Returns what could not be used, one message each (start-up logs them).
+   */
+  addAll(defs: Definition[], origin: string): string[] {
+    const problems: string[] = [];
+    for (const d of defs) {
+      if (d.resourceType === 'CodeSystem' || d.resourceType === 'ValueSet') this.terminology.add(d);
+      else if (d.resourceType === 'StructureDefinition') {
+        if (d.derivation !== 'constraint') continue; // logical models, new types: nothing to validate against
+        try {
+          const p = compileProfile(d);
+          this.byUrl.set(p.url, p);
+          this.origins.set(p.url, origin);
+        } catch (e) {
+          problems.push(`${origin}: ${e instanceof ProfileError ? e.message : String(e)}`);
+        }
+      }
+    }
+    return problems;
+  }
+
+  profile(url: string): CompiledProfile | undefined {
+    const bar = url.indexOf('|');
+    return this.byUrl.get(bar < 0 ? url : url.slice(0, bar));
+  }
+
+  list(): CompiledProfile[] {
+    return [...this.byUrl.values()];
+  }
+
+  typeOf(url: string): string | undefined {
+    const core = coreTypeOf(url);
+    if (core) return core === 'Resource' || r4Model().types[core] ? core : undefined;
+    return this.profile(url)?.type;
+  }
+
+  require(type: string, profile: RequiredProfile): void {
+    const list = this.required.get(type) ?? [];
+    list.push(profile);
+    this.required.set(type, list);
+  }
+
+  /** The profiles a resource must claim (AROGYA_REQUIRE_PROFILES). */
+  requiredFor(resource: Record<string, unknown>): RequiredProfile[] {
+    const list = this.required.get(String(resource.resourceType));
+    return list ? list.filter((p) => !p.appliesTo || p.appliesTo(resource)) : [];
+  }
+
+  /** Validates a resource against one loaded profile; the issues carry the profile's URL. */
+  validate(resource: Record<string, unknown>, profile: CompiledProfile): Issue[] {
+    const checker = new ProfileChecker(this, resource, profile.url);
+    const type = String(resource.resourceType);
+    if (profile.type !== type && profile.type !== 'Resource' && profile.type !== 'DomainResource') {
+      return [
+        {
+          severity: 'error',
+          code: 'invalid',
+          diagnostics: `Profile ${profile.url} constrains ${profile.type}, not ${type}`,
+          expression: [type],
+        },
+      ];
+    }
+    checker.checkProfile(profile, resource, type);
+    return checker.issues;
+  }
+}
