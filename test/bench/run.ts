@@ -15,7 +15,8 @@
  *
  * Env: DATABASE_URL (external PostgreSQL, else embedded), BENCH_ROUNDS (3), BENCH_SECONDS (10), BENCH_WARMUP (2),
  * BENCH_CONNECTIONS (16), BENCH_WORKERS (server workers, default one per core), BENCH_RAW_THREADS (auto),
- * BENCH_CPU_PROF=1 (profile the server workers with --cpu-prof and summarise each phase).
+ * BENCH_CPU_PROF=1 (profile the server workers with --cpu-prof and summarise each phase), BENCH_PARTS (`core,workflows`:
+ * which parts run), BENCH_VISITS (300 visits per workflow phase), BENCH_VISIT_CONCURRENCY (8 requests in flight).
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -43,6 +44,7 @@ import {
   loadWarning,
 } from './report';
 import { serverErrors, startServer, type BenchServer } from './server';
+import { benchWorkflows } from './workflows';
 
 function intEnv(name: string, fallback: number, min = 0): number {
   const v = Number(process.env[name] ?? fallback);
@@ -60,6 +62,9 @@ const READ_IDS = 1000;
 /** Every created Patient gets its own NHID (unique in the HMS model): one counter for every connection and round. */
 let nhidCounter = 1_000_000;
 const ROUNDS = intEnv('BENCH_ROUNDS', 3, 1);
+/** Parts of the bench to run (BENCH_PARTS, comma-separated): `core` (create/read/search, issues 9 and 11), `workflows` (issue 12). */
+const PARTS = new Set((process.env.BENCH_PARTS ?? 'core,workflows').split(',').map((s) => s.trim()));
+const VISITS = intEnv('BENCH_VISITS', 300, 10);
 /** µs of CPU per request, all processes of the phase (issue 9). */
 const TARGETS = { create: 1_400, read: 200 };
 /** The bench's admin client (client_credentials, system/*.cruds), given to the server like AROGYA_ADMIN_CLIENT_* in production. */
@@ -404,20 +409,27 @@ async function main(): Promise<void> {
 
   const rounds: Comparison[][] = [];
   const authRounds: AuthComparison[][] = [];
-  for (let round = 1; round <= ROUNDS; round++) {
+  for (let round = 1; round <= (PARTS.has('core') ? ROUNDS : 0); round++) {
     if (ROUNDS > 1) step(`round ${round} of ${ROUNDS}`);
     const r = await benchRound(db, round, steps);
     rounds.push(r.comparisons);
     authRounds.push(r.auth);
   }
-  if (ROUNDS > 1) {
+  if (PARTS.has('core') && ROUNDS > 1) {
     say('');
     say(`Over the ${ROUNDS} rounds (the targets are medians of CPU per request, all processes of the phase):`);
     say(formatMedians(rounds));
   }
-  say('');
-  say(`Token + audit vs AROGYA_AUTH=off over ${ROUNDS} round(s) (issue 11: CPU per request within 15 %):`);
-  say(formatAuthMedians(authRounds));
+  if (PARTS.has('core')) {
+    say('');
+    say(`Token + audit vs AROGYA_AUTH=off over ${ROUNDS} round(s) (issue 11: CPU per request within 15 %):`);
+    say(formatAuthMedians(authRounds));
+  }
+  if (PARTS.has('workflows')) {
+    step('workflows: visit conclusions vs plain Encounter updates');
+    say('');
+    await benchWorkflows({ databaseUrl: db.url, workers: WORKERS, visits: VISITS, concurrency: intEnv('BENCH_VISIT_CONCURRENCY', 8, 1), say });
+  }
   say('');
   say(`total time ${((Date.now() - started) / 1000).toFixed(0)} s`);
 }
