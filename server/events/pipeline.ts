@@ -61,6 +61,8 @@ export class EventPipeline {
   private timer: NodeJS.Timeout | undefined;
   private dispatching: Promise<void> | undefined;
   private again = false;
+  /** Quick re-checks left after a wake (its write may not have committed by the first). */
+  private wakeChecks = 0;
   private started = false;
 
   constructor(private readonly opts: EventPipelineOptions) {
@@ -83,7 +85,10 @@ export class EventPipeline {
 
   /** The write engine hook that wakes this process's dispatcher after its own writes (they commit right after). */
   readonly wake: AfterWriteHook = async () => {
-    if (this.started) this.schedule(5);
+    if (!this.started) return;
+    // The hook runs before the write commits: a dispatch 5 ms later may come too early, so two more follow.
+    this.wakeChecks = 2;
+    this.schedule(5);
   };
 
   async start(): Promise<void> {
@@ -99,7 +104,12 @@ export class EventPipeline {
         await ensureQueue(this.boss, deadLetterOf(c.name), { retentionDays: 14 });
         await ensureQueue(this.boss, queueOf(c.name), { ...queue, deadLetter: deadLetterOf(c.name) });
         const polling = { batchSize: 1, pollingIntervalSeconds: Math.max(0.5, this.opts.pollMs / 1000) };
-        this.workerIds.push(await this.boss.work<ChangeEvent>(queueOf(c.name), polling, ([job]) => this.deliver(c, job)));
+        // After each job the worker is told to fetch again at once (pg-boss would otherwise wait out its polling
+        // interval between two jobs of a backlog); an empty fetch then waits as usual.
+        const id: string = await this.boss.work<ChangeEvent>(queueOf(c.name), polling, ([job]) =>
+          this.deliver(c, job).finally(() => this.boss.notifyWorker(id)),
+        );
+        this.workerIds.push(id);
       }
       const ctx = {
         boss: this.boss,
@@ -140,7 +150,9 @@ export class EventPipeline {
       .catch((e) => this.opts.log.warn({ error: errorForLog(e) }, 'event dispatch failed; retried at the next poll'))
       .finally(() => {
         this.dispatching = undefined;
-        this.schedule(this.again ? 0 : this.opts.pollMs);
+        const recheck = this.wakeChecks > 0;
+        if (recheck) this.wakeChecks--;
+        this.schedule(this.again ? 0 : recheck ? 25 : this.opts.pollMs);
       });
   }
 

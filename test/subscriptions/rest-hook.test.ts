@@ -242,3 +242,20 @@ test('a host name that resolves to loopback is refused at delivery (only 127.0.0
   expect(sub.error).toMatch(/localhost resolves to .*internal address/);
   expect(hitsAt('/rebind')).toHaveLength(0);
 });
+
+test('reference, _id and system-less token criteria match as the search does (the prefilter keeps nothing out wrongly)', async () => {
+  const patient = await server.request('POST', '/Patient', { body: { resourceType: 'Patient', name: [{ family: 'Menon' }] } });
+  await subscribe(`Observation?subject=Patient/${patient.body.id}`, '/ref');
+  await subscribe(`Observation?patient=${patient.body.id}&code=29463-7`, '/both');
+  await subscribe('Observation?_id=obs-fixed-1,obs-fixed-2', '/id');
+  const weight = { ...observation('29463-7', 'vital-signs'), subject: { reference: `Patient/${patient.body.id}` } };
+  const mine = await server.request('POST', '/Observation', { body: weight });
+  const notMine = await server.request('POST', '/Observation', { body: observation('29463-7', 'vital-signs') });
+  const fixed = await server.request('PUT', '/Observation/obs-fixed-2', { body: { ...observation('8310-5', 'vital-signs'), id: 'obs-fixed-2' } });
+  expect([mine.status, notMine.status, fixed.status]).toEqual([201, 201, 201]);
+  await until('the three notifications', () => hitsAt('/ref').length && hitsAt('/both').length && hitsAt('/id').length);
+  await new Promise((r) => setTimeout(r, 1000));
+  expect(hitsAt('/ref').map((h) => h.headers['x-arogya-resource'])).toEqual([`Observation/${mine.body.id}/_history/1`]);
+  expect(hitsAt('/both').map((h) => h.headers['x-arogya-resource'])).toEqual([`Observation/${mine.body.id}/_history/1`]);
+  expect(hitsAt('/id').map((h) => h.headers['x-arogya-resource'])).toEqual(['Observation/obs-fixed-2/_history/1']);
+});

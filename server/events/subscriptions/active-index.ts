@@ -8,13 +8,21 @@
  * was loaded at (a Subscription was written since), the index is reloaded and the match run again. So a
  * subscription is matched from the first change committed after it, in every process, without polling.
  *
+ * Before that statement, a prefilter keeps it small: the event resource's token and reference index rows of the
+ * parameters the candidates use are read once (with the generation, in one statement), and a subscription whose
+ * token, reference or `_id` criteria no row satisfies is left out — each criterion is a necessary condition (criteria
+ * are AND-ed), compared exactly as the compiled SQL compares (compile/token.ts, compile/reference.ts). With 1,000
+ * subscriptions on `Observation?code=…`, a write leaves one candidate, not 1,000 branches to plan. The statement
+ * itself still decides, with the search's full semantics.
+ *
  * A version that is no longer current when its event is matched is not matched (the index tables hold the current
  * version only); the newer version's own event is matched instead. Deletions never notify (R4).
  */
 import type { FastifyBaseLogger } from 'fastify';
 import type { Pool } from '../../database/pool';
 import { isJsonObject, type JsonObject } from '../../fhir/json';
-import { criteriaKey, type Criterion } from '../../fhir/search/criteria';
+import { criteriaKey, type Criterion, type ReferenceValue, type TokenValue } from '../../fhir/search/criteria';
+import { bareDigits } from '../../fhir/search/normalise';
 import { parseHeaders, payloadType, type SubscriptionChannel } from '../../fhir/subscription';
 import { errorForLog } from '../../logging';
 import type { Actor, Caller } from '../../repository/caller';
@@ -38,17 +46,70 @@ export interface ActiveSubscription {
   owner: Caller;
   /** Subscriptions with equal keys match the same versions: one branch of the statement for all of them. */
   key: string;
+  /** Necessary conditions on the resource's index rows (its token, reference and _id criteria). */
+  anchors: Anchor[];
+}
+
+/** An index row of the event resource, as the prefilter reads it. */
+interface IndexRow {
+  kind: 't' | 'r';
+  param: string;
+  /** token: system, code; reference: target_type, target_id, url */
+  a: string | null;
+  b: string | null;
+  c: string | null;
+}
+
+type Anchor = { kind: 'id'; ids: string[] } | { kind: 't' | 'r'; param: string; test: (row: IndexRow) => boolean };
+
+/** `values` OR-ed, as compile/token.ts tokenCondition compares them. */
+function tokenTest(values: TokenValue[]): (row: IndexRow) => boolean {
+  return (row) =>
+    values.some((v) => {
+      if (v.code === null) return !!v.system && row.a === v.system;
+      if (v.system === undefined) return row.b === v.code || row.b === bareDigits(v.code);
+      if (v.system === null) return row.b === v.code && row.a === null;
+      return row.b === v.code && row.a === v.system;
+    });
+}
+
+/** `values` OR-ed, as compile/reference.ts referenceCondition compares them. */
+function referenceTest(values: ReferenceValue[]): (row: IndexRow) => boolean {
+  return (row) =>
+    values.some((v) => {
+      if (v.url !== undefined) return row.c !== null && row.c === v.url;
+      if (v.type) return row.b === v.id && row.a === v.type;
+      return row.b === v.id;
+    });
+}
+
+function anchorsOf(criteria: Criterion[]): Anchor[] {
+  const out: Anchor[] = [];
+  for (const c of criteria) {
+    if (c.kind === 'id') out.push({ kind: 'id', ids: c.ids });
+    else if (c.kind === 'token' && !c.not && c.values.length) out.push({ kind: 't', param: c.code, test: tokenTest(c.values) });
+    else if (c.kind === 'reference' && c.values.length) out.push({ kind: 'r', param: c.code, test: referenceTest(c.values) });
+  }
+  return out;
+}
+
+/** Whether the resource (its id, its index rows) may match: every anchor satisfied. */
+function mayMatch(anchors: Anchor[], id: string, rows: IndexRow[]): boolean {
+  return anchors.every((a) => (a.kind === 'id' ? a.ids.includes(id) : rows.some((r) => r.kind === a.kind && r.param === a.param && a.test(r))));
 }
 
 interface Row {
   generation: string;
   id: string | null;
+  version_id: number | null;
+  owner_updated: string | null;
   content: string | null;
   actor: string | null;
   access: string | null;
 }
 
-const LOAD_SQL = `SELECT s.generation::text AS generation, r.id, r.content::text AS content, o.actor::text AS actor, o.access::text AS access
+const LOAD_SQL = `SELECT s.generation::text AS generation, r.id, r.version_id, o.updated::text AS owner_updated,
+       r.content::text AS content, o.actor::text AS actor, o.access::text AS access
   FROM subscription_state s
   LEFT JOIN (resource r JOIN subscription_owner o ON o.id = r.id)
     ON r.resource_type = 'Subscription' AND NOT r.deleted AND r.content->>'status' = 'active'`;
@@ -57,6 +118,8 @@ export class SubscriptionIndex {
   private generation: string | undefined;
   private byType = new Map<string, ActiveSubscription[]>();
   private loading: Promise<void> | undefined;
+  /** Parsed entries by subscription id, with the version and owner they were parsed from (a reload reuses them). */
+  private parsed = new Map<string, { stamp: string; entry: ActiveSubscription }>();
 
   constructor(
     private readonly pool: Pool,
@@ -82,11 +145,15 @@ export class SubscriptionIndex {
   private async loadNow(): Promise<void> {
     const { rows } = await this.pool.query<Row>(LOAD_SQL);
     const byType = new Map<string, ActiveSubscription[]>();
+    const parsed = new Map<string, { stamp: string; entry: ActiveSubscription }>();
     for (const row of rows) {
       if (!row.id || !row.content || !row.actor) continue;
       try {
-        const sub = await this.entry(row.id, JSON.parse(row.content) as JsonObject, row.actor, row.access);
+        const stamp = `${row.version_id}\u0000${row.owner_updated}`;
+        const known = this.parsed.get(row.id);
+        const sub = known?.stamp === stamp ? known.entry : await this.entry(row.id, JSON.parse(row.content) as JsonObject, row.actor, row.access);
         if (!sub) continue;
+        parsed.set(row.id, { stamp, entry: sub });
         const list = byType.get(sub.resourceType) ?? [];
         list.push(sub);
         byType.set(sub.resourceType, list);
@@ -96,6 +163,7 @@ export class SubscriptionIndex {
       }
     }
     this.byType = byType;
+    this.parsed = parsed;
     this.generation = rows[0]?.generation;
   }
 
@@ -119,6 +187,7 @@ export class SubscriptionIndex {
       end: Number.isNaN(end) ? undefined : end,
       owner: { actor, ...(access ? { access } : {}) },
       key: `${criteriaKey(resourceType, criteria)}\u0000${accessJson ?? ''}`,
+      anchors: anchorsOf(criteria),
     };
   }
 
@@ -129,11 +198,31 @@ export class SubscriptionIndex {
     for (let attempt = 1; ; attempt++) {
       const generation = this.generation;
       const now = Date.now();
-      const groups = new Map<string, ActiveSubscription[]>();
-      for (const s of this.byType.get(event.resourceType) ?? []) {
-        if (s.end !== undefined && s.end <= now) continue;
-        groups.set(s.key, [...(groups.get(s.key) ?? []), s]);
+      const live = (this.byType.get(event.resourceType) ?? []).filter((s) => s.end === undefined || s.end > now);
+      // 1. the generation, and the index rows the candidates' anchors look at
+      const tokenParams = new Set<string>();
+      const referenceParams = new Set<string>();
+      for (const s of live) for (const a of s.anchors) if (a.kind !== 'id') (a.kind === 't' ? tokenParams : referenceParams).add(a.param);
+      const { rows } = await this.pool.query<IndexRow & { g: string }>(
+        `SELECT s.generation::text AS g, x.kind, x.param, x.a, x.b, x.c FROM subscription_state s LEFT JOIN (
+           SELECT 't' AS kind, param, system AS a, code AS b, NULL::text AS c FROM search_token
+            WHERE id = $1 AND resource_type = $2 AND param = ANY($3::text[])
+           UNION ALL
+           SELECT 'r', param, target_type, target_id, url FROM search_reference
+            WHERE id = $1 AND resource_type = $2 AND param = ANY($4::text[])
+         ) x ON true`,
+        [event.id, event.resourceType, [...tokenParams], [...referenceParams]],
+      );
+      if (rows[0]?.g !== generation && attempt < 3) {
+        await this.load();
+        continue;
       }
+      const indexRows = rows.filter((r) => r.kind !== null);
+      const candidates = live.filter((s) => mayMatch(s.anchors, event.id, indexRows));
+      if (candidates.length === 0) return [];
+      // 2. ONE statement: each distinct (criteria, owner access) compiled by the search planner, for this version
+      const groups = new Map<string, ActiveSubscription[]>();
+      for (const s of candidates) groups.set(s.key, [...(groups.get(s.key) ?? []), s]);
       const branches: ActiveSubscription[][] = [];
       const params: unknown[] = [event.id, event.versionId];
       const parts: string[] = [];
@@ -148,15 +237,9 @@ export class SubscriptionIndex {
           this.log.warn({ subscription: subs[0].id, error: errorForLog(e) }, 'a Subscription’s criteria do not compile; skipped');
         }
       }
-      const sql = parts.length
-        ? `SELECT s.generation::text AS g, m.q FROM subscription_state s LEFT JOIN (${parts.join('\nUNION ALL\n')}) m ON true`
-        : 'SELECT generation::text AS g, NULL::int AS q FROM subscription_state';
-      const { rows } = await this.pool.query<{ g: string; q: number | null }>(sql, parts.length ? params : []);
-      if (rows[0]?.g !== generation && attempt < 3) {
-        await this.load();
-        continue;
-      }
-      return rows.flatMap((r) => (r.q === null ? [] : branches[r.q]));
+      if (parts.length === 0) return [];
+      const matched = await this.pool.query<{ q: number }>(parts.join('\nUNION ALL\n'), params);
+      return matched.rows.flatMap((r) => branches[r.q]);
     }
   }
 }

@@ -78,9 +78,11 @@ export class SubscriptionConsumer implements EventConsumer {
     await this.index.load();
     const polling = { batchSize: 1, includeMetadata: true, pollingIntervalSeconds: Math.max(0.5, ctx.pollMs / 1000) };
     for (let i = 0; i < this.opts.concurrency; i++) {
-      this.workers.push(
-        await ctx.boss.work<Notification>(REST_HOOK_QUEUE, polling, ([job]) => this.deliver(job as PgBoss.JobWithMetadata<Notification>)),
+      // fetch again at once after a job (a backlog is not worked off one polling interval per notification)
+      const id: string = await ctx.boss.work<Notification>(REST_HOOK_QUEUE, polling, ([job]) =>
+        this.deliver(job as PgBoss.JobWithMetadata<Notification>).finally(() => ctx.boss.notifyWorker(id)),
       );
+      this.workers.push(id);
     }
   }
 
