@@ -5,14 +5,17 @@
  * - `Basic` `stock-location` (reference → Location): a stock item's dispensary, from its `stock-location`
  *   extension, so `GET /Basic?code=https://arogya.dev/fhir/CodeSystem/hms-basic-type|stock-item&stock-location=Location/x`
  *   lists a dispensary's stock (`subject` and `author` are R4's own Basic parameters).
+ * - `ChargeItemDefinition` `instance` (reference → Medication, Substance, Device) and `code` (token): R4 defines
+ *   neither, yet a price list is looked up by what it prices — the billing workflow finds a medicine's price by
+ *   `instance` and a lab test's by `code` (HMS-DOMAIN §0 "prices"), one indexed probe each.
  */
 export interface ServerSearchParam {
   url: string;
   code: string;
   base: string;
-  type: 'reference';
+  type: 'reference' | 'token';
   expression: string;
-  target: string[];
+  target?: string[];
 }
 
 export const HMS_SEARCH_PARAMS: readonly ServerSearchParam[] = [
@@ -23,5 +26,20 @@ export const HMS_SEARCH_PARAMS: readonly ServerSearchParam[] = [
     type: 'reference',
     expression: "Basic.extension('https://arogya.dev/fhir/StructureDefinition/stock-location')",
     target: ['Location'],
+  },
+  {
+    url: 'https://arogya.dev/fhir/SearchParameter/ChargeItemDefinition-instance',
+    code: 'instance',
+    base: 'ChargeItemDefinition',
+    type: 'reference',
+    expression: 'ChargeItemDefinition.instance',
+    target: ['Medication', 'Substance', 'Device'],
+  },
+  {
+    url: 'https://arogya.dev/fhir/SearchParameter/ChargeItemDefinition-code',
+    code: 'code',
+    base: 'ChargeItemDefinition',
+    type: 'token',
+    expression: 'ChargeItemDefinition.code',
   },
 ];
