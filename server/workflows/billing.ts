@@ -498,24 +498,30 @@ function hfrOf(org: JsonObject): string | undefined {
 // ---------------------------------------------------------------------------------------------------------------
 // Prices (A3)
 
-/** The active ChargeItemDefinitions, looked up once per run (R4 has no `instance` or `code` search parameter). */
+/**
+ * Price lookups of one run, each memoised: by canonical url (R4), by `instance` and by `code` (search parameters the
+ * server defines, server/fhir/search/hms.ts) — one indexed probe each, whatever the size of the price list.
+ */
 class PriceBook {
-  private active?: Promise<JsonObject[]>;
-  private readonly urls = new Map<string, Promise<JsonObject | undefined>>();
+  private readonly found = new Map<string, Promise<JsonObject | undefined>>();
 
   constructor(private readonly ctx: WorkflowContext) {}
 
-  /** The active definition with this canonical url (`url|version` pins a version). */
-  byUrl(canonical: string): Promise<JsonObject | undefined> {
-    let hit = this.urls.get(canonical);
+  /** The first active definition (by id, so the choice is stable) matching `criteria`. */
+  private first(criteria: Record<string, string>): Promise<JsonObject | undefined> {
+    const q = query({ ...criteria, status: 'active' });
+    let hit = this.found.get(q);
     if (!hit) {
-      const [url, version] = canonical.split('|');
-      hit = this.ctx
-        .search('ChargeItemDefinition', query({ url, status: 'active', ...(version ? { version } : {}) }))
-        .then((found) => found.sort(byId)[0]);
-      this.urls.set(canonical, hit);
+      hit = this.ctx.search('ChargeItemDefinition', q).then((all) => all.sort(byId)[0]);
+      this.found.set(q, hit);
     }
     return hit;
+  }
+
+  /** The active definition with this canonical url (`url|version` pins a version). */
+  byUrl(canonical: string): Promise<JsonObject | undefined> {
+    const [url, version] = canonical.split('|');
+    return this.first({ url, ...(version ? { version } : {}) });
   }
 
   /** §0: `consult-{PractitionerRole id}`, else the hospital's `consult-org-{Organization id}`. */
@@ -525,8 +531,8 @@ class PriceBook {
   }
 
   /** The active definition whose `instance` references `reference` (e.g. `Medication/1`). */
-  async byInstance(reference: string): Promise<JsonObject | undefined> {
-    return (await this.all()).find((d) => asArray(d.instance).some((i) => refMatches(i, reference)));
+  byInstance(reference: string): Promise<JsonObject | undefined> {
+    return this.first({ instance: reference });
   }
 
   /**
@@ -542,20 +548,22 @@ class PriceBook {
   }
 
   /** The active definition whose `code` shares a coding (system + code) with `concept`. */
-  async byCode(concept: JsonValue | undefined): Promise<JsonObject | undefined> {
-    const wanted = new Set(codings(concept));
-    if (wanted.size === 0) return undefined;
-    return (await this.all()).find((d) => codings(d.code).some((c) => wanted.has(c)));
+  byCode(concept: JsonValue | undefined): Promise<JsonObject | undefined> {
+    const wanted = codings(concept);
+    if (wanted.length === 0) return Promise.resolve(undefined);
+    return this.first({ code: wanted.map(escapeToken).join(',') });
   }
 
   read(resourceType: string, id: string): Promise<JsonObject | undefined> {
     return this.ctx.read(resourceType, id);
   }
+}
 
-  private all(): Promise<JsonObject[]> {
-    this.active ??= this.ctx.search('ChargeItemDefinition', 'status=active').then((found) => found.sort(byId));
-    return this.active;
-  }
+/** A search value with FHIR's escapes (`,` `|` `$` `\\`) inside each part of `system|code`. */
+function escapeToken(systemAndCode: string): string {
+  const bar = systemAndCode.indexOf('|');
+  const esc = (v: string) => v.replace(/[\\,|$]/g, (c) => `\\${c}`);
+  return `${esc(systemAndCode.slice(0, bar))}|${esc(systemAndCode.slice(bar + 1))}`;
 }
 
 const byId = (a: JsonObject, b: JsonObject): number => String(a.id).localeCompare(String(b.id));
