@@ -639,8 +639,3 @@ function refId(ref: JsonValue | undefined, type: string): string | undefined {
   const m = /(?:^|\/)([A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/.exec(ref.reference);
   return m && m[1] === type ? m[2] : undefined;
 }
-
-function refMatches(ref: JsonValue, reference: string): boolean {
-  const [type, id] = reference.split('/');
-  return refId(ref, type) === id;
-}
