@@ -80,6 +80,15 @@ function revIncludesOf(type: string): string[] {
   return revIncludes.get(type) ?? [];
 }
 
+/** What a Subscription client needs to know (events/subscriptions/, README "FHIR Subscriptions"). */
+const SUBSCRIPTION_DOCUMENTATION =
+  'R4 criteria-based subscriptions: submit status `requested` (stored as `active`) or `off`; criteria are checked by the search ' +
+  'parser (unknown parameter: 400). Channels `rest-hook` (payload none: POST to the endpoint with an empty body; ' +
+  '`application/fhir+json`: PUT [endpoint]/[type]/[id] with the version) and `websocket`. Every rest-hook notification carries ' +
+  '`X-Arogya-Resource: [type]/[id]/_history/[versionId]` for deduplication (delivery is at least once); failed notifications are ' +
+  'retried with exponential backoff, then the subscription is set to `error` with the reason. Notifications never include what ' +
+  "the subscription owner's access would not let it read; deletions are not notified. Endpoints on internal addresses are refused.";
+
 /** The statement of a server routing the interactions `routed` (the router's table: it passes them in). */
 export function buildCapabilityStatement(ctx: RestContext, routed: ReadonlySet<InteractionCode>): Record<string, unknown> {
   const typeOps = operations.filter((o) => o.type || o.instance);
@@ -95,6 +104,7 @@ export function buildCapabilityStatement(ctx: RestContext, routed: ReadonlySet<I
     conditionalUpdate: true,
     conditionalDelete: 'multiple',
     referencePolicy: ['literal', 'local', 'enforced'],
+    ...(type === 'Subscription' ? { documentation: SUBSCRIPTION_DOCUMENTATION } : {}),
     searchInclude: [
       '*',
       ...searchParams(type)

@@ -15,8 +15,9 @@
  *
  * Env: DATABASE_URL (external PostgreSQL, else embedded), BENCH_ROUNDS (3), BENCH_SECONDS (10), BENCH_WARMUP (2),
  * BENCH_CONNECTIONS (16), BENCH_WORKERS (server workers, default one per core), BENCH_RAW_THREADS (auto),
- * BENCH_CPU_PROF=1 (profile the server workers with --cpu-prof and summarise each phase), BENCH_PARTS (`core,workflows`:
- * which parts run), BENCH_VISITS (300 visits per workflow phase), BENCH_VISIT_CONCURRENCY (8 requests in flight).
+ * BENCH_CPU_PROF=1 (profile the server workers with --cpu-prof and summarise each phase), BENCH_PARTS (`core,workflows,subscriptions`:
+ * which parts run), BENCH_VISITS (300 visits per workflow phase), BENCH_VISIT_CONCURRENCY (8 requests in flight),
+ * BENCH_SUB_COUNT (1000 active Subscriptions), BENCH_SUB_SAMPLES (200 notified writes).
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -45,6 +46,7 @@ import {
 } from './report';
 import { serverErrors, startServer, type BenchServer } from './server';
 import { benchWorkflows } from './workflows';
+import { formatSubscriptionLatency, measureSubscriptionLatency } from './subscriptions';
 
 function intEnv(name: string, fallback: number, min = 0): number {
   const v = Number(process.env[name] ?? fallback);
@@ -62,8 +64,11 @@ const READ_IDS = 1000;
 /** Every created Patient gets its own NHID (unique in the HMS model): one counter for every connection and round. */
 let nhidCounter = 1_000_000;
 const ROUNDS = intEnv('BENCH_ROUNDS', 3, 1);
-/** Parts of the bench to run (BENCH_PARTS, comma-separated): `core` (create/read/search, issues 9 and 11), `workflows` (issue 12). */
-const PARTS = new Set((process.env.BENCH_PARTS ?? 'core,workflows').split(',').map((s) => s.trim()));
+/**
+ * Parts of the bench to run (BENCH_PARTS, comma-separated): `core` (create/read/search, issues 9 and 11), `workflows`
+ * and `subscriptions` (issue 12: rest-hook notification latency, subscriptions.ts).
+ */
+const PARTS = new Set((process.env.BENCH_PARTS ?? 'core,workflows,subscriptions').split(',').map((s) => s.trim()));
 const VISITS = intEnv('BENCH_VISITS', 300, 10);
 /** µs of CPU per request, all processes of the phase (issue 9). */
 const TARGETS = { create: 1_400, read: 200 };
@@ -429,6 +434,19 @@ async function main(): Promise<void> {
     step('workflows: visit conclusions vs plain Encounter updates');
     say('');
     await benchWorkflows({ databaseUrl: db.url, workers: WORKERS, visits: VISITS, concurrency: intEnv('BENCH_VISIT_CONCURRENCY', 8, 1), say });
+  }
+  if (PARTS.has('subscriptions')) {
+    step('subscriptions: rest-hook notification latency with 1,000 active Subscriptions');
+    const latency = await measureSubscriptionLatency({
+      databaseUrl: db.url,
+      workers: WORKERS,
+      logFile: path.join(workDir, 'server.log'),
+      admin: ADMIN,
+      count: intEnv('BENCH_SUB_COUNT', 1000, 1),
+      samples: intEnv('BENCH_SUB_SAMPLES', 200, 1),
+    });
+    say('');
+    say(formatSubscriptionLatency(latency));
   }
   say('');
   say(`total time ${((Date.now() - started) / 1000).toFixed(0)} s`);

@@ -160,3 +160,10 @@ test('the owner (actor and access) is recorded with the write and the index gene
   const { rows } = await server.pool.query<{ generation: string }>('SELECT generation FROM subscription_state');
   expect(Number(rows[0].generation)).toBeGreaterThan(0);
 });
+
+test('the CapabilityStatement says how Subscriptions work here', async () => {
+  const cs = await server.request('GET', '/metadata');
+  const sub = (cs.body.rest[0].resource as Json[]).find((r) => r.type === 'Subscription');
+  expect(sub?.documentation).toMatch(/rest-hook/);
+  expect(sub?.documentation).toMatch(/X-Arogya-Resource/);
+});
