@@ -24,6 +24,7 @@ import { SID, type WorkflowContext } from './context';
 import {
   allocate,
   BASIC_TYPE_SYSTEM,
+  expiryDate,
   fefo,
   fromUnits,
   HMS_BASE,
@@ -332,7 +333,8 @@ async function requestSupply(
   unit: JsonObject,
 ): Promise<void> {
   const key = { system: SUPPLY_KEY, value: `MedicationDispense/${dispense.id}` };
-  const item = lines[0]?.medication;
+  // the product's batch with the latest expiry (a new delivery will expire later still)
+  const item = [...lines].sort((a, b) => (expiryDate(b.medication) ?? '').localeCompare(expiryDate(a.medication) ?? ''))[0]?.medication;
   await ctx.createOnce(
     {
       resourceType: 'SupplyRequest',
@@ -413,6 +415,8 @@ async function prepare(
   }
 
   const locked = await lockedLines(look, lines);
+  // The stock rows are locked now: a concurrent run for this request (another trigger) has committed or waits.
+  if ((await existingDispenses(ctx, id)).length) return false;
   const unit = Object.keys(asked.unit).length ? asked.unit : stockUnit(lines[0].item);
   const plan = allocate(locked, asked.value);
   if (plan.ok) {
