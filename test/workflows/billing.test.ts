@@ -188,6 +188,12 @@ test('concluding a visit bills the consultation, prepared dispenses and final la
   expect(raw.text).toMatch(/"amount":\s*\{"value":\s*500\.00,/);
   expect(raw.text).toMatch(/"totalGross":\s*\{"value":\s*1023\.33,/);
 
+  // Clients find prices the way billing does: by the server's `instance` and `code` search parameters.
+  const byInstance = await search(server, `ChargeItemDefinition?instance=Medication/${amoxicillin.id}&status=active`);
+  expect(byInstance.map((d) => d.url)).toEqual([`${BASE}/ChargeItemDefinition/medication-${amoxicillin.id}`]);
+  const byCode = await search(server, `ChargeItemDefinition?code=${encodeURIComponent(`${CBC.system}|${CBC.code}`)}`);
+  expect(byCode.map((d) => d.url)).toEqual([`${BASE}/ChargeItemDefinition/lab-${CBC.code}`]);
+
   // One Provenance of the billing workflow names the invoice and the triggering Encounter version.
   const [provenance, ...others] = await search(server, `Provenance?target=Invoice/${invoice.id}`);
   expect(others).toEqual([]);
