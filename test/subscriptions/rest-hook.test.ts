@@ -179,6 +179,33 @@ test('fhir+json payload: PUT {endpoint}/{type}/{id} with the version as stored (
   expect(hitsAt('/lab/full').map((h) => h.url)).toEqual([`/lab/full/Observation/${lab.body.id}`, `/lab/full/Observation/${lab2.body.id}`]);
 });
 
+(TEST_AUTH === 'smart' ? test : test.skip)(
+  'another client updating a subscription becomes its owner: its narrower access bounds what is sent',
+  async () => {
+    const id = await subscribe('Observation?status=preliminary', '/takeover');
+    const token = (
+      await server.app.authServices!.tokens.issueAccessToken({
+        clientId: 'lab-editor',
+        sub: 'lab-editor',
+        scope: 'system/Observation.rs?category=laboratory system/Subscription.cruds',
+      })
+    ).access_token;
+    const current = (await server.request('GET', `/Subscription/${id}`)).body as Json;
+    const put = await server.request('PUT', `/Subscription/${id}`, {
+      body: { ...current, status: 'requested', meta: undefined, channel: { ...current.channel, header: ['X-Edited-By: lab'] } },
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(put.status).toBe(200);
+    const vital = await server.request('POST', '/Observation', { body: { ...observation('8310-5', 'vital-signs'), status: 'preliminary' } });
+    const lab = await server.request('POST', '/Observation', { body: { ...observation('2339-0', 'laboratory'), status: 'preliminary' } });
+    const hit = await until('the lab notification', () => hitsAt('/takeover')[0]);
+    expect(hit.headers['x-arogya-resource']).toBe(`Observation/${lab.body.id}/_history/1`);
+    expect(hit.headers['x-edited-by']).toBe('lab');
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(hitsAt('/takeover').some((h) => String(h.headers['x-arogya-resource']).includes(vital.body.id))).toBe(false);
+  },
+);
+
 test('a receiver that is down is retried with backoff and gets the notification when it comes back', async () => {
   failing.set('/flaky', 503);
   await subscribe('Encounter?status=finished', '/flaky');

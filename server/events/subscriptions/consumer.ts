@@ -77,6 +77,15 @@ export class SubscriptionConsumer implements EventConsumer {
     });
     await this.index.load();
     const polling = { batchSize: 1, includeMetadata: true, pollingIntervalSeconds: Math.max(0.5, ctx.pollMs / 1000) };
+    // A notification in the dead letter has exhausted its retries; when its last attempt died with its process
+    // (expired rather than failed), nobody has set the Subscription to error yet: this does (a no-op otherwise).
+    await ctx.boss.work<Notification>(REST_HOOK_DEAD_LETTER, { batchSize: 1, pollingIntervalSeconds: 5 }, async ([job]) => {
+      const n = job.data;
+      await this.markError(
+        n.subscription,
+        `the notification of ${n.resourceType}/${n.id}/_history/${n.versionId} was not delivered within its retries`,
+      );
+    });
     for (let i = 0; i < this.opts.concurrency; i++) {
       // fetch again at once after a job (a backlog is not worked off one polling interval per notification)
       const id: string = await ctx.boss.work<Notification>(REST_HOOK_QUEUE, polling, ([job]) =>
