@@ -38,7 +38,7 @@ const cases: [string, () => Json, Violation[]][] = [
     () => ({ ...hms.patient(), identifier: [{ system: 'https://healthid.abdm.gov.in', value: '98-7654-3210-1234' }] }),
     [
       { name: 'no NHID', mutate: (r) => (r.identifier = [{ system: 'urn:x', value: '1' }]), expression: 'Patient', message: /hms-pat-1/ },
-      { name: 'NHID malformed', mutate: (r) => (r.identifier[0].value = '1234'), expression: 'Patient', message: /hms-pat-2/ },
+      { name: 'NHID malformed', mutate: (r) => (r.identifier[0].value = '1234'), expression: 'Patient.identifier[0].value', message: /hms-pat-2/ },
       { name: 'no gender', mutate: (r) => delete r.gender, expression: 'Patient.gender', message: /minimum cardinality 1, found 0/ },
       {
         name: 'no birthDate',
