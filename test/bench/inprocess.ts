@@ -8,6 +8,9 @@
 import { collectReferences } from '../../server/fhir/references';
 import * as extract from '../../server/fhir/search/extract';
 import { parseFhirJson, toJson, type JsonObject } from '../../server/fhir/json';
+import { validateResource } from '../../server/fhir/validation';
+import { loadProfileSet } from '../../server/profiles-load';
+import { HMS_PATIENT_PROFILE } from './payload';
 
 export interface StepCost {
   name: string;
@@ -57,6 +60,17 @@ export function measureSteps(json: string): StepCost[] {
     if (issues.length) steps.push({ name: 'validateResource', skipped: `the payload has ${issues.length} error(s)` });
     else steps.push({ name: 'validateResource', micros: timeIt(() => validate(resource, { expectedType: 'Patient' })) });
   }
+  // Issue 13: the same validation when the Patient claims the HMS Patient profile (profiles/).
+  const { set } = loadProfileSet({ igDirs: [], requireProfiles: undefined });
+  const claimed: JsonObject = { ...resource, meta: { profile: [HMS_PATIENT_PROFILE] } };
+  const profiledErrors = validateResource(claimed, { expectedType: 'Patient', profiles: set }).filter((i) => i.severity === 'error');
+  if (profiledErrors.length)
+    steps.push({ name: 'validateResource + HMS Patient profile', skipped: `the payload has ${profiledErrors.length} profile error(s)` });
+  else
+    steps.push({
+      name: 'validateResource + HMS Patient profile',
+      micros: timeIt(() => validateResource(claimed, { expectedType: 'Patient', profiles: set })),
+    });
   // The extraction API is growing with the search work: use the full index-row extraction when it exists.
   const ex = extract as unknown as Record<string, ((r: JsonObject, o?: object) => unknown) | undefined>;
   const options = { timeZone: 'UTC', baseUrl: 'http://localhost:8080/fhir' };

@@ -109,3 +109,13 @@ export function bodyWithNhid(n: number): string {
 
 /** The payload as used for the raw baseline and the in-process measurements (one fixed NHID). */
 export const PATIENT_JSON = bodyWithNhid(0);
+
+/** The HMS Patient profile (profiles/StructureDefinition-hms-patient.json); the payload conforms to it. */
+export const HMS_PATIENT_PROFILE = 'https://arogya.dev/fhir/StructureDefinition/hms-patient';
+const PROFILED_HEAD = HEAD.replace('{"resourceType":"Patient",', `{"resourceType":"Patient","meta":{"profile":["${HMS_PATIENT_PROFILE}"]},`);
+
+/** The same Patient claiming the HMS Patient profile (validated against it on write). */
+export function profiledBodyWithNhid(n: number): string {
+  const id = nhid(n);
+  return PROFILED_HEAD + id + MIDDLE + id + TAIL;
+}

@@ -27,12 +27,14 @@ import pg from 'pg';
 import { openBenchDatabase, type BenchDatabase } from './database';
 import { measureHttp, stopLoad, type PhaseResult } from './http-load';
 import { measureSteps } from './inprocess';
-import { PATIENT_JSON, bodyWithNhid, nhid } from './payload';
+import { PATIENT_JSON, bodyWithNhid, nhid, profiledBodyWithNhid } from './payload';
 import { summariseProfiles, type ProfileSummary } from './profile';
 import { measureRaw, stopRaw } from './raw';
 import type { RawOp } from './raw-loops';
 import {
   type AuthComparison,
+  cpuPerRequest,
+  median,
   type Comparison,
   formatAuth,
   formatAuthMedians,
@@ -225,6 +227,8 @@ async function readAndSearch(
 
 interface ServerPhases {
   create: PhaseResult;
+  /** The same creates claiming the HMS Patient profile. */
+  createProfiled: PhaseResult;
   read: PhaseResult;
   auth: AuthComparison[];
   validation: string;
@@ -280,6 +284,30 @@ async function serverPhases(dbUrl: string): Promise<ServerPhases> {
   });
   checkpoint();
 
+  // Issue 13: the same create claiming the HMS Patient profile (checked against it on every write), ≤ 1.2× unprofiled.
+  step(
+    `create, HMS profile claimed: POST /fhir/Patient with meta.profile hms-patient, ${CONNECTIONS} connections, ${WARMUP} s warm-up + ${SECONDS} s`,
+  );
+  const createProfiled = await measureHttp({
+    name: 'create, profiled',
+    url: server.base,
+    connections: CONNECTIONS,
+    warmupSeconds: WARMUP,
+    seconds: SECONDS,
+    serverPid: server.pid,
+    postmasterPid: db?.postmasterPid,
+    settleMs: SETTLE_MS,
+    requests: [
+      {
+        method: 'POST',
+        path: '/fhir/Patient',
+        headers: { 'content-type': 'application/fhir+json', ...auth },
+        setupRequest: (req) => ({ ...req, body: profiledBodyWithNhid(nhidCounter++) }),
+      },
+    ],
+  });
+  checkpoint();
+
   const patients = await createPatients(server.base, READ_IDS, nhidCounter, auth);
   nhidCounter += READ_IDS;
   const on = await readAndSearch('token + audit', server, patients, auth);
@@ -301,6 +329,7 @@ async function serverPhases(dbUrl: string): Promise<ServerPhases> {
     : undefined;
   return {
     create,
+    createProfiled,
     read: on.read,
     auth: [
       { name: 'read', on: on.read, off: off.read },
@@ -336,12 +365,33 @@ async function rawPhase(url: string, op: RawOp, ids: string[]): Promise<{ result
   return { result, how: `${how}${probes}` };
 }
 
+/** Profiled vs unprofiled creates: CPU per request (all processes) and throughput, with their ratios. */
+const PROFILE_TARGET = 1.2;
+function formatProfiled(pairs: { plain: PhaseResult; profiled: PhaseResult }[]): string {
+  const rows = [['create', 'req/s', 'CPU µs/req', 'p50 ms', 'non-2xx']];
+  for (const { plain, profiled } of pairs) {
+    for (const p of [plain, profiled]) {
+      rows.push([p.name, p.perSecond.toFixed(0), cpuPerRequest(p).toFixed(0), p.p50.toFixed(1), String(p.non2xx)]);
+    }
+  }
+  const cpu = pairs.map((x) => cpuPerRequest(x.profiled) / cpuPerRequest(x.plain));
+  const rate = pairs.map((x) => x.plain.perSecond / x.profiled.perSecond);
+  const width = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  const table = rows.map((r) => r.map((c, i) => c.padEnd(width[i])).join('  ')).join('\n');
+  const m = median(cpu);
+  return (
+    `${table}\nprofiled / unprofiled: CPU per request ${cpu.map((x) => x.toFixed(2)).join(', ')} (median ${m.toFixed(2)}×), ` +
+    `time per request (1/throughput) ${rate.map((x) => x.toFixed(2)).join(', ')} (median ${median(rate).toFixed(2)}×); ` +
+    `target ≤ ${PROFILE_TARGET}× — ${m <= PROFILE_TARGET ? 'PASS' : 'ABOVE'}`
+  );
+}
+
 /** One round: the server's create and read phases, then the raw INSERT and SELECT, and the round's report. */
 async function benchRound(
   bench: BenchDatabase,
   round: number,
   steps: ReturnType<typeof measureSteps>,
-): Promise<{ comparisons: Comparison[]; auth: AuthComparison[] }> {
+): Promise<{ comparisons: Comparison[]; auth: AuthComparison[]; profiled: { plain: PhaseResult; profiled: PhaseResult } }> {
   const srv = await serverPhases(bench.url);
 
   const admin = new pg.Client({ connectionString: bench.url });
@@ -380,6 +430,9 @@ async function benchRound(
   say('Token + audit vs AROGYA_AUTH=off (same database and requests; CPU µs per request, all processes of the phase):');
   say(formatAuth(srv.auth));
   say('');
+  say('Patient creates claiming the HMS Patient profile vs the same creates unclaimed (issue 13: ≤ 1.2×):');
+  say(formatProfiled([{ plain: srv.create, profiled: srv.createProfiled }]));
+  say('');
   const phases = [srv.create, insert.result, srv.read, select.result, ...srv.auth.slice(1).map((a) => a.on), ...srv.auth.map((a) => a.off)];
   const warning = loadWarning(phases);
   if (warning) {
@@ -400,7 +453,7 @@ async function benchRound(
       say(formatProfile(`server CPU profile, ${phase} phase (all workers, measured window)`, summary));
     }
   }
-  return { comparisons, auth: srv.auth };
+  return { comparisons, auth: srv.auth, profiled: { plain: srv.create, profiled: srv.createProfiled } };
 }
 
 async function main(): Promise<void> {
@@ -414,11 +467,13 @@ async function main(): Promise<void> {
 
   const rounds: Comparison[][] = [];
   const authRounds: AuthComparison[][] = [];
+  const profiledRounds: { plain: PhaseResult; profiled: PhaseResult }[] = [];
   for (let round = 1; round <= (PARTS.has('core') ? ROUNDS : 0); round++) {
     if (ROUNDS > 1) step(`round ${round} of ${ROUNDS}`);
     const r = await benchRound(db, round, steps);
     rounds.push(r.comparisons);
     authRounds.push(r.auth);
+    profiledRounds.push(r.profiled);
   }
   if (PARTS.has('core') && ROUNDS > 1) {
     say('');
@@ -447,6 +502,11 @@ async function main(): Promise<void> {
     });
     say('');
     say(formatSubscriptionLatency(latency));
+  }
+  if (PARTS.has('core')) {
+    say('');
+    say(`Profiled vs unprofiled Patient creates over ${ROUNDS} round(s) (issue 13: within 20 %):`);
+    say(formatProfiled(profiledRounds));
   }
   say('');
   say(`total time ${((Date.now() - started) / 1000).toFixed(0)} s`);
