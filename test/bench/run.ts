@@ -371,7 +371,7 @@ function formatProfiled(pairs: { plain: PhaseResult; profiled: PhaseResult }[]):
   const rows = [['create', 'req/s', 'CPU µs/req', 'p50 ms', 'non-2xx']];
   for (const { plain, profiled } of pairs) {
     for (const p of [plain, profiled]) {
-      rows.push([p.name, p.perSecond.toFixed(0), cpuPerRequest(p).toFixed(0), p.p50.toFixed(1), String(p.non2xx)]);
+      rows.push([p.name, p.perSecond.toFixed(0), (cpuPerRequest(p) * 1e6).toFixed(0), p.p50.toFixed(1), String(p.non2xx)]);
     }
   }
   const cpu = pairs.map((x) => cpuPerRequest(x.profiled) / cpuPerRequest(x.plain));
@@ -433,7 +433,15 @@ async function benchRound(
   say('Patient creates claiming the HMS Patient profile vs the same creates unclaimed (issue 13: ≤ 1.2×):');
   say(formatProfiled([{ plain: srv.create, profiled: srv.createProfiled }]));
   say('');
-  const phases = [srv.create, insert.result, srv.read, select.result, ...srv.auth.slice(1).map((a) => a.on), ...srv.auth.map((a) => a.off)];
+  const phases = [
+    srv.create,
+    srv.createProfiled,
+    insert.result,
+    srv.read,
+    select.result,
+    ...srv.auth.slice(1).map((a) => a.on),
+    ...srv.auth.map((a) => a.off),
+  ];
   const warning = loadWarning(phases);
   if (warning) {
     say(warning);

@@ -124,3 +124,43 @@ describe('AROGYA_REQUIRE_PROFILES=hms', () => {
     expect((await server.request('POST', '/Basic', { body: note })).status).toBe(201);
   });
 });
+
+describe('StructureDefinition/$snapshot', () => {
+  test('a loaded profile: its differential over the base R4 definitions', async () => {
+    const res = await server.request('GET', `/StructureDefinition/$snapshot?url=${hms.SD}/hms-patient`);
+    expect(res.status).toBe(200);
+    const elements: Json[] = res.body.snapshot.element;
+    const byId = new Map(elements.map((e) => [e.id, e]));
+    for (const d of res.body.differential.element) expect(byId.has(d.id)).toBe(true);
+    expect(byId.get('Patient.gender')).toMatchObject({ min: 1, max: '1', base: { path: 'Patient.gender', min: 0, max: '1' } });
+    expect(byId.get('Patient.identifier:nhid.system')).toMatchObject({ min: 1, fixedUri: 'https://healthid.abdm.gov.in', type: [{ code: 'uri' }] });
+    // Unconstrained elements come from the R4 definition, with its cardinality and types.
+    expect(byId.get('Patient.maritalStatus')).toMatchObject({ min: 0, max: '1', type: [{ code: 'CodeableConcept' }] });
+    expect(elements.length).toBeGreaterThan(res.body.differential.element.length);
+    const missing = await server.request('GET', '/StructureDefinition/$snapshot?url=http://example.org/nope');
+    expect(missing.status).toBe(404);
+  });
+
+  test('a posted profile on a loaded profile', async () => {
+    const sd = {
+      resourceType: 'StructureDefinition',
+      url: 'http://example.org/fhir/StructureDefinition/adult',
+      name: 'Adult',
+      status: 'draft',
+      kind: 'resource',
+      abstract: false,
+      type: 'Patient',
+      baseDefinition: `${US}/us-core-patient`,
+      derivation: 'constraint',
+      differential: { element: [{ id: 'Patient.birthDate', path: 'Patient.birthDate', min: 1 }] },
+    };
+    const res = await server.request('POST', '/StructureDefinition/$snapshot', {
+      body: { resourceType: 'Parameters', parameter: [{ name: 'definition', resource: sd }] },
+    });
+    expect(res.status).toBe(200);
+    const byId = new Map((res.body.snapshot.element as Json[]).map((e) => [e.id, e]));
+    expect(byId.get('Patient.birthDate')).toMatchObject({ min: 1 });
+    expect(byId.get('Patient.gender')).toMatchObject({ min: 1 }); // from us-core-patient
+    expect(byId.get('Patient.extension:birthsex')).toMatchObject({ max: '1' });
+  });
+});

@@ -10,6 +10,7 @@ import { everythingOperation } from './everything';
 import { getWsBindingTokenOperation } from './get-ws-binding-token';
 import { metaChangeOperation, metaOperation } from './meta';
 import { reindexOperation, reindexStatusOperation } from './reindex';
+import { snapshotOperation } from './snapshot';
 import { expandOperation, lookupOperation, validateCodeOperation } from './terminology';
 import { validateOperation } from './validate';
 
@@ -69,6 +70,16 @@ export const operations: OperationHandler[] = [
     types: ['CodeSystem'],
     methods: ['GET', 'POST'],
     handle: (ctx, req, reply, _type, id) => lookupOperation(ctx, req, reply, id),
+  },
+  {
+    name: 'snapshot',
+    definition: 'http://hl7.org/fhir/OperationDefinition/StructureDefinition-snapshot',
+    type: true,
+    instance: true,
+    system: false,
+    types: ['StructureDefinition'],
+    methods: ['GET', 'POST'],
+    handle: (ctx, req, reply, _type, id) => snapshotOperation(ctx, req, reply, id),
   },
   {
     // Bulk Data Access 2.0: [base]/$export, [base]/Patient/$export, [base]/Group/[id]/$export

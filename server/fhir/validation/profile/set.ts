@@ -9,6 +9,8 @@ import type { Definition } from '../../terminology/expand';
 import { TerminologyRegistry } from '../../terminology/registry';
 import { coreTypeOf, ProfileChecker, type ProfileLookup } from './check';
 import { compileProfile, ProfileError, type CompiledProfile } from './compile';
+export { ProfileError };
+import { withSnapshot } from './snapshot';
 
 /** A profile a resource must claim (and conform to) when profiles are required. */
 export interface RequiredProfile {
@@ -50,6 +52,28 @@ export class ProfileSet implements ProfileLookup {
   profile(url: string): CompiledProfile | undefined {
     const bar = url.indexOf('|');
     return this.byUrl.get(bar < 0 ? url : url.slice(0, bar));
+  }
+
+  private readonly snapshots = new Map<string, Definition>();
+
+  /** The loaded profile's StructureDefinition with its generated snapshot (snapshot.ts), made once. */
+  snapshot(url: string): Definition | undefined {
+    const p = this.profile(url);
+    if (!p) return undefined;
+    let sd = this.snapshots.get(p.url);
+    if (!sd) {
+      const base = this.profile(p.baseDefinition);
+      sd = withSnapshot(p, base && base.url !== p.url ? this.snapshot(base.url) : undefined);
+      this.snapshots.set(p.url, sd);
+    }
+    return sd;
+  }
+
+  /** A snapshot for a StructureDefinition that is not loaded (`$snapshot` with a definition). */
+  snapshotOf(sd: Definition): Definition {
+    const p = compileProfile(sd);
+    const base = this.profile(p.baseDefinition);
+    return withSnapshot(p, base ? this.snapshot(base.url) : undefined);
   }
 
   list(): CompiledProfile[] {
