@@ -231,6 +231,28 @@ itSmart('SMART: a binding token issued against a revoked access token binds noth
   }
 });
 
+itSmart('SMART: once the upgrade’s access token is revoked, the socket binds nothing more', async () => {
+  const res = await fetch(`${server.origin}/auth/token`, {
+    method: 'POST',
+    headers: { authorization: server.adminAuth!, 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'system/Subscription.rs' }).toString(),
+  });
+  const access = ((await res.json()) as Json).access_token as string;
+  const c = await WsClient.open(wsUrl, await headers(access));
+  try {
+    expect(await c.ask(`bind ${sub.id}`)).toBe(`bound ${sub.id}`);
+    const revoked = await fetch(`${server.origin}/auth/revoke`, {
+      method: 'POST',
+      headers: { authorization: server.adminAuth!, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token: access }).toString(),
+    });
+    expect(revoked.status).toBe(200);
+    expect(await c.ask(`bind ${other.id}`)).toBe(`error ${other.id} unauthorized: the access token has been revoked`);
+  } finally {
+    c.close();
+  }
+});
+
 itOff('AROGYA_AUTH=off: anyone binds without a header', async () => {
   const c = await WsClient.open(wsUrl);
   try {

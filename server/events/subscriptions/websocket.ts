@@ -10,7 +10,7 @@
  *
  * A bind needs the Subscription to exist, be `active`, have channel.type `websocket`, and be readable by the
  * binder: the bearer token of the upgrade request (`Authorization: Bearer`, verified like any request's; a bad one
- * refuses the upgrade with 401), or the caller a binding token was issued to (ws-binding-token.ts; such a token binds
+ * refuses the upgrade with 401; verified again at each later bind, so an expired or revoked one binds no more), or the caller a binding token was issued to (ws-binding-token.ts; such a token binds
  * only its own Subscriptions). With AROGYA_AUTH=off anyone may bind. One socket may bind several Subscriptions.
  * Notifications reach every process through PostgreSQL (ws-listener.ts); each pings its own sockets.
  */
@@ -18,9 +18,8 @@ import { once } from 'node:events';
 import websocketPlugin from '@fastify/websocket';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type WebSocket from 'ws';
-import { authenticate } from '../../auth/guard';
-import type { AuthContext } from '../../auth/context';
-import type { TokenService } from '../../auth/tokens';
+import { authenticate, bearerOf } from '../../auth/guard';
+import { InvalidTokenError, type TokenService } from '../../auth/tokens';
 import type { Config } from '../../config';
 import type { Pool } from '../../database/pool';
 import { OperationOutcomeError } from '../../fhir/outcome';
@@ -45,16 +44,18 @@ export interface WebsocketChannelOptions {
 /** Most Subscriptions one socket may bind; largest frame a client may send. */
 const MAX_BINDINGS = 256;
 const MAX_FRAME_BYTES = 16 * 1024;
+/** A socket whose client reads nothing while this much is waiting to be sent is dropped (it would only grow). */
+const MAX_BUFFERED_BYTES = 1024 * 1024;
 /** How long a closing server waits for clients to answer its close frame before it drops them. */
 const CLOSE_GRACE_MS = 1_000;
 const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
 
 interface Session {
   socket: WebSocket;
-  /** The upgrade request's verified token, if it had one. */
-  auth: AuthContext | null;
-  /** Subscriptions a binding token authorised on this socket → the caller it was issued to. */
-  tokenCallers: Map<string, Caller>;
+  /** The upgrade request's bearer token, re-verified at each bind (it may have expired or been revoked since). */
+  bearer?: string;
+  /** Subscriptions a binding token authorised on this socket → the caller it was issued to, until the token expires. */
+  tokenCallers: Map<string, { caller: Caller; exp: number }>;
   bound: Set<string>;
 }
 
@@ -81,7 +82,11 @@ export async function registerWebsocketChannel(app: FastifyInstance, opts: Webso
   /** Subscription id → the sockets of this process bound to it. */
   const bindings = new Map<string, Set<Session>>();
   const ping = (n: WsNotification): void => {
-    for (const s of bindings.get(n.subscription) ?? []) if (s.socket.readyState === s.socket.OPEN) s.socket.send(`ping ${n.subscription}`);
+    for (const s of bindings.get(n.subscription) ?? []) {
+      if (s.socket.readyState !== s.socket.OPEN) continue;
+      if (s.socket.bufferedAmount > MAX_BUFFERED_BYTES) s.socket.terminate();
+      else s.socket.send(`ping ${n.subscription}`);
+    }
   };
   const listener = new WsListener({
     connection: {
@@ -113,11 +118,24 @@ export async function registerWebsocketChannel(app: FastifyInstance, opts: Webso
     return `bound ${id}`;
   };
 
-  /** The caller a `bind <id>` acts as: the upgrade's token, else a binding token's for that id; none → refused. */
-  const callerFor = (s: Session, id: string): Caller | undefined => {
-    if (config.auth === 'off') return callerOfAuth(null, config);
-    if (s.auth) return callerOfAuth(s.auth, config);
-    return s.tokenCallers.get(id);
+  /**
+   * The caller a `bind <id>` acts as: the upgrade's token (still valid), else a binding token's for that id (not
+   * expired); a string: why neither authorises the bind.
+   */
+  const callerFor = async (s: Session, id: string): Promise<Caller | string> => {
+    if (config.auth === 'off' || !tokens) return callerOfAuth(null, config);
+    if (s.bearer !== undefined) {
+      try {
+        return callerOfAuth(await tokens.verifyAccessToken(s.bearer), config);
+      } catch (e) {
+        if (e instanceof InvalidTokenError) return `unauthorized: ${e.message}`;
+        throw e;
+      }
+    }
+    const granted = s.tokenCallers.get(id);
+    if (granted && granted.exp > Date.now() / 1000) return granted.caller;
+    if (granted) return 'unauthorized: the binding token has expired';
+    return 'unauthorized: send an Authorization header with the upgrade, or bind-with-token';
   };
 
   const handle = async (s: Session, text: string): Promise<string[]> => {
@@ -125,8 +143,8 @@ export async function registerWebsocketChannel(app: FastifyInstance, opts: Webso
     if ((command === 'bind' || command === 'unbind') && (!arg || rest.length > 0 || !FHIR_ID.test(arg)))
       return [`error - ${command} takes one Subscription id`];
     if (command === 'bind') {
-      const caller = callerFor(s, arg);
-      if (!caller) return [`error ${arg} unauthorized: send an Authorization header with the upgrade, or bind-with-token`];
+      const caller = await callerFor(s, arg);
+      if (typeof caller === 'string') return [`error ${arg} ${caller}`];
       return [await bind(s, arg, caller)];
     }
     if (command === 'unbind') {
@@ -151,7 +169,7 @@ export async function registerWebsocketChannel(app: FastifyInstance, opts: Webso
       const out: string[] = [];
       for (const id of verified.subscriptions) {
         if (!FHIR_ID.test(id)) continue;
-        s.tokenCallers.set(id, caller);
+        s.tokenCallers.set(id, { caller, exp: verified.exp });
         out.push(await bind(s, id, caller));
       }
       return out.length ? out : ['error - the binding token names no Subscription'];
@@ -189,7 +207,7 @@ export async function registerWebsocketChannel(app: FastifyInstance, opts: Webso
       },
     },
     (socket, req) => {
-      const s: Session = { socket, auth: req.auth, tokenCallers: new Map(), bound: new Set() };
+      const s: Session = { socket, bearer: req.auth ? bearerOf(req) : undefined, tokenCallers: new Map(), bound: new Set() };
       // one message at a time, answered in order
       let queue = Promise.resolve();
       socket.on('message', (data, isBinary) => {

@@ -25,6 +25,8 @@ export interface IssuedBindingToken {
 
 export interface VerifiedBindingToken {
   subscriptions: string[];
+  /** Expiry, seconds since the epoch. */
+  exp: number;
   /** The caller the token was issued to; null when it was issued without authentication (AROGYA_AUTH=off). */
   auth: AuthContext | null;
   /** The access token it was issued against (its jti), for the revocation check. */
@@ -93,11 +95,12 @@ export class WsBindingTokens {
       throw new InvalidBindingTokenError('the binding token is expired or not valid');
     }
     const subscriptions = Array.isArray(p.subscriptions) ? p.subscriptions.filter((s): s is string => typeof s === 'string') : [];
-    if (typeof p.client_id !== 'string') return { subscriptions, auth: null };
+    if (typeof p.client_id !== 'string') return { subscriptions, exp: p.exp!, auth: null };
     const scope = typeof p.scope === 'string' ? p.scope : '';
     const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
     return {
       subscriptions,
+      exp: p.exp!,
       accessTokenId: str(p.at),
       auth: {
         jti: str(p.at) ?? '',
