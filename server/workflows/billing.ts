@@ -75,8 +75,8 @@ export async function billEncounter(ctx: WorkflowContext, encounter: JsonObject)
   const visit = await resolveVisit(ctx, current);
   if (!visit) return;
   const book = new PriceBook(ctx);
-  await materialise(ctx, visit, book);
-  await invoiceVisit(ctx, visit, book);
+  const dispenses = await materialise(ctx, visit, book);
+  await invoiceVisit(ctx, visit, book, dispenses);
 }
 
 export async function cancelEncounterBilling(ctx: WorkflowContext, encounter: JsonObject): Promise<void> {
@@ -232,7 +232,8 @@ function billingCode(code: string, display?: string): JsonObject {
 }
 
 /** The consultation, each prepared dispense and each billable report of the visit, as ChargeItems (created once). */
-async function materialise(ctx: WorkflowContext, visit: Visit, book: PriceBook): Promise<void> {
+/** Returns the status of each of the visit's dispenses, by id. */
+async function materialise(ctx: WorkflowContext, visit: Visit, book: PriceBook): Promise<Map<string, string>> {
   const consultKey = `consult:Encounter/${visit.id}`;
   const consultDefinition = await book.consultation(visit);
   await ctx.createOnce(
@@ -247,7 +248,9 @@ async function materialise(ctx: WorkflowContext, visit: Visit, book: PriceBook):
     { system: CHARGE_ITEM_KEY, value: consultKey },
   );
 
+  const statuses = new Map<string, string>();
   for (const dispense of await ctx.search('MedicationDispense', query({ context: `Encounter/${visit.id}` }))) {
+    statuses.set(String(dispense.id), String(dispense.status));
     if (!BILLABLE_DISPENSE.has(String(dispense.status))) continue;
     const key = `dispense:MedicationDispense/${String(dispense.id)}`;
     // One batch: medicationReference; several: the product's code, with a dispense-batch extension per batch.
@@ -288,6 +291,7 @@ async function materialise(ctx: WorkflowContext, visit: Visit, book: PriceBook):
       { system: CHARGE_ITEM_KEY, value: key },
     );
   }
+  return statuses;
 }
 
 /** The Medication ids a dispense hands out: its medicationReference, else those of its dispense-batch extensions. */
@@ -379,10 +383,8 @@ function keyOf(item: JsonObject): string | undefined {
   return typeof id?.value === 'string' ? id.value : undefined;
 }
 
-async function invoiceVisit(ctx: WorkflowContext, visit: Visit, book: PriceBook): Promise<void> {
+async function invoiceVisit(ctx: WorkflowContext, visit: Visit, book: PriceBook, dispenses: Map<string, string>): Promise<void> {
   const items = await ctx.search('ChargeItem', query({ context: `Encounter/${visit.id}` }));
-  const dispenses = new Map<string, string>();
-  for (const d of await ctx.search('MedicationDispense', query({ context: `Encounter/${visit.id}` }))) dispenses.set(String(d.id), String(d.status));
   const billable: JsonObject[] = [];
   const sorted = items.sort(
     (a, b) => rank(a) - rank(b) || String(a.enteredDate ?? '').localeCompare(String(b.enteredDate ?? '')) || String(a.id).localeCompare(String(b.id)),

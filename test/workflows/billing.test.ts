@@ -424,3 +424,41 @@ test("no serviceProvider: the first participant PractitionerRole's organization 
   expect(await chargeItems(orphan)).toEqual([]);
   expect((await search(server, `Flag?encounter=Encounter/${orphan}`)).length).toBe(1);
 });
+
+test('a visit re-opened and concluded again bills only what is new', async () => {
+  const id = await visit();
+  await conclude(id);
+  const [first] = await invoicesOf(server, id);
+  const reopen = await server.request('PUT', `/Encounter/${id}`, { body: { ...encounter('in-progress', patientId, city), id } });
+  expect(reopen.status).toBe(200);
+  await conclude(id);
+  const again = await invoicesOf(server, id);
+  expect(again.map((i) => [i.id, (i.meta as Json).versionId])).toEqual([[first.id, (first.meta as Json).versionId]]);
+  // Something new while it was open (a final CBC) goes on a supplementary invoice at the next conclusion.
+  await server.request('PUT', `/Encounter/${id}`, { body: { ...encounter('in-progress', patientId, city), id } });
+  await create(server, report(id, patientId, CBC, 'final')); // the visit is not finished: nothing billed yet
+  expect(await invoicesOf(server, id)).toHaveLength(1);
+  await conclude(id);
+  const [, supplementary, ...more] = await invoicesOf(server, id);
+  expect(more).toEqual([]);
+  expect(keyOf(supplementary)).toBe(`Encounter/${id}#2`);
+  expect(supplementary.totalGross).toEqual({ value: 350, currency: 'INR' });
+});
+
+test('cancelling a visit whose bill is paid leaves the paid invoice and its items, with a warning', async () => {
+  const id = await visit();
+  await create(server, dispense(id, patientId, paracetamol, 10, city));
+  await conclude(id);
+  const [invoice] = await invoicesOf(server, id);
+  const paid = await server.request('PUT', `/Invoice/${invoice.id}`, { body: { ...invoice, status: 'balanced' } });
+  expect(paid.status).toBe(200);
+  const cancel = await server.request('PUT', `/Encounter/${id}`, {
+    body: { ...encounter('cancelled', patientId, city), id },
+    headers: { prefer: 'return=OperationOutcome' },
+  });
+  expect(cancel.status).toBe(200);
+  expect(JSON.stringify(cancel.body.issue)).toContain(`Invoice/${invoice.id} is already paid (balanced)`);
+  const [after] = await invoicesOf(server, id);
+  expect(after.status).toBe('balanced');
+  expect((await chargeItems(id)).map((i) => i.status)).toEqual(['billed', 'billed']);
+});
