@@ -116,3 +116,15 @@ test('end to end: a matching write on one process pings the socket on the other;
   expect(hr.status).toBe(201);
   expect(await onB.next(20_000)).toBe(`ping ${sub.id}`);
 });
+
+test('SIGTERM with bound sockets open: each client gets 1001 and the process exits 0 promptly', async () => {
+  const b = nodes[1];
+  const sub = await websocketSubscription(b, 'Observation?code=http://loinc.org|8867-4');
+  const c = await socketOn(b);
+  expect(await c.ask(`bind ${sub.id}`)).toBe(`bound ${sub.id}`);
+  const started = Date.now();
+  b.proc.child.kill('SIGTERM');
+  expect(await b.proc.exited).toBe(0);
+  expect(Date.now() - started).toBeLessThan(15_000);
+  expect(await c.closed).toEqual({ code: 1001, reason: 'server shutting down' });
+});
