@@ -34,6 +34,7 @@ import { registerResponseHeaders } from './rest/response-headers';
 import { registerRoutes } from './rest/router';
 import type { RestContext } from './rest/context';
 import { loadProfileSet } from './profiles-load';
+import { loadConformance } from './conformance-load';
 
 export const FHIR_PREFIX = '/fhir';
 /** Largest request line + headers accepted (long GET search URLs). */
@@ -136,6 +137,8 @@ export async function buildApp(config: Config, pool: Pool, opts: AppOptions = {}
   // Profiles and terminology: profiles/ and AROGYA_IG_DIRS, read once at start-up (profiles-load.ts).
   const conformance = loadProfileSet(config);
   for (const p of conformance.problems) app.log.warn(`profiles: ${p}`);
+  // The built-in OperationDefinitions, SearchParameters and CapabilityStatement texts (conformance/), read now.
+  loadConformance();
   const repo = new Repository(pool, {
     referentialIntegrity: config.referentialIntegrity,
     profiles: conformance.set,

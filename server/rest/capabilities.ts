@@ -1,7 +1,8 @@
 /**
  * capabilities — https://hl7.org/fhir/R4/http.html#capabilities: `GET [base]/metadata` returns a
  * CapabilityStatement generated from what the server routes and indexes (router.ts, the search parameter
- * registry, the operation registry, the R4 model) — never a hand-written claim. `?mode=terminology` is not
+ * registry, the operation registry, the R4 model) — never a hand-written claim; only its names, texts and formats
+ * come from conformance/capability-statement.json. `?mode=terminology` is not
  * supported (400); `mode=full` and `normative` return the same statement.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -13,6 +14,8 @@ import { checkParams, queryValue, sendJson, type Query } from './http';
 import { operations } from './operations';
 import { VERSION } from '../version';
 import { authEndpoints } from '../auth/services';
+import { loadConformance } from '../conformance-load';
+import { isJsonObject } from '../fhir/json';
 
 const started = new Date().toISOString();
 
@@ -115,19 +118,22 @@ export function buildCapabilityStatement(ctx: RestContext, routed: ReadonlySet<I
     searchParam: searchParamsFor(type),
     operation: typeOps.filter((o) => !o.types || o.types.includes(type)).map((o) => ({ name: o.name, definition: o.definition })),
   }));
+  // The static parts (names, texts, formats) come from conformance/capability-statement.json; the rest is generated.
+  const fixed = loadConformance().capabilityStatement;
+  const fixedRest = Array.isArray(fixed.rest) && isJsonObject(fixed.rest[0]) ? fixed.rest[0] : {};
+  const { security: fixedSecurity, ...restTexts } = fixedRest;
   return {
+    ...fixed,
     resourceType: 'CapabilityStatement',
     status: 'active',
     date: started,
-    publisher: 'Arogya',
     kind: 'instance',
-    software: { name: 'Arogya', version: VERSION },
-    implementation: { description: 'Arogya FHIR R4 server', url: ctx.config.baseUrl },
+    software: { ...(isJsonObject(fixed.software) ? fixed.software : {}), name: 'Arogya', version: VERSION },
+    implementation: { ...(isJsonObject(fixed.implementation) ? fixed.implementation : {}), url: ctx.config.baseUrl },
     fhirVersion: '4.0.1',
-    format: ['application/fhir+json', 'json', 'application/json'],
-    patchFormat: ['application/json-patch+json', 'application/fhir+json'],
     rest: [
       {
+        ...restTexts,
         mode: 'server',
         // the websocket channel of Subscriptions (events/subscriptions/websocket.ts)
         ...(ctx.wsBindingTokens
@@ -138,7 +144,14 @@ export function buildCapabilityStatement(ctx: RestContext, routed: ReadonlySet<I
             }
           : {}),
         documentation: `Referential integrity is ${ctx.config.referentialIntegrity ? 'enforced' : 'off'}; dates without a time zone are taken in ${ctx.config.timeZone}.`,
-        ...(ctx.config.auth === 'smart' ? { security: smartSecurity(ctx) } : {}),
+        ...(ctx.config.auth === 'smart'
+          ? {
+              security: {
+                ...smartSecurity(ctx),
+                ...(isJsonObject(fixedSecurity) && fixedSecurity.description ? { description: fixedSecurity.description } : {}),
+              },
+            }
+          : {}),
         resource: resources,
         interaction: (['history-system', 'search-system', 'transaction', 'batch'] as InteractionCode[])
           .filter((c) => routed.has(c))

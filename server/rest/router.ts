@@ -18,6 +18,8 @@ import { compartmentSearch, search, systemSearch } from './search';
 import { conditionalUpdate, update } from './update';
 import { vread } from './vread';
 import { findOperation } from './operations';
+import { sendJson } from './http';
+import { builtInResource } from '../conformance-load';
 
 type Params = { type?: string; id?: string; vid?: string; op?: string };
 type Handler = (ctx: RestContext, req: FastifyRequest, reply: FastifyReply, p: Params) => Promise<FastifyReply>;
@@ -73,6 +75,30 @@ async function operation(
   return op.handle(ctx, req, reply, type, id, vid);
 }
 
+/**
+ * `GET [type]/[id]`: a built-in conformance resource (conformance-load.ts: the server's OperationDefinitions and
+ * SearchParameters) is answered from memory, read-only; anything else is a stored resource.
+ */
+async function readOrBuiltIn(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, type: string, id: string): Promise<FastifyReply> {
+  const builtIn = builtInResource(type, id);
+  if (builtIn) return sendJson(req, reply, 200, builtIn);
+  return read(ctx, req, reply, type, id);
+}
+
+/** Built-in conformance resources cannot be changed through the API (they describe the code): 405. */
+function writable(type: string, id: string): string {
+  if (builtInResource(type, id)) {
+    throw new OperationOutcomeError(
+      405,
+      [issue('error', 'not-supported', `${type}/${id} is a built-in conformance resource of this server: read-only`)],
+      {
+        Allow: 'GET, HEAD',
+      },
+    );
+  }
+  return type;
+}
+
 export const routes: Route[] = [
   {
     url: '',
@@ -107,7 +133,7 @@ export const routes: Route[] = [
     methods: {
       GET: {
         handler: (ctx, req, reply, p) =>
-          p.id!.startsWith('$') ? operation(ctx, req, reply, p.id!, typeOf(p)) : read(ctx, req, reply, typeOf(p), p.id!),
+          p.id!.startsWith('$') ? operation(ctx, req, reply, p.id!, typeOf(p)) : readOrBuiltIn(ctx, req, reply, typeOf(p), p.id!),
         interaction: 'read',
       },
       POST: {
@@ -123,9 +149,9 @@ export const routes: Route[] = [
           );
         },
       },
-      PUT: { handler: (ctx, req, reply, p) => update(ctx, req, reply, typeOf(p), p.id!), interaction: 'update' },
-      PATCH: { handler: (ctx, req, reply, p) => patch(ctx, req, reply, typeOf(p), p.id!), interaction: 'patch' },
-      DELETE: { handler: (ctx, req, reply, p) => deleteResource(ctx, req, reply, typeOf(p), p.id!), interaction: 'delete' },
+      PUT: { handler: (ctx, req, reply, p) => update(ctx, req, reply, writable(typeOf(p), p.id!), p.id!), interaction: 'update' },
+      PATCH: { handler: (ctx, req, reply, p) => patch(ctx, req, reply, writable(typeOf(p), p.id!), p.id!), interaction: 'patch' },
+      DELETE: { handler: (ctx, req, reply, p) => deleteResource(ctx, req, reply, writable(typeOf(p), p.id!), p.id!), interaction: 'delete' },
     },
   },
   {

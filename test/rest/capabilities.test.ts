@@ -51,8 +51,8 @@ test('lists every R4 resource type with the interactions that are routed', async
   expect(observation.searchParam.find((p: Json) => p.name === 'code-value-quantity').type).toBe('composite');
   expect(patient.operation).toEqual(
     expect.arrayContaining([
-      { name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' },
-      { name: 'export', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export' },
+      { name: 'validate', definition: 'https://arogya.dev/fhir/OperationDefinition/Resource-validate' },
+      { name: 'export', definition: 'https://arogya.dev/fhir/OperationDefinition/Patient-export' },
     ]),
   );
   // $export is defined on Patient (type level) and Group (instance level) only

@@ -161,7 +161,7 @@ test('bad requests: 400/404/405/410 with an OperationOutcome', async () => {
 
 test('the CapabilityStatement lists the meta operations', async () => {
   const rest = (await server.request('GET', '/metadata')).body.rest[0];
-  expect(rest.operation).toEqual(expect.arrayContaining([{ name: 'meta', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-meta' }]));
+  expect(rest.operation).toEqual(expect.arrayContaining([{ name: 'meta', definition: 'https://arogya.dev/fhir/OperationDefinition/Resource-meta' }]));
   const ops = rest.resource.find((r: Json) => r.type === 'Encounter').operation.map((o: Json) => o.name);
   expect(ops).toEqual(expect.arrayContaining(['meta', 'meta-add', 'meta-delete']));
 });

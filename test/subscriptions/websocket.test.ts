@@ -51,7 +51,7 @@ test('the CapabilityStatement advertises the websocket endpoint and $get-ws-bind
   const subscription = (cs.rest[0].resource as Json[]).find((r) => r.type === 'Subscription')!;
   expect(subscription.operation).toContainEqual({
     name: 'get-ws-binding-token',
-    definition: 'http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-get-ws-binding-token',
+    definition: 'https://arogya.dev/fhir/OperationDefinition/Subscription-get-ws-binding-token',
   });
 });
 

@@ -1,9 +1,12 @@
 /**
- * The operation registry: every $operation the server implements, with the level it runs at and its official
- * OperationDefinition. The router dispatches from it and the CapabilityStatement is generated from it.
+ * The operation registry: every $operation the server implements, with the levels it runs at and its
+ * OperationDefinition (conformance/OperationDefinition/[id].json, `https://arogya.dev/fhir/OperationDefinition/[id]`;
+ * a standard operation's definition names the published one in `base`). The router dispatches from it and the
+ * CapabilityStatement is generated from it; test/conformance/definitions.test.ts keeps the two in step.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { RestContext } from '../context';
+import { HMS_BASE } from '../../profiles-load';
 import { exportOperation } from './export';
 import { importOperation } from './import';
 import { everythingOperation } from './everything';
@@ -30,10 +33,13 @@ export interface OperationHandler {
   handle(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, type?: string, id?: string, vid?: string): Promise<FastifyReply>;
 }
 
+/** The canonical URL of the server's OperationDefinition `id` (conformance/OperationDefinition/[id].json). */
+const def = (id: string): string => `${HMS_BASE}/OperationDefinition/${id}`;
+
 export const operations: OperationHandler[] = [
   {
     name: 'validate',
-    definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate',
+    definition: def('Resource-validate'),
     type: true,
     instance: true,
     system: false,
@@ -43,7 +49,7 @@ export const operations: OperationHandler[] = [
   // Terminology (terminology.ts): at type level with url/system, or on an instance
   {
     name: 'expand',
-    definition: 'http://hl7.org/fhir/OperationDefinition/ValueSet-expand',
+    definition: def('ValueSet-expand'),
     type: true,
     instance: true,
     system: false,
@@ -53,7 +59,7 @@ export const operations: OperationHandler[] = [
   },
   {
     name: 'validate-code',
-    definition: 'http://hl7.org/fhir/OperationDefinition/ValueSet-validate-code',
+    definition: def('ValueSet-validate-code'),
     type: true,
     instance: true,
     system: false,
@@ -63,7 +69,7 @@ export const operations: OperationHandler[] = [
   },
   {
     name: 'lookup',
-    definition: 'http://hl7.org/fhir/OperationDefinition/CodeSystem-lookup',
+    definition: def('CodeSystem-lookup'),
     type: true,
     instance: true,
     system: false,
@@ -73,7 +79,7 @@ export const operations: OperationHandler[] = [
   },
   {
     name: 'snapshot',
-    definition: 'http://hl7.org/fhir/OperationDefinition/StructureDefinition-snapshot',
+    definition: def('StructureDefinition-snapshot'),
     type: true,
     instance: true,
     system: false,
@@ -81,20 +87,30 @@ export const operations: OperationHandler[] = [
     methods: ['GET', 'POST'],
     handle: (ctx, req, reply, _type, id) => snapshotOperation(ctx, req, reply, id),
   },
-  {
-    // Bulk Data Access 2.0: [base]/$export, [base]/Patient/$export, [base]/Group/[id]/$export
-    name: 'export',
-    definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export',
-    type: true,
-    instance: true,
-    system: true,
-    types: ['Patient', 'Group'],
-    methods: ['GET', 'POST'],
-    handle: (ctx, req, reply, type, id) => exportOperation(ctx, req, reply, type, id),
-  },
+  // Bulk Data Access 2.0: [base]/$export, [base]/Patient/$export, [base]/Group/[id]/$export (three definitions;
+  // the system one first: findOperation falls back to it when no type is given)
+  ...(
+    [
+      ['export', { system: true }],
+      ['Patient-export', { type: true, types: ['Patient'] }],
+      ['Group-export', { instance: true, types: ['Group'] }],
+    ] as const
+  ).map(
+    ([id, at]): OperationHandler => ({
+      name: 'export',
+      definition: def(id),
+      type: false,
+      instance: false,
+      system: false,
+      ...at,
+      types: 'types' in at ? [...at.types] : undefined,
+      methods: ['GET', 'POST'],
+      handle: (ctx, req, reply, type, id) => exportOperation(ctx, req, reply, type, id),
+    }),
+  ),
   {
     name: 'import',
-    definition: 'urn:arogya:operation:import', // no published OperationDefinition for a bulk import yet
+    definition: def('import'), // no published OperationDefinition for a bulk import yet
     type: false,
     instance: false,
     system: true,
@@ -104,7 +120,7 @@ export const operations: OperationHandler[] = [
   // Custom search parameters: SearchParameter/[id]/$reindex (start over) and $reindex-status (progress)
   {
     name: 'reindex',
-    definition: 'urn:arogya:operation:reindex',
+    definition: def('SearchParameter-reindex'),
     type: false,
     instance: true,
     system: false,
@@ -114,7 +130,7 @@ export const operations: OperationHandler[] = [
   },
   {
     name: 'reindex-status',
-    definition: 'urn:arogya:operation:reindex-status',
+    definition: def('SearchParameter-reindex-status'),
     type: false,
     instance: true,
     system: false,
@@ -125,7 +141,7 @@ export const operations: OperationHandler[] = [
   // Profiles, tags and security labels: $meta at every level, $meta-add/$meta-delete on an instance (meta.ts)
   {
     name: 'meta',
-    definition: 'http://hl7.org/fhir/OperationDefinition/Resource-meta',
+    definition: def('Resource-meta'),
     type: true,
     instance: true,
     system: true,
@@ -136,7 +152,7 @@ export const operations: OperationHandler[] = [
   ...(['add', 'delete'] as const).map(
     (mode): OperationHandler => ({
       name: `meta-${mode}`,
-      definition: `http://hl7.org/fhir/OperationDefinition/Resource-meta-${mode}`,
+      definition: def(`Resource-meta-${mode}`),
       type: false,
       instance: true,
       system: false,
@@ -148,7 +164,7 @@ export const operations: OperationHandler[] = [
   // Subscription/[id]/$get-ws-binding-token and Subscription/$get-ws-binding-token?id=…: websocket binding tokens
   {
     name: 'get-ws-binding-token',
-    definition: 'http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-get-ws-binding-token',
+    definition: def('Subscription-get-ws-binding-token'),
     type: true,
     instance: true,
     system: false,
@@ -160,7 +176,7 @@ export const operations: OperationHandler[] = [
   ...(['Patient', 'Encounter'] as const).map(
     (t): OperationHandler => ({
       name: 'everything',
-      definition: `http://hl7.org/fhir/OperationDefinition/${t}-everything`,
+      definition: def(`${t}-everything`),
       type: false,
       instance: true,
       system: false,
