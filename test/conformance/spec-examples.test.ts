@@ -11,11 +11,13 @@ import { useServer } from '../harness';
 import { examplesDir } from '../fixtures';
 
 /**
- * Conformance resources that change server behaviour (issue 2's exclusion list), and AuditEvent: the audit log is
- * written by the server only (clients' writes are refused with 405, test/audit).
+ * Conformance resources that change server behaviour (issue 2's exclusion list), AuditEvent (the audit log is
+ * written by the server only: clients' writes are refused with 405, test/audit) and Subscription (admitted by the
+ * server: `requested` is stored `active`, other statuses and unreachable endpoints are refused, test/subscriptions).
  */
 const BEHAVIOUR_TYPES = new Set([
   'AuditEvent',
+  'Subscription',
   'SearchParameter',
   'StructureDefinition',
   'ValueSet',
