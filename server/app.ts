@@ -35,6 +35,7 @@ import { registerRoutes } from './rest/router';
 import type { RestContext } from './rest/context';
 import { loadProfileSet } from './profiles-load';
 import { loadConformance } from './conformance-load';
+import { registerWebApp, registerWebAppClient } from './web-app';
 
 export const FHIR_PREFIX = '/fhir';
 /** Largest request line + headers accepted (long GET search URLs). */
@@ -193,6 +194,9 @@ export async function buildApp(config: Config, pool: Pool, opts: AppOptions = {}
   app.setNotFoundHandler(notFoundHandler);
 
   if (auth) await registerAuth(app, auth, FHIR_PREFIX);
+  // The clinician app (web-app.ts): static files at /app; with SMART on, its public client is (re)registered here.
+  registerWebApp(app, config);
+  if (auth) await registerWebAppClient(auth.clients, config);
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {

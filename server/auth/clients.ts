@@ -119,6 +119,33 @@ export class ClientStore {
   }
 
   /**
+   * Creates or replaces a client the server itself owns (its own apps, registered at every start-up): its metadata
+   * is the server's, so a restart after an upgrade brings it up to date. Never for clients with a secret.
+   */
+  async upsertOwn(c: OAuthClient): Promise<void> {
+    if (c.authMethod === 'client_secret_basic') throw new Error('upsertOwn is for public or key-authenticated clients');
+    await this.db.query(
+      `INSERT INTO auth_client (client_id, client_name, secret_hash, auth_method, redirect_uris, grant_types, scope, jwks, jwks_uri, launch_uri, admin)
+       VALUES ($1, $2, NULL, $3, $4, $5, $6, $7, $8, $9, $10)
+       ON CONFLICT (client_id) DO UPDATE SET client_name = EXCLUDED.client_name, secret_hash = NULL, auth_method = EXCLUDED.auth_method,
+         redirect_uris = EXCLUDED.redirect_uris, grant_types = EXCLUDED.grant_types, scope = EXCLUDED.scope, jwks = EXCLUDED.jwks,
+         jwks_uri = EXCLUDED.jwks_uri, launch_uri = EXCLUDED.launch_uri, admin = EXCLUDED.admin`,
+      [
+        c.clientId,
+        c.clientName ?? null,
+        c.authMethod,
+        c.redirectUris,
+        c.grantTypes,
+        c.scope ?? null,
+        c.jwks ?? null,
+        c.jwksUri ?? null,
+        c.launchUri ?? null,
+        c.admin,
+      ],
+    );
+  }
+
+  /**
    * The client a request authenticates as. A request naming no client → invalid_client; a confidential client
    * must prove itself with its registered method; a public client (`none`) names itself with client_id.
    */
