@@ -163,6 +163,8 @@ export class Repository extends Reads implements WritePlanner {
     // Keep resourceType and id first, as readers expect.
     const ordered: JsonObject = { resourceType: body.resourceType, id };
     for (const [k, v] of Object.entries(body)) if (k !== 'resourceType' && k !== 'id') ordered[k] = v;
+    // AROGYA_REQUIRE_PROFILES: what the server's own workflows write claims the required profile (and must conform).
+    if (caller?.workflow && this.options.profiles) this.options.profiles.claimRequired(ordered);
     const issues = validateResource(ordered, { expectedType, profiles: this.options.profiles });
     const errors = issues.filter((i) => i.severity === 'error' || i.severity === 'fatal');
     // Base R4 violations are a 400; a resource refused only by its profiles is a 422 (http.html#2.21.0.5).

@@ -98,6 +98,20 @@ export class ProfileSet implements ProfileLookup {
     return list ? list.filter((p) => !p.appliesTo || p.appliesTo(resource)) : [];
   }
 
+  /** Adds the claims of the profiles the resource is required to claim (for the server's own writes). */
+  claimRequired(resource: Record<string, unknown>): void {
+    const required = this.requiredFor(resource);
+    if (!required.length) return;
+    const meta = (typeof resource.meta === 'object' && resource.meta !== null ? { ...(resource.meta as Record<string, unknown>) } : {}) as Record<
+      string,
+      unknown
+    >;
+    const claimed = Array.isArray(meta.profile) ? [...meta.profile] : [];
+    for (const r of required) if (!claimed.some((c) => typeof c === 'string' && c.split('|')[0] === r.url)) claimed.push(r.url);
+    meta.profile = claimed;
+    resource.meta = meta;
+  }
+
   /** Validates a resource against one loaded profile; the issues carry the profile's URL. */
   validate(resource: Record<string, unknown>, profile: CompiledProfile): Issue[] {
     const checker = new ProfileChecker(this, resource, profile.url);
