@@ -250,8 +250,20 @@ const cases: [string, () => Json, Violation[]][] = [
       {
         name: 'tax without factor',
         mutate: (r) => delete r.propertyGroup[0].priceComponent[2].factor,
-        expression: 'ChargeItemDefinition',
-        message: /hms-cid-2/,
+        expression: 'ChargeItemDefinition.propertyGroup[0].priceComponent[2].factor',
+        message: /priceComponent:tax\.factor: minimum cardinality 1, found 0/,
+      },
+      {
+        name: 'no base rate',
+        mutate: (r) => r.propertyGroup[0].priceComponent.shift(),
+        expression: 'ChargeItemDefinition.propertyGroup[0].priceComponent',
+        message: /priceComponent:base: minimum cardinality 1, found 0/,
+      },
+      {
+        name: 'tax named only in text (required binding)',
+        mutate: (r) => (r.propertyGroup[0].priceComponent[3].code = { text: 'State GST' }),
+        expression: 'ChargeItemDefinition.propertyGroup[0].priceComponent[3].code',
+        message: /a code from https:\/\/arogya\.dev\/fhir\/ValueSet\/price-component is required \(required binding\), found none/,
       },
       {
         name: 'unknown tax code (required binding)',

@@ -382,7 +382,7 @@ export class ProfileChecker {
       for (const c of v.coding)
         if (isObj(c) && typeof c.code === 'string') codings.push({ system: typeof c.system === 'string' ? c.system : undefined, code: c.code });
     } else if (isObj(v) && typeof v.code === 'string') codings.push({ system: typeof v.system === 'string' ? v.system : undefined, code: v.code });
-    else return; // no code to check (absent, or only an extension)
+    else if (!isObj(v) || typeof v.text !== 'string') return; // no concept to check (only an extension)
     const shown = codings.map((c) => (c.system ? `${c.system}|${c.code}` : c.code)).join(', ');
     if (!codings.length) {
       this.report('error', 'code-invalid', item.loc, `${el.id}: a code from ${vsUrl} is required (required binding), found none`);
