@@ -5,6 +5,7 @@
  */
 import path from 'node:path';
 import { loadConfig } from '../../server/config';
+import { loadProfileSet } from '../../server/profiles-load';
 import { type Json, useServer } from '../harness';
 import * as hms from './hms-data';
 
@@ -28,6 +29,8 @@ describe('an IG package folder (AROGYA_IG_DIRS)', () => {
     expect(loadConfig({ AROGYA_IG_DIRS: ' /a/b , c ' }).igDirs).toEqual(['/a/b', path.resolve('c')]);
     expect(loadConfig({ AROGYA_REQUIRE_PROFILES: 'hms' }).requireProfiles).toBe('hms');
     expect(() => loadConfig({ AROGYA_REQUIRE_PROFILES: 'all' })).toThrow(/AROGYA_REQUIRE_PROFILES/);
+    // A folder that is not a package stops the start with a message naming it.
+    expect(() => loadProfileSet({ igDirs: [__dirname], requireProfiles: undefined })).toThrow(/is not an IG package folder \(no package\.json\)/);
   });
 
   test('a resource claiming a package profile is checked against it', async () => {
