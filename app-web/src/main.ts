@@ -3,9 +3,11 @@
  * the URL's hash: `#/find` (patient finder), `#/patient/{id}` (history), `#/dashboard` (hospital figures). A
  * patient-scoped launch (no user/ or system/ read scope) shows only its patient: no finder, no dashboard.
  */
+import type { Patient, Practitioner, RelatedPerson } from '@medplum/fhirtypes';
 import FHIR from 'fhirclient';
 import { Api, errorText } from './api';
 import { clear, errorLine, h } from './dom';
+import { nameOf } from './fhir-util';
 import { renderFinder } from './finder';
 import { renderHistory } from './history';
 import { renderDashboard } from './dashboard';
@@ -26,7 +28,7 @@ function renderNav(api: Api, current: string): void {
   clear(nav);
   const links: [string, string, string][] = [];
   if (api.networkWide) links.push(['find', '#/find', 'Find a patient']);
-  if (api.patientId) links.push(['patient', `#/patient/${api.patientId}`, api.networkWide ? 'Launch patient' : 'Patient']);
+  if (api.patientId) links.push(['patient', `#/patient/${api.patientId}`, api.networkWide ? 'Patient of this launch' : 'Patient']);
   if (api.networkWide) links.push(['dashboard', '#/dashboard', 'Hospital dashboard']);
   nav.appendChild(
     h(
@@ -96,6 +98,14 @@ async function start(): Promise<void> {
   const who = document.getElementById('who')!;
   const user = api.client.getFhirUser();
   who.textContent = user ? `Signed in as ${user}` : '';
+  // the user's name, when the token may read their resource (it stays the reference otherwise)
+  if (user)
+    api
+      .get<Practitioner | Patient | RelatedPerson>(user)
+      .then((r) => {
+        who.textContent = `Signed in as ${nameOf(r.name)}`;
+      })
+      .catch(() => undefined);
   document.body.dataset.access = api.networkWide ? 'network' : 'patient';
   window.addEventListener('hashchange', () => void show(api));
   await show(api);

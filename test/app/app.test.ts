@@ -50,9 +50,13 @@ describeBrowser('clinician app in Chromium', () => {
     contexts.push(context);
     const page = await context.newPage();
     page.on('console', (m) => {
-      if (m.type() === 'error' || /Content Security Policy/i.test(m.text())) console.log(`browser console: ${m.text()}`);
+      if ((m.type() === 'error' && !/Failed to load resource/.test(m.text())) || /Content Security Policy/i.test(m.text()))
+        console.log(`browser console: ${m.text()}`);
     });
     page.on('pageerror', (e) => console.log(`browser page error: ${e.message}`));
+    page.on('response', (r) => {
+      if (r.status() >= 400) console.log(`browser got ${r.status()} for ${r.request().method()} ${new URL(r.url()).pathname}`);
+    });
     return page;
   }
 
@@ -169,6 +173,11 @@ describeBrowser('clinician app in Chromium', () => {
     expect(Number(await page.locator('#chart-weight').getAttribute('data-points'))).toBeGreaterThanOrEqual(70);
     await checkScreen(page, 'history-laptop');
 
+    // more visits on request; the header names the signed-in doctor
+    await page.getByRole('button', { name: /Show more visits/ }).click();
+    expect(await page.locator('li.encounter').count()).toBe(50);
+    await page.getByText('Signed in as Dr. Rajesh Iyer').waitFor();
+
     // filters: one hospital, then a date range
     const total = Number(/Visits \((\d+)/.exec((await page.locator('#timeline-h').textContent()) ?? '')![1]);
     await page.getByLabel('Hospital').selectOption('Lotus Diabetes Centre');
@@ -258,6 +267,25 @@ describeBrowser('clinician app in Chromium', () => {
     });
     expect(await page.evaluate(() => (globalThis as any).__sameDocument)).toBe(true);
     await checkScreen(page, 'dashboard-after');
+
+    // another hospital, then back: the live Subscriptions of a hospital are reused, not created again
+    const subscriptionsOf = async (org: string) =>
+      (await server.request('GET', `/Subscription?criteria=${encodeURIComponent(`Encounter?service-provider=Organization/${org}`)}&_summary=count`))
+        .body.total;
+    // (each view is a new element: the one being left is marked, and the new one waited for)
+    const switched = async (act: () => Promise<unknown>) => {
+      await page.evaluate(() => (globalThis as any).document.querySelector('section.dashboard').setAttribute('data-old', ''));
+      await act();
+      await page.locator('section.dashboard[data-live="bound"]:not([data-old])').waitFor({ timeout: 20_000 });
+    };
+    await switched(() => page.getByLabel('Hospital', { exact: true }).selectOption(net.hospitals[2].org.id));
+    expect(new URL(page.url()).hash).toBe(`#/dashboard?org=${net.hospitals[2].org.id}`);
+    expect(await fig('opd-finished').textContent()).toBe('0');
+    await switched(() => page.goBack());
+    expect(await fig('opd-finished').textContent()).toBe('1');
+    expect(await subscriptionsOf(net.hospitals[0].org.id)).toBe(1);
+    expect(await subscriptionsOf(net.hospitals[2].org.id)).toBe(1);
+    expect(await page.evaluate(() => (globalThis as any).__sameDocument)).toBe(true);
     await page.setViewportSize(TABLET);
     await checkScreen(page, 'dashboard-tablet');
   });
