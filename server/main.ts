@@ -16,6 +16,7 @@ import { createPool, servingLimits } from './database/pool';
 import { isResourceType, r4Model } from './fhir/definitions';
 import { IMPORT_USAGE, Importer, parseImportArgs } from './cli/import';
 import { USER_USAGE, parseUserArgs, readPasswordLine } from './cli/user';
+import { describeSeed, seedDemo } from './cli/seed-demo';
 import { DuplicateUserError, UserInputError, UserStore } from './auth/users';
 import { recordSubscriptionOwners } from './events/subscriptions/owner';
 import { appendToOutbox } from './events/outbox';
@@ -23,6 +24,7 @@ import { Repository } from './repository/repository';
 import { SYSTEM_CALLER } from './repository/caller';
 import { TransactionProcessor } from './repository/transaction';
 import { rebuildSearchIndex } from './repository/search/rebuild';
+import { OperationOutcomeError } from './fhir/outcome';
 
 const WORKER_DB_ENV = 'AROGYA_WORKER_DATABASE_URL';
 
@@ -50,8 +52,13 @@ async function serveHttp(config: Config, url: string, log: pino.Logger): Promise
   };
 }
 
-async function serve(config: Config): Promise<void> {
+async function serve(config: Config, args: string[] = []): Promise<void> {
   const log = logger(config);
+  const unknown = args.filter((a) => a !== '--demo');
+  if (unknown.length) {
+    console.error(`arogya serve: unknown option ${unknown.join(' ')}\nusage: arogya serve [--demo]`);
+    process.exit(2);
+  }
   if (cluster.isWorker) {
     const close = await serveHttp(config, process.env[WORKER_DB_ENV]!, log);
     process.on('SIGTERM', () => void close().then(() => process.exit(0)));
@@ -111,6 +118,8 @@ async function serve(config: Config): Promise<void> {
       await pool.end();
     }
   }
+
+  if (args.includes('--demo') && !stopping) await seedDemoOn(config, db.url);
 
   if (stopping) return;
   log.info({ workers: config.workers }, 'starting HTTP workers');
@@ -175,8 +184,42 @@ async function migrate(config: Config): Promise<void> {
   }
 }
 
+/** Writes the demo network (cli/seed-demo.ts) into the database at `url`; progress on stderr, the credentials on stdout. */
+async function seedDemoOn(config: Config, url: string): Promise<void> {
+  const pool = createPool(url, 2, 'arogya-seed-demo');
+  try {
+    const summary = await seedDemo({ pool, config, progress: (line) => process.stderr.write(`seed-demo: ${line}\n`) });
+    process.stdout.write(describeSeed(summary, config));
+  } finally {
+    await pool.end();
+  }
+}
+
+/** `seed-demo`: the demo hospital network, idempotent (a second run writes nothing). Exit code 0, or 1 on failure. */
+async function seedDemoCommand(config: Config, args: string[]): Promise<void> {
+  if (args.length) {
+    console.error(`arogya seed-demo: takes no arguments\nusage: arogya seed-demo`);
+    process.exitCode = 2;
+    return;
+  }
+  const log = logger({ ...config, logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel });
+  const db = await openCommandDatabase(config, log);
+  try {
+    await migrateLatest(db.url);
+    await seedDemoOn(config, db.url);
+  } catch (e) {
+    if (!(e instanceof OperationOutcomeError)) throw e;
+    const issues = e.issues.map((i) => `${i.expression?.join(', ') ?? ''} ${i.diagnostics}`.trim());
+    console.error(`arogya seed-demo: a write was refused (${e.status}): ${issues.join('; ')}`);
+    process.exitCode = 1;
+  } finally {
+    await db.embedded?.stop();
+  }
+}
+
 const USAGE = `usage: arogya <command>
-  serve     serve the FHIR API (default)
+  serve     serve the FHIR API (default); serve --demo writes the demo network first (see seed-demo)
+  seed-demo write the demo hospital network (3 hospitals, 10 doctors, 200 patients, visits, bills), its SMART users and demo app; prints their credentials
   migrate   apply database migrations and exit
   import    load FHIR Bundles and NDJSON files: arogya import [--concurrency N] <files or folders>…
   reindex   rebuild the search index rows of stored resources: arogya reindex [ResourceType…] (default: all)
@@ -304,7 +347,11 @@ export async function main(argv: string[]): Promise<void> {
   }
   switch (command) {
     case 'serve':
-      return serve(config);
+      return serve(config, argv.slice(1));
+    case '--demo':
+      return serve(config, argv);
+    case 'seed-demo':
+      return seedDemoCommand(config, argv.slice(1));
     case 'migrate':
       return migrate(config);
     case 'import':
