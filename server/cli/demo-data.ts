@@ -368,7 +368,7 @@ function medicinePrice(p: ProductSpec): Json {
     propertyGroup: [
       {
         priceComponent: [
-          { type: 'base', code: { text: `Rate per ${p.unit}` }, amount: inr(p.rate) },
+          { type: 'base', amount: inr(p.rate) },
           { type: 'informational', code: { coding: [{ system: PRICE, code: 'MRP', display: 'Maximum retail price' }] }, amount: inr(p.mrp) },
           gst('CGST'),
           gst('SGST'),
@@ -401,7 +401,7 @@ function labPrice(l: LabSpec): Json {
     status: 'active',
     code: { coding: [{ system: LOINC, code: l.code, display: l.display }] },
     // Diagnostic services are GST-exempt (healthcare services): base only.
-    propertyGroup: [{ priceComponent: [{ type: 'base', code: { text: 'Test charge' }, amount: inr(l.price) }] }],
+    propertyGroup: [{ priceComponent: [{ type: 'base', amount: inr(l.price) }] }],
   };
 }
 
@@ -415,7 +415,7 @@ function consultationPrice(id: string, url: string, title: string, fee: number):
     status: 'active',
     code: { coding: [{ system: `${ABDM}/CodeSystem/ndhm-billing-codes`, code: '00', display: 'Consultation' }] },
     // Clinical consultation is GST-exempt: base only.
-    propertyGroup: [{ priceComponent: [{ type: 'base', code: { text: 'Consultation fee' }, amount: inr(fee) }] }],
+    propertyGroup: [{ priceComponent: [{ type: 'base', amount: inr(fee) }] }],
   };
 }
 
