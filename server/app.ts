@@ -36,6 +36,7 @@ import type { RestContext } from './rest/context';
 import { loadProfileSet } from './profiles-load';
 import { loadConformance } from './conformance-load';
 import { registerWebApp, registerWebAppClient } from './web-app';
+import { registerDocs } from './docs/routes';
 
 export const FHIR_PREFIX = '/fhir';
 /** Largest request line + headers accepted (long GET search URLs). */
@@ -199,6 +200,8 @@ export async function buildApp(config: Config, pool: Pool, opts: AppOptions = {}
   if (auth) await registerWebAppClient(auth.clients, config);
 
   app.get('/healthz', async () => ({ status: 'ok' }));
+  // API documentation (public): /docs and /docs/openapi.json, generated from the CapabilityStatement (docs/)
+  registerDocs(app, ctx);
   app.get('/readyz', async (_req, reply) => {
     const status = await readiness(pool, config.readyTimeoutMs);
     return status === 'ready' ? { status } : reply.code(503).send({ status });

@@ -203,8 +203,12 @@ export async function capabilities(
   if (mode !== undefined && mode !== 'full' && mode !== 'normative') {
     throw badRequest(`metadata mode '${mode}' is not supported (full, normative)`, 'mode');
   }
-  // Custom SearchParameters change the statement when they become active (or are deleted).
-  const key = `${ctx.config.baseUrl}#${registryGeneration()}`;
+  return sendJson(req, reply, 200, capabilityStatementOf(ctx, routed));
+}
+
+/** The statement, rebuilt when custom SearchParameters change it (become active, or are deleted); also for /docs. */
+export function capabilityStatementOf(ctx: RestContext, routed: ReadonlySet<InteractionCode>): Record<string, unknown> {
+  const key = `${ctx.config.baseUrl}#${ctx.config.auth}#${registryGeneration()}`;
   if (!cached || cached.key !== key) cached = { key, text: buildCapabilityStatement(ctx, routed) };
-  return sendJson(req, reply, 200, cached.text);
+  return cached.text;
 }

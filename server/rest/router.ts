@@ -181,7 +181,7 @@ export const routes: Route[] = [
 let routed: Set<InteractionCode> | undefined;
 
 /** The interactions the table routes: the CapabilityStatement claims these and no others. */
-function routedInteractions(): Set<InteractionCode> {
+export function routedInteractions(): Set<InteractionCode> {
   if (!routed) {
     routed = new Set();
     for (const r of routes) for (const m of Object.values(r.methods)) for (const c of [m?.interaction ?? []].flat()) routed.add(c);
