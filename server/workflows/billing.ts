@@ -48,6 +48,9 @@ export const CHARGE_ITEM_KEY = `${SID}/chargeitem-key`;
 export const INVOICE_KEY = `${SID}/invoice-key`;
 export const BILL_ID = `${SID}/bill-id`;
 export const ENCOUNTER_ACCOUNT = `${SID}/encounter-account`;
+/** The HMS profiles (profiles/) generated invoices and ChargeItems claim, so they are validated against them. */
+const INVOICE_PROFILE = `${BASE}/StructureDefinition/hms-invoice`;
+const CHARGE_ITEM_PROFILE = `${BASE}/StructureDefinition/hms-chargeitem`;
 
 const ONE: Decimal = { units: 1n, scale: 0 };
 
@@ -216,6 +219,7 @@ async function primaryPractitioner(
 function chargeItem(ctx: WorkflowContext, visit: Visit, key: string, fields: JsonObject): JsonObject {
   return {
     resourceType: 'ChargeItem',
+    meta: { profile: [CHARGE_ITEM_PROFILE] },
     identifier: [{ system: CHARGE_ITEM_KEY, value: key }],
     status: 'billable',
     ...fields,
@@ -281,7 +285,7 @@ async function materialise(ctx: WorkflowContext, visit: Visit, book: PriceBook):
     const definition = await book.byCode(report.code);
     await ctx.createOnce(
       chargeItem(ctx, visit, key, {
-        code: isImaging(report) ? billingCode('99') : billingCode('04', 'Pathology'),
+        code: isImaging(report) ? billingCode('99', 'Others') : billingCode('04', 'Pathology'),
         ...(isJsonObject(report.code) ? { productCodeableConcept: report.code } : {}),
         quantity: { value: 1 },
         ...(typeof report.effectiveDateTime === 'string' ? { occurrenceDateTime: report.effectiveDateTime } : {}),
@@ -315,6 +319,7 @@ function creditFor(ctx: WorkflowContext, item: JsonObject, dispenseId: string): 
   const quantity = isJsonObject(item.quantity) ? item.quantity : { value: 1 };
   const q = parseDecimal(quantity.value) ?? ONE;
   const credit: JsonObject = {
+    meta: { profile: [CHARGE_ITEM_PROFILE] },
     ...rest,
     identifier: [{ system: CHARGE_ITEM_KEY, value: `credit:MedicationDispense/${dispenseId}` }],
     status: 'billable',
@@ -444,6 +449,7 @@ async function writeInvoice(
   const key = { system: INVOICE_KEY, value: n === 1 ? `Encounter/${visit.id}` : `Encounter/${visit.id}#${n}` };
   const body: JsonObject = {
     resourceType: 'Invoice',
+    meta: { profile: [INVOICE_PROFILE] },
     status,
     type: billingCode('03', 'OPD'),
     subject: { reference: visit.patient },

@@ -100,6 +100,7 @@ test('concluding a visit bills the consultation, prepared dispenses and final la
   expect(keyOf(invoice)).toBe(`Encounter/${id}`);
   expect(billNumberOf(invoice)).toBe(`IN2910000123/${year}/000001`);
   expect(invoice.note).toBeUndefined();
+  expect((invoice.meta as Json).profile).toEqual([`${BASE}/StructureDefinition/hms-invoice`]);
 
   // The visit's account, and ChargeItems: consultation, two dispenses, one report (not the on-hold dispense or the preliminary report).
   const [account] = await search(server, `Account?identifier=${encodeURIComponent(`${SID}/encounter-account|${id}`)}`);
