@@ -1,0 +1,62 @@
+/**
+ * The demo network's data (demo-data.ts), without a database: the same day gives the same network (the PRNG is
+ * seeded), ids and national identifiers are unique, every reference points into the network, and the shape the
+ * issue asks for (3 hospitals, 10 doctors, 200 patients, visits today and before).
+ */
+import { type Json, demoNetwork } from './demo-data';
+
+const DAY = new Date('2026-12-05T06:00:00Z');
+
+const all = (n: ReturnType<typeof demoNetwork>): Json[] => [...n.reference.flat(), ...n.visits.flatMap((v) => v.resources)];
+
+test('the same day gives the same network; another day moves only the dates', () => {
+  const a = demoNetwork(DAY);
+  expect(JSON.stringify(demoNetwork(new Date(DAY))).length).toBe(JSON.stringify(a).length);
+  expect(demoNetwork(new Date(DAY))).toEqual(a);
+  const b = demoNetwork(new Date('2026-12-06T06:00:00Z'));
+  expect(all(b).map((r) => `${r.resourceType}/${r.id}`)).toEqual(all(a).map((r) => `${r.resourceType}/${r.id}`));
+  expect(b.visits[0].resources[0].period.start).not.toBe(a.visits[0].resources[0].period.start);
+});
+
+test('3 hospitals, 10 doctors, 200 patients with unique NHIDs; unique ids; references resolve inside the network', () => {
+  const n = demoNetwork(DAY);
+  const resources = all(n);
+  const ids = resources.map((r) => `${r.resourceType}/${r.id}`);
+  expect(new Set(ids).size).toBe(ids.length);
+  const of = (t: string) => resources.filter((r) => r.resourceType === t);
+  expect(of('Organization').filter((o) => o.identifier.some((i: Json) => i.system === 'https://facility.abdm.gov.in'))).toHaveLength(3);
+  expect(of('Practitioner')).toHaveLength(10);
+  expect(of('Patient')).toHaveLength(200);
+  const nhids = of('Patient').map((p) => p.identifier[0].value.replace(/-/g, ''));
+  expect(new Set(nhids).size).toBe(200);
+  const hprs = of('Practitioner').map((p) => p.identifier[0].value);
+  expect(new Set(hprs).size).toBe(10);
+  const known = new Set(ids);
+  const refs: string[] = [];
+  const walk = (v: unknown): void => {
+    if (Array.isArray(v)) v.forEach(walk);
+    else if (v && typeof v === 'object') {
+      for (const [k, x] of Object.entries(v)) {
+        if (k === 'reference' && typeof x === 'string') refs.push(x);
+        else walk(x);
+      }
+    }
+  };
+  resources.forEach(walk);
+  expect(refs.filter((r) => !known.has(r))).toEqual([]);
+});
+
+test('visits: most concluded, some open today, handover only for concluded ones two days old or more', () => {
+  const { visits } = demoNetwork(DAY);
+  expect(visits.length).toBeGreaterThan(250);
+  const today = visits.filter((v) => v.daysAgo === 0);
+  expect(today.filter((v) => v.status === 'in-progress').length).toBeGreaterThan(0);
+  expect(today.filter((v) => v.status === 'finished').length).toBeGreaterThan(0);
+  expect(visits.filter((v) => v.status === 'finished').length).toBeGreaterThan(visits.length * 0.8);
+  for (const v of visits) {
+    expect(v.handedOver).toBe(v.status === 'finished' && v.daysAgo >= 2);
+    expect(v.concluded?.status).toBe(v.status === 'finished' ? 'finished' : undefined);
+    expect(v.resources.filter((r) => r.resourceType === 'MedicationRequest').length).toBeGreaterThan(0);
+  }
+  expect(visits.filter((v) => v.resources.some((r) => r.resourceType === 'DiagnosticReport')).length).toBeGreaterThan(30);
+});
