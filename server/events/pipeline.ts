@@ -15,6 +15,7 @@
  * The dispatcher polls (cheap: a primary-key scan of a table that holds only undispatched rows) and is also woken
  * right after this process's own writes, so a change written here starts its journey without waiting for a poll.
  */
+import '../database/pg-boss-delay'; // before pg-boss loads (see there)
 import PgBoss from 'pg-boss';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Pool, PoolClient } from '../database/pool';

@@ -1,0 +1,29 @@
+/**
+ * pg-boss, with its internal `delay` bound to the timers module once, when this module loads.
+ *
+ * pg-boss 10 requires `node:timers/promises` inside every `delay()` call (its worker loop, a job handler's time limit,
+ * the wait for workers to stop). A delay that starts after the module registry which loaded pg-boss is gone — under
+ * Jest: a worker finishing its last job just after a test file's environment was torn down — then throws ("Cannot
+ * destructure property 'setTimeout'") in whichever test file runs next in that process. The replacement behaves
+ * exactly like the original (resolves after `ms`, or rejects with `error`; `abort()` resolves it early); it only
+ * takes `setTimeout` from a module loaded up front. Every module that imports pg-boss imports this first.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+
+type AbortableDelay = Promise<void> & { abort(): void };
+
+function delay(ms: number, error?: string): AbortableDelay {
+  const ac = new AbortController();
+  const promise = new Promise<void>((resolve, reject) => {
+    sleep(ms, null, { signal: ac.signal })
+      .then(() => (error ? reject(new Error(error)) : resolve()))
+      .catch(() => resolve());
+  }) as AbortableDelay;
+  promise.abort = () => {
+    if (!ac.signal.aborted) ac.abort();
+  };
+  return promise;
+}
+
+// Before pg-boss itself loads: its modules take `delay` from this object when they are first required.
+(require('pg-boss/src/tools') as { delay: typeof delay }).delay = delay;
