@@ -379,10 +379,8 @@ async function prepare(
     ctx.createOnce(dispenseBody(p, key, fields, [...notes, ...extra]), { system: DISPENSE_KEY, value: key });
   const main = `MedicationRequest/${id}`;
 
-  if (!p.dispensary.location) {
-    const why = p.dispensary.organization
-      ? `no dispensary: Organization/${p.dispensary.organization} has no active Location of type PHARM or OUTPHARM`
-      : 'no dispensary: the prescription names no dispensing Organization and its visit no serviceProvider';
+  // Declined (frr04) with the reason as a note, a response warning and a Flag.
+  const decline = async (why: string): Promise<true> => {
     ctx.note('warning', `${describe(product)} not dispensed — ${why}`, about);
     await once(
       main,
@@ -395,23 +393,19 @@ async function prepare(
       [why],
     );
     return true;
+  };
+
+  if (!p.dispensary.location) {
+    const why = p.dispensary.organization
+      ? `no dispensary: Organization/${p.dispensary.organization} has no active Location of type PHARM or OUTPHARM`
+      : 'no dispensary: the prescription names no dispensing Organization and its visit no serviceProvider';
+    return decline(why);
   }
 
   const lines = await productLines(look, String(p.dispensary.location.id), product);
   if (lines.length === 0) {
     const why = `${describe(product)} is not stocked at ${typeof p.dispensary.location.name === 'string' ? p.dispensary.location.name : `Location/${p.dispensary.location.id}`}`;
-    ctx.note('warning', `${describe(product)} not dispensed — ${why}`, about);
-    await once(
-      main,
-      {
-        status: 'declined',
-        statusReasonCodeableConcept: REASON.notStocked,
-        medicationCodeableConcept: product ?? { text: 'unknown product' },
-        quantity: quantity(asked.value, asked.unit),
-      },
-      [why],
-    );
-    return true;
+    return decline(why);
   }
 
   const locked = await lockedLines(look, lines);
