@@ -4,6 +4,7 @@
  * pipeline delivers at least once) has seen the same change.
  */
 import type PgBoss from 'pg-boss';
+import type { PoolClient } from '../database/pool';
 import type { Actor } from '../repository/caller';
 
 export type Interaction = 'create' | 'update' | 'delete';
@@ -31,6 +32,13 @@ export interface EventConsumer {
   /** Letters, digits, `-`: names the consumer's job queues (`arogya-event-{name}` and `…-dead`). */
   readonly name: string;
   handle(event: ChangeEvent): Promise<void>;
+  /**
+   * Of a dispatch batch's events, those this consumer needs a job for; omitted, every one. Asked inside the dispatch
+   * transaction, on its connection (so what it reads is as new as the events): a consumer that can tell from its own
+   * state that an event concerns it not at all (FHIR Subscriptions: no active subscription of that resource type)
+   * spares the job queue a job per write.
+   */
+  wanted?(events: readonly ChangeEvent[], client: PoolClient): Promise<readonly ChangeEvent[]>;
   /** Called once the pipeline's job queue runs: a consumer's own queues and workers (subscriptions' deliveries). */
   start?(ctx: ConsumerContext): Promise<void>;
   /** Called when the pipeline has stopped (its workers finished). */

@@ -5,7 +5,8 @@
  *   (outbox.ts): a row exists exactly when its change committed.
  * - Every server process runs a dispatcher. It takes outbox rows with `FOR UPDATE SKIP LOCKED` (processes never
  *   take the same row), inserts one job per consumer into pg-boss *on the same connection and in the same
- *   transaction*, and deletes the rows. So a change is handed on exactly once: a process killed before that
+ *   transaction*, and deletes the rows. A consumer may pass over events it can tell concern it not
+ *   (`EventConsumer.wanted`, asked in that transaction): most writes then queue no job at all. So a change is handed on exactly once: a process killed before that
  *   commit leaves the rows for the next dispatch, one killed after it has already queued the jobs.
  * - pg-boss gives each job to one process (SKIP LOCKED too), retries a failed delivery with exponential backoff
  *   (`retryDelay · 2^n`, jittered), and moves it to the consumer's dead-letter queue (`…-dead`) after the last
@@ -176,7 +177,12 @@ export class EventPipeline {
     );
     if (rows.length === 0 || this.opts.consumers.length === 0) return rows.length;
     const events = rows.sort((a, b) => Number(a.id) - Number(b.id)).map(eventOf);
-    const jobs = this.opts.consumers.flatMap((c) => events.map((data) => ({ name: queueOf(c.name), data })));
+    const jobs: { name: string; data: ChangeEvent }[] = [];
+    for (const c of this.opts.consumers) {
+      const wanted = c.wanted ? await c.wanted(events, client) : events;
+      for (const data of wanted) jobs.push({ name: queueOf(c.name), data });
+    }
+    if (jobs.length === 0) return rows.length;
     // The same connection, so the jobs commit with the deletes (pg-boss's `db` option runs its insert on it).
     await this.boss.insert(jobs, { db: { executeSql: (text, values) => client.query(text, values) } });
     return rows.length;

@@ -30,11 +30,19 @@ const broken: EventConsumer = {
   },
 };
 
+/** Wants only Location events (EventConsumer.wanted): the others queue no job for it. */
+const pickyReceived: ChangeEvent[] = [];
+const picky: EventConsumer = {
+  name: 'picky',
+  wanted: async (events) => events.filter((e) => e.resourceType === 'Location'),
+  handle: async (e) => void pickyReceived.push(e),
+};
+
 let server: TestServer;
 beforeAll(async () => {
   server = await startServer(
     { eventPollMs: 50, eventRetryLimit: 2, eventRetryDelaySeconds: 1, eventExpireSeconds: 30 },
-    { events: { consumers: [recorder, flaky, broken] } },
+    { events: { consumers: [recorder, flaky, broken, picky] } },
   );
 });
 afterAll(async () => server?.close());
@@ -144,4 +152,16 @@ test('a delivery that fails every retry goes to the dead-letter queue', async ()
   expect(failed.rows).toEqual([{ state: 'failed', retry_count: 2 }]);
   // the other consumers had it at once
   expect(eventsOf('Device', res.body.id)).toHaveLength(1);
+});
+
+test('a consumer that passes over events (wanted) gets a job only for the ones it wants', async () => {
+  const patient = await server.request('POST', '/Patient', { body: { resourceType: 'Patient', gender: 'female' } });
+  const location = await server.request('POST', '/Location', { body: { resourceType: 'Location', name: 'Dispensary' } });
+  expect([patient.status, location.status]).toEqual([201, 201]);
+  await until('the Location event', () => pickyReceived.find((e) => e.id === location.body.id));
+  await until('the Patient event at the recorder', () => eventsOf('Patient', patient.body.id)[0]);
+  const { rows } = await server.pool.query<{ id: string }>(`SELECT data->>'id' AS id FROM pgboss.job WHERE name = 'arogya-event-picky'`);
+  expect(rows.map((r) => r.id)).toContain(location.body.id);
+  expect(rows.map((r) => r.id)).not.toContain(patient.body.id);
+  expect(pickyReceived.some((e) => e.resourceType !== 'Location')).toBe(false);
 });

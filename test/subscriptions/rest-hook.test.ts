@@ -286,3 +286,28 @@ test('reference, _id and system-less token criteria match as the search does (th
   expect(hitsAt('/both').map((h) => h.headers['x-arogya-resource'])).toEqual([`Observation/${mine.body.id}/_history/1`]);
   expect(hitsAt('/id').map((h) => h.headers['x-arogya-resource'])).toEqual(['Observation/obs-fixed-2/_history/1']);
 });
+
+test('a write of a type no active subscription is on queues no job; the first write after a new subscription of that type is notified', async () => {
+  const jobsFor = async (id: string) =>
+    Number(
+      (
+        await server.pool.query<{ n: string }>(`SELECT count(*) AS n FROM pgboss.job WHERE name = 'arogya-event-subscriptions' AND data->>'id' = $1`, [
+          id,
+        ])
+      ).rows[0].n,
+    );
+  const before = await server.request('POST', '/Medication', { body: { resourceType: 'Medication', status: 'active' } });
+  expect(before.status).toBe(201);
+  // the outbox row is handed on (dispatched) without a job for the subscriptions consumer
+  await until('the outbox emptied', async () => {
+    const { rows } = await server.pool.query(`SELECT 1 FROM event_outbox WHERE resource_id = $1`, [before.body.id]);
+    return rows.length === 0;
+  });
+  expect(await jobsFor(before.body.id)).toBe(0);
+  // a new subscription on Medication is seen by the very next write's dispatch (the index is brought up to date)
+  await subscribe('Medication?status=active', '/medication');
+  const after = await server.request('POST', '/Medication', { body: { resourceType: 'Medication', status: 'active' } });
+  const hit = await until('the notification', () => hitsAt('/medication')[0]);
+  expect(hit.headers['x-arogya-resource']).toBe(`Medication/${after.body.id}/_history/1`);
+  expect(await jobsFor(after.body.id)).toBe(1);
+});

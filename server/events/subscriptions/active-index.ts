@@ -19,7 +19,7 @@
  * version only); the newer version's own event is matched instead. Deletions never notify (R4).
  */
 import type { FastifyBaseLogger } from 'fastify';
-import type { Pool } from '../../database/pool';
+import type { Pool, PoolClient } from '../../database/pool';
 import { isJsonObject, type JsonObject } from '../../fhir/json';
 import { criteriaKey, type Criterion, type ReferenceValue, type TokenValue } from '../../fhir/search/criteria';
 import { bareDigits } from '../../fhir/search/normalise';
@@ -189,6 +189,23 @@ export class SubscriptionIndex {
       key: `${criteriaKey(resourceType, criteria)}\u0000${accessJson ?? ''}`,
       anchors: anchorsOf(criteria),
     };
+  }
+
+  /**
+   * Of these events, those some active subscription of their resource type might match (deletions never notify).
+   * `client` is the dispatch transaction's connection: the generation it reads is at least as new as every event
+   * of the batch, so a subscription committed before any of them is in the index before it is consulted.
+   */
+  async wanted(events: readonly ChangeEvent[], client: PoolClient): Promise<ChangeEvent[]> {
+    const changes = events.filter((e) => e.interaction !== 'delete');
+    if (changes.length === 0) return [];
+    const { rows } = await client.query<{ g: string }>('SELECT generation::text AS g FROM subscription_state');
+    // A load already under way may have begun before the newest subscription committed: load until the index is at
+    // least as new as the generation this transaction sees.
+    const seen = Number(rows[0]?.g ?? 0);
+    for (let i = 0; i < 3 && (this.generation === undefined || Number(this.generation) < seen); i++) await this.load();
+    const now = Date.now();
+    return changes.filter((e) => this.byType.get(e.resourceType)?.some((s) => s.end === undefined || s.end > now));
   }
 
   /** The active subscriptions the event's version matches (none for a deletion). */

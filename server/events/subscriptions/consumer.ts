@@ -17,7 +17,7 @@
 import crypto from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import type PgBoss from 'pg-boss';
-import type { Pool } from '../../database/pool';
+import type { Pool, PoolClient } from '../../database/pool';
 import { isJsonObject, type JsonObject } from '../../fhir/json';
 import { OperationOutcomeError } from '../../fhir/outcome';
 import { parseHeaders, payloadType } from '../../fhir/subscription';
@@ -97,6 +97,11 @@ export class SubscriptionConsumer implements EventConsumer {
 
   async stop(): Promise<void> {
     this.sender.close();
+  }
+
+  /** Only events of a resource type some active subscription is on (the index, brought up to date first). */
+  wanted(events: readonly ChangeEvent[], client: PoolClient): Promise<readonly ChangeEvent[]> {
+    return this.index.wanted(events, client);
   }
 
   async handle(event: ChangeEvent): Promise<void> {
