@@ -291,9 +291,10 @@ test('a write of a type no active subscription is on queues no job; the first wr
   const jobsFor = async (id: string) =>
     Number(
       (
-        await server.pool.query<{ n: string }>(`SELECT count(*) AS n FROM pgboss.job WHERE name = 'arogya-event-subscriptions' AND data->>'id' = $1`, [
-          id,
-        ])
+        await server.pool.query<{ n: string }>(
+          `SELECT count(*) AS n FROM pgboss.job WHERE name = 'arogya-event-subscriptions' AND data->>'id' = $1`,
+          [id],
+        )
       ).rows[0].n,
     );
   const before = await server.request('POST', '/Medication', { body: { resourceType: 'Medication', status: 'active' } });
