@@ -67,12 +67,19 @@ export async function screenshot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: path.join(ARTEFACTS, `${name}.png`), fullPage: true });
 }
 
+/** A patient to choose in the server's picker: searched for (name or NHID) first when `search` is given. */
+export interface Pick {
+  search?: string;
+  label: RegExp;
+}
+
 /**
  * Walks the authorization pages until the browser is back at the app: sign in, pick a patient (when the picker
  * shows), allow (unless the consent is remembered).
  */
-export async function signIn(page: Page, user: { username: string; password: string }, pick?: RegExp): Promise<void> {
-  for (let step = 0; step < 6; step++) {
+export async function signIn(page: Page, user: { username: string; password: string }, pick?: Pick): Promise<void> {
+  let searched = false;
+  for (let step = 0; step < 7; step++) {
     await page.waitForURL((u) => u.pathname.startsWith('/auth/') || u.pathname === '/app/', { timeout: 20_000 });
     if (new URL(page.url()).pathname === '/app/') return;
     await page.locator('h1').first().waitFor();
@@ -85,7 +92,15 @@ export async function signIn(page: Page, user: { username: string; password: str
       act = page.getByRole('button', { name: 'Sign in' }).click();
     } else if (/choose a patient/i.test(heading)) {
       if (!pick) throw new Error('the patient picker showed, but the test names no patient');
-      await page.getByLabel(pick).check();
+      if (pick.search && !searched) {
+        searched = true;
+        await page.getByLabel('Search by name or NHID').fill(pick.search);
+        act = page.getByRole('button', { name: 'Search' }).click();
+        await Promise.all([page.waitForEvent('framenavigated'), act]);
+        await page.waitForLoadState('domcontentloaded');
+        continue;
+      }
+      await page.getByLabel(pick.label).check();
       act = page.getByRole('button', { name: 'Continue with this patient' }).click();
     } else if (/allow access/i.test(heading)) {
       act = page.getByRole('button', { name: 'Allow' }).click();
