@@ -17,7 +17,6 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuditAction, AuditDetail, AuditSubtype } from './event';
 import { MAX_PATIENTS, outcomeOfStatus } from './event';
 import type { AuditLog } from './log';
-import { isAuditReader } from './scope';
 import { RequestTrail } from './trail';
 
 declare module 'fastify' {
@@ -179,20 +178,29 @@ export function registerAuditHooks(app: FastifyInstance, log: AuditLog | null, p
   app.decorate('audit', log);
   app.decorateRequest('auditTrail', null);
   if (!log) return;
-  app.addHook('onRequest', async (req) => {
+  // Callback-style hooks: an async one costs each request a promise and a turn of the microtask queue.
+  app.addHook('onRequest', (req, _reply, done) => {
     // (CORS preflights touch no data and decide nothing)
-    if (req.method !== 'OPTIONS' && req.url.startsWith(prefix) && (req.url.length === prefix.length || '/?'.includes(req.url[prefix.length]))) {
-      req.auditTrail = new RequestTrail(() => isAuditReader(req.auth));
+    const url = req.url;
+    if (
+      req.method !== 'OPTIONS' &&
+      url.startsWith(prefix) &&
+      (url.length === prefix.length || url[prefix.length] === '/' || url[prefix.length] === '?')
+    ) {
+      req.auditTrail = new RequestTrail(req);
     }
+    done();
   });
-  app.addHook('onResponse', async (req, reply) => {
+  app.addHook('onResponse', (req, reply, done) => {
     const trail = req.auditTrail;
-    if (!trail) return;
-    try {
-      recordRequest(log, req, reply, trail, prefix);
-    } catch (e) {
-      req.log.warn({ err: { message: (e as Error).message } }, 'audit: the request could not be recorded');
+    if (trail) {
+      try {
+        recordRequest(log, req, reply, trail, prefix);
+      } catch (e) {
+        req.log.warn({ err: { message: (e as Error).message } }, 'audit: the request could not be recorded');
+      }
     }
+    done();
   });
   app.addHook('onClose', async () => log.flush());
 }

@@ -4,8 +4,10 @@
  * a search page. The patients of a resource come from the JSON already in hand (its own id for a Patient, else the
  * Patient references it holds): nothing is read again.
  */
+import type { AuthContext } from '../auth/context';
 import type { CallerAudit } from '../repository/caller';
 import { MAX_ENTITIES, MAX_PATIENTS } from './event';
+import { isAuditReader } from './scope';
 
 /** `"reference":"Patient/123"`, also absolute (`…/fhir/Patient/123`) and versioned (`…/_history/2`). */
 const PATIENT_REFERENCE = /"reference"\s*:\s*"(?:[^"]*\/)?Patient\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^"]*)?"/g;
@@ -18,10 +20,11 @@ export class RequestTrail implements CallerAudit {
   count: number | undefined;
   total: number | undefined;
 
-  constructor(private readonly isAuditReader: () => boolean) {}
+  /** `req`: the request, whose verified token (`auth`) says whether the caller may read the audit log. */
+  constructor(private readonly req: { readonly auth: AuthContext | null }) {}
 
   get auditReader(): boolean {
-    return this.isAuditReader();
+    return isAuditReader(this.req.auth);
   }
 
   patient(id: string): void {
