@@ -1038,12 +1038,22 @@ export class BundlePlan {
     const client = this.connection!;
     const systems = [...new Set(rules.map((r) => r.system))];
     // Release first: a resource giving up an identifier in this plan frees it for another entry of the same plan.
-    await client.query(
-      `DELETE FROM business_claim c USING unnest($1::text[], $2::text[]) AS o(id, rt)
-        WHERE c.resource_id = o.id AND c.resource_type = o.rt AND c.system = ANY($5::text[])
-          AND NOT EXISTS (SELECT 1 FROM unnest($3::text[], $4::text[]) AS k(system, value) WHERE k.system = c.system AND k.value = c.value)`,
-      [owners.map((v) => v.id), owners.map((v) => v.resourceType), claims.map((c) => c.key.rule.system), claims.map((c) => c.key.value), systems],
-    );
+    // A resource created here (no row before) holds no claim yet: nothing to release.
+    const existing = owners.filter((v) => !v.insert);
+    if (existing.length) {
+      await client.query(
+        `DELETE FROM business_claim c USING unnest($1::text[], $2::text[]) AS o(id, rt)
+          WHERE c.resource_id = o.id AND c.resource_type = o.rt AND c.system = ANY($5::text[])
+            AND NOT EXISTS (SELECT 1 FROM unnest($3::text[], $4::text[]) AS k(system, value) WHERE k.system = c.system AND k.value = c.value)`,
+        [
+          existing.map((v) => v.id),
+          existing.map((v) => v.resourceType),
+          claims.map((c) => c.key.rule.system),
+          claims.map((c) => c.key.value),
+          systems,
+        ],
+      );
+    }
     if (claims.length === 0) return;
     // Claims in a stable order (value, system), so two plans claiming the same identifiers cannot deadlock.
     const order = claims
@@ -1054,17 +1064,37 @@ export class BundlePlan {
         return x.value === y.value ? (x.rule.system < y.rule.system ? -1 : 1) : x.value < y.value ? -1 : 1;
       });
     const sorted = order.map((i) => claims[i]);
-    await client.query(
-      `INSERT INTO business_claim (system, value, resource_type, resource_id)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) ON CONFLICT (value, system) DO NOTHING`,
-      [sorted.map((c) => c.key.rule.system), sorted.map((c) => c.key.value), sorted.map((c) => c.v.resourceType), sorted.map((c) => c.v.id)],
-    );
-    const { rows } = await client.query<{ system: string; value: string; resource_type: string; resource_id: string }>(
-      `SELECT c.system, c.value, c.resource_type, c.resource_id
+    type Holder = { system: string; value: string; resource_type: string; resource_id: string };
+    const claimArrays = [
+      sorted.map((c) => c.key.rule.system),
+      sorted.map((c) => c.key.value),
+      sorted.map((c) => c.v.resourceType),
+      sorted.map((c) => c.v.id),
+    ];
+    // One statement claims and reads the holders of the identifiers it could not claim. Its snapshot predates the
+    // INSERT, so it sees a claim held from before (e.g. this resource's own, on an update) but not one a concurrent
+    // writer committed while the INSERT waited for it: such a key, neither claimed nor seen, is read again below.
+    const { rows } = await client.query<Holder>(
+      `WITH ins AS (
+         INSERT INTO business_claim (system, value, resource_type, resource_id)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) ON CONFLICT (value, system) DO NOTHING
+         RETURNING system, value, resource_type, resource_id)
+       SELECT system, value, resource_type, resource_id FROM ins
+       UNION ALL
+       SELECT c.system, c.value, c.resource_type, c.resource_id
          FROM unnest($1::text[], $2::text[]) AS k(system, value) JOIN business_claim c ON c.value = k.value AND c.system = k.system`,
-      [sorted.map((c) => c.key.rule.system), sorted.map((c) => c.key.value)],
+      claimArrays,
     );
     const holders = new Map(rows.map((r) => [`${r.system}|${r.value}`, r]));
+    const unseen = sorted.filter((c) => !holders.has(`${c.key.rule.system}|${c.key.value}`));
+    if (unseen.length) {
+      const again = await client.query<Holder>(
+        `SELECT c.system, c.value, c.resource_type, c.resource_id
+           FROM unnest($1::text[], $2::text[]) AS k(system, value) JOIN business_claim c ON c.value = k.value AND c.system = k.system`,
+        [unseen.map((c) => c.key.rule.system), unseen.map((c) => c.key.value)],
+      );
+      for (const r of again.rows) holders.set(`${r.system}|${r.value}`, r);
+    }
     for (const { w, v, key: k } of claims) {
       const holder = holders.get(`${k.rule.system}|${k.value}`);
       if (!holder || (holder.resource_id === v.id && holder.resource_type === v.resourceType)) continue;

@@ -264,10 +264,12 @@ function buildSql(shape: Shape): string {
       CASE WHEN c.j IS NULL THEN NULL ELSE jsonb_set(c.j, '{meta}',
         coalesce(c.j -> 'meta', '{}'::jsonb)
         || jsonb_build_object('versionId', i.vid::text, 'lastUpdated', ${INSTANT_SQL('ts.t')})) END AS body
-    FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::bool[])
-           WITH ORDINALITY AS i(rt, id, vid, method, content, ins, ord)
-      -- each body is parsed once (OFFSET 0 keeps the planner from inlining the cast into both uses)
-      CROSS JOIN LATERAL (SELECT i.content::jsonb AS j OFFSET 0) c, ts
+    FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $6::bool[]) WITH ORDINALITY AS i(rt, id, vid, method, ins, ord)
+      -- the bodies come as ONE JSON array (its elements the bodies' own text, no escaping), parsed once; a deletion's
+      -- element is null
+      JOIN (SELECT NULLIF(b.j, 'null'::jsonb) AS j, b.ord FROM jsonb_array_elements($5::jsonb) WITH ORDINALITY AS b(j, ord)) c
+        ON c.ord = i.ord
+      CROSS JOIN ts
   ),
   ins_resource AS (
     INSERT INTO resource (id, resource_type, version_id, last_updated, deleted, method, content)
@@ -310,7 +312,7 @@ export function versionWritesStatement(
     writes.map((w) => w.id),
     writes.map((w) => w.versionId),
     writes.map((w) => w.method),
-    writes.map((w) => w.content ?? null),
+    { json: `[${writes.map((w) => w.content ?? 'null').join(',')}]` },
     writes.map((w) => w.insert),
   ];
   const linkOrd: number[] = [];
@@ -330,7 +332,14 @@ export function versionWritesStatement(
   values.push(returnContent);
   const shape = { updates: writes.some((w) => !w.insert), links: linkOrd.length > 0, tables, keyed, dict: dictValues.length > 0 };
   const { name, text } = statementFor(shape);
-  return { name, text, values: values.map((v) => (Array.isArray(v) ? arrayLiteral(v) : v)), dictValues };
+  return { name, text, values: values.map(parameterText), dictValues };
+}
+
+/** A statement parameter as sent: arrays as array literals, `{ json }` as its text. */
+function parameterText(v: unknown): unknown {
+  if (Array.isArray(v)) return arrayLiteral(v);
+  if (v !== null && typeof v === 'object' && 'json' in v) return (v as { json: string }).json;
+  return v;
 }
 
 /**
