@@ -8,19 +8,21 @@
  * exactly like the original (resolves after `ms`, or rejects with `error`; `abort()` resolves it early); it only
  * takes `setTimeout` from a module loaded up front. Every module that imports pg-boss imports this first.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
+import { clearTimeout as clear, setTimeout as timer } from 'node:timers';
 
 type AbortableDelay = Promise<void> & { abort(): void };
 
+/** No AbortController: pg-boss aborts its loop delay whenever a worker is notified, and an abort builds a DOMException. */
 function delay(ms: number, error?: string): AbortableDelay {
-  const ac = new AbortController();
+  let handle: NodeJS.Timeout | undefined;
+  let early: () => void = () => undefined;
   const promise = new Promise<void>((resolve, reject) => {
-    sleep(ms, null, { signal: ac.signal })
-      .then(() => (error ? reject(new Error(error)) : resolve()))
-      .catch(() => resolve());
+    early = resolve;
+    handle = timer(() => (error ? reject(new Error(error)) : resolve()), ms);
   }) as AbortableDelay;
   promise.abort = () => {
-    if (!ac.signal.aborted) ac.abort();
+    clear(handle);
+    early();
   };
   return promise;
 }

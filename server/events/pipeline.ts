@@ -160,32 +160,33 @@ export class EventPipeline {
 
   /** Hands on outbox rows until none is left (or another process holds the rest). */
   private async dispatchAll(): Promise<void> {
-    let handed = 0;
+    let queued = 0;
     for (;;) {
-      const n = await inTransaction(this.opts.pool, (client) => this.dispatchBatch(client));
-      handed += n;
-      if (n < (this.opts.batchSize ?? 500) || !this.started) break;
+      const { rows, jobs } = await inTransaction(this.opts.pool, (client) => this.dispatchBatch(client));
+      queued += jobs;
+      if (rows < (this.opts.batchSize ?? 500) || !this.started) break;
     }
-    if (handed > 0) for (const w of this.workerIds) this.boss.notifyWorker(w);
+    if (queued > 0) for (const w of this.workerIds) this.boss.notifyWorker(w);
   }
 
-  private async dispatchBatch(client: PoolClient): Promise<number> {
+  /** Hands on one batch of outbox rows: how many rows it took and how many jobs it queued. */
+  private async dispatchBatch(client: PoolClient): Promise<{ rows: number; jobs: number }> {
     const { rows } = await client.query<OutboxRow>(
       `DELETE FROM event_outbox WHERE id IN (SELECT id FROM event_outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
        RETURNING id, resource_type, resource_id, version_id, interaction, actor, request_id, recorded`,
       [this.opts.batchSize ?? 500],
     );
-    if (rows.length === 0 || this.opts.consumers.length === 0) return rows.length;
+    if (rows.length === 0 || this.opts.consumers.length === 0) return { rows: rows.length, jobs: 0 };
     const events = rows.sort((a, b) => Number(a.id) - Number(b.id)).map(eventOf);
     const jobs: { name: string; data: ChangeEvent }[] = [];
     for (const c of this.opts.consumers) {
       const wanted = c.wanted ? await c.wanted(events, client) : events;
       for (const data of wanted) jobs.push({ name: queueOf(c.name), data });
     }
-    if (jobs.length === 0) return rows.length;
+    if (jobs.length === 0) return { rows: rows.length, jobs: 0 };
     // The same connection, so the jobs commit with the deletes (pg-boss's `db` option runs its insert on it).
     await this.boss.insert(jobs, { db: { executeSql: (text, values) => client.query(text, values) } });
-    return rows.length;
+    return { rows: rows.length, jobs: jobs.length };
   }
 
   private async deliver(consumer: EventConsumer, job: PgBoss.Job<ChangeEvent>): Promise<void> {
