@@ -149,6 +149,7 @@ export async function buildApp(config: Config, pool: Pool, opts: AppOptions = {}
     afterWrite: [appendToOutbox, recordSubscriptionOwners, ...(events ? [events.wake] : []), ...(opts.afterWrite ?? [])],
     subscriptionAllow: config.subscriptionAllow,
     uniqueIdentifiers: config.uniqueIdentifiers,
+    maxIndexValues: config.maxIndexValues,
   });
   // The HMS workflows react to committed transitions inside the writing transaction (workflows/runner.ts).
   if (config.workflows) repo.engine.afterWrite.push(workflowHook(repo, opts.workflows ?? workflowHandlers(config)));

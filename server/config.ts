@@ -59,6 +59,10 @@ export interface Config {
   maxBundleEntries: number;
   /** Most JSON values (objects, arrays, strings, numbers, …) a request body may hold. */
   maxBodyElements: number;
+  /** Most search index values one resource may have (its contained resources as many again); more → 400. */
+  maxIndexValues: number;
+  /** Longest a batch or transaction may work (ms): beyond, a transaction rolls back (503), a batch answers the rest 503. */
+  requestDeadlineMs: number;
   /** How often each process's event dispatcher looks for committed changes written by other processes (ms). */
   eventPollMs: number;
   /** Retries of a failed event delivery (doubling delays) before it goes to the consumer's dead-letter queue. */
@@ -280,6 +284,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxConnections: intEnv(env, 'AROGYA_MAX_CONNECTIONS', 1024, 1, 1_000_000),
     maxBundleEntries: intEnv(env, 'AROGYA_MAX_BUNDLE_ENTRIES', 10_000, 1, 1_000_000),
     maxBodyElements: intEnv(env, 'AROGYA_MAX_BODY_ELEMENTS', 2_000_000, 100, 100_000_000),
+    // A Patient with 400,000 names (2.8M index rows) held its worker for 13 s extracting them; the largest Synthea
+    // resources have a few hundred.
+    maxIndexValues: intEnv(env, 'AROGYA_MAX_INDEX_VALUES', 100_000, 100, 100_000_000),
+    requestDeadlineMs: intEnv(env, 'AROGYA_REQUEST_DEADLINE_MS', 50_000, 0, 24 * 3600_000),
     // Every walk over a resource (validation, extraction, serialisation) recurses once per level: bounded far
     // below the stack's reach, far above what FHIR needs (a Bundle of Questionnaires nested 40 items deep).
     maxBodyDepth: intEnv(env, 'AROGYA_MAX_BODY_DEPTH', 128, 16, 1000),

@@ -324,6 +324,7 @@ async function importCommand(config: Config, args: string[]): Promise<void> {
       afterWrite: [appendToOutbox, recordSubscriptionOwners],
       subscriptionAllow: config.subscriptionAllow,
       uniqueIdentifiers: config.uniqueIdentifiers,
+      maxIndexValues: config.maxIndexValues,
     });
     const importer = new Importer(new TransactionProcessor(repo), SYSTEM_CALLER, config.baseUrl, { concurrency: parsed.concurrency });
     process.exitCode = await importer.run(parsed.paths);

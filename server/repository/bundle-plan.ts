@@ -39,6 +39,7 @@
 import { newResourceId } from './ids';
 import type { Pool, PoolClient } from '../database/pool';
 import type { Caller } from './caller';
+import type { Deadline } from './deadline';
 import { outsideAccess, requirePermission, SEE, visible, type AccessPermission } from './search/compile/access';
 import { SqlBuilder } from './search/compile/sql';
 import { parseConditionalReference, rewriteLinks } from '../fhir/bundle-links';
@@ -143,6 +144,8 @@ export interface Work {
   error?: OperationOutcomeError;
   /** Batch: collides with an earlier entry of this pass; retried in the next pass. */
   deferred?: boolean;
+  /** A create's or update's resource once validated (step 5a), until its version is planned (5b). */
+  prepared?: JsonObject;
 }
 
 /** An OperationOutcomeError retold for a bundle entry: diagnostics name the entry, expressions point into it. */
@@ -250,6 +253,8 @@ export class BundlePlan {
   private readonly direct: boolean;
   /** The connection of the transaction the plan runs in (set by plan() and execute()). */
   private connection?: PoolClient;
+  /** When the current slice of CPU work began (eachActive). */
+  private sliceStart = performance.now();
 
   /** The entries of this pass, in bundle order, each with its fresh state. */
   readonly works: Work[];
@@ -264,6 +269,8 @@ export class BundlePlan {
     /** Who acts: handed with every written version to the commit point (WriteEngine.commit). */
     readonly caller: Caller,
     private readonly read?: ReadHandler,
+    /** The request's deadline (deadline.ts): checked between slices and steps, and capping each statement. */
+    private readonly deadline?: Deadline,
   ) {
     this.opts = repo.options;
     this.labels = mode === 'single' ? LABELS.single : LABELS.entry;
@@ -293,14 +300,18 @@ export class BundlePlan {
    * (`/healthz` included) for seconds.
    */
   private async eachActive(fn: (w: Work) => void): Promise<void> {
-    let sliceStart = performance.now();
     for (const w of this.active()) {
+      if (performance.now() - this.sliceStart > SLICE_MS) await this.yield();
       this.guard(w, () => fn(w));
-      if (performance.now() - sliceStart > SLICE_MS) {
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        sliceStart = performance.now();
-      }
     }
+    if (performance.now() - this.sliceStart > SLICE_MS) await this.yield();
+  }
+
+  /** Lets other requests have the event loop (the slice's clock runs across steps), and checks the deadline. */
+  private async yield(): Promise<void> {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    this.sliceStart = performance.now();
+    this.deadline?.check();
   }
 
   private guard(w: Work, fn: () => void): void {
@@ -313,6 +324,11 @@ export class BundlePlan {
 
   /** Every step, inside the transaction of `client`. */
   async run(client: PoolClient): Promise<void> {
+    if (this.deadline) {
+      this.deadline.check();
+      // every statement of the transaction ends by the deadline (a cancelled one rolls the whole of it back)
+      await client.query(`SET LOCAL statement_timeout = ${this.deadline.statementTimeout()}`);
+    }
     await this.plan(client);
     await this.execute(client);
   }
@@ -336,16 +352,23 @@ export class BundlePlan {
     await this.lock();
     await this.resolve();
     this.identify();
+    await this.eachActive((w) => this.validate(w));
     await this.eachActive((w) => this.prepare(w));
   }
 
   /** Steps 6–9, inside the transaction of `client`. */
   async execute(client: PoolClient): Promise<void> {
     this.connection = client;
+    const step = (): void => this.deadline?.check();
+    step();
     await this.current();
+    step();
     await this.integrity();
+    step();
     await this.claim();
+    step();
     await this.write();
+    step();
     await this.reads();
   }
 
@@ -678,13 +701,22 @@ export class BundlePlan {
     return out;
   }
 
-  /** Rewrites, validates and plans the resource of a create or update (patches wait for the current version). */
-  private prepare(w: Work): void {
+  /** Step 5a: links rewritten, then validated and normalised (a step of its own: a huge resource yields after it). */
+  private validate(w: Work): void {
     const r = w.req;
     if ((r.op !== 'create' && r.op !== 'update') || w.aliasOf) return;
     const resource = this.rewrite(w, r.resource!);
     const prepared = this.repo.prepare(resource, r.type, w.id!, this.caller);
     w.warnings = prepared.warnings;
+    w.prepared = prepared.resource;
+  }
+
+  /** Step 5b: plans the validated resource's version (patches wait for the current version). */
+  private prepare(w: Work): void {
+    const r = w.req;
+    if ((r.op !== 'create' && r.op !== 'update') || w.aliasOf) return;
+    const prepared = { resource: w.prepared! };
+    w.prepared = undefined;
     if (w.effect === 'existing') return; // validated like a REST conditional create, but not written
     if (r.op === 'create') this.guardStockItem(undefined, prepared.resource, w);
     // A conditional update that creates without a client id is recorded as a create, as over REST.

@@ -45,6 +45,8 @@ export interface RepositoryOptions extends ReadOptions {
   subscriptionAllow?: AllowList;
   /** Identifiers that name one resource only, claimed on write (fhir/registries.ts); none by default. */
   uniqueIdentifiers?: readonly UniqueIdentifierRule[];
+  /** Most search index values a written resource may have (AROGYA_MAX_INDEX_VALUES); no limit when unset. */
+  maxIndexValues?: number;
 }
 
 const NOT_A_RESOURCE = 'The body must be a JSON object (a FHIR resource)';
@@ -208,11 +210,12 @@ export class Repository extends Reads implements WritePlanner {
     if (content?.includes('\\ud') && LONE_SURROGATE_ESCAPE.test(content)) {
       throw badRequest('The resource contains an unpaired UTF-16 surrogate (a lone \\uD800–\\uDFFF escape), which is not a character');
     }
+    const extract = { timeZone: this.options.timeZone, baseUrl: this.options.baseUrl, maxIndexValues: this.options.maxIndexValues };
     return {
       ...v,
       content,
-      index: resource ? extractIndexRows(resource, { timeZone: this.options.timeZone, baseUrl: this.options.baseUrl }) : {},
-      contained: resource ? extractContainedIndexRows(resource, { timeZone: this.options.timeZone, baseUrl: this.options.baseUrl }) : undefined,
+      index: resource ? extractIndexRows(resource, extract) : {},
+      contained: resource ? extractContainedIndexRows(resource, extract) : undefined,
       links: links ?? (resource ? collectReferences(resource, this.options.baseUrl).local : []),
     };
   }

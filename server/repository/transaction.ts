@@ -15,12 +15,13 @@
  * The result is one EntryResult per entry, in bundle order; the REST layer (rest/batch-transaction.ts) and the
  * import CLI turn them into a response Bundle or a summary.
  */
-import { databaseFailureOutcome } from '../database/errors';
+import { databaseFailure, databaseFailureOutcome } from '../database/errors';
 import { isParseError, parseBundleRequest, type EntryParseError, type EntryRequest } from '../fhir/bundle-request';
 import type { JsonValue } from '../fhir/json';
 import { OperationOutcomeError, issue, type Issue } from '../fhir/outcome';
 import { entryError, type BundlePlan, type EntryResult, type PreferReturn, type ReadRequest, type Work } from './bundle-plan';
 import type { Caller } from './caller';
+import { DeadlineExceeded, type Deadline } from './deadline';
 import type { Reads } from './reads';
 import type { Repository } from './repository';
 import { ATTEMPTS } from './write-engine';
@@ -40,6 +41,18 @@ export interface ProcessOptions {
   read?: EntryReader;
   /** Batch: called after each pass with the number of entries answered so far (progress bars). */
   progress?: (answered: number) => void;
+  /**
+   * The request's deadline (deadline.ts; none for the import CLI): a transaction that runs into it rolls back and
+   * throws DeadlineExceeded (503); a batch answers each entry it had not finished with a 503 OperationOutcome.
+   */
+  deadline?: Deadline;
+}
+
+const NOT_PROCESSED = 'The entry was not processed (nothing of it was written)';
+
+/** Whether `e` is the deadline's doing: its own check, or a statement it cut short. */
+function stoppedBy(deadline: Deadline | undefined, e: unknown): deadline is Deadline {
+  return deadline !== undefined && (e instanceof DeadlineExceeded || (deadline.passed && databaseFailure(e) === 'timeout'));
 }
 
 /** Entries per batch pass (and so per PostgreSQL transaction): bounds statement size and advisory locks held. */
@@ -60,6 +73,7 @@ const REASONS: Record<number, string> = {
   412: 'Precondition Failed',
   422: 'Unprocessable Entity',
   500: 'Internal Server Error',
+  503: 'Service Unavailable',
 };
 
 export function statusText(status: number): string {
@@ -136,10 +150,17 @@ export class TransactionProcessor {
     if (bad) throw entryError(bad, bad.error);
     const prefer = opts.prefer ?? 'minimal';
     const read = opts.read;
-    const plan = await this.repo.engine.transact(caller, entries as EntryRequest[], 'transaction', prefer, {
-      read: read && ((client, r) => read(this.repo.within(client), r)), // on the transaction's connection
-    });
-    return plan.works.map((w) => resultOf(w, prefer));
+    const deadline = opts.deadline;
+    try {
+      const plan = await this.repo.engine.transact(caller, entries as EntryRequest[], 'transaction', prefer, {
+        read: read && ((client, r) => read(this.repo.within(client), r)), // on the transaction's connection
+        deadline,
+      });
+      return plan.works.map((w) => resultOf(w, prefer));
+    } catch (e) {
+      if (stoppedBy(deadline, e)) throw new DeadlineExceeded(deadline.limitMs, 'The transaction was rolled back: nothing of it was written');
+      throw e;
+    }
   }
 
   /** Each entry on its own: failures are reported per entry, never for the batch. */
@@ -156,14 +177,29 @@ export class TransactionProcessor {
     // Entries redone alone after their pass failed as a whole.
     const alone = new Set<EntryRequest>();
     let pending = writes;
+    const deadline = opts.deadline;
+    /** Every entry not answered yet gets the deadline's 503 (none of them was written: their passes rolled back). */
+    const stop = (d: Deadline): void => {
+      const err = new DeadlineExceeded(d.limitMs, NOT_PROCESSED);
+      for (const r of [...pending, ...reads]) if (!results[r.index]) results[r.index] = errorResult(entryError(r, err));
+      pending = [];
+    };
     while (pending.length) {
+      if (deadline?.passed) {
+        stop(deadline);
+        break;
+      }
       const pass = alone.has(pending[0]) ? [pending[0]] : pending.slice(0, PASS_SIZE).filter((r) => !alone.has(r));
       const inPass = new Set(pass);
       const rest = pending.filter((r) => !inPass.has(r));
       let plan: BundlePlan | undefined;
       try {
-        plan = await this.repo.engine.transact(caller, pass, 'batch', prefer, { attempts: pass.length === 1 ? ATTEMPTS : 1 });
+        plan = await this.repo.engine.transact(caller, pass, 'batch', prefer, { attempts: pass.length === 1 ? ATTEMPTS : 1, deadline });
       } catch (e) {
+        if (stoppedBy(deadline, e)) {
+          stop(deadline);
+          break;
+        }
         if (pass.length > 1) {
           for (const r of pass) alone.add(r);
           pending = [...pass, ...rest];
@@ -188,7 +224,11 @@ export class TransactionProcessor {
       pending = [...deferred, ...rest];
       opts.progress?.(entries.length - pending.length - reads.length);
     }
-    for (const r of reads) results[r.index] = await this.readAlone(r, opts);
+    for (const r of reads) {
+      if (results[r.index]) continue;
+      if (deadline?.passed) results[r.index] = errorResult(entryError(r, new DeadlineExceeded(deadline.limitMs, NOT_PROCESSED)));
+      else results[r.index] = await this.readAlone(r, opts);
+    }
     return results;
   }
 

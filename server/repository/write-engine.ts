@@ -20,6 +20,7 @@ import type { Pool, PoolClient } from '../database/pool';
 import { inTransaction } from '../database/pool';
 import { BundlePlan, type PlanMode, type PlanRequest, type PreferReturn, type ReadHandler, type Work } from './bundle-plan';
 import { SYSTEM_CALLER, type Caller } from './caller';
+import type { Deadline } from './deadline';
 import { WriteCoalescer } from './coalesce';
 import type { Commit, CommitOptions, StoredVersion, WritePlanner } from './versions';
 
@@ -94,13 +95,13 @@ export class WriteEngine {
     requests: PlanRequest[],
     mode: PlanMode,
     prefer: PreferReturn,
-    opts: { read?: ReadHandler; attempts?: number } = {},
+    opts: { read?: ReadHandler; attempts?: number; deadline?: Deadline } = {},
   ): Promise<BundlePlan> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await inTransaction(this.pool, (client) => this.within(client, caller, requests, mode, prefer, opts.read));
+        return await inTransaction(this.pool, (client) => this.within(client, caller, requests, mode, prefer, opts.read, opts.deadline));
       } catch (e) {
-        if (attempt < (opts.attempts ?? ATTEMPTS) && isRetryable(e)) continue;
+        if (attempt < (opts.attempts ?? ATTEMPTS) && isRetryable(e) && !opts.deadline?.passed) continue;
         throw e;
       }
     }
@@ -114,8 +115,9 @@ export class WriteEngine {
     mode: PlanMode,
     prefer: PreferReturn,
     read?: ReadHandler,
+    deadline?: Deadline,
   ): Promise<BundlePlan> {
-    const plan = new BundlePlan(this.repo, this.commitPoint, requests, mode, prefer, caller, read);
+    const plan = new BundlePlan(this.repo, this.commitPoint, requests, mode, prefer, caller, read, deadline);
     await plan.run(client);
     return plan;
   }

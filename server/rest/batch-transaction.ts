@@ -12,6 +12,10 @@
  * Prefer (http.html#ops) applies to each entry: without it entries carry no resource (return=minimal — the client
  * sent the resources); `return=representation` adds each resource as stored, `return=OperationOutcome` an outcome.
  * A failed transaction answers with the failing entry's status and an OperationOutcome naming the entry.
+ *
+ * The request's deadline (AROGYA_REQUEST_DEADLINE_MS, repository/deadline.ts) bounds the work: a transaction that
+ * runs into it rolls back and answers 503 with Retry-After; a batch answers its finished entries as usual and every
+ * entry it had not finished with `503` and an OperationOutcome (its writes rolled back with its pass).
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { isResourceType, r4Model } from '../fhir/definitions';
@@ -19,6 +23,7 @@ import { isJsonObject } from '../fhir/json';
 import { OperationOutcomeError, badRequest, issue, notFound, notSupported } from '../fhir/outcome';
 import { relativeUrl } from '../fhir/bundle-request';
 import type { Caller } from '../repository/caller';
+import { Deadline } from '../repository/deadline';
 import type { Reads } from '../repository/reads';
 import type { StoredVersion } from '../repository/versions';
 import { parseTypes } from '../fhir/search/controls';
@@ -26,7 +31,7 @@ import { TransactionProcessor, statusText, type EntryResult, type ReadRequest } 
 import { callerOf } from './caller';
 import type { RestContext } from './context';
 import { bundleText, type BundleEntry } from './bundle';
-import { resourceBody } from './body';
+import { writtenBody } from './body';
 import { etag, sendBundle } from './http';
 import { historyBundle } from './history';
 import { readResource } from './read';
@@ -85,7 +90,7 @@ async function readEntry(ctx: RestContext, caller: Caller, lenient: boolean, rea
 }
 
 export async function batchOrTransaction(ctx: RestContext, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-  const body = resourceBody(req);
+  const body = await writtenBody(req);
   const count = isJsonObject(body) && Array.isArray(body.entry) ? body.entry.length : 0;
   if (count > ctx.config.maxBundleEntries) {
     throw new OperationOutcomeError(400, [
@@ -102,7 +107,13 @@ export async function batchOrTransaction(ctx: RestContext, req: FastifyRequest, 
   const lenient = req.fhir.prefer.lenient;
   // Bundles default to return=minimal: the client sent the resources (module docstring).
   const prefer = req.fhir.prefer.return ?? 'minimal';
-  const { type, results } = await processor.process(caller, body, { prefer, read: (reads, r) => readEntry(ctx, caller, lenient, reads, r) });
+  // The deadline counts from the request's arrival (reading and parsing the body included).
+  const deadline = Deadline.after(ctx.config.requestDeadlineMs, ctx.config.statementTimeoutMs, Date.now() - reply.elapsedTime);
+  const { type, results } = await processor.process(caller, body, {
+    prefer,
+    read: (reads, r) => readEntry(ctx, caller, lenient, reads, r),
+    deadline,
+  });
   const base = ctx.config.baseUrl;
   const entries: BundleEntry[] = results.map((r) => {
     const e: BundleEntry = { response: { status: r.status } };

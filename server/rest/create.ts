@@ -4,13 +4,13 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { RestContext } from './context';
-import { resourceBody } from './body';
+import { writtenBody } from './body';
 import { callerOf } from './caller';
 import { sendWriteResult, versionHeaders } from './http';
 
 export async function create(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, type: string): Promise<FastifyReply> {
   const ifNoneExist = req.headers['if-none-exist'];
-  const result = await ctx.repo.create(callerOf(req), resourceBody(req), type, {
+  const result = await ctx.repo.create(callerOf(req), await writtenBody(req), type, {
     ifNoneExist: typeof ifNoneExist === 'string' ? ifNoneExist : undefined,
   });
   versionHeaders(reply, result);

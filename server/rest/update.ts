@@ -6,7 +6,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { RestContext } from './context';
 import type { WriteResult } from '../repository/repository';
-import { resourceBody } from './body';
+import { writtenBody } from './body';
 import { callerOf } from './caller';
 import { sendWriteResult, versionHeaders } from './http';
 
@@ -23,7 +23,7 @@ function respond(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, typ
 }
 
 export async function update(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, type: string, id: string): Promise<FastifyReply> {
-  const result = await ctx.repo.update(callerOf(req), type, id, resourceBody(req), { ifMatch: ifMatch(req) });
+  const result = await ctx.repo.update(callerOf(req), type, id, await writtenBody(req), { ifMatch: ifMatch(req) });
   return respond(ctx, req, reply, type, result);
 }
 
@@ -34,6 +34,6 @@ export async function conditionalUpdate(
   type: string,
   criteria: string,
 ): Promise<FastifyReply> {
-  const result = await ctx.repo.conditionalUpdate(callerOf(req), type, criteria, resourceBody(req), { ifMatch: ifMatch(req) });
+  const result = await ctx.repo.conditionalUpdate(callerOf(req), type, criteria, await writtenBody(req), { ifMatch: ifMatch(req) });
   return respond(ctx, req, reply, type, result);
 }

@@ -20,7 +20,7 @@
  * parameter, the row holding the lowest and highest value: sorting walks the value index through them.
  */
 import { parseDateRange } from '../datetime';
-import { badRequest } from '../outcome';
+import { OperationOutcomeError, badRequest, issue } from '../outcome';
 import { isResourceType } from '../definitions';
 import { isJsonObject, isLosslessNumber, numberValue, type JsonObject, type JsonValue, type LosslessNumber } from '../json';
 import { parseRelativeReference } from '../references';
@@ -50,6 +50,39 @@ export interface ExtractOptions {
   baseUrl?: string;
   /** The container's contained resources, local id → resource type (set by the extraction itself). */
   containedTypes?: Map<string, string>;
+  /**
+   * Most index rows one resource may have (its contained resources together have as many again): beyond, the
+   * write is refused (400 too-costly) before the work and the statement grow with it. Unset: no limit (reindex).
+   */
+  maxIndexValues?: number;
+}
+
+/** What is left of a resource's index rows (ExtractOptions.maxIndexValues). */
+interface Budget {
+  left: number;
+  limit: number;
+  /** Whose rows, with its verb: "The Patient has" */
+  whose: string;
+}
+
+const UNLIMITED = (): Budget => ({ left: Number.POSITIVE_INFINITY, limit: Number.POSITIVE_INFINITY, whose: '' });
+
+function budgetOf(whose: string, options: ExtractOptions): Budget {
+  const limit = options.maxIndexValues;
+  return limit === undefined ? UNLIMITED() : { left: limit, limit, whose };
+}
+
+/** One more row, or the 400 naming the limit (every row costs time to extract, memory and statement size). */
+function spend(budget: Budget, rows = 1): void {
+  budget.left -= rows;
+  if (budget.left >= 0) return;
+  throw new OperationOutcomeError(400, [
+    issue(
+      'error',
+      'too-costly',
+      `${budget.whose} more than ${budget.limit} search index values (names, codes, references, …), the server's limit for one resource (AROGYA_MAX_INDEX_VALUES); split its content over several resources`,
+    ),
+  ]);
 }
 
 const DEFAULTS: ExtractOptions = { timeZone: 'UTC' };
@@ -69,6 +102,7 @@ interface Sink {
   text: Row[];
   geo: Row[];
   seen: Set<string>;
+  budget: Budget;
 }
 
 /**
@@ -88,7 +122,7 @@ function oversized(row: Row): string | undefined {
 }
 
 /** Adds a row once (values of one resource often repeat: the same code in several places). */
-function add(sink: Sink, table: keyof Omit<Sink, 'seen'>, row: Row): void {
+function add(sink: Sink, table: keyof Omit<Sink, 'seen' | 'budget'>, row: Row): void {
   if (table !== 'string' && table !== 'text') {
     const big = oversized(row);
     if (big !== undefined) {
@@ -101,6 +135,7 @@ function add(sink: Sink, table: keyof Omit<Sink, 'seen'>, row: Row): void {
   }
   const key = `${table}\u0000${row.join('\u0000')}`;
   if (sink.seen.has(key)) return;
+  spend(sink.budget);
   sink.seen.add(key);
   sink[table].push(row);
 }
@@ -549,7 +584,7 @@ function allStrings(node: JsonValue, out: string[], depth = 0): void {
   }
 }
 
-function emptySink(): Sink {
+function emptySink(budget: Budget = UNLIMITED()): Sink {
   return {
     token: [],
     string: [],
@@ -563,6 +598,7 @@ function emptySink(): Sink {
     codeDate: [],
     geo: [],
     seen: new Set(),
+    budget,
   };
 }
 
@@ -605,6 +641,8 @@ export function extractContainedIndexRows(resource: JsonObject, options: Partial
   if (!Array.isArray(contained) || contained.length === 0) return [];
   // a contained resource may refer to another one of the same container (#localId)
   const opts = { ...DEFAULTS, ...options, containedTypes: containedTypesOf(resource) };
+  // the contained resources share one budget: as many rows together as their container may have
+  const budget = budgetOf(`The ${String(resource.resourceType)}'s contained resources have`, opts);
   const out: ContainedIndexRows[] = [];
   const seen = new Set<string>();
   for (const c of contained) {
@@ -619,7 +657,7 @@ export function extractContainedIndexRows(resource: JsonObject, options: Partial
       builtIn = plan.filter((ex) => !ex.param.custom);
       builtInPlans.set(plan, builtIn);
     }
-    const index = extractWith(c, builtIn, opts, true);
+    const index = extractWith(c, builtIn, opts, true, budget);
     index.search_token.push(['_id', null, c.id]);
     out.push({ key, index });
   }
@@ -665,12 +703,18 @@ export function derivedParamCodes(code: string): string[] {
   return [code, `${code}:text`, `${code}:of-type`, `${code}:identifier`];
 }
 
-function extractWith(resource: JsonObject, plan: Extractor[], options: ExtractOptions, withText: boolean): IndexRows {
+function extractWith(
+  resource: JsonObject,
+  plan: Extractor[],
+  options: ExtractOptions,
+  withText: boolean,
+  budget = budgetOf(`The ${String(resource.resourceType)} has`, options),
+): IndexRows {
   // a write refuses a value too long to index; a custom parameter's reindex (no full text) leaves it out
   tooLong = withText ? 'refuse' : 'skip';
   const own = options.containedTypes ? undefined : containedTypesOf(resource);
   const opts = own ? { ...options, containedTypes: own } : options;
-  const sink = emptySink();
+  const sink = emptySink(budget);
   for (const ex of plan) {
     const p = ex.param;
     const code = p.code;
@@ -795,6 +839,7 @@ function codeDateRows(sink: Sink): void {
   if (dates.length === 0) return;
   for (const t of sink.token) {
     if (t[0] !== 'code' || t[2] === null) continue;
+    spend(sink.budget, dates.length);
     for (const d of dates) sink.codeDate.push([CODE_DATE_PARAM, t[1], t[2], d[1], d[2]]);
   }
 }
