@@ -463,3 +463,44 @@ test('cancelling a visit whose bill is paid leaves the paid invoice and its item
   expect(after.status).toBe('balanced');
   expect((await chargeItems(id)).map((i) => i.status)).toEqual(['billed', 'billed']);
 });
+
+test('a visit concluded after the fact is billed when it is concluded (date now, §5.1 A4); a dated correction by If-Match PUT sets nothing off', async () => {
+  // the visit ended three days ago; the doctor records its conclusion only now
+  const ended = new Date(Date.now() - 3 * 86_400_000);
+  const period = { start: new Date(ended.getTime() - 20 * 60_000).toISOString(), end: ended.toISOString() };
+  const id = await visit(city, { period: { start: period.start } });
+  await create(server, dispense(id, patientId, paracetamol, 10, city));
+  const before = Date.now();
+  await conclude(id, city, { period });
+  const after = Date.now();
+  const issuedNow = (when: unknown) => Date.parse(String(when)) >= before - 1000 && Date.parse(String(when)) <= after + 1000;
+  const [invoice, ...more] = await invoicesOf(server, id);
+  expect(more).toEqual([]);
+  expect({ date: invoice.date, now: issuedNow(invoice.date) }).toEqual({ date: invoice.date, now: true });
+  expect(billNumberOf(invoice)).toMatch(new RegExp(`^IN2910000123/${new Date(before).getUTCFullYear()}/\\d{6}$`));
+  const items = await chargeItems(id);
+  expect(items.map((i) => issuedNow(i.enteredDate))).toEqual([true, true]);
+  // the consultation's occurrence is the visit itself
+  expect(items.find((i) => itemKey(i).startsWith('consult:'))?.occurrencePeriod).toEqual(period);
+
+  // a records clerk (here: what `arogya seed-demo` does for its past visits) dates the bill at the visit's end
+  const corrected = await server.request('PUT', `/Invoice/${invoice.id}`, {
+    body: { ...invoice, date: period.end, note: [{ text: 'dated at the end of the visit' }] },
+    headers: { 'if-match': `W/"${(invoice.meta as Json).versionId}"` },
+  });
+  expect(corrected.status).toBe(200);
+  const stale = await server.request('PUT', `/Invoice/${invoice.id}`, {
+    body: { ...invoice, date: period.start },
+    headers: { 'if-match': `W/"${(invoice.meta as Json).versionId}"` },
+  });
+  expect(stale.status).toBe(412);
+  const [stored, ...none] = await invoicesOf(server, id);
+  expect(none).toEqual([]);
+  expect([stored.date, stored.status, billNumberOf(stored), stored.totalGross]).toEqual([
+    period.end,
+    'issued',
+    billNumberOf(invoice),
+    invoice.totalGross,
+  ]);
+  expect((await chargeItems(id)).map((i) => i.status)).toEqual(['billed', 'billed']);
+});
