@@ -3,7 +3,7 @@
  * seeded), ids and national identifiers are unique, every reference points into the network, and the shape the
  * issue asks for (3 hospitals, 10 doctors, 200 patients, visits today and before).
  */
-import { type Json, demoNetwork } from './demo-data';
+import { type Json, dayIn, demoNetwork } from './demo-data';
 
 const DAY = new Date('2026-12-05T06:00:00Z');
 
@@ -59,4 +59,23 @@ test('visits: most concluded, some open today, handover only for concluded ones 
     expect(v.resources.filter((r) => r.resourceType === 'MedicationRequest').length).toBeGreaterThan(0);
   }
   expect(visits.filter((v) => v.resources.some((r) => r.resourceType === 'DiagnosticReport')).length).toBeGreaterThan(30);
+});
+
+test("today is the calendar date in the server's zone (AROGYA_TIMEZONE): late evening UTC is already tomorrow in India", () => {
+  const evening = new Date('2026-12-05T20:00:00Z'); // 01:30 on 6 December in India
+  expect(dayIn(evening, 'UTC')).toBe('2026-12-05');
+  expect(dayIn(evening, 'Asia/Kolkata')).toBe('2026-12-06');
+  const todays = (zone: string) =>
+    demoNetwork(evening, zone)
+      .visits.filter((v) => v.daysAgo === 0)
+      .map((v) => (v.resources[0].period.start as string).slice(0, 10));
+  expect(new Set(todays('UTC'))).toEqual(new Set(['2026-12-05']));
+  expect(new Set(todays('Asia/Kolkata'))).toEqual(new Set(['2026-12-06']));
+  // the default zone is UTC; the day is counted in dates across a DST change (New York, 1 November 2026)
+  expect(demoNetwork(evening)).toEqual(demoNetwork(evening, 'UTC'));
+  const nov = demoNetwork(new Date('2026-11-03T12:00:00Z'), 'America/New_York').visits;
+  for (const v of nov) {
+    const start = v.resources[0].period.start as string;
+    expect(Date.parse(`${start.slice(0, 10)}T00:00:00Z`)).toBe(Date.parse('2026-11-03T00:00:00Z') - v.daysAgo * 86_400_000);
+  }
 });

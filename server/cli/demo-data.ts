@@ -4,7 +4,9 @@
  * doctor and per hospital, medicines with CGST/SGST 6 % and MRP, lab tests by LOINC code), 10 doctors (HPR ids)
  * with their PractitionerRoles, 200 patients with NHIDs and their OPD visits (Conditions, prescriptions, lab
  * reports and vital signs). Pure: no I/O. Everything is drawn from a PRNG with a fixed seed, so the same `today`
- * gives the same network; dates are relative to `today` (so some visits are today's).
+ * gives the same network; dates are relative to `today`, its calendar date in the server's zone (AROGYA_TIMEZONE,
+ * as the search reads `date=` and the app's dashboard its "today"), so some visits are today's. Clock times are the
+ * hospitals' own, India Standard Time (+05:30).
  */
 
 // biome-ignore lint/suspicious/noExplicitAny: demo resources are built as loose JSON literals and read back field by field
@@ -817,7 +819,15 @@ export interface VisitSpec {
 
 export const visitId = (n: number): string => `demo-enc-${String(n).padStart(4, '0')}`;
 
-const isoDay = (today: Date, daysAgo: number): string => new Date(today.getTime() - daysAgo * 86_400_000).toISOString().slice(0, 10);
+/** The calendar date (YYYY-MM-DD) of `when` in `timeZone`. */
+export function dayIn(when: Date, timeZone: string): string {
+  const parts = new Intl.DateTimeFormat('en-US', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).formatToParts(when);
+  const part = (type: string) => parts.find((x) => x.type === type)?.value ?? '';
+  return `${part('year')}-${part('month')}-${part('day')}`;
+}
+/** `daysAgo` calendar days before `today` (YYYY-MM-DD): counted on dates, so a DST change never skips or repeats one. */
+const isoDay = (today: string, daysAgo: number): string =>
+  new Date(Date.parse(`${today}T00:00:00Z`) - daysAgo * 86_400_000).toISOString().slice(0, 10);
 const at = (day: string, minutes: number): string =>
   `${day}T${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}:00+05:30`;
 
@@ -829,7 +839,7 @@ const OBS_CATEGORY = (code: 'vital-signs' | 'laboratory', display: string): Json
   { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code, display }] },
 ];
 
-function visits(draw: Draw, pts: PatientSpec[], today: Date): VisitSpec[] {
+function visits(draw: Draw, pts: PatientSpec[], today: string): VisitSpec[] {
   const out: VisitSpec[] = [];
   let n = 0;
   for (const p of pts) {
@@ -1078,8 +1088,11 @@ export interface DemoNetwork {
   visits: VisitSpec[];
 }
 
-/** The demo network for `today` (UTC date); the same date gives the same network. */
-export function demoNetwork(today: Date, seed = 13_2026): DemoNetwork {
+/**
+ * The demo network for `today`'s calendar date in `timeZone` (the server's AROGYA_TIMEZONE; default UTC); the same
+ * date gives the same network.
+ */
+export function demoNetwork(today: Date, timeZone = 'UTC', seed = 13_2026): DemoNetwork {
   const draw = new Draw(prng(seed));
   const places = [chain(), ...HOSPITALS.flatMap((h) => [hospital(h), dispensary(h)])];
   const products = [
@@ -1109,5 +1122,5 @@ export function demoNetwork(today: Date, seed = 13_2026): DemoNetwork {
     ]),
   ]);
   const pts = patients(draw);
-  return { reference: [places, products, people, pts.map((p) => p.resource)], patients: pts, visits: visits(draw, pts, today) };
+  return { reference: [places, products, people, pts.map((p) => p.resource)], patients: pts, visits: visits(draw, pts, dayIn(today, timeZone)) };
 }

@@ -8,9 +8,15 @@
  * (PUT MedicationDispense `completed`) takes them off the shelf. Writes by the system caller (`arogya import`) set
  * no workflow off, which would leave a demo without bills.
  *
+ * Bills of past visits: the workflow dates a bill when it issues it (Invoice.date and ChargeItem.enteredDate are
+ * "now", HMS-DOMAIN.md §5.1 A2/A4), and the seed concludes two months of visits in one sitting. In the demo's story
+ * each of those visits was billed when it ended, so the seed then corrects the dates of a visit's bill to the
+ * visit's end (`dateBillAtVisitEnd`), as a client would correct a record: a PUT with If-Match, and a note on each
+ * corrected resource saying when it was really issued. The workflow itself never backdates.
+ *
  * Idempotent: every resource has a fixed id; a resource that exists is never written again (a visit is written in
- * one transaction, its conclusion and handover only when the stored visit has not reached them), users and the app
- * are created when missing. A second run writes no new version.
+ * one transaction, its conclusion, bill dates and handover only when the stored visit has not reached them), users
+ * and the app are created when missing. A second run writes no new version.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -21,7 +27,7 @@ import { authBaseOf, type Config } from '../config';
 import type { Pool } from '../database/pool';
 import { recordSubscriptionOwners } from '../events/subscriptions/owner';
 import { appendToOutbox } from '../events/outbox';
-import { type JsonObject, parseStoredJson } from '../fhir/json';
+import { type JsonObject, type JsonValue, parseStoredJson } from '../fhir/json';
 import { OperationOutcomeError } from '../fhir/outcome';
 import { loadProfileSet } from '../profiles-load';
 import { type Caller, SYSTEM_CALLER } from '../repository/caller';
@@ -88,7 +94,7 @@ export async function seedDemo(opts: SeedOptions): Promise<SeedSummary> {
   });
   if (config.workflows) repo.engine.afterWrite.push(workflowHook(repo, workflowHandlers(config)));
   const tx = new TransactionProcessor(repo);
-  const network = demoNetwork(opts.today ?? new Date());
+  const network = demoNetwork(opts.today ?? new Date(), config.timeZone);
   const summary: SeedSummary = {
     written: 0,
     present: 0,
@@ -157,6 +163,7 @@ export async function seedDemo(opts: SeedOptions): Promise<SeedSummary> {
       summary.written++;
     }
     if (visit.concluded) summary.concluded++;
+    if (visit.concluded && config.workflows) await dateBillAtVisitEnd(visit.id, visit.concluded.period.end as string);
     if (visit.handedOver && config.workflows) {
       // The pharmacist hands the medicines over: dispenses still in preparation become completed.
       const dispenses = await search(repo, 'MedicationDispense', { context: `Encounter/${visit.id}`, status: 'preparation' });
@@ -167,6 +174,36 @@ export async function seedDemo(opts: SeedOptions): Promise<SeedSummary> {
       }
       summary.handedOver++;
     }
+  }
+
+  /**
+   * A visit that ended before now was concluded after the fact: its invoices (every one on the visit's Account) and
+   * ChargeItems dated later than the visit's end are dated at its end, in one transaction of If-Match PUTs, each with
+   * a note. A visit still to end (today's queue, later today) keeps the date of its bill.
+   */
+  async function dateBillAtVisitEnd(visitId: string, end: string): Promise<void> {
+    const ended = Date.parse(end);
+    if (!(ended < Date.now())) return;
+    const later = (when: unknown) => typeof when === 'string' && Date.parse(when) > ended;
+    const invoices = (await search(repo, 'Invoice', { 'account:Account.identifier': `${SID}/encounter-account|${visitId}` })).filter((i) =>
+      later(i.date),
+    );
+    if (invoices.length === 0) return;
+    const items = (await search(repo, 'ChargeItem', { context: `Encounter/${visitId}` })).filter((c) => later(c.enteredDate));
+    const corrected: JsonObject[] = [
+      ...invoices.map((i) => ({ ...i, date: end, note: [...asList(i.note), correctionNote(i.date as string)] })),
+      ...items.map((c) => ({ ...c, enteredDate: end, note: [...asList(c.note), correctionNote(c.enteredDate as string)] })),
+    ];
+    await tx.process(SEED_CALLER, {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: corrected.map((r) => ({
+        fullUrl: `${config.baseUrl}/${r.resourceType}/${r.id}`,
+        resource: r,
+        request: { method: 'PUT', url: `${r.resourceType}/${r.id}`, ifMatch: `W/"${(r.meta as JsonObject).versionId}"` },
+      })),
+    });
+    summary.written += corrected.length;
   }
 
   /** A visit's first write: all its resources in one transaction (so "the Encounter exists" means "all of it"). */
@@ -188,6 +225,12 @@ export async function seedDemo(opts: SeedOptions): Promise<SeedSummary> {
 }
 
 const startOf = (v: VisitSpec): string => (v.resources[0].period.start as string) ?? '';
+const SID = 'https://arogya.dev/fhir/sid';
+const asList = (v: JsonValue | undefined): JsonValue[] => (Array.isArray(v) ? v : []);
+const correctionNote = (issued: string): JsonObject => ({
+  text: `Demo history: dated at the end of the visit, when it was billed in the demo's story; the demo seed (arogya seed-demo) issued it at ${issued}.`,
+  time: new Date().toISOString(),
+});
 
 async function search(repo: Repository, resourceType: string, params: Record<string, string>): Promise<JsonObject[]> {
   const criteria = await repo.criteria(resourceType, new URLSearchParams(params), 'the demo seed');

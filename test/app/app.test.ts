@@ -338,12 +338,26 @@ describeBrowser('clinician app in Chromium, on the demo network', () => {
     };
     const before = await read();
     const queue = demo.visits.filter((v) => v.daysAgo === 0 && v.hospital.key === visit.hospital.key);
+    // invoices issued today are the bills of today's concluded visits only (the demo's past visits are billed on their day)
+    const todaysBills = await Promise.all(
+      queue
+        .filter((v) => v.status === 'finished')
+        .map(async (v) => {
+          const found = await server.request('GET', `/Invoice?identifier=${encodeURIComponent(`${SID}/invoice-key|Encounter/${v.id}`)}`);
+          return found.body.entry[0].resource.totalGross.value as number;
+        }),
+    );
     expect(before).toMatchObject({
       // visits still open from earlier days are in today's queue too (an open period reaches into today)
       inProgress: demo.visits.filter((v) => v.status === 'in-progress' && v.hospital.key === visit.hospital.key).length,
       finished: queue.filter((v) => v.status === 'finished').length,
       stockLow: await lowStock(),
+      issued: todaysBills.length,
     });
+    expect(before.amount).toBeCloseTo(
+      todaysBills.reduce((a, b) => a + b, 0),
+      2,
+    );
     expect(before.stockLow).toBeGreaterThan(0); // the demo's shortages
     await checkScreen(page, 'dashboard-before');
     await page.evaluate(() => ((globalThis as any).__sameDocument = true));

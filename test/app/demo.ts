@@ -30,7 +30,7 @@ export async function seedDemoNetwork(server: TestServer): Promise<SeededDemo> {
     AROGYA_AUTH: TEST_AUTH,
   });
   if (run.code !== 0) throw new Error(`seed-demo failed (${run.code}): ${run.stderr.slice(-2000)}`);
-  const network = demoNetwork(new Date());
+  const network = demoNetwork(new Date(), server.config.timeZone); // the seed's own zone (AROGYA_TIMEZONE)
   return {
     run,
     dataDir,
@@ -212,5 +212,45 @@ export async function addLongHistory(server: TestServer, patientId: string, visi
     if (res.status !== 200) throw new Error(`long history, visits ${b}–${b + 9}: ${res.status} ${res.text.slice(0, 500)}`);
     written += entries.length;
   }
-  return written;
+  return written + (await dateBillsAtVisitEnd(server, patientId));
+}
+
+async function everything(server: TestServer, query: string): Promise<Json[]> {
+  const out: Json[] = [];
+  let res = await server.request('GET', `/${query}&_count=1000`);
+  for (;;) {
+    if (res.status !== 200) throw new Error(`${query}: ${res.status} ${res.text.slice(0, 500)}`);
+    out.push(...(res.body.entry ?? []).map((e: Json) => e.resource));
+    const next = (res.body.link ?? []).find((l: Json) => l.relation === 'next')?.url;
+    if (!next) return out;
+    res = await server.request('GET', next);
+  }
+}
+
+/**
+ * The billing workflow dates a bill when it issues it (now, HMS-DOMAIN.md §5.1), and these visits of years ago are
+ * concluded today: as the demo seed does for its past visits, their invoices and ChargeItems are then dated at the
+ * visit's end by If-Match PUTs, so the hospitals' "invoices issued today" stays the demo's. Returns how many.
+ */
+async function dateBillsAtVisitEnd(server: TestServer, patientId: string): Promise<number> {
+  const ends = new Map((await everything(server, `Encounter?patient=${patientId}`)).map((e) => [`Encounter/${e.id}`, e.period?.end as string]));
+  const later = (when: string | undefined, end: string | undefined) => !!when && !!end && Date.parse(when) > Date.parse(end);
+  const corrected: Json[] = [];
+  for (const i of await everything(server, `Invoice?subject=Patient/${patientId}`)) {
+    const end = ends.get(String(i.identifier.find((x: Json) => x.system === 'https://arogya.dev/fhir/sid/invoice-key')?.value).split('#')[0]);
+    if (later(i.date, end)) corrected.push({ ...i, date: end });
+  }
+  for (const c of await everything(server, `ChargeItem?subject=Patient/${patientId}`)) {
+    const end = ends.get(c.context?.reference);
+    if (later(c.enteredDate, end)) corrected.push({ ...c, enteredDate: end });
+  }
+  for (let i = 0; i < corrected.length; i += 100) {
+    const entry = corrected.slice(i, i + 100).map((r) => ({
+      resource: r,
+      request: { method: 'PUT', url: `${r.resourceType}/${r.id}`, ifMatch: `W/"${r.meta.versionId}"` },
+    }));
+    const res = await server.request('POST', '/', { body: { resourceType: 'Bundle', type: 'transaction', entry } });
+    if (res.status !== 200) throw new Error(`long history, bill dates: ${res.status} ${res.text.slice(0, 500)}`);
+  }
+  return corrected.length;
 }

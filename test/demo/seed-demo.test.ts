@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Browser, authorizeUrl, pkce, tokenRequest, walkPages } from '../auth/flow-driver';
+import { dayIn } from '../../server/cli/demo-data';
 import { freePort } from '../../server/database/embedded';
 import { type CliRun, type Json, type TestServer, TEST_AUTH, runCli, startServer } from '../harness';
 import { killIfRunning, procAuth, start, waitReady } from '../server/processes';
@@ -16,6 +17,8 @@ import { killIfRunning, procAuth, start, waitReady } from '../server/processes';
 let server: TestServer;
 let dataDir: string;
 let first: CliRun;
+/** When the first seed started: bills issued since then were issued by it. */
+let seededAt: number;
 
 const seed = (): Promise<CliRun> =>
   runCli(['seed-demo'], { DATABASE_URL: server.databaseUrl, AROGYA_DATA_DIR: dataDir, AROGYA_BASE_URL: server.base, AROGYA_AUTH: TEST_AUTH });
@@ -44,6 +47,7 @@ const ext = (r: Json, name: string): number | undefined =>
 beforeAll(async () => {
   server = await startServer({ workflows: true });
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'arogya-demo-'));
+  seededAt = Date.now();
   first = await seed();
 }, 600_000);
 
@@ -90,7 +94,7 @@ test('every concluded visit has its dispenses and one issued invoice; shortages 
   const open = await total('Encounter?status=in-progress');
   expect(finished.length).toBeGreaterThan(200);
   expect(open).toBeGreaterThan(0);
-  const today = new Date().toISOString().slice(0, 10);
+  const today = dayIn(new Date(), server.config.timeZone);
   // today's queue (an open visit's period has no end: `ge`, as `eq` needs the whole period within the day)
   expect(await total(`Encounter?date=${today}&status=finished`)).toBeGreaterThan(0);
   expect(await total(`Encounter?date=ge${today}&status=in-progress`)).toBeGreaterThan(0);
@@ -115,6 +119,50 @@ test('every concluded visit has its dispenses and one issued invoice; shortages 
     const enc = await server.request('GET', `/${d.context.reference}`);
     expect(enc.body.status).toBe('finished');
   }
+});
+
+test("bills of past visits are dated at the visit's end (the seed's correction, noted); right after seeding only today's visits are billed today", async () => {
+  const visits = new Map((await all('Encounter?status=finished')).map((e) => [`Encounter/${e.id}`, e]));
+  const pastVisit = (ref: string) => Date.parse(visits.get(ref)?.period.end) < seededAt;
+  const invoices = await all('Invoice');
+  let past = 0;
+  for (const i of invoices) {
+    const visit = i.identifier.find((x: Json) => x.system === 'https://arogya.dev/fhir/sid/invoice-key').value as string;
+    const end = visits.get(visit)?.period.end as string;
+    const notes = (i.note ?? []).map((n: Json) => n.text).join(' ');
+    if (pastVisit(visit)) {
+      past++;
+      // concluded after the fact: issued during the seed (the workflow's "now"), then dated at the visit's end
+      expect({ visit, date: i.date, note: notes }).toEqual({
+        visit,
+        date: end,
+        note: expect.stringContaining('Demo history: dated at the end of the visit'),
+      });
+      const issued = /issued it at (\S+)\.$/.exec(notes)?.[1];
+      expect(Date.parse(issued ?? '')).toBeGreaterThanOrEqual(seededAt - 1000);
+    } else {
+      // today's visits still to end when the seed concluded them keep the date it billed them
+      expect({ visit, issuedBySeed: Date.parse(i.date) >= seededAt - 1000, note: notes }).toEqual({ visit, issuedBySeed: true, note: '' });
+    }
+  }
+  expect(past).toBeGreaterThan(200);
+  for (const c of await all('ChargeItem')) {
+    const visit = c.context.reference as string;
+    if (pastVisit(visit)) expect({ visit, entered: c.enteredDate }).toEqual({ visit, entered: visits.get(visit)?.period.end });
+  }
+
+  // what the hospital dashboard counts as invoices issued today (issuer, date today in the server's zone)
+  const today = dayIn(new Date(), server.config.timeZone);
+  const tomorrow = new Date(Date.parse(`${today}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
+  let billedToday = 0;
+  for (const h of await all('Organization?partof=Organization/demo-chain')) {
+    const todays = await total(`Encounter?service-provider=Organization/${h.id}&date=${today}&status=finished`);
+    const issued = await total(`Invoice?issuer=Organization/${h.id}&date=ge${today}&date=lt${tomorrow}&status=issued,balanced`);
+    expect({ hospital: h.id, issued }).toEqual({ hospital: h.id, issued: todays });
+    billedToday += issued;
+  }
+  expect(billedToday).toBeGreaterThan(0);
+  expect(billedToday).toBeLessThan(invoices.length / 4);
 });
 
 test('stock: some items below their reorder level; handed-over medicines left the shelf', async () => {
