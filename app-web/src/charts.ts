@@ -1,6 +1,7 @@
 /**
- * Charts of measurements over time (Chart.js, tree-shaken to what a line chart needs), each with its reference
- * range as a shaded band, a text summary for screen readers and the values as a table.
+ * Charts of measurements over time (Chart.js, tree-shaken to what a line chart needs), each series with its
+ * reference range as a shaded band (a chart of components, such as blood pressure, has one band per component), a
+ * text summary for screen readers and the values as a table. The caption says where each range comes from.
  */
 import { Chart, Filler, Legend, LinearScale, LineController, LineElement, PointElement, Tooltip } from 'chart.js';
 import { h } from './dom';
@@ -15,6 +16,8 @@ export interface Point {
 export interface Series {
   label: string;
   points: Point[];
+  /** Its reference range, when known (the data's, else a typical one: `source` says which). */
+  range?: Range;
 }
 export interface Range {
   low?: number;
@@ -24,19 +27,24 @@ export interface Range {
 
 // colour-blind-safe, ≥ 3:1 against white (WCAG 1.4.11 non-text contrast)
 const COLOURS = ['#0b5cad', '#b3261e', '#1e7b34', '#7a4b00'];
+/** The band of a single series' range. */
+const BAND = '#1e7b34';
+/** Label prefix of the (unlabelled) lower edge of a band. */
+const REFERENCE_LOW = 'Reference low';
 
 const dayFmt = new Intl.DateTimeFormat('en-IN', { month: 'short', year: 'numeric' });
 
-export function chartFigure(opts: { id: string; title: string; unit: string; series: Series[]; range?: Range }): {
+export function chartFigure(opts: { id: string; title: string; unit: string; series: Series[] }): {
   el: HTMLElement;
   destroy(): void;
 } {
-  const { id, title, unit, series, range } = opts;
+  const { id, title, unit, series } = opts;
   const all = series.flatMap((s) => s.points);
+  const reference = referenceText(series, unit);
   const canvas = h('canvas', {
     id: `${id}-canvas`,
     role: 'img',
-    'aria-label': `${title}: ${all.length} values${range ? `, reference range ${rangeText(range, unit)}` : ''}. The values are listed in the table below the chart.`,
+    'aria-label': `${title}: ${all.length} values${reference ? `, reference range ${reference}` : ''}. The values are listed in the table below the chart.`,
   });
   const latest = series.map((s) => {
     const last = s.points[s.points.length - 1];
@@ -70,7 +78,7 @@ export function chartFigure(opts: { id: string; title: string; unit: string; ser
       { id: `${id}-caption` },
       h('strong', {}, title),
       ` (${unit})`,
-      range ? h('span', { class: 'range' }, ` · reference ${rangeText(range, unit)} (${range.source})`) : null,
+      reference ? h('span', { class: 'range' }, ` · reference ${reference}`) : null,
     ),
     h('div', { class: 'chart-box' }, canvas),
     h('p', { class: 'latest' }, `Latest: ${latest.filter(Boolean).join('; ')}`),
@@ -87,34 +95,33 @@ export function chartFigure(opts: { id: string; title: string; unit: string; ser
     borderWidth: 2,
     tension: 0,
   }));
-  if (range && (range.low !== undefined || range.high !== undefined)) {
-    const ys = all.map((p) => p.v);
-    const low = range.low ?? Math.min(0, ...ys);
-    const high = range.high ?? Math.max(...ys) * 1.1;
+  // one shaded band per series with a range: a dashed line at its low and one at its high, filled between
+  const ys = all.map((p) => p.v);
+  for (const [i, s] of series.entries()) {
+    const r = s.range;
+    if (!r || (r.low === undefined && r.high === undefined)) continue;
+    const low = r.low ?? Math.min(0, ...ys);
+    const high = r.high ?? Math.max(...ys) * 1.1;
+    const colour = series.length > 1 ? COLOURS[i % COLOURS.length] : BAND;
+    const line = { borderColor: tint(colour, 0.6), borderDash: [4, 4], borderWidth: 1, pointRadius: 0 };
     datasets.push(
       {
-        label: 'Reference low',
+        label: `${REFERENCE_LOW} ${i}`,
         data: [
           { x: t0, y: low },
           { x: t1, y: low },
         ],
-        borderColor: 'rgba(30,123,52,0.6)',
-        borderDash: [4, 4],
-        borderWidth: 1,
-        pointRadius: 0,
+        ...line,
         fill: false,
       },
       {
-        label: 'Reference range',
+        label: series.length > 1 ? `${s.label} reference range` : 'Reference range',
         data: [
           { x: t0, y: high },
           { x: t1, y: high },
         ],
-        borderColor: 'rgba(30,123,52,0.6)',
-        borderDash: [4, 4],
-        borderWidth: 1,
-        pointRadius: 0,
-        backgroundColor: 'rgba(30,123,52,0.12)',
+        ...line,
+        backgroundColor: tint(colour, 0.12),
         fill: '-1',
       },
     );
@@ -138,12 +145,31 @@ export function chartFigure(opts: { id: string; title: string; unit: string; ser
         y: { title: { display: true, text: unit } },
       },
       plugins: {
-        legend: { labels: { filter: (item) => item.text !== 'Reference low' } },
+        legend: { labels: { filter: (item) => !item.text.startsWith(REFERENCE_LOW) } },
         tooltip: { callbacks: { title: (items) => dateText(new Date(Number(items[0]?.parsed.x)).toISOString()) } },
       },
     },
   });
   return { el, destroy: () => chart.destroy() };
+}
+
+/**
+ * The reference ranges in words: `4–5.6 % (from the lab)` for one series; per series for several
+ * (`systolic 90–139 mmHg, diastolic 60–89 mmHg (from the record)`), each with its source when they differ.
+ */
+function referenceText(series: Series[], unit: string): string | undefined {
+  const ranged = series.filter((s) => s.range && (s.range.low !== undefined || s.range.high !== undefined));
+  if (ranged.length === 0) return undefined;
+  const named = (s: Series) => (series.length > 1 ? `${s.label.toLowerCase()} ` : '');
+  const sources = new Set(ranged.map((s) => s.range!.source));
+  if (sources.size === 1) return `${ranged.map((s) => `${named(s)}${rangeText(s.range!, unit)}`).join(', ')} (${[...sources][0]})`;
+  return ranged.map((s) => `${named(s)}${rangeText(s.range!, unit)} (${s.range!.source})`).join(', ');
+}
+
+/** `#rrggbb` at `alpha`. */
+function tint(hex: string, alpha: number): string {
+  const n = Number.parseInt(hex.slice(1), 16);
+  return `rgba(${(n >> 16) & 255},${(n >> 8) & 255},${n & 255},${alpha})`;
 }
 
 function rangeText(r: Range, unit: string): string {

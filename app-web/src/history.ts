@@ -42,24 +42,29 @@ interface Data {
   count: number;
 }
 
-/** Charts shown when the patient has the values: LOINC codes, default reference ranges (adults) when the lab gave none. */
-const CHARTS: { id: string; title: string; codes: string[]; components?: [string, string][]; range?: Omit<Range, 'source'> }[] = [
+type Limits = Omit<Range, 'source'>;
+
+/**
+ * Charts shown when the patient has the values: LOINC codes, and typical adult ranges used only when the data gives
+ * none (per component for a component observation, such as a blood pressure panel).
+ */
+const CHARTS: { id: string; title: string; codes: string[]; components?: { code: string; label: string; typical: Limits }[]; typical?: Limits }[] = [
   { id: 'chart-weight', title: 'Body weight', codes: ['29463-7'] },
   {
     id: 'chart-bp',
     title: 'Blood pressure',
     codes: ['85354-9', '55284-4'],
     components: [
-      ['8480-6', 'Systolic'],
-      ['8462-4', 'Diastolic'],
+      { code: '8480-6', label: 'Systolic', typical: { low: 90, high: 120 } },
+      { code: '8462-4', label: 'Diastolic', typical: { low: 60, high: 80 } },
     ],
-    range: { low: 80, high: 120 },
   },
-  { id: 'chart-hba1c', title: 'Hemoglobin A1c', codes: ['4548-4', '17856-6'], range: { low: 4, high: 5.6 } },
-  { id: 'chart-glucose', title: 'Glucose', codes: ['2339-0', '2345-7'], range: { low: 70, high: 99 } },
-  { id: 'chart-bmi', title: 'Body mass index', codes: ['39156-5'], range: { low: 18.5, high: 24.9 } },
-  { id: 'chart-cholesterol', title: 'Total cholesterol', codes: ['2093-3'], range: { high: 200 } },
+  { id: 'chart-hba1c', title: 'Hemoglobin A1c', codes: ['4548-4', '17856-6'], typical: { low: 4, high: 5.6 } },
+  { id: 'chart-glucose', title: 'Glucose', codes: ['2339-0', '2345-7'], typical: { low: 70, high: 99 } },
+  { id: 'chart-bmi', title: 'Body mass index', codes: ['39156-5'], typical: { low: 18.5, high: 24.9 } },
+  { id: 'chart-cholesterol', title: 'Total cholesterol', codes: ['2093-3'], typical: { high: 200 } },
 ];
+const TYPICAL = 'typical adult range';
 
 function byRef<T extends Resource>(items: T[], refsOf: (t: T) => (string | undefined)[]): Map<string, T[]> {
   const m = new Map<string, T[]>();
@@ -295,25 +300,39 @@ function patientBanner(p: Patient): HTMLElement {
   );
 }
 
+/**
+ * The values of `codes` (or of their `component`) over time, and the reference range the data gives for them: the
+ * component's `referenceRange` for a component, else the observation's, from the latest observation that has one.
+ * Its source says whether a lab gave it (category laboratory) or it came with the record.
+ */
 function seriesFor(obs: Observation[], codes: string[], component?: string): { points: { t: number; v: number }[]; unit: string; range?: Range } {
   const points: { t: number; v: number }[] = [];
   let unit = '';
-  let range: Range | undefined;
+  let range: (Range & { t: number }) | undefined;
   for (const o of obs) {
     if (!o.code?.coding?.some((c) => c.system === LOINC && c.code && codes.includes(c.code))) continue;
     const when = o.effectiveDateTime ?? o.effectivePeriod?.start ?? o.issued;
     const t = when ? Date.parse(when) : Number.NaN;
     if (Number.isNaN(t)) continue;
-    const q = component ? o.component?.find((c) => c.code?.coding?.some((x) => x.code === component))?.valueQuantity : o.valueQuantity;
+    const part = component ? o.component?.find((c) => c.code?.coding?.some((x) => x.code === component)) : o;
+    const q = part?.valueQuantity;
     if (q?.value === undefined) continue;
     points.push({ t, v: q.value });
     unit ||= q.unit ?? q.code ?? '';
-    const rr = o.referenceRange?.[0];
-    if (!component && rr && (rr.low?.value !== undefined || rr.high?.value !== undefined))
-      range = { low: rr.low?.value, high: rr.high?.value, source: 'from the lab' };
+    const rr = normalRange(part?.referenceRange);
+    if (rr && (!range || t >= range.t)) {
+      const lab = o.category?.some((c) => c.coding?.some((x) => x.code === 'laboratory'));
+      range = { low: rr.low?.value, high: rr.high?.value, source: lab ? 'from the lab' : 'from the record', t };
+    }
   }
   points.sort((a, b) => a.t - b.t);
-  return { points, unit, range };
+  return { points, unit, range: range && { low: range.low, high: range.high, source: range.source } };
+}
+
+/** The normal range among an element's reference ranges: the first without a `type` or of type normal, with a value. */
+function normalRange(ranges: Observation['referenceRange']): NonNullable<Observation['referenceRange']>[number] | undefined {
+  const valued = (ranges ?? []).filter((r) => r.low?.value !== undefined || r.high?.value !== undefined);
+  return valued.find((r) => !r.type || r.type.coding?.some((c) => c.code === 'normal')) ?? valued[0];
 }
 
 export function renderHistory(main: HTMLElement, api: Api, id: string, _query: URLSearchParams): () => void {
@@ -409,21 +428,20 @@ export function renderHistory(main: HTMLElement, api: Api, id: string, _query: U
       for (const def of CHARTS) {
         const series: Series[] = [];
         let unit = '';
-        let range: Range | undefined = def.range ? { ...def.range, source: 'typical adult range' } : undefined;
+        const typical = (limits?: Limits): Range | undefined => limits && { ...limits, source: TYPICAL };
         if (def.components) {
-          for (const [code, label] of def.components) {
-            const s = seriesFor(obs, def.codes, code);
-            if (s.points.length) series.push({ label, points: s.points });
+          for (const c of def.components) {
+            const s = seriesFor(obs, def.codes, c.code);
+            if (s.points.length) series.push({ label: c.label, points: s.points, range: s.range ?? typical(c.typical) });
             unit ||= s.unit;
           }
         } else {
           const s = seriesFor(obs, def.codes);
-          if (s.points.length) series.push({ label: def.title, points: s.points });
+          if (s.points.length) series.push({ label: def.title, points: s.points, range: s.range ?? typical(def.typical) });
           unit = s.unit;
-          range = s.range ?? range;
         }
         if (!series.length) continue;
-        const c = chartFigure({ id: def.id, title: def.title, unit, series, range });
+        const c = chartFigure({ id: def.id, title: def.title, unit, series });
         charts.push(c);
         grid.appendChild(c.el);
       }

@@ -213,6 +213,16 @@ describeBrowser('clinician app in Chromium, on the demo network', () => {
     expect(Number(await hba1c.getAttribute('data-points'))).toBe(visits.length);
     await expect(hba1c.textContent()).resolves.toContain('reference 4–5.6 % (from the lab)');
     expect(Number(await page.locator('#chart-weight').getAttribute('data-points'))).toBe(visits.length);
+    // blood pressure: each component's own reference range, as the demo's observations carry it (not a typical one)
+    const bp = visits[0].resources.find((r) => r.resourceType === 'Observation' && r.code.coding[0].code === '85354-9')!;
+    const [sys, dia] = bp.component.map((c: Json) => `${c.referenceRange[0].low.value}–${c.referenceRange[0].high.value}`);
+    expect([sys, dia]).toEqual(['90–139', '60–89']);
+    const bpChart = page.locator('#chart-bp');
+    expect(Number(await bpChart.getAttribute('data-points'))).toBe(2 * visits.length);
+    await expect(bpChart.locator('figcaption').textContent()).resolves.toBe(
+      `Blood pressure (mmHg) · reference systolic ${sys} mmHg, diastolic ${dia} mmHg (from the record)`,
+    );
+    await expect(bpChart.locator('canvas').getAttribute('aria-label')).resolves.toContain(`reference range systolic ${sys} mmHg, diastolic ${dia}`);
     await checkScreen(page, 'history-demo-patient');
   });
 
@@ -250,6 +260,10 @@ describeBrowser('clinician app in Chromium, on the demo network', () => {
     await expect(hba1c.textContent()).resolves.toContain('reference 4–5.6 % (from the lab)');
     await expect(page.locator('#chart-cholesterol').textContent()).resolves.toContain('(from the lab)');
     expect(Number(await page.locator('#chart-bp').getAttribute('data-points'))).toBeGreaterThanOrEqual(160);
+    // blood pressure: the latest range the data gives (the demo's visits), per component
+    await expect(page.locator('#chart-bp figcaption').textContent()).resolves.toContain(
+      'reference systolic 90–139 mmHg, diastolic 60–89 mmHg (from the record)',
+    );
     expect(Number(await page.locator('#chart-weight').getAttribute('data-points'))).toBeGreaterThanOrEqual(80);
     await checkScreen(page, 'history-laptop');
 
@@ -277,6 +291,10 @@ describeBrowser('clinician app in Chromium, on the demo network', () => {
     const years = await page.locator('li.encounter h3 time').evaluateAll((els) => els.map((e) => (e.getAttribute('datetime') ?? '').slice(0, 4)));
     expect(years.length).toBeGreaterThan(0);
     expect(new Set(years)).toEqual(new Set(['2020']));
+    // the earlier reviews' blood pressures carry no reference range: the chart falls back to a typical one and says so
+    await expect(page.locator('#chart-bp figcaption').textContent()).resolves.toContain(
+      'reference systolic 90–120 mmHg, diastolic 60–80 mmHg (typical adult range)',
+    );
 
     // tablet width
     await page.setViewportSize(TABLET);
