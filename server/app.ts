@@ -29,6 +29,7 @@ import { SearchParameterRunner } from './repository/search/reindex';
 import { bulkRoutes } from './rest/operations/bulk';
 import { registerBodyParsers } from './rest/body-parsers';
 import { clientErrorHandler, errorHandler, expectationFailed, notFoundHandler } from './rest/errors';
+import { lingerOnClose } from './linger';
 import { fhirRequestHook, type FhirRequest } from './rest/negotiation';
 import { registerResponseHeaders } from './rest/response-headers';
 import { registerRoutes } from './rest/router';
@@ -122,6 +123,8 @@ export async function buildApp(config: Config, pool: Pool, opts: AppOptions = {}
   // More concurrent connections than this are refused at once (each costs memory and a share of the pool).
   app.server.maxConnections = config.maxConnections;
   app.server.on('checkExpectation', expectationFailed);
+  // A connection closed after a response reads what the client still sends before it goes (linger.ts).
+  lingerOnClose(app.server);
   // Every committed write goes to the outbox (events/outbox.ts); this process's dispatcher hands it on.
   const consumers: EventConsumer[] = typeof opts.events === 'object' ? [...opts.events.consumers] : [];
   const events =

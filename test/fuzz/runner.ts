@@ -65,12 +65,14 @@ export interface FuzzReport {
   sent: number;
   seeded: number;
   durationMs: number;
-  /** Answers by class: 2xx, 3xx, 4xx, 503 (limits with an OperationOutcome), 5xx, hang, reset, crash. */
+  /** Answers by class: 2xx, 3xx, 4xx, 503 (limits with an OperationOutcome), 5xx, hang, reset, crash, unsent (refused by Node's client). */
   classes: Record<string, number>;
   /** Per request kind: count and answers by class. */
   kinds: Record<string, Record<string, number>>;
   findings: Finding[];
   knownFindings: Finding[];
+  /** 503s with an OperationOutcome (and batch entries answered 503) by cause: request deadline, statement timeout, … */
+  limits: Record<string, number>;
   /** Connection resets while the server stayed up (e.g. a refused oversized body), with a sample. */
   resets: { count: number; sample?: string };
   slowest: { ms: number; kind: string; method: string; path: string }[];
@@ -120,22 +122,57 @@ function isUtf8(b: Buffer): boolean {
   }
 }
 
-function judge(req: FuzzRequest, out: Outcome): { cls: string; category?: Category; excerpt: string } {
+/** Why a 503 (or a batch entry's 503) was answered, from its OperationOutcome: each must be a deliberate limit. */
+export function limitCause(outcome: unknown): string {
+  const issue = (outcome as { issue?: { code?: string; diagnostics?: string }[] } | undefined)?.issue?.[0];
+  const text = issue?.diagnostics ?? '';
+  if (/AROGYA_REQUEST_DEADLINE_MS/.test(text)) return 'request deadline';
+  if (/did not answer within the server's time limit/.test(text)) return 'statement timeout';
+  if (/no free connection|database is unavailable/.test(text)) return 'database busy or unavailable';
+  if (/shutting down/.test(text)) return 'shutting down';
+  return `other (${issue?.code ?? 'no issue'})`;
+}
+
+/**
+ * The entries of a batch/transaction response: a 5xx entry is a finding unless it is a 503 with an OperationOutcome
+ * (a limit, counted by cause like a 503 answer).
+ */
+function bundleEntries(json: unknown): { limits: string[]; fault?: string } {
+  const b = json as { resourceType?: string; type?: string; entry?: { response?: { status?: string; outcome?: unknown } }[] };
+  const out: { limits: string[]; fault?: string } = { limits: [] };
+  if (b?.resourceType !== 'Bundle' || (b.type !== 'batch-response' && b.type !== 'transaction-response')) return out;
+  for (const [i, e] of (b.entry ?? []).entries()) {
+    const status = Number.parseInt(e.response?.status ?? '', 10);
+    if (!(status >= 500)) continue;
+    const outcome = e.response?.outcome as { resourceType?: string } | undefined;
+    if (status === 503 && outcome?.resourceType === 'OperationOutcome') out.limits.push(limitCause(outcome));
+    else out.fault ??= `entry ${i}: ${JSON.stringify(e.response).slice(0, 400)}`;
+  }
+  return out;
+}
+
+function judge(req: FuzzRequest, out: Outcome): { cls: string; category?: Category; excerpt: string; limits?: string[] } {
   if (out.kind === 'timeout') return { cls: 'hang', category: 'hang', excerpt: `no answer within ${out.ms} ms` };
+  // Node's client would not even form the request (a header or path it refuses): nothing reached the server.
+  if (out.kind === 'error' && out.code === 'CLIENT_REFUSED') return { cls: 'unsent', excerpt: out.message };
   if (out.kind === 'error') return { cls: 'reset', excerpt: `${out.code}: ${out.message}` };
   const excerpt = `${out.status} ${out.body.toString('utf8').slice(0, 600)}`;
   const outcome = isOutcome(out.body);
-  if (out.status === 503 && outcome) return { cls: '503', excerpt };
+  if (out.status === 503 && outcome) return { cls: '503', excerpt, limits: [limitCause(JSON.parse(out.body.toString('utf8')))] };
   if (out.status >= 500) return { cls: '5xx', category: '5xx', excerpt };
   if (out.status >= 400) return { cls: '4xx', category: outcome || req.method === 'HEAD' ? undefined : 'non-outcome', excerpt };
   if (out.status >= 300) return { cls: '3xx', excerpt };
   const type = String(out.headers['content-type'] ?? '');
   if (req.method !== 'HEAD' && out.body.length && /json/.test(type) && !/ndjson/.test(type)) {
+    let json: unknown;
     try {
-      JSON.parse(out.body.toString('utf8'));
+      json = JSON.parse(out.body.toString('utf8'));
     } catch {
       return { cls: '2xx', category: 'bad-json', excerpt };
     }
+    const entries = bundleEntries(json);
+    if (entries.fault) return { cls: '2xx', category: '5xx', excerpt: `${out.status}, a 5xx ${entries.fault}` };
+    return { cls: '2xx', excerpt, limits: entries.limits.map((c) => `batch entry: ${c}`) };
   }
   return { cls: '2xx', excerpt };
 }
@@ -179,6 +216,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
     findings: [],
     knownFindings: [],
     resets: { count: 0 },
+    limits: {},
     slowest: [],
     crashed: false,
   };
@@ -199,8 +237,9 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
     let saved = 0;
     let lastLog = Date.now();
     const record = async (index: number, req: FuzzRequest, out: Outcome): Promise<void> => {
-      let { cls, category, excerpt } = judge(req, out);
-      if (out.kind === 'error' && !(await alive())) {
+      let { cls, category, excerpt, limits } = judge(req, out);
+      for (const cause of limits ?? []) report.limits[cause] = (report.limits[cause] ?? 0) + 1;
+      if (cls === 'reset' && !(await alive())) {
         cls = 'crash';
         category = 'crash';
         report.crashed = true;
@@ -267,7 +306,7 @@ export function formatReport(r: FuzzReport, maxShown = 10): string {
     `fuzz seed ${r.seed}: ${r.sent} requests in ${(r.durationMs / 1000).toFixed(1)} s (${(r.sent / (r.durationMs / 1000)).toFixed(0)}/s) after seeding ${r.seeded} resources`,
   );
   lines.push(
-    `  2xx ${c('2xx')} · 3xx ${c('3xx')} · 4xx ${c('4xx')} · 503 limits (with OperationOutcome) ${c('503')} · 5xx ${c('5xx')} · hangs ${c('hang')} · crashes ${c('crash')} · connection resets ${r.resets.count}`,
+    `  2xx ${c('2xx')} · 3xx ${c('3xx')} · 4xx ${c('4xx')} · 503 limits (with OperationOutcome) ${c('503')} · 5xx ${c('5xx')} · hangs ${c('hang')} · crashes ${c('crash')} · connection resets ${r.resets.count} · not sent (refused by Node's client) ${c('unsent')}`,
   );
   lines.push(
     `  findings: ${r.findings.length}${r.knownFindings.length ? ` (+ ${r.knownFindings.length} known: ${summariseTags(r.knownFindings)})` : ''}`,
@@ -285,6 +324,8 @@ export function formatReport(r: FuzzReport, maxShown = 10): string {
         )
         .join(', '),
   );
+  const limits = Object.entries(r.limits);
+  if (limits.length) lines.push(`  503 limits by cause: ${limits.map(([k, n]) => `${k} ${n}`).join(' · ')}`);
   if (r.resets.sample) lines.push(`  first reset: ${r.resets.sample}`);
   lines.push(`  slowest: ${r.slowest.map((s) => `${s.ms} ms ${s.kind} ${s.method} ${s.path.slice(0, 120)}`).join('\n           ')}`);
   for (const f of r.findings.slice(0, maxShown)) lines.push(describeFinding(f));
