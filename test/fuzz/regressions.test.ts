@@ -122,3 +122,36 @@ test('AND-ed date windows that do not meet (le2024-03 and 9999-12-31) under _has
   expect(plain.status).toBe(200);
   expect(plain.body.total).toBe(0);
 });
+
+describe("a batch of thousands of mixed entries (it ran past the fuzzer's 60 s timeout: a hang)", () => {
+  let short: TestServer;
+  beforeAll(async () => {
+    // a short deadline, so that the bundle below meets it on any machine (test/hardening/deadline.test.ts has
+    // the deterministic cases); the default is 50 s, under the fuzzer's 60 s timeout
+    short = await startServer({ requestDeadlineMs: 1500 });
+  });
+  afterAll(async () => short?.close());
+
+  test('is answered by the deadline: each entry done or 503 with an OperationOutcome, none a 500', async () => {
+    const entry = Array.from({ length: 2000 }, (_, i) =>
+      i % 20 === 0
+        ? { request: { method: 'GET', url: `Patient?name=n${i}&_has:Observation:subject:code=x` } }
+        : {
+            resource: { resourceType: 'Observation', status: 'final', code: { text: `c${i}` }, subject: { reference: `Patient/p${i}` } },
+            request: { method: i % 3 ? 'POST' : 'PUT', url: i % 3 ? 'Observation' : `Observation/o${i}` },
+          },
+    );
+    const res = await short.request('POST', '', { body: { resourceType: 'Bundle', type: 'batch', entry } });
+    expect(res.status).toBe(200);
+    expect(res.body.entry).toHaveLength(2000);
+    const statuses = res.body.entry.map((e: { response: { status: string; outcome?: { resourceType: string } } }) => {
+      const code = Number.parseInt(e.response.status, 10);
+      if (code >= 500) {
+        expect(code).toBe(503);
+        expect(e.response.outcome?.resourceType).toBe('OperationOutcome');
+      }
+      return code;
+    });
+    expect(statuses.every((s: number) => s < 500 || s === 503)).toBe(true);
+  });
+});
