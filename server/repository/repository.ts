@@ -5,7 +5,7 @@
  * through the write engine (write-engine.ts): a single create, update, patch or delete is a one-entry plan of
  * the same planner as bundle entries (bundle-plan.ts), and every written version passes its one commit point.
  */
-import type { Db, Pool, PoolClient } from '../database/pool';
+import { inTransaction, type Db, type Pool, type PoolClient } from '../database/pool';
 import { r4Model } from '../fhir/definitions';
 import { isJsonObject, toJson, type JsonObject } from '../fhir/json';
 import { OperationOutcomeError, badRequest, type Issue } from '../fhir/outcome';
@@ -75,6 +75,14 @@ export class Repository extends Reads implements WritePlanner {
   /** The read path on the connection of a transaction in progress: its reads see that transaction's writes. */
   within(client: Db): Reads {
     return new Reads(client, this.pool, this.options, this.registry);
+  }
+
+  /** `fn` with reads on a connection of its own whose statements each end within `statementTimeoutMs` (a transaction). */
+  capped<T>(statementTimeoutMs: number, fn: (reads: Reads) => Promise<T>): Promise<T> {
+    return inTransaction(this.pool, async (client) => {
+      await client.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.floor(statementTimeoutMs))}`);
+      return fn(this.within(client));
+    });
   }
 
   /** `$reindex`: starts the reindex of a custom search parameter's current definition over (search/parameters.ts). */

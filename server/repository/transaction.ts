@@ -233,19 +233,30 @@ export class TransactionProcessor {
   }
 
   private async readAlone(r: EntryRequest, opts: ProcessOptions): Promise<EntryResult> {
-    if (!opts.read)
+    const read = opts.read;
+    if (!read)
       return errorResult(entryError(r, new OperationOutcomeError(400, [issue('error', 'not-supported', 'GET/HEAD entries are not supported here')])));
+    const request: ReadRequest = {
+      index: r.index,
+      method: r.method as 'GET' | 'HEAD',
+      url: r.url,
+      ifNoneMatch: r.ifNoneMatch,
+      ifModifiedSince: r.ifModifiedSince,
+    };
+    const deadline = opts.deadline;
     try {
-      return await opts.read(this.repo, {
-        index: r.index,
-        method: r.method as 'GET' | 'HEAD',
-        url: r.url,
-        ifNoneMatch: r.ifNoneMatch,
-        ifModifiedSince: r.ifModifiedSince,
-      });
+      if (!deadline) return await read(this.repo, request);
+      // under a deadline, the read's statements end by it (one transaction with the statement cap)
+      return await this.repo.capped(deadline.statementTimeout(), (reads) => read(reads, request));
     } catch (e) {
-      if (!(e instanceof OperationOutcomeError)) throw e;
-      return errorResult(entryError(r, e));
+      // the entry alone fails: the batch's other entries (some committed) are answered as they are
+      const err = stoppedBy(deadline, e)
+        ? new DeadlineExceeded(deadline.limitMs, NOT_PROCESSED)
+        : e instanceof OperationOutcomeError
+          ? e
+          : databaseFailureOutcome(e);
+      if (!err) throw e;
+      return errorResult(entryError(r, err));
     }
   }
 }

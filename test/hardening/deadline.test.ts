@@ -129,4 +129,24 @@ describe('a deadline reached in the middle of the work', () => {
     expect(held.body.meta.versionId).toBe('1');
     expect(held.body.name[0].family).toBe('Held');
   });
+
+  test("a batch's GET entry waiting on a lock is cut at the deadline: that entry 503, the batch answered", async () => {
+    const locker = new pg.Client({ connectionString: server.databaseUrl });
+    await locker.connect();
+    await locker.query('BEGIN');
+    await locker.query('LOCK TABLE resource IN ACCESS EXCLUSIVE MODE');
+    let res: FhirResponse;
+    try {
+      res = await server.request('POST', '', {
+        body: { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'GET', url: 'Patient/held' } }] },
+      });
+    } finally {
+      await locker.query('COMMIT');
+      await locker.end();
+    }
+    expect(res.status).toBe(200);
+    expect(res.body.entry[0].response.status).toBe('503 Service Unavailable');
+    expect(res.body.entry[0].response.outcome.issue[0]).toMatchObject({ code: 'timeout' });
+    expect(res.body.entry[0].response.outcome.issue[0].diagnostics).toMatch(/AROGYA_REQUEST_DEADLINE_MS/);
+  });
 });
