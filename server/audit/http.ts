@@ -106,13 +106,31 @@ function interactionOf(req: FastifyRequest, prefix: string): Interaction | undef
   return rel.startsWith('/_bulk') ? operation('$export') : undefined;
 }
 
-/** Patient ids a search or operation names in its criteria (`patient=`, `subject=Patient/…`, Patient's `_id`). */
+/** A query component decoded as URLSearchParams would (`+` is a space; a malformed escape is kept as it is). */
+function decodeComponent(s: string): string {
+  const t = s.includes('+') ? s.replaceAll('+', ' ') : s;
+  if (!t.includes('%')) return t;
+  try {
+    return decodeURIComponent(t);
+  } catch {
+    return new URLSearchParams(`x=${s}`).get('x') ?? t;
+  }
+}
+
+/**
+ * Patient ids a search or operation names in its criteria (`patient=`, `subject=Patient/…`, Patient's `_id`).
+ * Only the values of those parameters are decoded: a query without them (most searches) costs a scan of its keys.
+ */
 function namedPatients(query: string, type: string | undefined, add: (id: string) => void): void {
-  for (const [k, v] of new URLSearchParams(query)) {
-    const name = k.split(':')[0];
-    const patientParam = name === 'patient' || k === 'subject:Patient' || (type === 'Patient' && name === '_id');
+  for (const part of query.split('&')) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) continue;
+    const key = decodeComponent(part.slice(0, eq));
+    const colon = key.indexOf(':');
+    const name = colon < 0 ? key : key.slice(0, colon);
+    const patientParam = name === 'patient' || key === 'subject:Patient' || (type === 'Patient' && name === '_id');
     if (!patientParam && name !== 'subject') continue;
-    for (const value of v.split(',')) {
+    for (const value of decodeComponent(part.slice(eq + 1)).split(',')) {
       const m = /(?:^|\/)Patient\/([A-Za-z0-9\-.]{1,64})$/.exec(value);
       if (m) add(m[1]);
       else if (patientParam && /^[A-Za-z0-9\-.]{1,64}$/.test(value)) add(value);
@@ -173,29 +191,36 @@ function recordRequest(log: AuditLog, req: FastifyRequest, reply: FastifyReply, 
   });
 }
 
+/** Whether `url` is under the FHIR base `prefix` (the base itself, a path below it, or its query). */
+function underPrefix(url: string, prefix: string): boolean {
+  if (!url.startsWith(prefix)) return false;
+  const next = url[prefix.length];
+  return next === undefined || next === '/' || next === '?';
+}
+
+/**
+ * This request's audit trail, made at its first use by the REST layer (rest/caller.ts): every handler of the FHIR
+ * base asks for its Caller, so a request that reaches one gets a trail; undefined while auditing is off.
+ */
+export function auditTrailOf(req: FastifyRequest): RequestTrail | undefined {
+  if (req.auditTrail) return req.auditTrail;
+  if (!req.server.audit) return undefined;
+  req.auditTrail = new RequestTrail(req);
+  return req.auditTrail;
+}
+
 /** Installs the interceptor on `app` for the routes under `prefix` (the FHIR base path). */
 export function registerAuditHooks(app: FastifyInstance, log: AuditLog | null, prefix: string): void {
   app.decorate('audit', log);
   app.decorateRequest('auditTrail', null);
   if (!log) return;
-  // Callback-style hooks: an async one costs each request a promise and a turn of the microtask queue.
-  app.addHook('onRequest', (req, _reply, done) => {
-    // (CORS preflights touch no data and decide nothing)
-    const url = req.url;
-    if (
-      req.method !== 'OPTIONS' &&
-      url.startsWith(prefix) &&
-      (url.length === prefix.length || url[prefix.length] === '/' || url[prefix.length] === '?')
-    ) {
-      req.auditTrail = new RequestTrail(req);
-    }
-    done();
-  });
+  // One callback-style hook (an async one costs each request a promise and a turn of the microtask queue). A request
+  // refused before its handler (401, 400) never asked for a trail: it is recorded with an empty one.
   app.addHook('onResponse', (req, reply, done) => {
-    const trail = req.auditTrail;
-    if (trail) {
+    // (CORS preflights touch no data and decide nothing)
+    if (req.method !== 'OPTIONS' && underPrefix(req.url, prefix)) {
       try {
-        recordRequest(log, req, reply, trail, prefix);
+        recordRequest(log, req, reply, req.auditTrail ?? new RequestTrail(req), prefix);
       } catch (e) {
         req.log.warn({ err: { message: (e as Error).message } }, 'audit: the request could not be recorded');
       }

@@ -1,14 +1,14 @@
 /**
- * The audit log's writer: `record` only appends to an in-process buffer (no I/O on the request path); the buffer is
- * written as ONE row of `audit_batch` (its events as a JSON array, plus the union of their patients and agents for
- * the indexes) every `flushMs` (default 200 ms) or as soon as it holds `maxBatch` records, one INSERT at a time per
- * process. `close()` (the app's onClose, after a drain) writes what is
- * left, so a clean stop loses nothing that was recorded.
+ * The audit log's writer: `record` only appends to an in-process buffer (no I/O on the request path): the event's
+ * JSON text, kept in the batch it will be written with. A batch is written as ONE row of `audit_batch` (its events
+ * as a JSON array, plus the union of their patients and agents for the indexes) every `flushMs` (default 200 ms)
+ * or as soon as it holds `maxBatch` records, one INSERT at a time per process. `close()` (the app's onClose, after
+ * a drain) writes what is left, so a clean stop loses nothing that was recorded.
  *
  * What a crash loses: a process killed with SIGKILL (or a machine that dies) loses the records of its last flush
  * interval (≤ flushMs, or the INSERT in flight); so does a database outage longer than the buffer can hold
- * (`maxBuffered` records, then the oldest are dropped and the drop is logged). A failed INSERT is retried at the
- * next flush. Responses never wait for the audit log and never fail because of it.
+ * (`maxBuffered` records, then the oldest batches are dropped and the drop is logged). A failed INSERT is retried
+ * at the next flush. Responses never wait for the audit log and never fail because of it.
  */
 import crypto from 'node:crypto';
 import type { Pool } from '../database/pool';
@@ -70,8 +70,24 @@ export function timeOrderedUuid(now = Date.now()): string {
   return `${t.slice(0, 8)}-${t.slice(8, 12)}-7${sequence.toString(16).padStart(3, '0')}-${r.slice(19)}`;
 }
 
+/**
+ * The events waiting for one INSERT: each already as its JSON text (one flat string per event, so that events
+ * held for a flush interval cost the garbage collector nothing to trace and little to move), with the union of
+ * their patients and agents and their time span.
+ */
+interface Batch {
+  events: string[];
+  patients: Set<string>;
+  agents: Set<string>;
+  first: string;
+  last: string;
+}
+
 export class AuditLog {
-  private buffer: AuditRow[] = [];
+  /** Batches waiting, oldest first; only the last one takes new events (until it holds maxBatch). */
+  private batches: Batch[] = [];
+  /** Events in `batches`. */
+  private waiting = 0;
   private timer: NodeJS.Timeout | undefined;
   /** The INSERT in progress (one at a time), so flush() can wait for everything recorded before it. */
   private writing: Promise<void> = Promise.resolve();
@@ -89,31 +105,38 @@ export class AuditLog {
 
   /** Appends one event; returns at once. Its id and `recorded` time are given here. */
   record(e: AuditInput): void {
-    const row: AuditRow = {
-      recorded: new Date().toISOString(),
-      type: e.type,
-      subtype: e.subtype,
-      action: e.action,
-      outcome: e.outcome,
-    };
+    const recorded = new Date().toISOString();
+    const row: AuditRow = { recorded, type: e.type, subtype: e.subtype, action: e.action, outcome: e.outcome };
     if (e.clientId !== undefined) row.client_id = e.clientId;
     if (e.who !== undefined) row.who = e.who;
     if (e.address !== undefined) row.address = e.address;
     if (e.patient?.length) row.patient = e.patient;
     if (e.requestId !== undefined) row.request_id = e.requestId;
     if (e.detail) row.detail = e.detail;
-    this.buffer.push(row);
-    if (this.buffer.length > this.maxBuffered) {
-      this.dropped += this.buffer.length - this.maxBuffered;
-      this.buffer.splice(0, this.buffer.length - this.maxBuffered);
+    let batch = this.batches[this.batches.length - 1];
+    if (batch === undefined || batch.events.length >= this.maxBatch) {
+      batch = { events: [], patients: new Set(), agents: new Set(), first: recorded, last: recorded };
+      this.batches.push(batch);
     }
-    if (this.buffer.length >= this.maxBatch) void this.flush();
+    batch.events.push(JSON.stringify(row));
+    batch.last = recorded;
+    if (e.patient) for (const p of e.patient) batch.patients.add(p);
+    if (e.clientId !== undefined) batch.agents.add(e.clientId);
+    if (e.who !== undefined) batch.agents.add(e.who);
+    this.waiting++;
+    // beyond maxBuffered (the database has not taken them for a long while), the oldest batches go
+    while (this.waiting > this.maxBuffered && this.batches.length > 1) {
+      const old = this.batches.shift()!;
+      this.waiting -= old.events.length;
+      this.dropped += old.events.length;
+    }
+    if (batch.events.length >= this.maxBatch) void this.flush();
     else this.timer ??= setTimeout(() => void this.flush(), this.opts.flushMs).unref();
   }
 
   /** Records waiting in memory (not yet handed to an INSERT). */
   get pending(): number {
-    return this.buffer.length;
+    return this.waiting;
   }
 
   /** Writes everything recorded so far; resolves once it is committed (or has failed and been put back). */
@@ -127,37 +150,26 @@ export class AuditLog {
   }
 
   private async writeBuffered(): Promise<void> {
-    // Only what waits now: events recorded while this INSERT runs wait for their own interval (or a full batch), so
-    // that a busy process writes a few large batches rather than a stream of tiny ones back to back.
-    let waiting = this.buffer.length;
-    while (waiting > 0) {
-      const batch = this.buffer.splice(0, Math.min(waiting, this.maxBatch));
-      waiting -= batch.length;
-      const patients = new Set<string>();
-      const agents = new Set<string>();
-      for (const e of batch) {
-        if (e.patient) for (const p of e.patient) patients.add(p);
-        if (e.client_id !== undefined) agents.add(e.client_id);
-        if (e.who !== undefined) agents.add(e.who);
-      }
+    // Only what waits now: events recorded while these INSERTs run go to a new batch and wait for their own interval
+    // (or a full batch), so that a busy process writes a few large batches rather than a stream of tiny ones.
+    const todo = this.batches;
+    this.batches = [];
+    for (const b of todo) this.waiting -= b.events.length;
+    for (let i = 0; i < todo.length; i++) {
+      const b = todo[i];
       try {
-        await this.pool.query(INSERT_SQL, [
-          timeOrderedUuid(),
-          batch[0].recorded,
-          batch[batch.length - 1].recorded,
-          [...patients],
-          [...agents],
-          JSON.stringify(batch),
-        ]);
+        await this.pool.query(INSERT_SQL, [timeOrderedUuid(), b.first, b.last, [...b.patients], [...b.agents], `[${b.events.join(',')}]`]);
       } catch (e) {
         // Kept for the next flush, ahead of newer records; the reason is logged without the records.
-        this.buffer.unshift(...batch);
-        this.opts.warn(`audit: ${batch.length} events not written yet (${(e as { code?: string }).code ?? (e as Error).message}); retrying`);
+        const back = todo.slice(i);
+        this.batches.unshift(...back);
+        for (const k of back) this.waiting += k.events.length;
+        this.opts.warn(`audit: ${b.events.length} events not written yet (${(e as { code?: string }).code ?? (e as Error).message}); retrying`);
         this.timer ??= setTimeout(() => void this.flush(), Math.max(this.opts.flushMs, 1000)).unref();
         return;
       }
     }
-    if (this.buffer.length) this.timer ??= setTimeout(() => void this.flush(), this.opts.flushMs).unref();
+    if (this.waiting) this.timer ??= setTimeout(() => void this.flush(), this.opts.flushMs).unref();
     if (this.dropped) {
       this.opts.warn(`audit: ${this.dropped} events dropped while the database could not take them`);
       this.dropped = 0;

@@ -1,5 +1,6 @@
 /** The repository Caller of an HTTP request: the one place the REST layer turns a request into who is acting. */
 import type { FastifyRequest } from 'fastify';
+import { auditTrailOf } from '../audit/http';
 import { accessOf, type AccessOptions } from '../auth/access';
 import type { AuthContext } from '../auth/context';
 import type { Config } from '../config';
@@ -21,7 +22,7 @@ function optionsOf(config: Config | undefined): AccessOptions | undefined {
  * (AROGYA_AUTH=off) an anonymous, unrestricted caller.
  */
 export function callerOf(req: FastifyRequest): Caller {
-  return callerOfAuth(req.auth, req.server.authServices?.config, req.id, req.auditTrail ?? undefined);
+  return callerOfAuth(req.auth, req.server.authServices?.config, req.id, auditTrailOf(req));
 }
 
 /** The Caller of a verified token (or of none: anonymous) outside a request's handler (a websocket's messages). */
