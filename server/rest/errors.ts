@@ -12,9 +12,14 @@ import { OperationOutcomeError, issue, type Issue, type IssueType } from '../fhi
 import { toJson } from '../fhir/json';
 import { databaseFailure, databaseFailureOutcome } from '../database/errors';
 import { errorForLog } from '../logging';
+import { linger } from '../linger';
 
 function send(reply: FastifyReply, status: number, issues: Issue[], headers: Record<string, string> = {}): FastifyReply {
   for (const [k, v] of Object.entries(headers)) reply.header(k, v);
+  // also here (response-headers.ts sets them in onSend): the router's own refusals (frameworkErrors: 414, a
+  // malformed URL) are sent without the onSend hooks
+  reply.header('X-Content-Type-Options', 'nosniff');
+  if (!reply.hasHeader('Cache-Control')) reply.header('Cache-Control', 'no-store');
   return reply
     .code(status)
     .type('application/fhir+json; charset=utf-8')
@@ -95,9 +100,14 @@ export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Duplex): 
         : [400, 'invalid', 'Malformed HTTP request'];
   if (socket.writable) {
     const { head, body } = rawOutcome(status, code, diagnostics);
+    // (A HEAD request gets the body too: which method it was is not known once the headers overflowed — Node's
+    // parser reports only the chunk that overflowed — and Node's client reads the body as data after the answer.)
     socket.write(head + body);
   }
-  socket.destroy(err);
+  // The client may still be sending (headers past the limit, a body): read on until it closes, then close
+  // (destroying the socket at once made the kernel answer what still arrived with a reset, losing the answer).
+  if (err.code === 'HPE_HEADER_OVERFLOW') linger(socket);
+  else socket.destroy(err);
 }
 
 /** `Expect` other than `100-continue` (which Node answers itself): 417 with an OperationOutcome. */

@@ -22,13 +22,14 @@ afterAll(async () => {
 
 async function raw(req: Omit<FuzzRequest, 'kind'>): Promise<{
   status: number;
+  headers: http.IncomingHttpHeaders;
   body: { resourceType?: string; issue?: { diagnostics?: string }[]; total?: number; entry?: { resource: { id: string } }[] };
 }> {
   const token = await server.token();
   const headers = token && !('authorization' in req.headers) ? { ...req.headers, authorization: `Bearer ${token}` } : req.headers;
   const out = await send(new URL(new URL(server.base).origin), { kind: 'regression', ...req, headers }, 30_000, agent);
   if (out.kind !== 'response') throw new Error(`no response: ${JSON.stringify(out)}`);
-  return { status: out.status, body: JSON.parse(out.body.toString('utf8')) };
+  return { status: out.status, headers: out.headers, body: JSON.parse(out.body.toString('utf8')) };
 }
 
 describe('requests refused before routing get an OperationOutcome', () => {
@@ -44,6 +45,10 @@ describe('requests refused before routing get an OperationOutcome', () => {
     expect(bad.body.resourceType).toBe('OperationOutcome');
     const long = await raw({ method: 'GET', path: `/fhir/Patient/${'a'.repeat(300)}`, headers: {} });
     expect(long.status).toBe(414);
+    // the router's refusals skip the onSend hooks: nosniff is set where the outcome is sent
+    expect(bad.headers['x-content-type-options']).toBe('nosniff');
+    expect(long.headers['x-content-type-options']).toBe('nosniff');
+    expect(long.headers['cache-control']).toBe('no-store');
     expect(long.body.resourceType).toBe('OperationOutcome');
   });
 
