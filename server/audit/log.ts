@@ -49,6 +49,25 @@ export interface AuditLogOptions {
 const INSERT_SQL = `INSERT INTO audit_batch (id, first_recorded, last_recorded, patients, agents, events)
   SELECT $1, $2, $3, $4, $5, $6 FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit`;
 
+/** The `YYYY-MM-DDTHH:MM:SS` of the second last formatted, and that second (ms since the epoch / 1000). */
+let isoSecond = Number.NaN;
+let isoPrefix = '';
+
+/**
+ * `new Date(ms).toISOString()` (years 0 to 9999) without formatting a date per event: the date and
+ * time to the second change once a second; the milliseconds are appended. (toISOString costs about a microsecond
+ * and a half here, as much as the rest of recording an event.)
+ */
+export function isoInstant(ms: number): string {
+  const second = Math.floor(ms / 1000);
+  if (second !== isoSecond) {
+    isoSecond = second;
+    isoPrefix = new Date(second * 1000).toISOString().slice(0, 19);
+  }
+  const milli = ms - second * 1000;
+  return `${isoPrefix}.${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}Z`;
+}
+
 let lastMs = 0;
 let sequence = 0;
 
@@ -105,7 +124,7 @@ export class AuditLog {
 
   /** Appends one event; returns at once. Its id and `recorded` time are given here. */
   record(e: AuditInput): void {
-    const recorded = new Date().toISOString();
+    const recorded = isoInstant(Date.now());
     const row: AuditRow = { recorded, type: e.type, subtype: e.subtype, action: e.action, outcome: e.outcome };
     if (e.clientId !== undefined) row.client_id = e.clientId;
     if (e.who !== undefined) row.who = e.who;

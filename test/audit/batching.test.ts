@@ -4,7 +4,7 @@
  * after a drain) writes whatever is still in memory.
  */
 import pg from 'pg';
-import { AuditLog } from '../../server/audit/log';
+import { AuditLog, isoInstant } from '../../server/audit/log';
 import { createTestDatabase, startServer } from '../harness';
 
 async function rowsIn(databaseUrl: string, sql: string, values: unknown[] = []): Promise<number> {
@@ -91,4 +91,10 @@ test('a batch the database refused is kept and written once it can be', async ()
   } finally {
     await pool.end();
   }
+});
+
+test("an event's time is written as toISOString writes it (formatted once a second, milliseconds appended)", () => {
+  const instants = [0, 5, 50, 999, 1000, Date.UTC(2026, 11, 31, 23, 59, 59, 999), Date.UTC(2027, 0, 1), Date.now()];
+  for (let i = 0; i < 1000; i++) instants.push(Math.floor(Math.random() * 4e12));
+  for (const ms of instants) expect(isoInstant(ms)).toBe(new Date(ms).toISOString());
 });
