@@ -160,3 +160,16 @@ describe("a batch of thousands of mixed entries (it ran past the fuzzer's 60 s t
     expect(statuses.every((s: number) => s < 500 || s === 503)).toBe(true);
   });
 });
+
+test('near: a distance of 1e400 → 400; a position 1e-200 degrees from the point → found, not a float underflow 500', async () => {
+  const loc = await server.request('POST', '/Location', {
+    body: { resourceType: 'Location', name: 'Tiny offset', position: { latitude: 1e-200, longitude: -1e-200 } },
+  });
+  expect(loc.status).toBe(201);
+  const huge = await raw({ method: 'GET', path: '/fhir/Location?near=0|0|1e400|km,10|20|5|km', headers: {} });
+  expect(huge.status).toBe(400);
+  expect(huge.body.issue?.[0].diagnostics).toMatch(/too large/);
+  const res = await raw({ method: 'GET', path: '/fhir/Location?near=0|0|5|km', headers: {} });
+  expect(res.status).toBe(200);
+  expect(res.body.entry?.map((e) => e.resource.id)).toContain(loc.body.id);
+});

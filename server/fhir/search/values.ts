@@ -127,9 +127,11 @@ export function parseNearValue(name: string, raw: string): NearValue {
   }
   const distance = num(parts[2], 'distance');
   if (distance < 0) throw invalid(name, `the distance ${parts[2]} is negative`);
+  if (!Number.isFinite(distance)) throw invalid(name, `the distance ${parts[2]} is too large`);
   const unit = parts[3] || 'km';
   const canonical = toCanonical(distance, unit);
   if (canonical?.unit !== 'm') throw invalid(name, `'${unit}' is not a UCUM unit of length (e.g. km, m, [mi_i])`);
+  if (!Number.isFinite(canonical.value)) throw invalid(name, `the distance ${parts[2]} ${unit} is too large`);
   return { lat, lng, meters: canonical.value };
 }
 

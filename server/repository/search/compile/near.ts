@@ -20,9 +20,11 @@ function nearCondition(b: SqlBuilder, t: string, v: NearValue): string {
   }
   const lat = b.p(v.lat, 'float8');
   const lng = b.p(v.lng, 'float8');
+  // haversine with sin²(x/2) written (1 - cos x) / 2 in degrees (cosd): squaring or converting a tiny difference
+  // (coordinates 1e-200 apart) made PostgreSQL raise a float underflow (22003), a 500
   conds.push(
-    `2 * ${EARTH_RADIUS_M} * asin(least(1, sqrt(power(sin(radians(${t}.lat - ${lat}) / 2), 2)
-      + cos(radians(${lat})) * cos(radians(${t}.lat)) * power(sin(radians(${t}.lng - ${lng}) / 2), 2)))) <= ${b.p(v.meters, 'float8')}`,
+    `2 * ${EARTH_RADIUS_M} * asin(least(1, sqrt((1 - cosd(${t}.lat - ${lat})) / 2
+      + cosd(${lat}) * cosd(${t}.lat) * ((1 - cosd(${t}.lng - ${lng})) / 2)))) <= ${b.p(v.meters, 'float8')}`,
   );
   return `(${conds.join(' AND ')})`;
 }
