@@ -19,6 +19,11 @@ function delay(ms: number, error?: string): AbortableDelay {
   const promise = new Promise<void>((resolve, reject) => {
     early = resolve;
     handle = timer(() => (error ? reject(new Error(error)) : resolve()), ms);
+    // pg-boss's loops wait on these (its workers' polling, and at stop() a once-a-second wait for every worker to
+    // have stopped, which never ends if a worker's handler never returns). What keeps a server process alive is its
+    // HTTP server and its connections, never a queue's wait: unref'd, a stop that could not finish cannot hold the
+    // process (or a Jest worker) open.
+    handle.unref();
   }) as AbortableDelay;
   promise.abort = () => {
     clear(handle);
