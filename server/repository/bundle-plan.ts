@@ -232,6 +232,10 @@ function currentVersion(resourceType: string, id: string, cur: Current): StoredV
   return { resourceType, id, versionId: cur.versionId, lastUpdated: cur.lastUpdated, deleted: false, content: cur.content ?? undefined };
 }
 
+/** The holders of the (system $1[i], value $2[i]) claims in `business_claim`. */
+const CLAIM_HOLDERS = `SELECT c.system, c.value, c.resource_type, c.resource_id
+  FROM unnest($1::text[], $2::text[]) AS k(system, value) JOIN business_claim c ON c.value = k.value AND c.system = k.system`;
+
 export class BundlePlan {
   /** criteria key → shared (conditional reference only) or exclusive (a conditional write). */
   private readonly locks = new Map<string, boolean>();
@@ -1113,18 +1117,13 @@ export class BundlePlan {
          RETURNING system, value, resource_type, resource_id)
        SELECT system, value, resource_type, resource_id FROM ins
        UNION ALL
-       SELECT c.system, c.value, c.resource_type, c.resource_id
-         FROM unnest($1::text[], $2::text[]) AS k(system, value) JOIN business_claim c ON c.value = k.value AND c.system = k.system`,
+       ${CLAIM_HOLDERS}`,
       claimArrays,
     );
     const holders = new Map(rows.map((r) => [`${r.system}|${r.value}`, r]));
     const unseen = sorted.filter((c) => !holders.has(`${c.key.rule.system}|${c.key.value}`));
     if (unseen.length) {
-      const again = await client.query<Holder>(
-        `SELECT c.system, c.value, c.resource_type, c.resource_id
-           FROM unnest($1::text[], $2::text[]) AS k(system, value) JOIN business_claim c ON c.value = k.value AND c.system = k.system`,
-        [unseen.map((c) => c.key.rule.system), unseen.map((c) => c.key.value)],
-      );
+      const again = await client.query<Holder>(CLAIM_HOLDERS, [unseen.map((c) => c.key.rule.system), unseen.map((c) => c.key.value)]);
       for (const r of again.rows) holders.set(`${r.system}|${r.value}`, r);
     }
     for (const { w, v, key: k } of claims) {
