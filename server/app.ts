@@ -1,6 +1,7 @@
 /**
  * Builds the Fastify application from a Config and a database pool: registers plugins and routes, nothing else.
  */
+import { r4Model } from './fhir/definitions';
 import crypto from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { registerAuditHooks } from './audit/http';
@@ -94,6 +95,8 @@ export interface AppOptions {
 }
 
 export async function buildApp(config: Config, pool: Pool, opts: AppOptions = {}): Promise<FastifyInstance> {
+  // The R4 definitions (every request's resource-type check) are read now, not by the first request that needs them.
+  r4Model();
   const app = Fastify({
     logger: opts.logger === false ? false : { ...(loggerOptions(config) as object), ...(opts.logStream ? { stream: opts.logStream } : {}) },
     bodyLimit: config.bodyLimit,
@@ -177,8 +180,11 @@ export async function buildApp(config: Config, pool: Pool, opts: AppOptions = {}
 
   registerBodyParsers(app, { maxElements: config.maxBodyElements, maxDepth: config.maxBodyDepth });
   registerResponseHeaders(app);
-  app.addHook('onRequest', async (req, reply) => {
+  // (callback-style hooks here and in response-headers.ts: an async hook costs every request a promise and a turn of
+  // the microtask queue)
+  app.addHook('onRequest', (req, reply, done) => {
     reply.header('X-Request-Id', req.id);
+    done();
   });
   // The audit trail of every FHIR request (audit/http.ts); its buffer is written on close (after a drain).
   const audit = config.audit ? new AuditLog(pool, { flushMs: config.auditFlushMs, warn: (m) => app.log.warn(m) }) : null;

@@ -18,7 +18,7 @@ const HTML_POLICY = [
 ].join('; ');
 
 export function registerResponseHeaders(app: FastifyInstance): void {
-  app.addHook('onSend', async (_req, reply, payload) => {
+  app.addHook('onSend', (_req, reply, payload, done) => {
     reply.header('X-Content-Type-Options', 'nosniff');
     if (!reply.hasHeader('Cache-Control')) reply.header('Cache-Control', 'no-store');
     if (
@@ -31,6 +31,6 @@ export function registerResponseHeaders(app: FastifyInstance): void {
       reply.header('X-Frame-Options', 'DENY');
       reply.header('Referrer-Policy', 'no-referrer');
     }
-    return payload;
+    done(null, payload);
   });
 }
