@@ -19,6 +19,49 @@ export interface PhaseResult {
   cpu: CpuSplit;
   /** monotonic clock (µs) of the measured window, to cut CPU profiles */
   window: [number, number];
+  /** a phase measured in slices (mergePhases): each slice's window */
+  windows?: [number, number][];
+}
+
+/**
+ * One phase measured in several slices (the same load on the same server, at different times) as if measured at
+ * once: requests, seconds and CPU add up; latencies are the slices' request-weighted means.
+ */
+export function mergePhases(name: string, parts: PhaseResult[]): PhaseResult {
+  const sum = (f: (p: PhaseResult) => number): number => parts.reduce((a, p) => a + f(p), 0);
+  const requests = sum((p) => p.requests);
+  const weighted = (f: (p: PhaseResult) => number): number => (requests ? sum((p) => f(p) * p.requests) / requests : 0);
+  const statusCodes: Record<string, number> = {};
+  for (const p of parts) for (const [code, n] of Object.entries(p.statusCodes)) statusCodes[code] = (statusCodes[code] ?? 0) + n;
+  const opt = (f: (c: CpuSplit) => number | undefined): number | undefined =>
+    parts.every((p) => f(p.cpu) !== undefined) ? parts.reduce((a, p) => a + f(p.cpu)!, 0) : undefined;
+  const seconds = sum((p) => p.cpu.seconds);
+  const cpu: CpuSplit = {
+    seconds,
+    server: sum((p) => p.cpu.server),
+    serverProcesses: Math.max(...parts.map((p) => p.cpu.serverProcesses)),
+    postgres: sum((p) => p.cpu.postgres),
+    loadGenerator: sum((p) => p.cpu.loadGenerator),
+    machineBusy: opt((c) => c.machineBusy),
+    other: opt((c) => c.other),
+  };
+  const coreSeconds = opt((c) => (c.cores === undefined ? undefined : c.cores * c.seconds));
+  if (coreSeconds !== undefined) cpu.cores = coreSeconds / seconds;
+  return {
+    name,
+    requests,
+    seconds: sum((p) => p.seconds),
+    // each slice's time under load is requests / rate
+    perSecond: requests / sum((p) => (p.perSecond ? p.requests / p.perSecond : 0)),
+    p50: weighted((p) => p.p50),
+    p99: weighted((p) => p.p99),
+    non2xx: sum((p) => p.non2xx),
+    errors: sum((p) => p.errors),
+    statusCodes,
+    cpu,
+    window: parts[0].window,
+    windows: parts.flatMap((p) => p.windows ?? [p.window]),
+  };
 }
 
 let running: autocannon.Instance | undefined;

@@ -50,7 +50,10 @@ function isServerCode(frame: ProfileNode['callFrame']): boolean {
   return frame.url.includes('/dist/server/');
 }
 
-export function summariseProfiles(dir: string, window: [number, number]): ProfileSummary | undefined {
+/** `windows`: one measured window, or several (a phase measured in slices); samples in any of them count. */
+export function summariseProfiles(dir: string, windows: [number, number] | [number, number][]): ProfileSummary | undefined {
+  const spans: [number, number][] = typeof windows[0] === 'number' ? [windows as [number, number]] : (windows as [number, number][]);
+  const inWindow = (t: number): boolean => spans.some(([a, b]) => t >= a && t <= b);
   let files: string[];
   try {
     files = fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
@@ -68,7 +71,7 @@ export function summariseProfiles(dir: string, window: [number, number]): Profil
     let t = profile.startTime;
     for (let i = 0; i < profile.samples.length; i++) {
       t += profile.timeDeltas[i];
-      if (t < window[0] || t > window[1]) continue;
+      if (!inWindow(t)) continue;
       const weight = profile.timeDeltas[i + 1] ?? 0; // the time until the next sample belongs to this one
       const node = byId.get(profile.samples[i])!;
       if (node.callFrame.functionName === '(idle)') continue;

@@ -8,10 +8,11 @@
  * (exit 1).
  *
  * The server runs as deployed: SMART on, every request with the admin client's bearer token, the audit log on
- * (issue 11). Read and search-by-NHID also run against a second server on the same database with AROGYA_AUTH=off
- * (no token, no audit): issue 11's target is CPU per request with token + audit within 15 % of that. Each phase's
- * CPU is read once the audit log's batch interval has passed after its load (http-load.ts `settleMs`), so the
- * audit INSERTs of its requests are counted in it.
+ * (issue 11). Read and search-by-NHID run on two fresh servers side by side on the same database — token + audit,
+ * and AROGYA_AUTH=off (no token, no audit) — measured in alternating slices (A B B A B A A B), so that the machine's drift
+ * cancels out of the ratio: issue 11's target is CPU per request with token + audit within 15 % of the latter. Each
+ * phase's CPU is read once the audit log's batch interval has passed after its load (http-load.ts `settleMs`), so
+ * the audit INSERTs of its requests are counted in it.
  *
  * Env: DATABASE_URL (external PostgreSQL, else embedded), BENCH_ROUNDS (3), BENCH_SECONDS (10), BENCH_WARMUP (2),
  * BENCH_CONNECTIONS (16), BENCH_WORKERS (server workers, default one per core), BENCH_RAW_THREADS (auto),
@@ -25,7 +26,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { openBenchDatabase, type BenchDatabase } from './database';
-import { measureHttp, stopLoad, type PhaseResult } from './http-load';
+import { measureHttp, mergePhases, stopLoad, type PhaseResult } from './http-load';
 import { measureSteps } from './inprocess';
 import { PATIENT_JSON, bodyWithNhid, nhid, profiledBodyWithNhid } from './payload';
 import { summariseProfiles, type ProfileSummary } from './profile';
@@ -96,6 +97,8 @@ const step = (msg: string): void => console.log(`[${((Date.now() - started) / 10
 
 const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'arogya-bench-run-'));
 let server: BenchServer | undefined;
+/** The second server of the read phases (AROGYA_AUTH=off), while it runs. */
+let extraServer: BenchServer | undefined;
 let db: BenchDatabase | undefined;
 let interrupted = false;
 let keepWorkDir = false;
@@ -104,6 +107,7 @@ async function cleanup(): Promise<void> {
   stopLoad();
   await stopRaw().catch(() => undefined);
   await server?.stop().catch(() => undefined);
+  await extraServer?.stop().catch(() => undefined);
   await db?.close().catch(() => undefined);
   if (!keepWorkDir) fs.rmSync(workDir, { recursive: true, force: true });
 }
@@ -185,17 +189,19 @@ async function readAndSearch(
   srv: BenchServer,
   patients: { ids: string[]; nhids: string[] },
   auth: Record<string, string>,
+  timing: { warmupSeconds: number; seconds: number } = { warmupSeconds: WARMUP, seconds: SECONDS },
 ): Promise<{ read: PhaseResult; search: PhaseResult }> {
   const common = {
     url: srv.base,
     connections: CONNECTIONS,
-    warmupSeconds: WARMUP,
-    seconds: SECONDS,
+    ...timing,
     serverPid: srv.pid,
     postmasterPid: db?.postmasterPid,
     settleMs: SETTLE_MS,
   };
-  step(`read (${label}): GET /fhir/Patient/{id} over ${patients.ids.length} ids, ${CONNECTIONS} connections, ${WARMUP} s warm-up + ${SECONDS} s`);
+  step(
+    `read (${label}): GET /fhir/Patient/{id} over ${patients.ids.length} ids, ${CONNECTIONS} connections, ${timing.warmupSeconds} s warm-up + ${timing.seconds} s`,
+  );
   let cursor = 0;
   const read = await measureHttp({
     ...common,
@@ -260,11 +266,11 @@ async function stopServer(srv: BenchServer): Promise<void> {
 
 async function serverPhases(dbUrl: string, round: number): Promise<ServerPhases> {
   const profDir = path.join(workDir, 'cpu-prof');
-  const start = (env: Record<string, string>): Promise<BenchServer> =>
+  const start = (env: Record<string, string>, logName = 'server.log'): Promise<BenchServer> =>
     startServer({
       databaseUrl: dbUrl,
       workers: WORKERS,
-      logFile: path.join(workDir, 'server.log'),
+      logFile: path.join(workDir, logName),
       nodeFlags: CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [],
       env: { ...env, AROGYA_AUDIT_FLUSH_MS: String(AUDIT_FLUSH_MS) },
     });
@@ -316,21 +322,57 @@ async function serverPhases(dbUrl: string, round: number): Promise<ServerPhases>
   // The create phases' maintenance (autovacuum/analyze of the tables they filled) is done now, outside every
   // measured window, rather than landing in the read phases' PostgreSQL CPU.
   await vacuum(dbUrl);
-  const on = await readAndSearch('token + audit', server, patients, auth);
   await stopServer(server);
 
-  server = await start({ AROGYA_AUTH: 'off', AROGYA_AUDIT: 'off' });
-  step(`server ready at ${server.base} (pid ${server.pid}, ${WORKERS} workers, AROGYA_AUTH=off: no token, no audit)`);
-  const off = await readAndSearch('auth off', server, patients, {});
-  await stopServer(server);
+  // Token + audit vs AROGYA_AUTH=off: a fresh server of each mode (the create phases' heap and warm-up are carried into
+  // neither), both running side by side on the same database, measured in alternating slices A B B A B A A B (a
+  // quarter of the phase's seconds each; which mode is A alternates round by round). On a shared host the CPU time a
+  // request costs drifts by tens of per cent from one minute to the next; slices that bracket each other cancel the
+  // drift out of the ratio, where two phases run one after the other do not. Each mode's figures are the sums over
+  // its four slices.
+  const offServer = await start({ AROGYA_AUTH: 'off', AROGYA_AUDIT: 'off' }, 'server-auth-off.log');
+  extraServer = offServer;
+  step(`server ready at ${offServer.base} (pid ${offServer.pid}, ${WORKERS} workers, AROGYA_AUTH=off: no token, no audit)`);
+  server = await start(SMART_ENV);
+  const onServer = server;
+  const token = { authorization: `Bearer ${await adminToken(onServer.base)}` };
+  step(`server ready at ${onServer.base} (pid ${onServer.pid}, ${WORKERS} workers, SMART on, audit on, admin bearer token)`);
+  const slice = SECONDS / 4;
+  const slices = { on: [] as { read: PhaseResult; search: PhaseResult }[], off: [] as { read: PhaseResult; search: PhaseResult }[] };
+  const [a, b]: ('on' | 'off')[] = round % 2 === 1 ? ['on', 'off'] : ['off', 'on'];
+  const order = [a, b, b, a, b, a, a, b];
+  for (const mode of order) {
+    const first = slices[mode].length === 0;
+    const timing = { warmupSeconds: first ? WARMUP : 0, seconds: slice };
+    slices[mode].push(
+      mode === 'on'
+        ? await readAndSearch('token + audit', onServer, patients, token, timing)
+        : await readAndSearch('auth off', offServer, patients, {}, timing),
+    );
+  }
+  await stopServer(onServer);
+  await stopServer(offServer);
+  extraServer = undefined;
+  const merged = (label: string, parts: { read: PhaseResult; search: PhaseResult }[]): { read: PhaseResult; search: PhaseResult } => ({
+    read: mergePhases(
+      `read (${label})`,
+      parts.map((p) => p.read),
+    ),
+    search: mergePhases(
+      `search (${label})`,
+      parts.map((p) => p.search),
+    ),
+  });
+  const on = merged('token + audit', slices.on);
+  const off = merged('auth off', slices.off);
 
   const profile = CPU_PROF
     ? {
         create: summariseProfiles(profDir, create.window),
-        read: summariseProfiles(profDir, on.read.window),
-        search: summariseProfiles(profDir, on.search.window),
-        'read, auth off': summariseProfiles(profDir, off.read.window),
-        'search, auth off': summariseProfiles(profDir, off.search.window),
+        read: summariseProfiles(profDir, on.read.windows ?? on.read.window),
+        search: summariseProfiles(profDir, on.search.windows ?? on.search.window),
+        'read, auth off': summariseProfiles(profDir, off.read.windows ?? off.read.window),
+        'search, auth off': summariseProfiles(profDir, off.search.windows ?? off.search.window),
       }
     : undefined;
   return {
