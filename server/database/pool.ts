@@ -58,9 +58,57 @@ export function createPool(url: string, max: number, applicationName = 'arogya',
   return pool;
 }
 
-/** Run `fn` in one transaction (`begin` may set its isolation level); rolls back on any error and rethrows it. */
-export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
-  const client = await pool.connect();
+/**
+ * A wait for a connection cut short by the caller's own bound (`connect`'s maxWaitMs, e.g. what is left of a
+ * request's deadline), not by the pool's limit. Its message is pg-pool's, so it is still a database failure
+ * ('unavailable', errors.ts) to anyone who does not look for it.
+ */
+export class ConnectionWaitExceeded extends Error {
+  constructor(readonly waitedMs: number) {
+    super('timeout exceeded when trying to connect');
+  }
+}
+
+type PoolOptions = { connectionTimeoutMillis?: number };
+
+/**
+ * A connection from `pool`, waiting for it at most `maxWaitMs` (ms, ≥ 1) and never longer than the pool's own
+ * limit (connectionTimeoutMillis, AROGYA_POOL_TIMEOUT_MS). It is pg-pool's own timeout on acquisition, set for
+ * this one call: pg-pool reads it synchronously in `connect` (the queued waiter's timer, or a new client's
+ * connect timer), so nothing else sees the shorter value. A waiter that times out leaves pg-pool's queue, and a
+ * connection that becomes free for it later goes back to the pool (pg-pool's `timedOut`): none is leaked. When
+ * the caller's bound is the one that ran out, the error is a ConnectionWaitExceeded.
+ */
+export function connect(pool: pg.Pool, maxWaitMs?: number): Promise<pg.PoolClient> {
+  if (maxWaitMs === undefined) return pool.connect();
+  const options = (pool as unknown as { options: PoolOptions }).options;
+  const own = options.connectionTimeoutMillis;
+  const wait = Math.max(1, Math.ceil(maxWaitMs));
+  const callerBound = !own || wait < own;
+  if (!callerBound) return pool.connect();
+  options.connectionTimeoutMillis = wait;
+  let pending: Promise<pg.PoolClient>;
+  try {
+    pending = pool.connect();
+  } finally {
+    options.connectionTimeoutMillis = own;
+  }
+  return pending.catch((e: unknown) => {
+    // a queued waiter's timeout, or a new client's connect cut short at the same bound
+    const message = e instanceof Error ? e.message : '';
+    if (/^(timeout exceeded when trying to connect|Connection terminated due to connection timeout)/.test(message)) {
+      throw new ConnectionWaitExceeded(wait);
+    }
+    throw e;
+  });
+}
+
+/**
+ * Run `fn` in one transaction (`begin` may set its isolation level); rolls back on any error and rethrows it.
+ * `maxWaitMs` bounds the wait for the connection (see `connect`).
+ */
+export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>, begin = 'BEGIN', maxWaitMs?: number): Promise<T> {
+  const client = await connect(pool, maxWaitMs);
   try {
     await client.query(begin);
     const result = await fn(client);

@@ -39,7 +39,7 @@
 import { newResourceId } from './ids';
 import type { Pool, PoolClient } from '../database/pool';
 import type { Caller } from './caller';
-import type { Deadline } from './deadline';
+import { DeadlineExceeded, type Deadline } from './deadline';
 import { outsideAccess, requirePermission, SEE, visible, type AccessPermission } from './search/compile/access';
 import { SqlBuilder } from './search/compile/sql';
 import { parseConditionalReference, rewriteLinks } from '../fhir/bundle-links';
@@ -292,7 +292,8 @@ export class BundlePlan {
   }
 
   private fail(w: Work, e: unknown): void {
-    if (!(e instanceof OperationOutcomeError) || this.direct) throw e;
+    // the deadline stops the plan, not one entry (transaction.ts answers every unfinished entry)
+    if (!(e instanceof OperationOutcomeError) || e instanceof DeadlineExceeded || this.direct) throw e;
     const err = entryError(w.req, e, typeOf(w));
     if (this.mode === 'transaction') throw err;
     w.error = err;
@@ -301,15 +302,20 @@ export class BundlePlan {
   /**
    * Runs a CPU-heavy step (parsing criteria, validation and extraction) over every active entry, yielding to the
    * event loop between slices: a bundle of thousands of entries must not stall the process's other requests
-   * (`/healthz` included) for seconds.
+   * (`/healthz` included) for seconds. The deadline is checked before each entry's step (one multi-MB entry's
+   * validation can take seconds on its own, within one slice).
    */
   private async eachActive(fn: (w: Work) => void): Promise<void> {
     for (const w of this.active()) {
       if (performance.now() - this.sliceStart > SLICE_MS) await this.yield();
+      this.step();
       this.guard(w, () => fn(w));
     }
     if (performance.now() - this.sliceStart > SLICE_MS) await this.yield();
   }
+
+  /** Throws DeadlineExceeded once the request's deadline has passed: called before each expensive step. */
+  private readonly step = (): void => this.deadline?.check();
 
   /** Lets other requests have the event loop (the slice's clock runs across steps), and checks the deadline. */
   private async yield(): Promise<void> {
@@ -363,7 +369,7 @@ export class BundlePlan {
   /** Steps 6–9, inside the transaction of `client`. */
   async execute(client: PoolClient): Promise<void> {
     this.connection = client;
-    const step = (): void => this.deadline?.check();
+    const step = this.step;
     step();
     await this.current();
     step();
@@ -710,6 +716,7 @@ export class BundlePlan {
     const r = w.req;
     if ((r.op !== 'create' && r.op !== 'update') || w.aliasOf) return;
     const resource = this.rewrite(w, r.resource!);
+    this.step();
     const prepared = this.repo.prepare(resource, r.type, w.id!, this.caller);
     w.warnings = prepared.warnings;
     w.prepared = prepared.resource;
@@ -726,7 +733,9 @@ export class BundlePlan {
     // A conditional update that creates without a client id is recorded as a create, as over REST.
     const method = r.op === 'create' || (r.criteria !== undefined && w.matches?.length === 0 && r.resource!.id === undefined) ? 'POST' : 'PUT';
     // versionId and insert are settled once the current row is known (step 6).
-    w.writes = [this.repo.planVersion({ resourceType: r.type, id: w.id!, versionId: 1, method, insert: true }, prepared.resource)];
+    w.writes = [
+      this.repo.planVersion({ resourceType: r.type, id: w.id!, versionId: 1, method, insert: true }, prepared.resource, undefined, this.step),
+    ];
   }
 
   // 6 ------------------------------------------------------------------------------------------------------------
@@ -865,16 +874,23 @@ export class BundlePlan {
       if (!cur) throw notFound(`${r.type}/${w.id} is not known`);
       if (cur.deleted) throw gone(`${r.type}/${w.id} was deleted`);
       this.checkIfMatch(w, r.type, cur);
+      this.step();
       const patched = (r.patch ?? patchOf(r.resource!).apply)(parseStoredJson(cur.content!));
       if (!isJsonObject(patched) || patched.resourceType !== r.type) {
         throw new OperationOutcomeError(422, [issue('error', 'processing', 'The patch may not change the resourceType')]);
       }
       if (patched.id !== w.id) throw new OperationOutcomeError(422, [issue('error', 'processing', 'The patch may not change the resource id')]);
+      this.step();
       const prepared = this.repo.prepare(this.rewrite(w, patched), r.type, w.id!, this.caller);
       w.warnings = prepared.warnings;
       this.guardStockItem(parseStoredJson(cur.content!), prepared.resource, w);
       w.writes = [
-        this.repo.planVersion({ resourceType: r.type, id: w.id!, versionId: cur.versionId + 1, method: 'PATCH', insert: false }, prepared.resource),
+        this.repo.planVersion(
+          { resourceType: r.type, id: w.id!, versionId: cur.versionId + 1, method: 'PATCH', insert: false },
+          prepared.resource,
+          undefined,
+          this.step,
+        ),
       ];
       w.effect = 'updated';
       w.stored = currentVersion(r.type, w.id!, cur);

@@ -1,7 +1,10 @@
 /**
  * A request's deadline (AROGYA_REQUEST_DEADLINE_MS): how long a batch or transaction Bundle may work. The write
- * engine's plans check it between slices of CPU work and before each step, and cap each statement of their
- * transaction at what is left of it (SET LOCAL statement_timeout), so that a Bundle of thousands of entries ends
+ * engine's plans check it between slices of CPU work, before each entry's expensive steps (criteria, validation,
+ * serialisation, index extraction: one huge entry overshoots it by one such step at most) and before each step of
+ * the transaction; they wait for a pool connection at most what is left of it (database/pool.ts `connect`: the
+ * pool's own acquisition timeout, shortened for the call) and cap each statement of their transaction at what is
+ * left of it (SET LOCAL statement_timeout), so that a Bundle of thousands of entries ends
  * cleanly instead of running for minutes: a transaction rolls back as a whole, a batch answers the entries it had
  * not finished with an OperationOutcome each (repository/transaction.ts). Either is a 503 with Retry-After — a
  * deliberate limit, as the statement timeout's is (database/errors.ts), not an internal error.
@@ -50,9 +53,23 @@ export class Deadline {
     if (this.passed) throw new DeadlineExceeded(this.limitMs, what);
   }
 
+  /** What is left of it (ms, ≥ 1). */
+  left(): number {
+    return Math.max(1, Math.ceil(this.at - Date.now()));
+  }
+
+  /**
+   * The longest wait for a pool connection starting now: what is left (database/pool.ts `connect` keeps the pool's
+   * own AROGYA_POOL_TIMEOUT_MS when that is shorter). Checks the deadline first: a passed one waits for nothing.
+   */
+  connectionWait(what?: string): number {
+    this.check(what);
+    return this.left();
+  }
+
   /** The statement_timeout (ms, ≥ 1) for a statement starting now: what is left, never more than the server's own. */
   statementTimeout(): number {
-    const left = Math.max(1, Math.ceil(this.at - Date.now()));
+    const left = this.left();
     return this.statementTimeoutMs > 0 ? Math.min(left, this.statementTimeoutMs) : left;
   }
 }

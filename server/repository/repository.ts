@@ -77,12 +77,20 @@ export class Repository extends Reads implements WritePlanner {
     return new Reads(client, this.pool, this.options, this.registry);
   }
 
-  /** `fn` with reads on a connection of its own whose statements each end within `statementTimeoutMs` (a transaction). */
-  capped<T>(statementTimeoutMs: number, fn: (reads: Reads) => Promise<T>): Promise<T> {
-    return inTransaction(this.pool, async (client) => {
-      await client.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.floor(statementTimeoutMs))}`);
-      return fn(this.within(client));
-    });
+  /**
+   * `fn` with reads on a connection of its own whose statements each end within `statementTimeoutMs` (a
+   * transaction); the wait for that connection ends within `maxWaitMs` (database/pool.ts `connect`).
+   */
+  capped<T>(statementTimeoutMs: number, fn: (reads: Reads) => Promise<T>, maxWaitMs?: number): Promise<T> {
+    return inTransaction(
+      this.pool,
+      async (client) => {
+        await client.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.floor(statementTimeoutMs))}`);
+        return fn(this.within(client));
+      },
+      'BEGIN',
+      maxWaitMs,
+    );
   }
 
   /** `$reindex`: starts the reindex of a custom search parameter's current definition over (search/parameters.ts). */
@@ -205,12 +213,18 @@ export class Repository extends Reads implements WritePlanner {
     resource: JsonObject | undefined,
     /** The resource's local references, when the caller has collected them already. */
     links?: LocalReference[],
+    /**
+     * Called before each expensive step (serialisation, index extraction, contained extraction, references): a
+     * request's deadline (deadline.ts) throws from it, so one huge resource overshoots it by one step at most.
+     */
+    step?: () => void,
   ): VersionWrite {
     if (resource && v.resourceType === 'SearchParameter') {
       // Custom search parameters: refused on write when the server could not serve them (fhir/search/custom.ts).
       const check = checkSearchParameter(resource);
       if (check.kind === 'refused') throw new OperationOutcomeError(422, check.issues);
     }
+    step?.();
     const content = resource ? toJson(resource) : undefined;
     // PostgreSQL text cannot hold U+0000, and FHIR strings have no use for it: refuse rather than fail in SQL.
     if (content?.includes('\\u0000')) throw badRequest('The resource contains a NUL character (U+0000), which FHIR strings may not contain');
@@ -219,13 +233,12 @@ export class Repository extends Reads implements WritePlanner {
       throw badRequest('The resource contains an unpaired UTF-16 surrogate (a lone \\uD800–\\uDFFF escape), which is not a character');
     }
     const extract = { timeZone: this.options.timeZone, baseUrl: this.options.baseUrl, maxIndexValues: this.options.maxIndexValues };
-    return {
-      ...v,
-      content,
-      index: resource ? extractIndexRows(resource, extract) : {},
-      contained: resource ? extractContainedIndexRows(resource, extract) : undefined,
-      links: links ?? (resource ? collectReferences(resource, this.options.baseUrl).local : []),
-    };
+    step?.();
+    const index = resource ? extractIndexRows(resource, extract) : {};
+    step?.();
+    const contained = resource ? extractContainedIndexRows(resource, extract) : undefined;
+    if (!links && resource) step?.();
+    return { ...v, content, index, contained, links: links ?? (resource ? collectReferences(resource, this.options.baseUrl).local : []) };
   }
 
   /**

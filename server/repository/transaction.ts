@@ -16,6 +16,7 @@
  * import CLI turn them into a response Bundle or a summary.
  */
 import { databaseFailure, databaseFailureOutcome } from '../database/errors';
+import { ConnectionWaitExceeded } from '../database/pool';
 import { isParseError, parseBundleRequest, type EntryParseError, type EntryRequest } from '../fhir/bundle-request';
 import type { JsonValue } from '../fhir/json';
 import { OperationOutcomeError, issue, type Issue } from '../fhir/outcome';
@@ -50,9 +51,15 @@ export interface ProcessOptions {
 
 const NOT_PROCESSED = 'The entry was not processed (nothing of it was written)';
 
-/** Whether `e` is the deadline's doing: its own check, or a statement it cut short. */
+/**
+ * Whether `e` is the deadline's doing: its own check, a wait for a pool connection it bounded (the only bound a
+ * deadline's work gives `connect`), or a statement it cut short.
+ */
 function stoppedBy(deadline: Deadline | undefined, e: unknown): deadline is Deadline {
-  return deadline !== undefined && (e instanceof DeadlineExceeded || (deadline.passed && databaseFailure(e) === 'timeout'));
+  return (
+    deadline !== undefined &&
+    (e instanceof DeadlineExceeded || e instanceof ConnectionWaitExceeded || (deadline.passed && databaseFailure(e) === 'timeout'))
+  );
 }
 
 /** Entries per batch pass (and so per PostgreSQL transaction): bounds statement size and advisory locks held. */
@@ -247,7 +254,7 @@ export class TransactionProcessor {
     try {
       if (!deadline) return await read(this.repo, request);
       // under a deadline, the read's statements end by it (one transaction with the statement cap)
-      return await this.repo.capped(deadline.statementTimeout(), (reads) => read(reads, request));
+      return await this.repo.capped(deadline.statementTimeout(), (reads) => read(reads, request), deadline.connectionWait(NOT_PROCESSED));
     } catch (e) {
       // the entry alone fails: the batch's other entries (some committed) are answered as they are
       const err = stoppedBy(deadline, e)

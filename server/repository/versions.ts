@@ -58,6 +58,8 @@ export interface WritePlanner {
     v: { resourceType: string; id: string; versionId: number; method: WriteMethod; insert: boolean },
     resource: JsonObject | undefined,
     links?: LocalReference[],
+    /** Called before each expensive step (a request's deadline throws from it). */
+    step?: () => void,
   ): VersionWrite;
   /** Ids of current resources matching each query's criteria, at most its limit, among those `access` may search. */
   findIdsMany(

@@ -99,7 +99,13 @@ export class WriteEngine {
   ): Promise<BundlePlan> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await inTransaction(this.pool, (client) => this.within(client, caller, requests, mode, prefer, opts.read, opts.deadline));
+        // under a deadline, the wait for the connection ends by it too (a ConnectionWaitExceeded: transaction.ts)
+        return await inTransaction(
+          this.pool,
+          (client) => this.within(client, caller, requests, mode, prefer, opts.read, opts.deadline),
+          'BEGIN',
+          opts.deadline?.connectionWait(),
+        );
       } catch (e) {
         if (attempt < (opts.attempts ?? ATTEMPTS) && isRetryable(e) && !opts.deadline?.passed) continue;
         throw e;
