@@ -15,6 +15,7 @@
  * the audit INSERTs of its requests are counted in it.
  *
  * Env: DATABASE_URL (external PostgreSQL, else embedded), BENCH_ROUNDS (3), BENCH_SECONDS (10), BENCH_WARMUP (2),
+ * BENCH_READ_WARMUP (12: each fresh read-phase server's warm-up),
  * BENCH_CONNECTIONS (16), BENCH_WORKERS (server workers, default one per core), BENCH_RAW_THREADS (auto),
  * BENCH_CPU_PROF=1 (profile the server workers with --cpu-prof and summarise each phase), BENCH_PARTS (`core,workflows,subscriptions`:
  * which parts run), BENCH_VISITS (300 visits per workflow phase), BENCH_VISIT_CONCURRENCY (8 requests in flight),
@@ -59,6 +60,13 @@ function intEnv(name: string, fallback: number, min = 0): number {
 
 const SECONDS = intEnv('BENCH_SECONDS', 10, 1);
 const WARMUP = intEnv('BENCH_WARMUP', 2);
+/**
+ * Warm-up of each fresh server before its first read slice (BENCH_READ_WARMUP, s). A server that runs more code per
+ * request (token + audit) takes longer to reach its steady state — JIT tiers, heap sizes: measured side by side, its
+ * first 10 s cost 1.2–1.9× the CPU per request of the next 10 s, where the auth-off server's cost 1.1–1.5× — so 2 s
+ * would compare a warming server with a warm one.
+ */
+const READ_WARMUP = intEnv('BENCH_READ_WARMUP', Math.max(WARMUP, 12));
 const CONNECTIONS = intEnv('BENCH_CONNECTIONS', 16, 1);
 const WORKERS = intEnv('BENCH_WORKERS', os.availableParallelism(), 1);
 const RAW_THREADS = process.env.BENCH_RAW_THREADS ? intEnv('BENCH_RAW_THREADS', 0) : undefined; // unset: probe
@@ -84,7 +92,7 @@ const SMART_ENV = {
   AROGYA_ADMIN_CLIENT_SECRET: ADMIN.secret,
   AROGYA_ACCESS_TOKEN_TTL: '3600',
 };
-const AUDIT_FLUSH_MS = 200;
+const AUDIT_FLUSH_MS = intEnv('BENCH_AUDIT_FLUSH_MS', 200, 10);
 /** Idle time after a phase's load before its CPU is read: the audit log's last batch of the phase is written in it. */
 const SETTLE_MS = AUDIT_FLUSH_MS + 300;
 
@@ -343,7 +351,7 @@ async function serverPhases(dbUrl: string, round: number): Promise<ServerPhases>
   const order = [a, b, b, a, b, a, a, b];
   for (const mode of order) {
     const first = slices[mode].length === 0;
-    const timing = { warmupSeconds: first ? WARMUP : 0, seconds: slice };
+    const timing = { warmupSeconds: first ? READ_WARMUP : 0, seconds: slice };
     slices[mode].push(
       mode === 'on'
         ? await readAndSearch('token + audit', onServer, patients, token, timing)
