@@ -3,7 +3,7 @@
 // are turned into CommonJS by SWC like our own sources; every other package is loaded as it is.
 const ESM_PACKAGES = ['jose', 'openid-client', 'oauth4webapi', 'oidc-provider'];
 module.exports = {
-  testEnvironment: 'node',
+  testEnvironment: '<rootDir>/test/environment.js',
   roots: ['<rootDir>/server', '<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   transform: {
