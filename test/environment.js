@@ -1,7 +1,7 @@
 /**
  * Jest's `node` test environment, plus a report of what keeps a Jest worker process alive after the end of the run
  * (the cause of "A worker process has failed to exit gracefully"): when the worker is told to end, an unref'd timer
- * is armed; if the process is still running 400 ms later (before Jest's force-exit at `workerGracefulExitTimeout`),
+ * is armed; if the process is still running 1 s later (before Jest's force-exit at `workerGracefulExitTimeout`, 5 s),
  * it prints the resources still keeping its event loop alive (`process.getActiveResourcesInfo()`). No line means the
  * event loop was empty: a force-exit without one is the process's own exit being slow (a machine kept busy), not a
  * leftover of a test.
@@ -24,7 +24,7 @@ function armExitReport() {
       process.stderr.write(
         `[jest worker ${process.pid}] still running ${Date.now() - endAt} ms after it was told to end; keeping it alive: ${alive.join(', ') || '(nothing: its event loop is empty)'}\n`,
       );
-    }, 400).unref();
+    }, 1000).unref();
   };
   process.on('message', onMessage);
 }
