@@ -59,10 +59,18 @@ const fits = (c: PagePosition): boolean =>
  */
 export const READ_ONLY_APPLICATION_NAME = 'arogya-export';
 
+/**
+ * Sessions that can never commit a resource version: the export's read-only cursors and the connections of the
+ * job and event queues (pg-boss runs only its own statements on them; the work it schedules writes through the
+ * serving pool) and of the websocket LISTEN client. A transaction of theirs does not hold the horizon back — under
+ * load a queue's maintenance transaction would otherwise hide a just-committed write from history for its length.
+ */
+const NEVER_WRITE_VERSIONS = [READ_ONLY_APPLICATION_NAME, 'arogya-jobs', 'arogya-events', 'arogya-ws-listener'];
+
 export async function readHorizon(db: Db): Promise<string> {
   const { rows } = await db.query<{ h: string }>(
-    `SELECT ${INSTANT_SQL("date_trunc('milliseconds', least(clock_timestamp(), (SELECT min(xact_start) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL AND application_name IS DISTINCT FROM $1)))")} AS h`,
-    [READ_ONLY_APPLICATION_NAME],
+    `SELECT ${INSTANT_SQL("date_trunc('milliseconds', least(clock_timestamp(), (SELECT min(xact_start) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL AND application_name <> ALL($1::text[]))))")} AS h`,
+    [NEVER_WRITE_VERSIONS],
   );
   return rows[0].h;
 }
@@ -74,7 +82,12 @@ export async function history(db: Db, q: HistoryQuery, access?: AccessRestrictio
   const cursor = q.cursor ? decodeCursor(q.cursor, fits) : undefined;
   const horizon = cursor?.pin ?? (await readHorizon(db));
   const b = new SqlBuilder();
-  const where: string[] = [`h.last_updated < ${b.p(horizon, 'timestamptz')}`];
+  // An instance's history shows every committed version (read-your-writes: a client's DELETE is in the history it
+  // asks for next, whatever else is open). Versions of one resource cannot commit out of order (each takes the
+  // previous one's row lock first), and a version committing after this read has lastUpdated at or after the horizon
+  // returned as the bundle's meta.lastUpdated, so a `_since=<that>` poll still sees it; at worst it sees a version
+  // twice. Type and system history stop at the horizon, so a feed's pages hold still.
+  const where: string[] = q.id ? [] : [`h.last_updated < ${b.p(horizon, 'timestamptz')}`];
   if (q.resourceType) where.push(`h.resource_type = ${b.p(q.resourceType)}`);
   // always true: it lets system level walk resource_last_updated, partial on it (migration 20261127001000)
   else where.push('h.version_id > 0');

@@ -100,3 +100,35 @@ test('a change that commits late is not missed by the next _since poll', async (
     await writer.end();
   }
 });
+
+test("an instance's history shows the client's own write while another transaction is open; type history holds it back", async () => {
+  const created = await server.request('POST', '/Basic', { body: { resourceType: 'Basic', code: { text: 'mine' } } });
+  expect(created.status).toBe(201);
+  const id = created.body.id;
+  // Another session (as a slow bundle's would) holds a transaction open across the client's delete.
+  const other = new pg.Client({ connectionString: server.databaseUrl });
+  await other.connect();
+  try {
+    await other.query('BEGIN');
+    await other.query('SELECT 1');
+    const del = await server.request('DELETE', `/Basic/${id}`);
+    expect(del.status).toBe(204);
+    const instance = await server.request('GET', `/Basic/${id}/_history`);
+    expect(instance.status).toBe(200);
+    expect(instance.body.total).toBe(2);
+    expect(instance.body.entry.map((e: Json) => e.request.method)).toEqual(['DELETE', 'POST']);
+    // the bundle's meta.lastUpdated is still the horizon: polling the instance from it sees the delete again
+    // rather than ever missing a version that commits later
+    const since = instance.body.meta.lastUpdated;
+    const poll = await server.request('GET', `/Basic/${id}/_history?_since=${encodeURIComponent(since)}`);
+    expect(poll.body.entry.map((e: Json) => e.request.method)).toContain('DELETE');
+    // type level keeps its stable feed: the delete waits behind the open transaction's start
+    const type = await server.request('GET', `/Basic/_history?_since=${encodeURIComponent(since)}`);
+    expect((type.body.entry ?? []).filter((e: Json) => e.fullUrl?.endsWith(`/Basic/${id}`))).toEqual([]);
+    await other.query('COMMIT');
+    const after = await server.request('GET', `/Basic/_history?_since=${encodeURIComponent(since)}`);
+    expect(after.body.entry.some((e: Json) => e.request.method === 'DELETE' && e.request.url.endsWith(`Basic/${id}`))).toBe(true);
+  } finally {
+    await other.end();
+  }
+});
