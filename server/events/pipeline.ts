@@ -23,6 +23,7 @@ import type { Pool, PoolClient } from '../database/pool';
 import { inTransaction } from '../database/pool';
 import { errorForLog } from '../logging';
 import type { Actor } from '../repository/caller';
+import { EVENTS_APPLICATION_NAME } from '../repository/history';
 import type { AfterWriteHook } from '../repository/write-engine';
 import type { ChangeEvent, EventConsumer, Interaction } from './event';
 
@@ -54,6 +55,13 @@ interface OutboxRow {
   recorded: Date | string;
 }
 
+/**
+ * A dispatch transaction moves outbox rows to job queues and never writes a resource version, so it names itself
+ * as the event pipeline's (in the same round trip as BEGIN; SET LOCAL ends with the transaction): history's commit
+ * horizon (repository/history.ts) then does not wait for it.
+ */
+const DISPATCH_BEGIN = `BEGIN; SET LOCAL application_name = '${EVENTS_APPLICATION_NAME}'`;
+
 export const queueOf = (consumer: string): string => `arogya-event-${consumer}`;
 export const deadLetterOf = (consumer: string): string => `arogya-event-${consumer}-dead`;
 
@@ -76,7 +84,7 @@ export class EventPipeline {
     this.boss = new PgBoss({
       connectionString,
       max: 2,
-      application_name: 'arogya-events',
+      application_name: EVENTS_APPLICATION_NAME,
       schedule: false,
       supervise: true,
       // Expired deliveries (a process died holding them) are found by pg-boss's maintenance: run it often enough.
@@ -162,7 +170,7 @@ export class EventPipeline {
   private async dispatchAll(): Promise<void> {
     let queued = 0;
     for (;;) {
-      const { rows, jobs } = await inTransaction(this.opts.pool, (client) => this.dispatchBatch(client));
+      const { rows, jobs } = await inTransaction(this.opts.pool, (client) => this.dispatchBatch(client), DISPATCH_BEGIN);
       queued += jobs;
       if (rows < (this.opts.batchSize ?? 500) || !this.started) break;
     }

@@ -62,10 +62,12 @@ export const READ_ONLY_APPLICATION_NAME = 'arogya-export';
 /**
  * Sessions that can never commit a resource version: the export's read-only cursors and the connections of the
  * job and event queues (pg-boss runs only its own statements on them; the work it schedules writes through the
- * serving pool) and of the websocket LISTEN client. A transaction of theirs does not hold the horizon back — under
+ * serving pool), the outbox dispatcher's transactions (events/pipeline.ts names them so with SET LOCAL) and the
+ * websocket LISTEN client. A transaction of theirs does not hold the horizon back — under
  * load a queue's maintenance transaction would otherwise hide a just-committed write from history for its length.
  */
-const NEVER_WRITE_VERSIONS = [READ_ONLY_APPLICATION_NAME, 'arogya-jobs', 'arogya-events', 'arogya-ws-listener'];
+export const EVENTS_APPLICATION_NAME = 'arogya-events';
+const NEVER_WRITE_VERSIONS = [READ_ONLY_APPLICATION_NAME, 'arogya-jobs', EVENTS_APPLICATION_NAME, 'arogya-ws-listener'];
 
 export async function readHorizon(db: Db): Promise<string> {
   const { rows } = await db.query<{ h: string }>(

@@ -132,3 +132,22 @@ test("an instance's history shows the client's own write while another transacti
     await other.end();
   }
 });
+
+test('sessions that never write a version (the event dispatcher, the queues) do not hold the horizon back', async () => {
+  for (const name of ['arogya-events', 'arogya-jobs']) {
+    const other = new pg.Client({ connectionString: server.databaseUrl });
+    await other.connect();
+    try {
+      // as the outbox dispatcher opens its transactions (events/pipeline.ts): named in the same round trip as BEGIN
+      await other.query(`BEGIN; SET LOCAL application_name = '${name}'`);
+      const before = (await server.request('GET', '/Basic/_history?_count=1')).body.meta.lastUpdated;
+      const created = await server.request('POST', '/Basic', { body: { resourceType: 'Basic', code: { text: name } } });
+      const type = await server.request('GET', `/Basic/_history?_since=${encodeURIComponent(before)}`);
+      expect(type.body.entry.map((e: Json) => e.resource?.id)).toContain(created.body.id);
+      await other.query('COMMIT');
+    } finally {
+      await other.end();
+    }
+  }
+  // an ordinary session's open transaction does (the test above)
+});
