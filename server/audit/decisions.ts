@@ -4,8 +4,8 @@
  * point they decide; it returns at once (the event is written with the next batch, log.ts) and does nothing when
  * auditing is off. Never pass secrets (passwords, codes, tokens); the username of a failed sign-in is fine to name.
  *
- * Shape (BALP "Login" for sign-ins): type DICOM 110114 User Authentication, subtype 110122 Login (`login`) or
- * `token`; action E; outcome 0 (success) or 4 (refused); agents: the client, the user; entities: the patient of the
+ * Shape (BALP "Login" and "Logout" for sign-ins and sign-outs): type DICOM 110114 User Authentication, subtype
+ * 110122 Login (`login`), 110123 Logout (`logout`) or `token`; action E; outcome 0 (success) or 4 (refused); agents: the client, the user; entities: the patient of the
  * launch context, the grant type and scope.
  */
 import type { FastifyRequest } from 'fastify';
@@ -13,8 +13,8 @@ import type { AuditDetail } from './event';
 import './http';
 
 export interface AuthorizationDecision {
-  /** token: /auth/token; login: a sign-in; consent: the user's allow or deny of an app's scopes. */
-  kind: 'token' | 'login' | 'consent';
+  /** token: /auth/token; login: a sign-in; logout: a sign-out; consent: the user's allow or deny of an app's scopes. */
+  kind: 'token' | 'login' | 'logout' | 'consent';
   /** `success`: a token was issued / the user signed in; `failure`: refused. */
   outcome: 'success' | 'failure';
   clientId?: string;

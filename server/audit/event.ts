@@ -28,6 +28,7 @@ export type AuditSubtype =
   | 'capabilities'
   // authorization decisions (type 110114)
   | 'login'
+  | 'logout'
   | 'token'
   | 'consent';
 

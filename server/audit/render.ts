@@ -42,7 +42,7 @@ const SUBTYPE_PROFILE: Record<string, string> = {
 };
 
 function profileOf(r: AuditRowRead): string | undefined {
-  if (r.type === '110114') return r.subtype === 'login' ? 'Login' : undefined;
+  if (r.type === '110114') return r.subtype === 'login' ? 'Login' : r.subtype === 'logout' ? 'Logout' : undefined;
   const kind = SUBTYPE_PROFILE[r.subtype];
   if (!kind) return undefined;
   return r.patient?.length ? `Patient${kind}` : kind;
@@ -57,7 +57,13 @@ export function renderAuditEvent(r: AuditRowRead, opts: { baseUrl: string; authB
   const subtype =
     r.type === 'rest'
       ? [coding('http://hl7.org/fhir/restful-interaction', r.subtype)]
-      : [r.subtype === 'login' ? coding(DCM, '110122', 'Login') : coding(`${opts.authBase}/audit-subtype`, r.subtype)];
+      : [
+          r.subtype === 'login'
+            ? coding(DCM, '110122', 'Login')
+            : r.subtype === 'logout'
+              ? coding(DCM, '110123', 'Logout')
+              : coding(`${opts.authBase}/audit-subtype`, r.subtype),
+        ];
   if (d.operation)
     subtype.push(coding('urn:ietf:rfc:3986', `http://hl7.org/fhir/OperationDefinition/${d.operation.replace(/^\$/, '')}`, d.operation));
 

@@ -188,7 +188,7 @@ function tokenCondition(b: SqlBuilder, code: string, values: TokenValue[]): Cond
       return {
         event: field(
           code,
-          codes.map((c) => (c === '110122' ? 'login' : c)),
+          codes.map((c) => (c === '110122' ? 'login' : c === '110123' ? 'logout' : c)),
         ),
       };
     case 'outcome':

@@ -4,7 +4,7 @@
  * registration, an error is a page here (nothing is ever sent to an unchecked URI); after that, an error goes back
  * to the app at its redirect URI with `error` and `state`.
  */
-import type { AuthorizeParams } from './authorize-state';
+import type { AuthorizeParams, Prompt } from './authorize-state';
 import type { OAuthClient } from './clients';
 import { clientMayAsk } from './scope-policy';
 import { parseResourceScope } from './scopes';
@@ -49,6 +49,17 @@ function single(q: URLSearchParams, name: string): string | undefined | null {
   return all[0] === '' ? undefined : all[0];
 }
 
+const PROMPTS: readonly Prompt[] = ['none', 'login', 'consent', 'select_account'];
+
+/** The `prompt` values (OpenID Connect Core §3.1.2.1), or why they are refused. */
+function promptOf(value: string | undefined): Prompt[] | string {
+  const values = [...new Set((value ?? '').split(' ').filter(Boolean))];
+  const unknown = values.find((v) => !PROMPTS.includes(v as Prompt));
+  if (unknown !== undefined) return `prompt '${unknown.slice(0, 40)}' is not one of ${PROMPTS.join(', ')}`;
+  if (values.includes('none') && values.length > 1) return 'prompt none cannot be combined with other values';
+  return values as Prompt[];
+}
+
 const sameBase = (a: string, b: string): boolean => a.replace(/\/+$/, '') === b.replace(/\/+$/, '');
 
 export async function checkAuthorizeRequest(q: URLSearchParams, ctx: CheckContext): Promise<CheckedRequest> {
@@ -70,7 +81,7 @@ export async function checkAuthorizeRequest(q: URLSearchParams, ctx: CheckContex
     location: errorRedirect(redirectUri, error, description, state ?? undefined),
   });
   if (state === null) return fail('invalid_request', 'state is given more than once');
-  for (const name of ['response_type', 'scope', 'aud', 'code_challenge', 'code_challenge_method', 'launch', 'nonce']) {
+  for (const name of ['response_type', 'scope', 'aud', 'code_challenge', 'code_challenge_method', 'launch', 'nonce', 'prompt', 'max_age']) {
     if (single(q, name) === null) return fail('invalid_request', `${name} is given more than once`);
   }
   const responseType = single(q, 'response_type');
@@ -89,6 +100,11 @@ export async function checkAuthorizeRequest(q: URLSearchParams, ctx: CheckContex
   const scope = grantableScope(client, requested);
   if (!scope) return fail('invalid_scope', 'none of the requested scopes may be granted to this app');
   const nonce = single(q, 'nonce');
+  const prompt = promptOf(single(q, 'prompt') ?? undefined);
+  if (typeof prompt === 'string') return fail('invalid_request', prompt);
+  const maxAgeText = single(q, 'max_age') ?? undefined;
+  const maxAge = maxAgeText === undefined ? undefined : /^\d{1,9}$/.test(maxAgeText) ? Number(maxAgeText) : Number.NaN;
+  if (Number.isNaN(maxAge)) return fail('invalid_request', 'max_age must be a whole number of seconds');
   return {
     kind: 'ok',
     client,
@@ -101,6 +117,8 @@ export async function checkAuthorizeRequest(q: URLSearchParams, ctx: CheckContex
       state,
       codeChallenge: challenge,
       ...(nonce ? { nonce } : {}),
+      ...(prompt.length ? { prompt } : {}),
+      ...(maxAge !== undefined ? { maxAge } : {}),
     },
   };
 }

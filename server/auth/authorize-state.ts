@@ -7,6 +7,9 @@
 import type { Db } from '../database/pool';
 import { jsonColumn, opaqueToken, secretHash } from './opaque';
 
+/** OpenID Connect Core §3.1.2.1 `prompt` values. */
+export type Prompt = 'none' | 'login' | 'consent' | 'select_account';
+
 /** A validated authorization request (authorize-params.ts): what the pages and the code need. */
 export interface AuthorizeParams {
   clientId: string;
@@ -17,6 +20,10 @@ export interface AuthorizeParams {
   state: string;
   codeChallenge: string;
   nonce?: string;
+  /** OpenID Connect `prompt` values asked for (`none`, `login`, `consent`, `select_account`). */
+  prompt?: Prompt[];
+  /** OpenID Connect `max_age`: the longest ago (seconds) the user may have signed in for the sign-in to count. */
+  maxAge?: number;
   /** Launch context from an EHR launch (`launch=`), already consumed. */
   launch?: { patient?: string; encounter?: string };
   /** When the user signed in (seconds since the epoch). */

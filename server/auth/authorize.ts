@@ -6,6 +6,12 @@
  * (skipped when this user allowed this client these scopes before) → redirect to the app with `code` and `state`.
  * Every step's state is in PostgreSQL (authorize-state.ts), so each page may be answered by any worker.
  *
+ * A browser that signed in keeps a sign-in session (sessions.ts) and skips the sign-in page at its next
+ * authorizations. OpenID Connect's `prompt` and `max_age` are honoured: `login` (and `select_account`) and a
+ * sign-in older than `max_age` show the sign-in page anyway, `consent` shows the consent page even when remembered,
+ * and `none` shows no page at all — the app gets its code, or `login_required`, `interaction_required` (a patient
+ * must be picked) or `consent_required`. `/auth/logout` ends the session.
+ *
  * Each page carries its own CSP: no script at all, and `form-action` allowing this origin plus the app's redirect
  * URI origin (a form's answer redirects there, and browsers check form-action on that redirect) and, on the
  * sign-in page, the upstream provider's.
@@ -24,6 +30,8 @@ import { errorPage } from './pages/error';
 import { pickerPage } from './pages/picker';
 import { recordDecision } from '../audit/decisions';
 import { signInPage } from './pages/sign-in';
+import { signedOutPage, signOutPage } from './pages/sign-out';
+import { SESSION_COOKIE, SessionStore, type SignInSession } from './sessions';
 import { PAGES_CSS, SMART_STYLE } from './pages/style';
 import { SignInLimiter } from './rate-limit';
 import type { AuthServices } from './services';
@@ -37,6 +45,7 @@ export interface AuthorizeFlow {
   limiter: SignInLimiter;
   launches: LaunchStore;
   codes: CodeStore;
+  sessions: SessionStore;
   upstream?: UpstreamOidc;
   cookiePath: string;
   secureCookies: boolean;
@@ -55,6 +64,7 @@ export function authorizeFlow(s: AuthServices): AuthorizeFlow {
     }),
     launches: new LaunchStore(s.db),
     codes: new CodeStore(s.db),
+    sessions: new SessionStore(s.db, s.config.signInSessionSeconds),
     upstream: upstreamOidc(s.config, s.endpoints.issuer),
     cookiePath: issuer.pathname.replace(/\/+$/, '') || '/',
     secureCookies: issuer.protocol === 'https:',
@@ -124,6 +134,12 @@ function setRequestCookie(f: AuthorizeFlow, reply: FastifyReply, csrf: string, m
   reply.header('Set-Cookie', `${cookieName(csrf)}=${maxAge ? csrf : ''}; ${attrs.join('; ')}`);
 }
 
+/** The browser's sign-in session cookie: set for `maxAge` seconds, or cleared (0). */
+function setSessionCookie(f: AuthorizeFlow, reply: FastifyReply, value: string, maxAge: number): void {
+  const attrs = [`Path=${f.cookiePath}`, `Max-Age=${maxAge}`, 'HttpOnly', 'SameSite=Lax', ...(f.secureCookies ? ['Secure'] : [])];
+  reply.header('Set-Cookie', `${SESSION_COOKIE}=${maxAge ? value : ''}; ${attrs.join('; ')}`);
+}
+
 /** Whether the browser posting this form is the one that started the request (CSRF). */
 function sameBrowser(req: FastifyRequest, pending: PendingRequest, formCsrf: string | null): boolean {
   const cookie = cookies(req).get(cookieName(pending.csrf));
@@ -151,14 +167,21 @@ async function showPicker(f: AuthorizeFlow, reply: FastifyReply, p: PendingReque
   return sendPage(
     reply,
     status,
-    pickerPage({ requestId: p.id, csrf: p.csrf, clientName: p.params.clientName, q, patients, error }),
+    pickerPage({ requestId: p.id, csrf: p.csrf, clientName: p.params.clientName, q, patients, error, signedInAs: user.username }),
     redirectTargets(f, p),
   );
 }
 
 async function showConsent(f: AuthorizeFlow, reply: FastifyReply, p: PendingRequest, user: AuthUser, status = 200) {
   const patient = p.patient ? await visiblePatient(f.s.repo, user, p.patient) : undefined;
-  const html = consentPage({ requestId: p.id, csrf: p.csrf, clientName: p.params.clientName, scopes: scopesOf(p), patientLabel: patient?.name });
+  const html = consentPage({
+    requestId: p.id,
+    csrf: p.csrf,
+    clientName: p.params.clientName,
+    scopes: scopesOf(p),
+    patientLabel: patient?.name,
+    signedInAs: user.username,
+  });
   return sendPage(reply, status, html, redirectTargets(f, p));
 }
 
@@ -196,22 +219,33 @@ async function finish(
 
 /** The page after the current state: picker, consent, or (consent remembered) back to the app. */
 async function proceed(f: AuthorizeFlow, reply: FastifyReply, p: PendingRequest, user: AuthUser) {
-  if (needsPatientChoice(p)) return showPicker(f, reply, p, user, '');
+  const silent = p.params.prompt?.includes('none');
+  if (needsPatientChoice(p)) {
+    if (silent) return finish(f, reply, p, user, { error: 'interaction_required', description: 'a patient must be chosen (prompt=none)' });
+    return showPicker(f, reply, p, user, '');
+  }
+  if (p.params.prompt?.includes('consent')) return showConsent(f, reply, p, user);
   const { rowCount } = await f.s.db.query('SELECT 1 FROM auth_consent WHERE user_id = $1 AND client_id = $2 AND scope = $3', [
     user.id,
     p.params.clientId,
     normalisedScope(p.params.scope),
   ]);
   if (rowCount) return finish(f, reply, p, user, 'allow');
+  if (silent) return finish(f, reply, p, user, { error: 'consent_required', description: 'the user has not allowed these scopes yet (prompt=none)' });
   return showConsent(f, reply, p, user);
 }
 
 /**
- * A user has signed in: the patient context follows. A Patient user is their own patient (whatever a launch
- * said); an EHR launch's patient must be one the user may see.
+ * A user has signed in — just now, or earlier in this browser's `session`: the patient context follows. A Patient
+ * user is their own patient (whatever a launch said); an EHR launch's patient must be one the user may see. A sign-in
+ * just now starts the browser's session (replacing the one it had).
  */
-async function signedIn(f: AuthorizeFlow, reply: FastifyReply, p: PendingRequest, user: AuthUser) {
-  const params = { ...p.params, authTime: Math.floor(Date.now() / 1000) };
+async function signedIn(f: AuthorizeFlow, req: FastifyRequest, reply: FastifyReply, p: PendingRequest, user: AuthUser, session?: SignInSession) {
+  const authTime = session?.authTime ?? Math.floor(Date.now() / 1000);
+  if (!session && f.sessions.ttlSeconds > 0) {
+    setSessionCookie(f, reply, await f.sessions.create(user.id, authTime, cookies(req).get(SESSION_COOKIE)), f.sessions.ttlSeconds);
+  }
+  const params = { ...p.params, authTime };
   delete params.upstream;
   let patient: string | undefined;
   const [type, id] = user.fhirUser.split('/');
@@ -227,7 +261,21 @@ async function signedIn(f: AuthorizeFlow, reply: FastifyReply, p: PendingRequest
   return proceed(f, reply, next, user);
 }
 
-async function start(f: AuthorizeFlow, reply: FastifyReply, q: URLSearchParams) {
+/** The browser's sign-in session, when it may stand for a sign-in to this request (prompt, max_age). */
+async function sessionFor(
+  f: AuthorizeFlow,
+  req: FastifyRequest,
+  params: PendingRequest['params'],
+): Promise<{ session: SignInSession; user: AuthUser } | undefined> {
+  if (params.prompt?.includes('login') || params.prompt?.includes('select_account')) return undefined;
+  const session = await f.sessions.find(cookies(req).get(SESSION_COOKIE));
+  if (!session) return undefined;
+  if (params.maxAge !== undefined && Math.floor(Date.now() / 1000) - session.authTime >= params.maxAge) return undefined;
+  const user = await f.users.byId(session.userId);
+  return user ? { session, user } : undefined;
+}
+
+async function start(f: AuthorizeFlow, req: FastifyRequest, reply: FastifyReply, q: URLSearchParams) {
   const checked = await checkAuthorizeRequest(q, { baseUrl: f.s.config.baseUrl, findClient: (id) => f.s.clients.find(id) });
   if (checked.kind === 'page') return sendError(reply, checked.status, checked.title, checked.message);
   if (checked.kind === 'redirect') return reply.redirect(checked.location, 302);
@@ -240,8 +288,16 @@ async function start(f: AuthorizeFlow, reply: FastifyReply, q: URLSearchParams) 
     }
     params.launch = launch;
   }
+  const signed = await sessionFor(f, req, params);
+  if (!signed && params.prompt?.includes('none')) {
+    return reply.redirect(
+      errorRedirect(params.redirectUri, 'login_required', 'no one is signed in in this browser (prompt=none)', params.state),
+      302,
+    );
+  }
   const pending = await f.requests.create(params);
   setRequestCookie(f, reply, pending.csrf, REQUEST_TTL_SECONDS);
+  if (signed) return signedIn(f, req, reply, pending, signed.user, signed.session);
   return showSignIn(f, reply, pending);
 }
 
@@ -278,7 +334,7 @@ async function signInStep(f: AuthorizeFlow, req: FastifyRequest, reply: FastifyR
   }
   await f.limiter.succeeded(username);
   recordDecision(req, { kind: 'login', outcome: 'success', clientId: p.params.clientId, fhirUser: user.fhirUser, user: user.id });
-  return signedIn(f, reply, p, user);
+  return signedIn(f, req, reply, p, user);
 }
 
 async function pickerStep(f: AuthorizeFlow, reply: FastifyReply, p: PendingRequest, user: AuthUser, form: URLSearchParams) {
@@ -361,15 +417,33 @@ async function upstreamCallback(f: AuthorizeFlow, req: FastifyRequest, reply: Fa
       `Your ${upstream.name} account is not linked to a user of this server, so it cannot sign in here. Ask your administrator to link it.`,
     );
   }
-  return signedIn(f, reply, p, result.user);
+  return signedIn(f, req, reply, p, result.user);
 }
 
 export function registerAuthorize(app: FastifyInstance, s: AuthServices): void {
   const f = authorizeFlow(s);
-  app.get('/auth/authorize', async (req, reply) => start(f, reply, paramsOf(req)));
+  app.get('/auth/authorize', async (req, reply) => start(f, req, reply, paramsOf(req)));
   app.post('/auth/authorize', async (req, reply) => {
     const form = paramsOf(req);
-    return form.has('request') ? step(f, req, reply, form) : start(f, reply, form);
+    return form.has('request') ? step(f, req, reply, form) : start(f, req, reply, form);
+  });
+  // Sign-out: a page with a button (a GET never ends a session: link prefetchers and crawlers follow links), and the
+  // form's POST. The session cookie is SameSite=Lax, so another site's form cannot sign the browser out.
+  app.get('/auth/logout', async (req, reply) => {
+    const signed = await f.sessions.find(cookies(req).get(SESSION_COOKIE));
+    const user = signed ? await f.users.byId(signed.userId) : undefined;
+    return sendPage(reply, 200, signOutPage(user?.username));
+  });
+  app.post('/auth/logout', async (req, reply) => {
+    const id = cookies(req).get(SESSION_COOKIE);
+    const signed = await f.sessions.find(id);
+    if (signed) {
+      const user = await f.users.byId(signed.userId);
+      recordDecision(req, { kind: 'logout', outcome: 'success', fhirUser: user?.fhirUser, user: signed.userId });
+    }
+    await f.sessions.end(id);
+    setSessionCookie(f, reply, '', 0);
+    return sendPage(reply, 200, signedOutPage());
   });
   const upstream = f.upstream;
   if (upstream) app.get('/auth/oidc/callback', async (req, reply) => upstreamCallback(f, req, reply, upstream));

@@ -167,5 +167,12 @@ describeAuth('authorization decisions and the audit scope', () => {
     expect(events[0].agent.some((a: Json) => a.who?.identifier?.value === 'dr.audit')).toBe(true); // the name given
     expect(events[1].agent.some((a: Json) => a.who?.reference === 'Practitioner/audit-doc')).toBe(true);
     for (const secret of ['not the password', 'a long practitioner password']) expect(JSON.stringify(events)).not.toContain(secret);
+
+    // the sign-in left a session in this browser; signing out of it is a Logout event of the user
+    expect((await browser.post(`${server.origin}/auth/logout`, {})).status).toBe(200);
+    const [logout] = await audit('type=110114&subtype=110123&agent=Practitioner/audit-doc');
+    expect(logout.subtype[0]).toMatchObject({ code: '110123', display: 'Logout' });
+    expect(logout.outcome).toBe('0');
+    expect(logout.meta.profile).toEqual(['https://profiles.ihe.net/ITI/BALP/StructureDefinition/IHE.BasicAudit.Logout']);
   });
 });

@@ -116,6 +116,19 @@ describeBrowser('authorization pages in Chromium', () => {
     const landed = new URL(page.url());
     expect(landed.searchParams.get('state')).toBe('st-browser');
     expect(landed.searchParams.get('code')).toEqual(expect.any(String));
+
+    // the browser stays signed in: the next authorization starts at the picker; the sign-out pages pass axe
+    await page.goto(start('st-again'));
+    await page.getByRole('heading', { name: 'Choose a patient' }).waitFor();
+    await expect(page.textContent('main')).resolves.toContain('Signed in as dr.mehta');
+    await page.getByRole('link', { name: 'Sign out' }).click();
+    await page.getByRole('heading', { name: 'Sign out' }).waitFor();
+    expect(await axeViolations(page)).toEqual([]);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('heading', { name: 'Signed out' }).waitFor();
+    expect(await axeViolations(page)).toEqual([]);
+    await page.goto(start('st-after'));
+    await expect(page.title()).resolves.toContain('Sign in');
     expect(cspErrors).toEqual([]);
     await context.close();
   });

@@ -2,7 +2,7 @@
  * The consent page (DESIGN.md §1.1): one form listing the requested scopes in plain words, with
  * `<button name="decision" value="allow">` and `<button name="decision" value="deny">`.
  */
-import { AUTHORIZE_PATH, esc, page, requestFields } from './html';
+import { AUTHORIZE_PATH, esc, page, requestFields, signedInLine } from './html';
 import { scopeWords } from './scope-words';
 
 export interface ConsentView {
@@ -12,6 +12,8 @@ export interface ConsentView {
   scopes: string[];
   /** The patient the app will work with, when there is one. */
   patientLabel?: string;
+  /** The signed-in user's username. */
+  signedInAs?: string;
 }
 
 export function consentPage(v: ConsentView): string {
@@ -27,6 +29,7 @@ ${items}
 ${v.patientLabel ? `<p>Patient: <strong>${esc(v.patientLabel)}</strong></p>` : ''}
 <button type="submit" name="decision" value="allow">Allow</button>
 <button type="submit" name="decision" value="deny" class="secondary">Deny</button>
-</form>`,
+</form>
+${signedInLine(v.signedInAs)}`,
   );
 }

@@ -41,6 +41,16 @@ export function requestFields(requestId: string, csrf: string): string {
 <input type="hidden" name="csrf" value="${esc(csrf)}">`;
 }
 
+/** Where the sign-out page is. */
+export const LOGOUT_PATH = '/auth/logout';
+
+/** Who is signed in (the pages after sign-in), with the way out for someone else at a shared workstation. */
+export function signedInLine(username: string | undefined): string {
+  return username
+    ? `<p class="muted signed-in">Signed in as <strong>${esc(username)}</strong>. Not you? <a href="${LOGOUT_PATH}">Sign out</a>, then start again from the app.</p>`
+    : '';
+}
+
 /** A message the user must notice (a refused sign-in, a missing choice): announced by screen readers. */
 export function alertBox(message: string | undefined): string {
   return message ? `<p class="alert" role="alert" id="form-error">${esc(message)}</p>` : '';

@@ -3,7 +3,7 @@
  * one `<form method="post">` with a search box `q` (name or NHID) and one radio `patient` per patient shown.
  * The search button comes first, so Enter in the search box searches.
  */
-import { AUTHORIZE_PATH, alertBox, esc, page, requestFields } from './html';
+import { AUTHORIZE_PATH, alertBox, esc, page, requestFields, signedInLine } from './html';
 
 export interface PickerPatient {
   id: string;
@@ -19,6 +19,8 @@ export interface PickerView {
   q: string;
   patients: PickerPatient[];
   error?: string;
+  /** The signed-in user's username. */
+  signedInAs?: string;
 }
 
 function patientChoice(p: PickerPatient, i: number): string {
@@ -47,6 +49,7 @@ ${requestFields(v.requestId, v.csrf)}
 <input type="search" id="q" name="q" value="${esc(v.q)}">
 <button type="submit" name="action" value="search" class="secondary" formnovalidate>Search</button>
 ${list}
-</form>`,
+</form>
+${signedInLine(v.signedInAs)}`,
   );
 }

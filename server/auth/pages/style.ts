@@ -30,6 +30,8 @@ input:focus-visible { outline: 3px solid ${HIGHLIGHT}; outline-offset: 1px; }
 .scopes li { margin: 0.5rem 0; }
 .scopes code, .muted { color: #4a4a4a; font-size: 0.9rem; }
 .or { margin-top: 1.5rem; }
+a { color: ${HIGHLIGHT}; }
+.signed-in { margin-top: 2rem; }
 `;
 
 /** SMART App Launch styling parameters. */
