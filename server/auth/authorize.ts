@@ -19,57 +19,19 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { checkAuthorizeRequest, errorRedirect } from './authorize-params';
 import { findPatients, visiblePatient } from './authorize-patients';
-import { AuthRequestStore, REQUEST_TTL_SECONDS, type PendingRequest } from './authorize-state';
-import { CodeStore } from './codes';
+import { REQUEST_TTL_SECONDS, type PendingRequest } from './authorize-state';
 import { SMART_STYLE_PATH } from './grants';
-import { LaunchStore } from './launch';
-import { type UpstreamOidc, upstreamOidc } from './oidc';
+import type { UpstreamOidc } from './oidc';
 import { opaqueToken, sameSecret, secretHash } from './opaque';
+import { cookies, paramsOf, sendError, sendPage, setCookie } from './page-http';
 import { consentPage } from './pages/consent';
-import { errorPage } from './pages/error';
 import { pickerPage } from './pages/picker';
 import { recordDecision } from '../audit/decisions';
 import { signInPage } from './pages/sign-in';
-import { signedOutPage, signOutPage } from './pages/sign-out';
-import { SESSION_COOKIE, SessionStore, type SignInSession } from './sessions';
+import { SESSION_COOKIE, setSessionCookie, type SignInSession } from './sessions';
+import type { AuthorizeFlow } from './authorize-flow';
 import { PAGES_CSS, SMART_STYLE } from './pages/style';
-import { SignInLimiter } from './rate-limit';
-import type { AuthServices } from './services';
-import { UserStore, type AuthUser } from './users';
-
-/** The parts of the flow, built once per process. */
-export interface AuthorizeFlow {
-  s: AuthServices;
-  requests: AuthRequestStore;
-  users: UserStore;
-  limiter: SignInLimiter;
-  launches: LaunchStore;
-  codes: CodeStore;
-  sessions: SessionStore;
-  upstream?: UpstreamOidc;
-  cookiePath: string;
-  secureCookies: boolean;
-}
-
-export function authorizeFlow(s: AuthServices): AuthorizeFlow {
-  const issuer = new URL(s.endpoints.issuer);
-  return {
-    s,
-    requests: new AuthRequestStore(s.db),
-    users: new UserStore(s.db),
-    limiter: new SignInLimiter(s.db, {
-      perUser: s.config.signInLimitPerUser,
-      perAddress: s.config.signInLimitPerAddress,
-      windowSeconds: s.config.signInWindowSeconds,
-    }),
-    launches: new LaunchStore(s.db),
-    codes: new CodeStore(s.db),
-    sessions: new SessionStore(s.db, s.config.signInSessionSeconds),
-    upstream: upstreamOidc(s.config, s.endpoints.issuer),
-    cookiePath: issuer.pathname.replace(/\/+$/, '') || '/',
-    secureCookies: issuer.protocol === 'https:',
-  };
-}
+import type { AuthUser } from './users';
 
 // ---- HTTP helpers ----------------------------------------------------------------------------------------------
 
@@ -79,65 +41,11 @@ function cspSource(uri: string): string {
   return url.origin !== 'null' ? url.origin : url.protocol;
 }
 
-function pagePolicy(formTargets: string[]): string {
-  return [
-    "default-src 'none'",
-    "style-src 'self'",
-    "img-src 'self' data:",
-    `form-action 'self' ${[...new Set(formTargets)].join(' ')}`.trim(),
-    "frame-ancestors 'none'",
-    "base-uri 'none'",
-  ].join('; ');
-}
-
-function sendPage(reply: FastifyReply, status: number, html: string, formTargets: string[] = []): FastifyReply {
-  return reply
-    .code(status)
-    .type('text/html; charset=utf-8')
-    .header('Content-Security-Policy', pagePolicy(formTargets))
-    .header('Cache-Control', 'no-store')
-    .header('Pragma', 'no-cache')
-    .send(html);
-}
-
-const sendError = (reply: FastifyReply, status: number, title: string, message: string): FastifyReply =>
-  sendPage(reply, status, errorPage(title, message));
-
-/** The request's parameters: the query string of a GET, the form of a POST (a parameter may repeat). */
-function paramsOf(req: FastifyRequest): URLSearchParams {
-  if (req.method !== 'POST') return new URL(req.url, 'http://localhost').searchParams;
-  const body = req.body;
-  if (typeof body === 'string') return new URLSearchParams(body);
-  const out = new URLSearchParams();
-  if (body && typeof body === 'object') {
-    for (const [k, v] of Object.entries(body as Record<string, unknown>)) {
-      for (const one of Array.isArray(v) ? v : [v]) if (typeof one === 'string') out.append(k, one);
-    }
-  }
-  return out;
-}
-
-function cookies(req: FastifyRequest): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const part of (req.headers.cookie ?? '').split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0) out.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
-  }
-  return out;
-}
-
 /** Each authorization request's cookie: its CSRF token, named after it (several may run in one browser). */
 const cookieName = (csrf: string): string => `arogya_req_${secretHash(csrf).slice(0, 16)}`;
 
 function setRequestCookie(f: AuthorizeFlow, reply: FastifyReply, csrf: string, maxAge: number): void {
-  const attrs = [`Path=${f.cookiePath}`, `Max-Age=${maxAge}`, 'HttpOnly', 'SameSite=Lax', ...(f.secureCookies ? ['Secure'] : [])];
-  reply.header('Set-Cookie', `${cookieName(csrf)}=${maxAge ? csrf : ''}; ${attrs.join('; ')}`);
-}
-
-/** The browser's sign-in session cookie: set for `maxAge` seconds, or cleared (0). */
-function setSessionCookie(f: AuthorizeFlow, reply: FastifyReply, value: string, maxAge: number): void {
-  const attrs = [`Path=${f.cookiePath}`, `Max-Age=${maxAge}`, 'HttpOnly', 'SameSite=Lax', ...(f.secureCookies ? ['Secure'] : [])];
-  reply.header('Set-Cookie', `${SESSION_COOKIE}=${maxAge ? value : ''}; ${attrs.join('; ')}`);
+  setCookie(reply, f, cookieName(csrf), csrf, maxAge);
 }
 
 /** Whether the browser posting this form is the one that started the request (CSRF). */
@@ -150,7 +58,7 @@ function sameBrowser(req: FastifyRequest, pending: PendingRequest, formCsrf: str
 
 const scopesOf = (p: PendingRequest): string[] => p.params.scope.split(' ');
 const needsPatientChoice = (p: PendingRequest): boolean => scopesOf(p).includes('launch/patient') && !p.patient;
-const normalisedScope = (scope: string): string => [...new Set(scope.split(/\s+/).filter(Boolean))].sort().join(' ');
+export const normalisedScope = (scope: string): string => [...new Set(scope.split(/\s+/).filter(Boolean))].sort().join(' ');
 const EXPIRED = 'This sign-in has expired or is already finished. Go back to the app and start again.';
 
 function redirectTargets(f: AuthorizeFlow, p: PendingRequest, withUpstream = false): string[] {
@@ -267,7 +175,7 @@ async function sessionFor(
   req: FastifyRequest,
   params: PendingRequest['params'],
 ): Promise<{ session: SignInSession; user: AuthUser } | undefined> {
-  if (params.prompt?.includes('login') || params.prompt?.includes('select_account')) return undefined;
+  if (f.sessions.ttlSeconds === 0 || params.prompt?.includes('login') || params.prompt?.includes('select_account')) return undefined;
   const session = await f.sessions.find(cookies(req).get(SESSION_COOKIE));
   if (!session) return undefined;
   if (params.maxAge !== undefined && Math.floor(Date.now() / 1000) - session.authTime >= params.maxAge) return undefined;
@@ -420,30 +328,11 @@ async function upstreamCallback(f: AuthorizeFlow, req: FastifyRequest, reply: Fa
   return signedIn(f, req, reply, p, result.user);
 }
 
-export function registerAuthorize(app: FastifyInstance, s: AuthServices): void {
-  const f = authorizeFlow(s);
+export function registerAuthorize(app: FastifyInstance, f: AuthorizeFlow): void {
   app.get('/auth/authorize', async (req, reply) => start(f, req, reply, paramsOf(req)));
   app.post('/auth/authorize', async (req, reply) => {
     const form = paramsOf(req);
     return form.has('request') ? step(f, req, reply, form) : start(f, req, reply, form);
-  });
-  // Sign-out: a page with a button (a GET never ends a session: link prefetchers and crawlers follow links), and the
-  // form's POST. The session cookie is SameSite=Lax, so another site's form cannot sign the browser out.
-  app.get('/auth/logout', async (req, reply) => {
-    const signed = await f.sessions.find(cookies(req).get(SESSION_COOKIE));
-    const user = signed ? await f.users.byId(signed.userId) : undefined;
-    return sendPage(reply, 200, signOutPage(user?.username));
-  });
-  app.post('/auth/logout', async (req, reply) => {
-    const id = cookies(req).get(SESSION_COOKIE);
-    const signed = await f.sessions.find(id);
-    if (signed) {
-      const user = await f.users.byId(signed.userId);
-      recordDecision(req, { kind: 'logout', outcome: 'success', fhirUser: user?.fhirUser, user: signed.userId });
-    }
-    await f.sessions.end(id);
-    setSessionCookie(f, reply, '', 0);
-    return sendPage(reply, 200, signedOutPage());
   });
   const upstream = f.upstream;
   if (upstream) app.get('/auth/oidc/callback', async (req, reply) => upstreamCallback(f, req, reply, upstream));

@@ -4,7 +4,9 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { registerAdminPaths } from './admin-paths';
+import { registerAccount } from './account';
 import { registerAuthorize } from './authorize';
+import { authorizeFlow } from './authorize-flow';
 import { registerCors } from './cors';
 import { registerDiscovery } from './discovery';
 import { authorizationCode, refreshToken } from './grants';
@@ -22,7 +24,9 @@ export async function registerAuth(app: FastifyInstance, s: AuthServices, fhirPr
   registerCors(app);
   registerDiscovery(app, s, fhirPrefix);
   registerTokenEndpoint(app, s);
-  registerAuthorize(app, s);
+  const flow = authorizeFlow(s);
+  registerAuthorize(app, flow);
+  registerAccount(app, flow);
   registerAdminPaths(app, s);
   registerIntrospection(app, s);
   registerRegistrationEndpoint(app, s);

@@ -106,6 +106,15 @@ export class RefreshStore {
     });
   }
 
+  /** Revokes every family a user's authorizations gave a client (the user withdrew the app's access). */
+  async revokeUserClient(userId: string, clientId: string): Promise<IssuedAccess[]> {
+    const { rows } = await this.pool.query<{ access: unknown }>(
+      `UPDATE auth_refresh SET revoked_at = coalesce(revoked_at, now()) WHERE user_id = $1 AND client_id = $2 RETURNING context->'access' AS access`,
+      [userId, clientId],
+    );
+    return accessOf(rows);
+  }
+
   /** Revokes a family (a replayed code's tokens, RFC 7009 revocation of one of its tokens). */
   async revokeFamily(familyId: string): Promise<IssuedAccess[]> {
     const { rows } = await this.pool.query<{ access: unknown }>(

@@ -3,7 +3,7 @@
  * refused at the FHIR base, requests refused for want of a scope; and the audit scope that reading AuditEvents takes.
  */
 import { SignJWT, generateKeyPair } from 'jose';
-import { Browser, addUser, authorizeUrl, pageKind, pkce, registerClient } from '../auth/flow-driver';
+import { Browser, addUser, clientAuthorizeUrl, pageKind, registerClient } from '../auth/flow-driver';
 import { TEST_AUTH, basicAuth, type Json, useServer } from '../harness';
 
 const describeAuth = TEST_AUTH === 'smart' ? describe : describe.skip;
@@ -139,13 +139,7 @@ describeAuth('authorization decisions and the audit scope', () => {
     const redirectUri = 'http://127.0.0.1:9/callback';
     const { clientId } = await registerClient(server, { redirectUris: [redirectUri], scope: 'openid fhirUser user/*.rs' });
     await addUser(server, 'dr.audit', 'a long practitioner password', 'Practitioner/audit-doc');
-    const url = authorizeUrl(server, {
-      client_id: clientId,
-      redirect_uri: redirectUri,
-      scope: 'openid fhirUser user/*.rs',
-      code_challenge: pkce().challenge,
-      code_challenge_method: 'S256',
-    });
+    const url = clientAuthorizeUrl(server, { clientId, redirectUri }, 'openid fhirUser user/*.rs').href;
     const browser = new Browser();
     let page = await browser.get(url);
     expect(pageKind(page)).toBe('sign-in');

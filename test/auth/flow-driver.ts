@@ -169,6 +169,27 @@ export function authorizeUrl(server: TestServer, params: Record<string, string |
   return url.toString();
 }
 
+/** A PKCE authorization URL for a registered client, with the verifier that redeems its code and its state. */
+export function clientAuthorizeUrl(
+  server: TestServer,
+  client: { clientId: string; redirectUri: string },
+  scope: string,
+  params: Record<string, string> = {},
+): { href: string; verifier: string; state: string } {
+  const { verifier, challenge } = pkce();
+  const state = crypto.randomUUID();
+  const href = authorizeUrl(server, {
+    client_id: client.clientId,
+    redirect_uri: client.redirectUri,
+    scope,
+    state,
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+    ...params,
+  });
+  return { href, verifier, state };
+}
+
 export async function tokenRequest(
   server: TestServer,
   form: Record<string, string>,

@@ -8,9 +8,9 @@ import {
   Browser,
   addPatient,
   addUser,
-  authorizeUrl,
+  clientAuthorizeUrl,
+  hiddenFields,
   pageKind,
-  pkce,
   registerClient,
   startSmartApp,
   tokenRequest,
@@ -24,6 +24,23 @@ const describeAuth = TEST_AUTH === 'smart' ? describe : describe.skip;
 const DOCTOR = { username: 'dr.iyer', password: 'a practitioner password' };
 const PATIENT_USER = { username: 'meera', password: 'a patient password' };
 const REDIRECT = 'http://127.0.0.1:9/callback';
+
+/** The redirect's query, and the tokens its code buys (for the test client `clientId`). */
+async function redeem(server: TestServer, clientId: string, back: Page, verifier: string) {
+  expect(back.status).toBe(302);
+  const q = new URL(back.location!).searchParams;
+  const code = q.get('code');
+  if (!code) return { q, body: undefined };
+  const t = await tokenRequest(server, {
+    grant_type: 'authorization_code',
+    code,
+    redirect_uri: REDIRECT,
+    client_id: clientId,
+    code_verifier: verifier,
+  });
+  expect(t.status).toBe(200);
+  return { q, body: t.body };
+}
 
 describeAuth('sign-in sessions', () => {
   const server = useServer();
@@ -39,41 +56,9 @@ describeAuth('sign-in sessions', () => {
     ({ clientId } = await registerClient(server, { redirectUris: [REDIRECT], scope: 'openid fhirUser launch/patient patient/*.rs user/*.rs' }));
   });
 
-  /** An authorization URL of the test client; `challenge` is the PKCE challenge of `verifier`. */
-  function url(params: Record<string, string> = {}, scope = 'openid fhirUser user/*.rs') {
-    const { verifier, challenge } = pkce();
-    const state = crypto.randomUUID();
-    return {
-      verifier,
-      state,
-      href: authorizeUrl(server, {
-        client_id: clientId,
-        redirect_uri: REDIRECT,
-        scope,
-        state,
-        code_challenge: challenge,
-        code_challenge_method: 'S256',
-        ...params,
-      }),
-    };
-  }
-
-  /** The redirect's query, and the tokens its code buys. */
-  async function redeem(back: Page, verifier: string) {
-    expect(back.status).toBe(302);
-    const q = new URL(back.location!).searchParams;
-    const code = q.get('code');
-    if (!code) return { q, body: undefined };
-    const t = await tokenRequest(server, {
-      grant_type: 'authorization_code',
-      code,
-      redirect_uri: REDIRECT,
-      client_id: clientId,
-      code_verifier: verifier,
-    });
-    expect(t.status).toBe(200);
-    return { q, body: t.body };
-  }
+  /** An authorization URL of the test client, with its PKCE verifier and state. */
+  const url = (params: Record<string, string> = {}, scope = 'openid fhirUser user/*.rs') =>
+    clientAuthorizeUrl(server, { clientId, redirectUri: REDIRECT }, scope, params);
 
   async function authTime(idToken: string): Promise<number> {
     const jwks = createRemoteJWKSet(new URL(`${server.origin}/auth/jwks`));
@@ -136,13 +121,13 @@ describeAuth('sign-in sessions', () => {
     const seen: string[] = [];
     const back = await walkPages(browser, relogin.href, PATIENT_USER, seen);
     expect(seen).toEqual(['sign-in', 'consent', 'redirect']);
-    expect((await redeem(back, relogin.verifier)).body).toMatchObject({ patient: meera });
+    expect((await redeem(server, clientId, back, relogin.verifier)).body).toMatchObject({ patient: meera });
     // the browser is now Meera's: the next authorization, without prompt, is hers and shows no sign-in
     const next = url({}, 'openid fhirUser launch/patient patient/*.rs');
     const seen2: string[] = [];
     const back2 = await walkPages(browser, next.href, { username: 'x', password: 'x' }, seen2);
     expect(seen2).toEqual(['redirect']);
-    const { body } = await redeem(back2, next.verifier);
+    const { body } = await redeem(server, clientId, back2, next.verifier);
     expect(body).toMatchObject({ patient: meera });
     expect(JSON.parse(Buffer.from(body.id_token.split('.')[1], 'base64url').toString()).fhirUser).toBe(`${server.base}/Patient/${meera}`);
   });
@@ -159,14 +144,14 @@ describeAuth('sign-in sessions', () => {
     // signed in, consent remembered: a code straight away
     await walkPages(browser, url().href, DOCTOR);
     const silent = none();
-    const { body } = await redeem(await browser.get(silent.href), silent.verifier);
+    const { body } = await redeem(server, clientId, await browser.get(silent.href), silent.verifier);
     expect(body.access_token).toEqual(expect.any(String));
     // a scope not yet allowed: consent_required
     const more = none('openid user/Patient.rs');
-    expect((await redeem(await browser.get(more.href), more.verifier)).q.get('error')).toBe('consent_required');
+    expect((await redeem(server, clientId, await browser.get(more.href), more.verifier)).q.get('error')).toBe('consent_required');
     // a practitioner's standalone launch/patient needs the picker: interaction_required
     const pick = none('launch/patient patient/*.rs');
-    expect((await redeem(await browser.get(pick.href), pick.verifier)).q.get('error')).toBe('interaction_required');
+    expect((await redeem(server, clientId, await browser.get(pick.href), pick.verifier)).q.get('error')).toBe('interaction_required');
   });
 
   test('prompt=consent shows the consent page even when remembered; max_age bounds how old the sign-in may be', async () => {
@@ -179,7 +164,7 @@ describeAuth('sign-in sessions', () => {
     const seen: string[] = [];
     const back = await walkPages(browser, fresh.href, DOCTOR, seen);
     expect(seen).toEqual(['sign-in', 'redirect']);
-    const { body } = await redeem(back, fresh.verifier);
+    const { body } = await redeem(server, clientId, back, fresh.verifier);
     expect(Math.abs((await authTime(body.id_token)) - Date.now() / 1000)).toBeLessThan(60);
   });
 
@@ -231,16 +216,77 @@ describeAuth('sign-in sessions turned off', () => {
     const browser = new Browser();
     for (let i = 0; i < 2; i++) {
       const seen: string[] = [];
-      const href = authorizeUrl(server, {
-        client_id: clientId,
-        redirect_uri: REDIRECT,
-        scope: 'user/*.rs',
-        code_challenge: pkce().challenge,
-        code_challenge_method: 'S256',
-      });
+      const href = clientAuthorizeUrl(server, { clientId, redirectUri: REDIRECT }, 'user/*.rs').href;
       await walkPages(browser, href, DOCTOR, seen);
       expect(seen[0]).toBe('sign-in');
       expect(browser.cookies.has('arogya_session')).toBe(false);
     }
+    // the account page still works (a 15-minute session of its own), and authorizations still ask to sign in
+    const page = await browser.submit(await browser.get(`${server.origin}/auth/account`), DOCTOR);
+    expect(page.headers.getSetCookie().find((c) => c.startsWith('arogya_session='))).toMatch(/Max-Age=900/);
+    expect((await browser.get(`${server.origin}/auth/account`)).html).toContain('<h1>Your apps</h1>');
+    const href = clientAuthorizeUrl(server, { clientId, redirectUri: REDIRECT }, 'user/*.rs').href;
+    expect(pageKind(await browser.get(href))).toBe('sign-in');
+  });
+});
+
+describeAuth('the account page: the apps a person allowed, and withdrawing them', () => {
+  const server = useServer();
+  let clientId: string;
+  beforeAll(async () => {
+    await addUser(server, DOCTOR.username, DOCTOR.password, 'Practitioner/iyer');
+    ({ clientId } = await registerClient(server, {
+      clientName: 'Discharge summary',
+      redirectUris: [REDIRECT],
+      scope: 'openid fhirUser offline_access user/*.rs',
+    }));
+  });
+
+  test('sign in on the page, see the app and its scopes, withdraw: consent forgotten, its tokens revoked', async () => {
+    // an authorization with offline_access: a remembered allow, a refresh token and an access token
+    const app = new Browser();
+    const first = clientAuthorizeUrl(server, { clientId, redirectUri: REDIRECT }, 'openid fhirUser offline_access user/*.rs');
+    const t = await redeem(server, clientId, await walkPages(app, first.href, DOCTOR), first.verifier);
+    expect(t.body.refresh_token).toEqual(expect.any(String));
+    const bearer = { authorization: `Bearer ${t.body.access_token}` };
+    expect((await fetch(`${server.base}/Patient`, { headers: bearer })).status).toBe(200);
+
+    // another browser, not signed in: the account page is a sign-in form that posts to itself
+    const me = new Browser();
+    let page = await me.get(`${server.origin}/auth/account`);
+    expect(pageKind(page)).toBe('sign-in');
+    expect(page.html).toContain('action="/auth/account"');
+    // a form posted without this browser's cookie is refused (nobody signs a victim in as themselves)
+    const forged = await new Browser().post(`${server.origin}/auth/account`, { ...hiddenFields(page.html), ...DOCTOR });
+    expect(forged.status).toBe(403);
+    expect((await me.submit(page, { username: DOCTOR.username, password: 'wrong' })).status).toBe(401);
+    page = await me.submit(await me.get(`${server.origin}/auth/account`), DOCTOR);
+    expect([page.status, page.location]).toEqual([303, '/auth/account']);
+    page = await me.get(`${server.origin}/auth/account`);
+    expect(page.html).toContain('<h1>Your apps</h1>');
+    expect(page.html).toContain('Discharge summary');
+    expect(page.html).toContain('<code>offline_access</code>');
+
+    // a withdraw without the session's CSRF token is refused and changes nothing
+    const fields = hiddenFields(page.html);
+    const bad = await me.post(`${server.origin}/auth/account`, { ...fields, csrf: 'guess', action: 'withdraw' });
+    expect(bad.status).toBe(403);
+    expect((await fetch(`${server.base}/Patient`, { headers: bearer })).status).toBe(200);
+
+    const done = await me.submit(page, { action: 'withdraw' });
+    expect(done.status).toBe(200);
+    expect(done.html).toContain('Access for Discharge summary withdrawn.');
+    expect(done.html).toContain('You have not allowed any app');
+    // the refresh token and the access token issued with it are dead
+    const refresh = await tokenRequest(server, { grant_type: 'refresh_token', refresh_token: t.body.refresh_token, client_id: clientId });
+    expect(refresh).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+    expect((await fetch(`${server.base}/Patient`, { headers: bearer })).status).toBe(401);
+    // and the app must ask again: the consent page comes back
+    const again = await app.get(clientAuthorizeUrl(server, { clientId, redirectUri: REDIRECT }, 'openid fhirUser offline_access user/*.rs').href);
+    expect(pageKind(again)).toBe('consent');
+    // the withdrawal is in the audit log
+    await server.app.audit!.flush();
+    const events = await server.request('GET', `/AuditEvent?altid=${clientId}&subtype=consent`);
+    expect(events.body.entry.map((e: any) => e.resource.outcomeDesc)).toContain('the user withdrew access');
   });
 });

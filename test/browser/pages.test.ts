@@ -129,6 +129,18 @@ describeBrowser('authorization pages in Chromium', () => {
     expect(await axeViolations(page)).toEqual([]);
     await page.goto(start('st-after'));
     await expect(page.title()).resolves.toContain('Sign in');
+
+    // the account page: sign in there, see the app allowed above, withdraw it — each state passes axe
+    await page.goto(`${server.origin}/auth/account`);
+    await page.getByLabel('Username').fill('dr.mehta');
+    await page.getByLabel('Password').fill('a practitioner password');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Your apps' }).waitFor();
+    expect(await axeViolations(page)).toEqual([]);
+    await page.getByRole('button', { name: 'Withdraw' }).first().click();
+    await page.getByRole('status').waitFor();
+    await expect(page.getByRole('status').textContent()).resolves.toContain('withdrawn');
+    expect(await axeViolations(page)).toEqual([]);
     expect(cspErrors).toEqual([]);
     await context.close();
   });

@@ -1,13 +1,18 @@
 /**
  * The sign-in page (DESIGN.md §1.1): one `<form method="post">` with `username` and `password`, each labelled, and
  * a submit button; with an upstream OpenID provider configured, a second button in the same form signs in there.
+ * The account page (/auth/account) shows the same form for a browser that is not signed in.
  */
 import { AUTHORIZE_PATH, alertBox, esc, page, requestFields } from './html';
 
 export interface SignInView {
-  requestId: string;
+  /** The authorization request; absent on the account page, whose form posts to `action`. */
+  requestId?: string;
   csrf: string;
-  clientName: string;
+  /** The app asking (authorization), absent on the account page. */
+  clientName?: string;
+  /** Where the form posts (default: the authorization endpoint). */
+  action?: string;
   username?: string;
   error?: string;
   /** The upstream provider's name for its button, when one is configured. */
@@ -22,10 +27,10 @@ export function signInPage(v: SignInView): string {
     : '';
   return page(
     'Sign in',
-    `<p><strong>${esc(v.clientName)}</strong> asks to use your Arogya account.</p>
+    `${v.clientName ? `<p><strong>${esc(v.clientName)}</strong> asks to use your Arogya account.</p>` : '<p>Sign in to see the apps you allowed to use your account, and to withdraw them.</p>'}
 ${alertBox(v.error)}
-<form method="post" action="${AUTHORIZE_PATH}">
-${requestFields(v.requestId, v.csrf)}
+<form method="post" action="${esc(v.action ?? AUTHORIZE_PATH)}">
+${v.requestId ? requestFields(v.requestId, v.csrf) : `<input type="hidden" name="csrf" value="${esc(v.csrf)}">`}
 <label for="username">Username</label>
 <input type="text" id="username" name="username" autocomplete="username" autocapitalize="none" spellcheck="false" required value="${esc(v.username ?? '')}"${described}>
 <label for="password">Password</label>

@@ -4,6 +4,9 @@
  */
 import { LOGOUT_PATH, esc, page } from './html';
 
+/** The account page (account.ts): the apps allowed, and withdrawing them. */
+const YOUR_APPS = '<p><a href="/auth/account">Your apps</a>: see the apps you allowed to use your account, and withdraw them.</p>';
+
 export function signOutPage(username: string | undefined): string {
   if (!username) return page('Sign out', '<p>No one is signed in in this browser.</p>');
   return page(
@@ -11,7 +14,8 @@ export function signOutPage(username: string | undefined): string {
     `<p>Signed in as <strong>${esc(username)}</strong>. Signing out means the next app you open asks you to sign in again.</p>
 <form method="post" action="${LOGOUT_PATH}">
 <button type="submit">Sign out</button>
-</form>`,
+</form>
+${YOUR_APPS}`,
   );
 }
 

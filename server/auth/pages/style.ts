@@ -32,6 +32,9 @@ input:focus-visible { outline: 3px solid ${HIGHLIGHT}; outline-offset: 1px; }
 .or { margin-top: 1.5rem; }
 a { color: ${HIGHLIGHT}; }
 .signed-in { margin-top: 2rem; }
+h2 { font-size: 1.2rem; margin: 0 0 0.25rem; }
+.app { border-top: 1px solid #767676; padding-top: 1rem; margin-top: 1rem; }
+.notice { border-left: 4px solid #1e7d32; padding: 0.25rem 0.75rem; font-weight: 600; }
 `;
 
 /** SMART App Launch styling parameters. */
