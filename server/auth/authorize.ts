@@ -188,6 +188,14 @@ async function start(f: AuthorizeFlow, req: FastifyRequest, reply: FastifyReply,
   if (checked.kind === 'page') return sendError(reply, checked.status, checked.title, checked.message);
   if (checked.kind === 'redirect') return reply.redirect(checked.location, 302);
   const params = checked.params;
+  // (before the launch is taken: a silent attempt that cannot go on leaves the EHR's launch usable)
+  const signed = await sessionFor(f, req, params);
+  if (!signed && params.prompt?.includes('none')) {
+    return reply.redirect(
+      errorRedirect(params.redirectUri, 'login_required', 'no one is signed in in this browser (prompt=none)', params.state),
+      302,
+    );
+  }
   if (checked.launch !== undefined) {
     const launch = await f.launches.take(checked.launch, params.clientId);
     if (!launch) {
@@ -195,13 +203,6 @@ async function start(f: AuthorizeFlow, req: FastifyRequest, reply: FastifyReply,
       return reply.redirect(errorRedirect(params.redirectUri, 'invalid_request', description, params.state), 302);
     }
     params.launch = launch;
-  }
-  const signed = await sessionFor(f, req, params);
-  if (!signed && params.prompt?.includes('none')) {
-    return reply.redirect(
-      errorRedirect(params.redirectUri, 'login_required', 'no one is signed in in this browser (prompt=none)', params.state),
-      302,
-    );
   }
   const pending = await f.requests.create(params);
   setRequestCookie(f, reply, pending.csrf, REQUEST_TTL_SECONDS);

@@ -9,6 +9,7 @@ import {
   addPatient,
   addUser,
   clientAuthorizeUrl,
+  createLaunch,
   hiddenFields,
   pageKind,
   registerClient,
@@ -141,6 +142,14 @@ describeAuth('sign-in sessions', () => {
     expect(first.status).toBe(302);
     const q = new URL(first.location!).searchParams;
     expect([q.get('error'), q.get('state')]).toEqual(['login_required', anon.state]);
+    // …and an EHR launch it carried is not used up by that attempt
+    const created = await createLaunch(server, { patient: meera, client_id: clientId });
+    const { launch } = (await created.json()) as { launch: string };
+    const silentLaunch = url({ prompt: 'none', launch }, 'launch openid fhirUser patient/*.rs');
+    expect(new URL((await new Browser().get(silentLaunch.href)).location!).searchParams.get('error')).toBe('login_required');
+    const withLaunch = url({ launch }, 'launch openid fhirUser patient/*.rs');
+    const launched = await walkPages(new Browser(), withLaunch.href, DOCTOR);
+    expect((await redeem(server, clientId, launched, withLaunch.verifier)).body).toMatchObject({ patient: meera });
     // signed in, consent remembered: a code straight away
     await walkPages(browser, url().href, DOCTOR);
     const silent = none();
