@@ -114,7 +114,10 @@ export interface Config {
   signInLimitPerUser: number;
   signInLimitPerAddress: number;
   signInWindowSeconds: number;
-  /** How long a browser stays signed in on the authorization pages (seconds); 0: it signs in at every authorization. */
+  /**
+   * How long a browser stays signed in on the authorization pages (seconds); 0 (the default): it signs in at every
+   * authorization, as DESIGN.md §1.1's page order (sign-in first) has it.
+   */
   signInSessionSeconds: number;
   /** `hms`: HMS resources must claim and conform to the HMS profiles (profiles/); undefined: claims are checked, none required. */
   requireProfiles: 'hms' | undefined;
@@ -318,7 +321,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     signInLimitPerUser: intEnv(env, 'AROGYA_SIGNIN_LIMIT_USER', 5, 1, 1_000_000),
     signInLimitPerAddress: intEnv(env, 'AROGYA_SIGNIN_LIMIT_ADDRESS', 50, 1, 1_000_000),
     signInWindowSeconds: intEnv(env, 'AROGYA_SIGNIN_WINDOW_SECONDS', 15 * 60, 1, 24 * 3600),
-    signInSessionSeconds: intEnv(env, 'AROGYA_SIGNIN_SESSION_SECONDS', 8 * 3600, 0, 30 * 24 * 3600),
+    signInSessionSeconds: intEnv(env, 'AROGYA_SIGNIN_SESSION_SECONDS', 0, 0, 30 * 24 * 3600),
     requireProfiles: requireProfiles(env),
     igDirs: igDirs(env),
   };

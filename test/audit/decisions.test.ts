@@ -9,7 +9,7 @@ import { TEST_AUTH, basicAuth, type Json, useServer } from '../harness';
 const describeAuth = TEST_AUTH === 'smart' ? describe : describe.skip;
 
 describeAuth('authorization decisions and the audit scope', () => {
-  const server = useServer({ config: { audit: true } });
+  const server = useServer({ config: { audit: true, signInSessionSeconds: 3600 } });
 
   /** AuditEvents (newest first) matching `query`, read with the admin token after the buffer is written. */
   async function audit(query: string): Promise<Json[]> {

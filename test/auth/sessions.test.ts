@@ -3,7 +3,7 @@
  * `max_age`, and sign-out — through the real pages and, for the everyday case, the real SMART client library.
  */
 import { createRemoteJWKSet, jwtVerify } from 'jose';
-import { TEST_AUTH, startServer, useServer, type TestServer } from '../harness';
+import { TEST_AUTH, type TestServer, useServer } from '../harness';
 import {
   Browser,
   addPatient,
@@ -43,8 +43,8 @@ async function redeem(server: TestServer, clientId: string, back: Page, verifier
   return { q, body: t.body };
 }
 
-describeAuth('sign-in sessions', () => {
-  const server = useServer();
+describeAuth('sign-in sessions (AROGYA_SIGNIN_SESSION_SECONDS=28800)', () => {
+  const server = useServer({ config: { signInSessionSeconds: 8 * 3600 } });
   const apps: SmartApp[] = [];
   let meera: string;
   let clientId: string;
@@ -212,14 +212,10 @@ describeAuth('sign-in sessions', () => {
   });
 });
 
-describeAuth('sign-in sessions turned off', () => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startServer({ signInSessionSeconds: 0 });
-  });
-  afterAll(async () => server?.close());
+describeAuth('sign-in sessions off (the default)', () => {
+  const server = useServer();
 
-  test('AROGYA_SIGNIN_SESSION_SECONDS=0: no session cookie, every authorization signs in', async () => {
+  test('by default (AROGYA_SIGNIN_SESSION_SECONDS=0) no session cookie: every authorization signs in', async () => {
     await addUser(server, DOCTOR.username, DOCTOR.password, 'Practitioner/iyer');
     const { clientId } = await registerClient(server, { redirectUris: [REDIRECT], scope: 'user/*.rs' });
     const browser = new Browser();
@@ -291,8 +287,14 @@ describeAuth('the account page: the apps a person allowed, and withdrawing them'
     expect(refresh).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
     expect((await fetch(`${server.base}/Patient`, { headers: bearer })).status).toBe(401);
     // and the app must ask again: the consent page comes back
-    const again = await app.get(clientAuthorizeUrl(server, { clientId, redirectUri: REDIRECT }, 'openid fhirUser offline_access user/*.rs').href);
-    expect(pageKind(again)).toBe('consent');
+    const seen: string[] = [];
+    await walkPages(
+      app,
+      clientAuthorizeUrl(server, { clientId, redirectUri: REDIRECT }, 'openid fhirUser offline_access user/*.rs').href,
+      DOCTOR,
+      seen,
+    );
+    expect(seen).toEqual(['sign-in', 'consent', 'redirect']);
     // the withdrawal is in the audit log
     await server.app.audit!.flush();
     const events = await server.request('GET', `/AuditEvent?altid=${clientId}&subtype=consent`);

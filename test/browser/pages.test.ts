@@ -38,7 +38,8 @@ async function axeViolations(page: Page): Promise<{ id: string; help: string; no
 }
 
 describeBrowser('authorization pages in Chromium', () => {
-  const server = useServer();
+  // sign-in sessions on (AROGYA_SIGNIN_SESSION_SECONDS), so the pages after sign-in, sign-out and the account page show
+  const server = useServer({ config: { signInSessionSeconds: 3600 } });
   let browser: Browser;
   let app: http.Server;
   let redirectUri: string;
