@@ -58,7 +58,7 @@ function sameBrowser(req: FastifyRequest, pending: PendingRequest, formCsrf: str
 
 const scopesOf = (p: PendingRequest): string[] => p.params.scope.split(' ');
 const needsPatientChoice = (p: PendingRequest): boolean => scopesOf(p).includes('launch/patient') && !p.patient;
-export const normalisedScope = (scope: string): string => [...new Set(scope.split(/\s+/).filter(Boolean))].sort().join(' ');
+const normalisedScope = (scope: string): string => [...new Set(scope.split(/\s+/).filter(Boolean))].sort().join(' ');
 const EXPIRED = 'This sign-in has expired or is already finished. Go back to the app and start again.';
 
 function redirectTargets(f: AuthorizeFlow, p: PendingRequest, withUpstream = false): string[] {
