@@ -40,7 +40,7 @@ import { newResourceId } from './ids';
 import type { Pool, PoolClient } from '../database/pool';
 import type { Caller } from './caller';
 import { DeadlineExceeded, type Deadline } from './deadline';
-import { outsideAccess, requirePermission, SEE, visible, type AccessPermission } from './search/compile/access';
+import { outsideAccess, requirePermission, SEE, unrestrictedFor, visible, type AccessPermission } from './search/compile/access';
 import { SqlBuilder } from './search/compile/sql';
 import { parseConditionalReference, rewriteLinks } from '../fhir/bundle-links';
 import type { EntryRequest } from '../fhir/bundle-request';
@@ -1176,7 +1176,11 @@ export class BundlePlan {
   private async checkWritten(): Promise<void> {
     const access = this.caller.access;
     if (!access) return;
-    const live = this.active().flatMap((w) => w.writes.filter((v) => v.content !== undefined).map((v) => ({ w, v })));
+    // (a type the caller's access puts no row-level condition on needs no look at its rows)
+    const perm = (w: Work): 'c' | 'u' => (w.effect === 'created' ? 'c' : 'u');
+    const live = this.active().flatMap((w) =>
+      w.writes.filter((v) => v.content !== undefined && !unrestrictedFor(access, perm(w), v.resourceType)).map((v) => ({ w, v })),
+    );
     if (live.length === 0) return;
     const b = new SqlBuilder([live.map((x) => x.v.id), live.map((x) => x.v.resourceType)]);
     const { rows } = await this.client.query<{ i: string; c: boolean; u: boolean }>(
@@ -1186,9 +1190,8 @@ export class BundlePlan {
     );
     for (const row of rows) {
       const { w, v } = live[Number(row.i) - 1];
-      const perm = w.effect === 'created' ? 'c' : 'u';
-      if (row[perm]) continue;
-      const err = outsideAccess(perm, `${v.resourceType}/${v.id} as written (it would lie outside the token's access)`);
+      if (row[perm(w)]) continue;
+      const err = outsideAccess(perm(w), `${v.resourceType}/${v.id} as written (it would lie outside the token's access)`);
       if (this.mode === 'batch') throw err; // the pass is redone entry by entry (transaction.ts)
       this.fail(w, err);
     }

@@ -22,7 +22,7 @@ import { history, readHorizon, type HistoryPage, type HistoryQuery } from './his
 import type { Criterion } from '../fhir/search/criteria';
 import { parseCriteria } from '../fhir/search/parse';
 import { requirePermission, SEE, visible } from './search/compile/access';
-import { SqlBuilder } from './search/compile/sql';
+import { preparedStatement, SqlBuilder } from './search/compile/sql';
 import { executeSearch } from './search/execute';
 import type { SearchRequest, SearchResult } from './search/request';
 import { searchParameterState, syncSearchParameterRegistry, type SearchParameterState } from './search/parameters';
@@ -45,6 +45,7 @@ export interface ReadOptions {
 export type SearchQuery = Omit<SearchRequest, 'restriction'>;
 
 const READ_SQL = `SELECT version_id, ${INSTANT_SQL('last_updated')} AS last_updated, deleted, content FROM resource WHERE id = $1 AND resource_type = $2`;
+const READ_BY_ALIAS = READ_SQL.replace('FROM resource WHERE', 'FROM resource r WHERE');
 
 /**
  * This process's search parameter registry against custom SearchParameters in the database: synced at once when
@@ -88,17 +89,12 @@ export class Reads {
     assertId(id);
     requirePermission(caller.access, 'r', resourceType);
     if (resourceType === AUDIT_EVENT) return readAuditEvent(this.db, caller, id, this.options);
-    let query: { name?: string; text: string; values: unknown[] };
-    if (caller.access) {
-      const b = new SqlBuilder([id, resourceType]);
-      query = {
-        text: `${READ_SQL.replace('FROM resource WHERE', 'FROM resource r WHERE')} AND ${visible(b, 'r', caller.access, resourceType, 'r')}`,
-        values: b.params,
-      };
-    } else {
-      // Named (prepared): planning costs more than this primary-key probe itself.
-      query = { name: 'arogya_read', text: READ_SQL, values: [id, resourceType] };
-    }
+    // Prepared (named): planning costs more than this primary-key probe itself. A token whose access to the type is
+    // unrestricted adds nothing to the statement; a compartment adds its condition, one prepared text per shape.
+    const b = new SqlBuilder([id, resourceType]);
+    const access = visible(b, 'r', caller.access, resourceType, 'r');
+    const query =
+      access === 'true' ? { name: 'arogya_read', text: READ_SQL, values: b.params } : preparedStatement(`${READ_BY_ALIAS} AND ${access}`, b.params);
     const { rows } = await this.db.query<{ version_id: number; last_updated: string; deleted: boolean; content: string | null }>(query);
     const row = rows[0];
     if (!row) throw notFound(`${resourceType}/${id} is not known`);
@@ -118,10 +114,12 @@ export class Reads {
     if (resourceType === AUDIT_EVENT) return readAuditEvent(this.db, caller, id, this.options, versionId);
     const b = new SqlBuilder();
     const { rows } = await this.db.query<{ last_updated: string; deleted: boolean; content: string | null }>(
-      `SELECT ${INSTANT_SQL('h.last_updated')} AS last_updated, h.deleted, h.content FROM resource_history h
-        WHERE h.id = ${b.p(id)} AND h.resource_type = ${b.p(resourceType)} AND h.version_id = ${b.p(Number(versionId))}
-          AND ${visible(b, 'h', caller.access, resourceType, 'r')}`,
-      b.params,
+      preparedStatement(
+        `SELECT ${INSTANT_SQL('h.last_updated')} AS last_updated, h.deleted, h.content FROM resource_history h
+          WHERE h.id = ${b.p(id)} AND h.resource_type = ${b.p(resourceType)} AND h.version_id = ${b.p(Number(versionId))}
+            AND ${visible(b, 'h', caller.access, resourceType, 'r')}`,
+        b.params,
+      ),
     );
     const row = rows[0];
     if (!row) throw notFound(`${resourceType}/${id} has no version ${versionId}`);

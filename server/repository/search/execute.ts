@@ -16,8 +16,6 @@
  * `_sort=-date` reads twenty index entries, not the whole table — and the resources without a value follow as a
  * second section.
  */
-import crypto from 'node:crypto';
-import type { QueryConfig } from 'pg';
 import { inTransaction, type Db } from '../../database/pool';
 import { issue, type Issue } from '../../fhir/outcome';
 import { searchParams } from '../../fhir/search/registry';
@@ -26,7 +24,7 @@ import { accessCriteria, SEE, visible, type AccessRestriction } from './compile/
 import { drivenSearch, type DrivenSearch } from './compile/driven';
 import { searchPredicate } from './compile/planner';
 import { decodeCursor, encodeCursor, type PagePosition } from '../cursor';
-import { SqlBuilder } from './compile/sql';
+import { preparedStatement, SqlBuilder } from './compile/sql';
 import type { Criterion, IncludeSpec, SortKey } from '../../fhir/search/criteria';
 import { resolveTerminology } from './terminology';
 import type { TerminologyRegistry } from '../../fhir/terminology/registry';
@@ -190,27 +188,6 @@ function orderBy(keys: Key[], backward: boolean): string {
     .join(', ');
 }
 
-/**
- * Statements of equality-only searches (identifier, reference, chains of those, includes) run as named prepared
- * statements: PostgreSQL parses and plans their text once per connection instead of on every request, and their
- * plans do not depend on the values (a range or prefix search, whose best plan does, is planned every time). The
- * number of distinct prepared texts is capped, since each stays on every connection of the pool.
- */
-const MAX_PREPARED = 500;
-/** Prepared statement names by text (a digest of the text, computed once per text). */
-const prepared = new Map<string, string>();
-
-function statement(sql: string, params: unknown[], prepare: boolean): QueryConfig {
-  if (!prepare) return { text: sql, values: params };
-  let name = prepared.get(sql);
-  if (name === undefined) {
-    if (prepared.size >= MAX_PREPARED) return { text: sql, values: params };
-    name = `arogya_${crypto.createHash('sha1').update(sql).digest('hex').slice(0, 20)}`;
-    prepared.set(sql, name);
-  }
-  return { name, text: sql, values: params };
-}
-
 /** Criteria whose plan does not depend on their values: token and reference equality, ids, and chains of them. */
 export function equalityOnly(criteria: Criterion[]): boolean {
   return criteria.every((c) => {
@@ -332,7 +309,7 @@ async function querySection(
   prepare: boolean,
 ): Promise<Row[]> {
   const q = sectionSql(params, sec, limit, cursor, backward);
-  const { rows } = await db.query<Record<string, unknown>>(statement(q.sql, q.params, prepare));
+  const { rows } = await db.query<Record<string, unknown>>(prepare ? preparedStatement(q.sql, q.params) : { text: q.sql, values: q.params });
   return rows.map((r) => ({
     id: r.id as string,
     resource_type: r.resource_type as string,
@@ -466,7 +443,7 @@ async function includePass(
     const q = includeSql(spec, sources, restriction, limit - found.length);
     if (!q) continue;
     const { rows } = await db.query<{ id: string; resource_type: string; version_id: number; last_updated: string; content: string }>(
-      statement(q.sql, q.params, true),
+      preparedStatement(q.sql, q.params),
     );
     for (const r of rows) found.push(toFound(r));
   }

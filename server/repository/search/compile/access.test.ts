@@ -1,6 +1,16 @@
 /** Access predicates: what a restriction compiles to for one resource alias. */
 import type { Criterion } from '../../../fhir/search/criteria';
-import { compartmentParams, inCompartment, permits, requirePermission, SEE, uniformAccess, visible, type AccessRestriction } from './access';
+import {
+  compartmentParams,
+  inCompartment,
+  permits,
+  requirePermission,
+  SEE,
+  uniformAccess,
+  unrestrictedFor,
+  visible,
+  type AccessRestriction,
+} from './access';
 import { SqlBuilder } from './sql';
 
 test('unrestricted is true, with no parameters', () => {
@@ -95,4 +105,31 @@ test('the type-level check: a permission without a rule for the type is a 403 na
   } catch (e) {
     expect(e).toMatchObject({ status: 403, issues: [{ code: 'forbidden' }] });
   }
+});
+
+test('unrestrictedFor: no row-level condition on the type for that use (what lets a write skip its row check)', () => {
+  expect(unrestrictedFor(undefined, 'c', 'Patient')).toBe(true);
+  // system/Patient.cruds system/Observation.rs: Patient is open to every use, Observation to reads only
+  const typed: AccessRestriction = {
+    rules: {
+      c: [{ resourceTypes: ['Patient'] }],
+      r: [{ resourceTypes: ['Patient'] }, { resourceTypes: ['Observation'] }],
+      s: [{ resourceTypes: ['Patient', 'Observation'] }],
+    },
+  };
+  expect(unrestrictedFor(typed, 'c', 'Patient')).toBe(true);
+  expect(unrestrictedFor(typed, 'c', 'Observation')).toBe(false);
+  expect(unrestrictedFor(typed, SEE, 'Observation')).toBe(true);
+  expect(unrestrictedFor(typed, 'u', 'Patient')).toBe(false); // no rule at all for u
+  // a compartment restricts the rows, except of the types shared outside it
+  const patient = uniformAccess({ compartment: { type: 'Patient', id: 'p1', sharedTypes: ['Practitioner'] } });
+  expect(unrestrictedFor(patient, 'c', 'Observation')).toBe(false);
+  expect(unrestrictedFor(patient, 'c', 'Patient')).toBe(false);
+  expect(unrestrictedFor(patient, 'r', 'Practitioner')).toBe(true);
+  // a granular filter restricts the rows of its type
+  const lab = uniformAccess({
+    resourceTypes: ['Observation'],
+    filter: { type: 'Observation', criteria: [{ kind: 'id', ids: ['o1'] } as Criterion] },
+  });
+  expect(unrestrictedFor(lab, 's', 'Observation')).toBe(false);
 });

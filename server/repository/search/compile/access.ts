@@ -11,7 +11,7 @@ import { r4Model } from '../../../fhir/definitions';
 import type { Criterion } from '../../../fhir/search/criteria';
 import { OperationOutcomeError, issue } from '../../../fhir/outcome';
 import { indexCondition } from './criterion';
-import { ownedBy, type SqlBuilder } from './sql';
+import { ownedBy, SqlBuilder } from './sql';
 
 /** SMART v2 permissions: create, read, update, delete, search. */
 export type AccessPermission = 'c' | 'r' | 'u' | 'd' | 's';
@@ -189,6 +189,17 @@ function ruleSql(b: SqlBuilder, alias: string, rule: AccessRule, knownType: stri
     if (rule.filter.criteria.length) conds.push(filterSql(b, alias, rule.filter.criteria));
   }
   return conds.length ? conds.join(' AND ') : 'true';
+}
+
+/**
+ * Whether `restriction` puts no row-level condition on resources of `type` for `use`: no restriction at all, or a
+ * rule of `use` covering the type with neither a compartment (or one the type is shared outside of) nor a filter —
+ * e.g. `system/*.cruds`. Such access needs no check on the rows: what the caller reads or writes of that type is
+ * the same as without a token.
+ */
+export function unrestrictedFor(restriction: AccessRestriction | undefined, use: AccessUse, type: string): boolean {
+  if (!restriction) return true;
+  return visible(new SqlBuilder(), 'r', restriction, type, use) === 'true';
 }
 
 /**

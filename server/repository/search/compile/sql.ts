@@ -1,8 +1,31 @@
 /** The shared pieces of compiled SQL (search, history, `$everything`, export): bind parameters, aliases, index-row conditions. */
+import crypto from 'node:crypto';
+import type { QueryConfig } from 'pg';
 
 export interface SqlFragment {
   sql: string;
   params: unknown[];
+}
+
+/**
+ * A statement whose plan does not depend on its values (equality-only searches — identifier, reference, chains of
+ * those, includes — and reads by id) as a named prepared statement: PostgreSQL parses and plans its text once per
+ * connection instead of on every request (a range or prefix search, whose best plan depends on the values, is
+ * planned every time and does not come here). The number of distinct prepared texts is capped, since each stays on
+ * every connection of the pool; past the cap a text runs unnamed.
+ */
+const MAX_PREPARED = 500;
+/** Prepared statement names by text (a digest of the text, computed once per text). */
+const prepared = new Map<string, string>();
+
+export function preparedStatement(sql: string, params: unknown[]): QueryConfig {
+  let name = prepared.get(sql);
+  if (name === undefined) {
+    if (prepared.size >= MAX_PREPARED) return { text: sql, values: params };
+    name = `arogya_${crypto.createHash('sha1').update(sql).digest('hex').slice(0, 20)}`;
+    prepared.set(sql, name);
+  }
+  return { name, text: sql, values: params };
 }
 
 /** Collects bind parameters and hands out unique table aliases. */
