@@ -18,7 +18,6 @@ import { WsBindingTokens, websocketUrlOf } from './events/subscriptions/ws-bindi
 import { registerWebsocketChannel } from './events/subscriptions/websocket';
 import { JobRunner } from './jobs/runner';
 import type { EventConsumer } from './events/event';
-import { appendToOutbox } from './events/outbox';
 import { EventPipeline } from './events/pipeline';
 import { workflowHandlers } from './workflows/handlers';
 import { workflowHook, type WorkflowHandlers } from './workflows/runner';
@@ -128,7 +127,7 @@ export async function buildApp(config: Config, pool: Pool, opts: AppOptions = {}
   app.server.on('checkExpectation', expectationFailed);
   // A connection closed after a response reads what the client still sends before it goes (linger.ts).
   lingerOnClose(app.server);
-  // Every committed write goes to the outbox (events/outbox.ts); this process's dispatcher hands it on.
+  // Every committed write goes to the outbox (its write statement's event_outbox row); this process's dispatcher hands it on.
   const consumers: EventConsumer[] = typeof opts.events === 'object' ? [...opts.events.consumers] : [];
   const events =
     opts.events === false
@@ -152,7 +151,8 @@ export async function buildApp(config: Config, pool: Pool, opts: AppOptions = {}
     profiles: conformance.set,
     baseUrl: config.baseUrl,
     timeZone: config.timeZone,
-    afterWrite: [appendToOutbox, recordSubscriptionOwners, ...(events ? [events.wake] : []), ...(opts.afterWrite ?? [])],
+    afterWrite: [recordSubscriptionOwners, ...(events ? [events.wake] : []), ...(opts.afterWrite ?? [])],
+    outbox: true,
     subscriptionAllow: config.subscriptionAllow,
     uniqueIdentifiers: config.uniqueIdentifiers,
     maxIndexValues: config.maxIndexValues,

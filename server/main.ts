@@ -19,7 +19,6 @@ import { USER_USAGE, parseUserArgs, readPasswordLine } from './cli/user';
 import { describeSeed, seedDemo } from './cli/seed-demo';
 import { DuplicateUserError, UserInputError, UserStore } from './auth/users';
 import { recordSubscriptionOwners } from './events/subscriptions/owner';
-import { appendToOutbox } from './events/outbox';
 import { Repository } from './repository/repository';
 import { SYSTEM_CALLER } from './repository/caller';
 import { TransactionProcessor } from './repository/transaction';
@@ -321,7 +320,8 @@ async function importCommand(config: Config, args: string[]): Promise<void> {
       referentialIntegrity: config.referentialIntegrity,
       baseUrl: config.baseUrl,
       timeZone: config.timeZone,
-      afterWrite: [appendToOutbox, recordSubscriptionOwners],
+      afterWrite: [recordSubscriptionOwners],
+      outbox: true,
       subscriptionAllow: config.subscriptionAllow,
       uniqueIdentifiers: config.uniqueIdentifiers,
       maxIndexValues: config.maxIndexValues,

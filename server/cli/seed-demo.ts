@@ -26,7 +26,6 @@ import { DuplicateUserError, UserStore } from '../auth/users';
 import { authBaseOf, type Config } from '../config';
 import type { Pool } from '../database/pool';
 import { recordSubscriptionOwners } from '../events/subscriptions/owner';
-import { appendToOutbox } from '../events/outbox';
 import { type JsonObject, type JsonValue, parseStoredJson } from '../fhir/json';
 import { OperationOutcomeError } from '../fhir/outcome';
 import { loadProfileSet } from '../profiles-load';
@@ -88,7 +87,8 @@ export async function seedDemo(opts: SeedOptions): Promise<SeedSummary> {
     profiles: loadProfileSet(config).set,
     baseUrl: config.baseUrl,
     timeZone: config.timeZone,
-    afterWrite: [appendToOutbox, recordSubscriptionOwners],
+    afterWrite: [recordSubscriptionOwners],
+    outbox: true,
     subscriptionAllow: config.subscriptionAllow,
     uniqueIdentifiers: config.uniqueIdentifiers,
   });

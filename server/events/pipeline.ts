@@ -1,8 +1,8 @@
 /**
  * The event pipeline (DESIGN.md §4): outbox → dispatcher → one pg-boss queue per consumer.
  *
- * - The write engine's commit point appends every written version to `event_outbox` in the writing transaction
- *   (outbox.ts): a row exists exactly when its change committed.
+ * - The write engine's commit point appends every written version to `event_outbox` in the statement that writes
+ *   it (repository/writes.ts `ins_outbox`): a row exists exactly when its change committed.
  * - Every server process runs a dispatcher. It takes outbox rows with `FOR UPDATE SKIP LOCKED` (processes never
  *   take the same row), inserts one job per consumer into pg-boss *on the same connection and in the same
  *   transaction*, and deletes the rows. A consumer may pass over events it can tell concern it not
@@ -19,8 +19,8 @@
 import '../database/pg-boss-delay'; // before pg-boss loads (see there)
 import PgBoss from 'pg-boss';
 import type { FastifyBaseLogger } from 'fastify';
+import type { QueryResult } from 'pg';
 import type { Pool, PoolClient } from '../database/pool';
-import { inTransaction } from '../database/pool';
 import { errorForLog } from '../logging';
 import type { Actor } from '../repository/caller';
 import { EVENTS_APPLICATION_NAME } from '../repository/history';
@@ -56,11 +56,17 @@ interface OutboxRow {
 }
 
 /**
- * A dispatch transaction moves outbox rows to job queues and never writes a resource version, so it names itself
- * as the event pipeline's (in the same round trip as BEGIN; SET LOCAL ends with the transaction): history's commit
- * horizon (repository/history.ts) then does not wait for it.
+ * A dispatch transaction's first round trip: it begins, names itself as the event pipeline's and takes a batch of
+ * outbox rows, in one simple query (an idle poll is then this and a COMMIT). It moves outbox rows to job queues and
+ * never writes a resource version, so history's commit horizon (repository/history.ts) does not wait for it; SET
+ * LOCAL ends with the transaction.
  */
-const DISPATCH_BEGIN = `BEGIN; SET LOCAL application_name = '${EVENTS_APPLICATION_NAME}'`;
+function dispatchStart(batchSize: number): string {
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`event dispatch batch size ${batchSize}: a positive integer`);
+  return `BEGIN; SET LOCAL application_name = '${EVENTS_APPLICATION_NAME}';
+    DELETE FROM event_outbox WHERE id IN (SELECT id FROM event_outbox ORDER BY id LIMIT ${batchSize} FOR UPDATE SKIP LOCKED)
+    RETURNING id, resource_type, resource_id, version_id, interaction, actor, request_id, recorded`;
+}
 
 export const queueOf = (consumer: string): string => `arogya-event-${consumer}`;
 export const deadLetterOf = (consumer: string): string => `arogya-event-${consumer}-dead`;
@@ -74,8 +80,12 @@ export class EventPipeline {
   /** Quick re-checks left after a wake (its write may not have committed by the first). */
   private wakeChecks = 0;
   private started = false;
+  private readonly batchSize: number;
+  private readonly dispatchStart: string;
 
   constructor(private readonly opts: EventPipelineOptions) {
+    this.batchSize = opts.batchSize ?? 500;
+    this.dispatchStart = dispatchStart(this.batchSize);
     for (const c of opts.consumers) {
       if (!/^[A-Za-z0-9-]{1,40}$/.test(c.name)) throw new Error(`event consumer name "${c.name}": letters, digits and - only`);
     }
@@ -94,12 +104,17 @@ export class EventPipeline {
   }
 
   /** The write engine hook that wakes this process's dispatcher after its own writes (they commit right after). */
-  readonly wake: AfterWriteHook = async () => {
-    if (!this.started) return;
-    // The hook runs before the write commits: a dispatch 5 ms later may come too early, so two more follow.
-    this.wakeChecks = 2;
-    this.schedule(5);
-  };
+  readonly wake: AfterWriteHook = Object.assign(
+    async (): Promise<void> => {
+      if (!this.started) return;
+      // The hook runs before the write commits (or, after a group commit's lone statement, just after): a dispatch
+      // 5 ms later may come too early, so two more follow.
+      this.wakeChecks = 2;
+      this.schedule(5);
+    },
+    // (it writes nothing: it only schedules a dispatch)
+    { writesFor: () => false },
+  );
 
   async start(): Promise<void> {
     try {
@@ -170,20 +185,32 @@ export class EventPipeline {
   private async dispatchAll(): Promise<void> {
     let queued = 0;
     for (;;) {
-      const { rows, jobs } = await inTransaction(this.opts.pool, (client) => this.dispatchBatch(client), DISPATCH_BEGIN);
+      const { rows, jobs } = await this.dispatchOnce();
       queued += jobs;
-      if (rows < (this.opts.batchSize ?? 500) || !this.started) break;
+      if (rows < this.batchSize || !this.started) break;
     }
     if (queued > 0) for (const w of this.workerIds) this.boss.notifyWorker(w);
   }
 
-  /** Hands on one batch of outbox rows: how many rows it took and how many jobs it queued. */
-  private async dispatchBatch(client: PoolClient): Promise<{ rows: number; jobs: number }> {
-    const { rows } = await client.query<OutboxRow>(
-      `DELETE FROM event_outbox WHERE id IN (SELECT id FROM event_outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
-       RETURNING id, resource_type, resource_id, version_id, interaction, actor, request_id, recorded`,
-      [this.opts.batchSize ?? 500],
-    );
+  /** One dispatch transaction: takes a batch of outbox rows and hands it on (dispatchBatch); rolled back on any error. */
+  private async dispatchOnce(): Promise<{ rows: number; jobs: number }> {
+    const client = await this.opts.pool.connect();
+    try {
+      // (a multi-statement simple query: one result per statement, the DELETE's last)
+      const results = (await client.query(this.dispatchStart)) as unknown as QueryResult<OutboxRow>[];
+      const done = await this.dispatchBatch(client, results[results.length - 1].rows);
+      await client.query('COMMIT');
+      return done;
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw e;
+    } finally {
+      client.release();
+    }
+  }
+
+  /** Hands on one batch of outbox rows, taken in `client`'s transaction: how many rows and how many jobs it queued. */
+  private async dispatchBatch(client: PoolClient, rows: OutboxRow[]): Promise<{ rows: number; jobs: number }> {
     if (rows.length === 0 || this.opts.consumers.length === 0) return { rows: rows.length, jobs: 0 };
     const events = rows.sort((a, b) => Number(a.id) - Number(b.id)).map(eventOf);
     const jobs: { name: string; data: ChangeEvent }[] = [];

@@ -41,6 +41,8 @@ export interface RepositoryOptions extends ReadOptions {
   groupCommitStatements?: number;
   /** Hooks of the write engine's commit point (write-engine.ts AfterWriteHook); none by default. */
   afterWrite?: AfterWriteHook[];
+  /** Every written version gets its event_outbox row, written by the write statement itself (DESIGN.md §4); off by default. */
+  outbox?: boolean;
   /** AROGYA_SUBSCRIPTION_ALLOW: internal rest-hook endpoints an operator allows (none by default). */
   subscriptionAllow?: AllowList;
   /** Identifiers that name one resource only, claimed on write (fhir/registries.ts); none by default. */
@@ -64,7 +66,11 @@ export class Repository extends Reads implements WritePlanner {
     override readonly options: RepositoryOptions,
   ) {
     super(pool, pool, options, new RegistrySync(pool));
-    this.engine = new WriteEngine(this, pool, { groupCommitStatements: options.groupCommitStatements, afterWrite: options.afterWrite });
+    this.engine = new WriteEngine(this, pool, {
+      groupCommitStatements: options.groupCommitStatements,
+      afterWrite: options.afterWrite,
+      outbox: options.outbox,
+    });
   }
 
   /** Called by the commit point when it wrote a SearchParameter: the registry is synced before the next search or write. */

@@ -25,16 +25,43 @@ import { WriteCoalescer } from './coalesce';
 import type { Commit, CommitOptions, StoredVersion, WritePlanner } from './versions';
 
 export type { CommitOptions } from './versions';
+import { unrestrictedFor } from './search/compile/access';
 import { recordSearchParameterWrites } from './search/parameters';
-import { KnownDictionaryValues, versionWritesStatement, type VersionWrite } from './writes';
+import { KnownDictionaryValues, versionWritesStatement, type OutboxRows, type VersionWrite } from './writes';
 
 /**
  * Called at the commit point with the versions just written for one caller, inside the writing transaction
  * (`client`): what a hook writes with `client` commits or rolls back with them. `content` of a version is the
- * stored JSON unless the writer asked for none (bundles answering return=minimal). Empty today; the outbox and
- * audit will be hooks.
+ * stored JSON unless the writer asked for none (bundles answering return=minimal). The hooks today: subscription
+ * owners, the event dispatcher's wake-up, the HMS workflows (the outbox rows are part of the write statement itself,
+ * `outbox`).
+ *
+ * `writesFor`: whether the hook would use `client` for writes of these types. A hook that says no for every version
+ * of a commit lets an autocommit write (the group commit of plain creates) stay ONE statement, without a transaction
+ * of its own; it is then called with no transaction in progress and must not touch `client`. A hook without
+ * `writesFor` always gets a transaction.
  */
-export type AfterWriteHook = (client: PoolClient, caller: Caller, versions: readonly StoredVersion[]) => Promise<void>;
+export type AfterWriteHook = ((client: PoolClient, caller: Caller, versions: readonly StoredVersion[]) => Promise<void>) & {
+  writesFor?: (resourceTypes: readonly string[]) => boolean;
+};
+
+/** The actor as the outbox stores it (JSON text), once per caller. */
+const outboxActors = new WeakMap<Caller, string>();
+function outboxActor(caller: Caller): string {
+  let actor = outboxActors.get(caller);
+  if (actor === undefined) {
+    const { kind, reference, clientId } = caller.actor;
+    actor = JSON.stringify({ kind, reference, clientId });
+    outboxActors.set(caller, actor);
+  }
+  return actor;
+}
+
+/** The event_outbox rows of `writes`: whose each is and in which request (one caller for all, or one per version). */
+function outboxRows(writes: readonly VersionWrite[], callers: Caller | readonly Caller[]): OutboxRows {
+  const of = (i: number): Caller => (Array.isArray(callers) ? (callers as readonly Caller[])[i] : (callers as Caller));
+  return { actors: writes.map((_, i) => outboxActor(of(i))), requestIds: writes.map((_, i) => of(i).requestId ?? null) };
+}
 
 /** Attempts of a plan whose transaction failed on a deadlock, a serialisation failure or a lost race on a new id. */
 export const ATTEMPTS = 4;
@@ -69,12 +96,16 @@ export class WriteEngine {
   /** `commit`, as the plans call it for their step 8. */
   private readonly commitPoint: Commit = (client, writes, opts) => this.commit(client, writes, opts);
 
+  /** Whether every written version gets its event_outbox row (in the write statement itself: writes.ts `ins_outbox`). */
+  private readonly outbox: boolean;
+
   constructor(
     private readonly repo: WritePlanner,
     private readonly pool: Pool,
-    opts: { groupCommitStatements?: number; afterWrite?: AfterWriteHook[] } = {},
+    opts: { groupCommitStatements?: number; afterWrite?: AfterWriteHook[]; outbox?: boolean } = {},
   ) {
     this.afterWrite = [...(opts.afterWrite ?? [])];
+    this.outbox = opts.outbox ?? false;
     this.creates = new WriteCoalescer(
       (items) =>
         this.commit(
@@ -130,9 +161,10 @@ export class WriteEngine {
 
   /** One REST interaction as a one-entry plan (errors thrown as they are); its entry's state once written. */
   async one(caller: Caller, request: PlanRequest): Promise<Work> {
-    // A caller with restricted access writes in a transaction: the written rows are checked against its access
-    // before they commit (bundle-plan.ts step 8), which the group commit's autocommit statement cannot do.
-    if (request.op !== 'create' || request.ifNoneExist !== undefined || caller.access) {
+    // A caller whose access restricts the rows it may create writes in a transaction: the written rows are checked
+    // against its access before they commit (bundle-plan.ts step 8), which the group commit's autocommit statement
+    // cannot do. Access without a row-level condition on the type (e.g. system/*.cruds) needs no such check.
+    if (request.op !== 'create' || request.ifNoneExist !== undefined || !unrestrictedFor(caller.access, 'c', request.type)) {
       return (await this.transact(caller, [request], 'single', 'representation')).works[0];
     }
     // A create without criteria is planned without the database; only its reference targets may need a read.
@@ -160,7 +192,8 @@ export class WriteEngine {
     if (writes.length === 0) return [];
     // Inside a caller's transaction that may still roll back: nothing is learnt about committed dictionary values.
     if (isPoolClient(client)) return (await this.write(client, writes, opts)).written;
-    const alone = this.afterWrite.length === 0 && !writes.some((w) => w.resourceType === 'SearchParameter');
+    const types = writes.map((w) => w.resourceType);
+    const alone = !types.includes('SearchParameter') && this.afterWrite.every((h) => h.writesFor?.(types) === false);
     const { written, dictValues } = alone
       ? await this.write(client, writes, opts)
       : await inTransaction(this.pool, (c) => this.write(c, writes, opts));
@@ -173,7 +206,8 @@ export class WriteEngine {
     writes: VersionWrite[],
     opts: CommitOptions,
   ): Promise<{ written: StoredVersion[]; dictValues: string[] }> {
-    const { dictValues, ...stmt } = versionWritesStatement(writes, opts.returnContent ?? true, this.knownDictionaryValues);
+    const outbox = this.outbox ? outboxRows(writes, opts.caller ?? SYSTEM_CALLER) : undefined;
+    const { dictValues, ...stmt } = versionWritesStatement(writes, opts.returnContent ?? true, this.knownDictionaryValues, outbox);
     const { rows } = await client.query<{ ord: number; last_updated: string; content: string | null }>(stmt);
     if (writes.some((w) => w.resourceType === 'SearchParameter')) {
       await recordSearchParameterWrites(client as PoolClient, writes);

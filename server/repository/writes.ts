@@ -150,6 +150,8 @@ interface Shape {
   keyed: IndexTable[];
   /** String values to add to search_string_dict (those not known to be there already). */
   dict: boolean;
+  /** Every version also gets its event_outbox row (DESIGN.md §4: the outbox) from this statement. */
+  outbox: boolean;
 }
 
 /**
@@ -257,6 +259,17 @@ function buildSql(shape: Shape): string {
   ctes.push(...rows.ctes);
   n = rows.n;
   if (shape.dict) ctes.push(stringDictionaryCte(`$${n++}`));
+  if (shape.outbox) {
+    // one row per version, in the versions' order (the outbox id is the order events are handed on in)
+    const [actor, request] = [n++, n++];
+    ctes.push(`
+  ins_outbox AS (
+    INSERT INTO event_outbox (resource_type, resource_id, version_id, interaction, actor, request_id)
+    SELECT v.rt, v.id, v.vid, CASE WHEN v.body IS NULL THEN 'delete' WHEN v.vid = 1 THEN 'create' ELSE 'update' END, o.actor::jsonb, o.request
+      FROM v JOIN unnest($${actor}::text[], $${request}::text[]) WITH ORDINALITY AS o(actor, request, ord) ON o.ord = v.ord
+     ORDER BY v.ord
+  ),`);
+  }
   return `WITH
   ts AS (SELECT date_trunc('milliseconds', clock_timestamp()) AS t),
   v AS (
@@ -284,7 +297,7 @@ const statements = new Map<string, { name: string; text: string }>();
 /** A statement's cache key and name part: which parts and index tables it has. */
 function shapeKey(shape: Shape): string {
   const keyed = shape.keyed.length ? `-k${shape.keyed.map((t) => INDEX_TABLES.indexOf(t)).join('.')}` : '';
-  return `${shape.updates ? 'u' : 'i'}${shape.links ? 'l' : ''}${shape.dict ? 'd' : ''}-${shape.tables.map((t) => INDEX_TABLES.indexOf(t)).join('.')}${keyed}`;
+  return `${shape.updates ? 'u' : 'i'}${shape.links ? 'l' : ''}${shape.dict ? 'd' : ''}${shape.outbox ? 'o' : ''}-${shape.tables.map((t) => INDEX_TABLES.indexOf(t)).join('.')}${keyed}`;
 }
 
 function statementFor(shape: Shape): { name: string; text: string } {
@@ -297,15 +310,24 @@ function statementFor(shape: Shape): { name: string; text: string } {
   return s;
 }
 
+/** The event_outbox rows of a statement's versions (one per version, in order): who wrote each, in which request. */
+export interface OutboxRows {
+  /** The actor as the outbox stores it (JSON text). */
+  actors: string[];
+  requestIds: (string | null)[];
+}
+
 /**
  * `returnContent: false` (bundles answering return=minimal) spares the database serialising every body back.
  * `known`: string values already in search_string_dict, left out of the statement; `dictValues` of the result are
- * those it adds (for the caller to remember once they are committed).
+ * those it adds (for the caller to remember once they are committed). `outbox`: the versions' event_outbox rows,
+ * written by the same statement (no round trip of their own).
  */
 export function versionWritesStatement(
   writes: VersionWrite[],
   returnContent = true,
   known?: KnownDictionaryValues,
+  outbox?: OutboxRows,
 ): Statement & { dictValues: string[] } {
   const values: unknown[] = [
     writes.map((w) => w.resourceType),
@@ -329,8 +351,16 @@ export function versionWritesStatement(
   if (linkOrd.length) values.push(linkOrd, linkType, linkId);
   const { tables, keyed, dictValues } = pushIndexRowValues(writes, values, known);
   if (dictValues.length) values.push(dictValues);
+  if (outbox) values.push(outbox.actors, outbox.requestIds);
   values.push(returnContent);
-  const shape = { updates: writes.some((w) => !w.insert), links: linkOrd.length > 0, tables, keyed, dict: dictValues.length > 0 };
+  const shape = {
+    updates: writes.some((w) => !w.insert),
+    links: linkOrd.length > 0,
+    tables,
+    keyed,
+    dict: dictValues.length > 0,
+    outbox: outbox !== undefined,
+  };
   const { name, text } = statementFor(shape);
   return { name, text, values: values.map(parameterText), dictValues };
 }
@@ -351,7 +381,7 @@ export function rebuildIndexStatement(writes: (IndexedWrite & { resourceType: st
   const values: unknown[] = [writes.map((w) => w.resourceType), writes.map((w) => w.id)];
   const { tables, keyed, dictValues } = pushIndexRowValues(writes, values);
   if (dictValues.length) values.push(dictValues);
-  const shape = { updates: true, links: false, tables, keyed, dict: dictValues.length > 0 };
+  const shape = { updates: true, links: false, tables, keyed, dict: dictValues.length > 0, outbox: false };
   const key = `rebuild-${shapeKey(shape)}`;
   let s = statements.get(key);
   if (!s) {

@@ -75,7 +75,7 @@ function triggers(caller: Caller): boolean {
 }
 
 export function workflowHook(repo: Repository, handlers: WorkflowHandlers): AfterWriteHook {
-  return async (client, caller, versions) => {
+  const hook: AfterWriteHook = async (client, caller, versions) => {
     if (!triggers(caller)) return;
     for (const v of versions) {
       const accepts = TRIGGERS[v.resourceType];
@@ -89,6 +89,9 @@ export function workflowHook(repo: Repository, handlers: WorkflowHandlers): Afte
       await finish(run, next, v);
     }
   };
+  // (only the trigger types' writes set a workflow off)
+  hook.writesFor = (types) => types.some((t) => TRIGGERS[t] !== undefined);
+  return hook;
 }
 
 async function current(repo: Repository, client: PoolClient, v: StoredVersion): Promise<JsonObject | undefined> {

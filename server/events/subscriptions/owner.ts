@@ -17,19 +17,23 @@ import type { Caller } from '../../repository/caller';
 import type { StoredVersion } from '../../repository/versions';
 import type { AfterWriteHook } from '../../repository/write-engine';
 
-export const recordSubscriptionOwners: AfterWriteHook = async (client: PoolClient, caller: Caller, versions: readonly StoredVersion[]) => {
-  const subs = versions.filter((v) => v.resourceType === 'Subscription');
-  if (subs.length === 0) return;
-  const live = [...new Set(subs.filter((v) => !v.deleted).map((v) => v.id))];
-  if (live.length) {
-    const { kind, reference, clientId } = caller.actor;
-    const system = kind === 'system';
-    await client.query(
-      `INSERT INTO subscription_owner (id, actor, access)
+export const recordSubscriptionOwners: AfterWriteHook = Object.assign(
+  async (client: PoolClient, caller: Caller, versions: readonly StoredVersion[]): Promise<void> => {
+    const subs = versions.filter((v) => v.resourceType === 'Subscription');
+    if (subs.length === 0) return;
+    const live = [...new Set(subs.filter((v) => !v.deleted).map((v) => v.id))];
+    if (live.length) {
+      const { kind, reference, clientId } = caller.actor;
+      const system = kind === 'system';
+      await client.query(
+        `INSERT INTO subscription_owner (id, actor, access)
        SELECT i, $2::jsonb, $3::jsonb FROM unnest($1::text[]) AS i
        ON CONFLICT (id) DO ${system ? 'NOTHING' : 'UPDATE SET actor = EXCLUDED.actor, access = EXCLUDED.access, updated = now()'}`,
-      [live, JSON.stringify({ kind, reference, clientId }), caller.access ? JSON.stringify(caller.access) : null],
-    );
-  }
-  await client.query('UPDATE subscription_state SET generation = generation + 1');
-};
+        [live, JSON.stringify({ kind, reference, clientId }), caller.access ? JSON.stringify(caller.access) : null],
+      );
+    }
+    await client.query('UPDATE subscription_state SET generation = generation + 1');
+  },
+  // (only Subscriptions have owners)
+  { writesFor: (types: readonly string[]) => types.includes('Subscription') },
+);
