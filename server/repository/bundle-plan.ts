@@ -387,10 +387,22 @@ export class BundlePlan {
     return this.opts.referentialIntegrity && this.active().some((w) => w.writes.some((v) => v.links.length > 0));
   }
 
-  /** Whether step 7b claims unique identifiers: such a create must run in a transaction of its own (not grouped). */
+  /** Whether step 7b claims unique identifiers (in a transaction) for the plan's versions. */
   get claimsIdentifiers(): boolean {
     const rules = this.opts.uniqueIdentifiers ?? [];
     return rules.length > 0 && this.active().some((w) => w.writes.some((v) => rules.some((r) => r.resourceType === v.resourceType)));
+  }
+
+  /**
+   * The plan's versions with the unique identifiers each claims (VersionWrite.claims), for a plain create sent to the
+   * group commit instead of step 7b: its statement claims them, and fails (CLAIM_TAKEN) when one is held.
+   */
+  versionsClaiming(): VersionWrite[] {
+    const rules = this.opts.uniqueIdentifiers ?? [];
+    return this.versions().map((v) => {
+      const keys = registryKeys(rules, v.resourceType, v.index.search_token);
+      return keys.length ? { ...v, claims: keys.map((k) => ({ system: k.rule.system, value: k.value })) } : v;
+    });
   }
 
   /** The versions the plan writes, in entry order: what step 8 hands to the commit point. */

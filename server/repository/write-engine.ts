@@ -27,7 +27,7 @@ import type { Commit, CommitOptions, StoredVersion, WritePlanner } from './versi
 export type { CommitOptions } from './versions';
 import { unrestrictedFor } from './search/compile/access';
 import { recordSearchParameterWrites } from './search/parameters';
-import { KnownDictionaryValues, versionWritesStatement, type OutboxRows, type VersionWrite } from './writes';
+import { CLAIM_TAKEN, KnownDictionaryValues, versionWritesStatement, type OutboxRows, type VersionWrite } from './writes';
 
 /**
  * Called at the commit point with the versions just written for one caller, inside the writing transaction
@@ -170,14 +170,27 @@ export class WriteEngine {
     // A create without criteria is planned without the database; only its reference targets may need a read.
     const plan = new BundlePlan(this.repo, this.commitPoint, [request], 'single', 'representation', caller);
     await plan.plan();
-    if (plan.checksReferences || plan.claimsIdentifiers) {
+    if (plan.checksReferences) {
       await inTransaction(this.pool, (client) => plan.execute(client));
-    } else {
-      const [write] = plan.versions();
+      return plan.works[0];
+    }
+    // A unique identifier it carries (an NHID) is claimed by its own statement (writes.ts), not in a transaction.
+    const [write] = plan.versionsClaiming();
+    if (write.resourceType === 'SearchParameter') {
       // SearchParameter writes take a transaction of their own (commit): they are not grouped.
-      plan.settle(
-        write.resourceType === 'SearchParameter' ? await this.commit(this.pool, [write], { caller }) : [await this.creates.write({ write, caller })],
-      );
+      plan.settle(await this.commit(this.pool, [write], { caller }));
+      return plan.works[0];
+    }
+    try {
+      plan.settle([await this.creates.write({ write, caller })]);
+    } catch (e) {
+      // An identifier it claims is held (or was claimed by a create grouped with it and retried first): planned
+      // again alone in a transaction, whose claim step names the holder in its 409 — or writes it, if the holder
+      // has let go of the identifier meanwhile.
+      if (write.claims && (e as { code?: string }).code === CLAIM_TAKEN) {
+        return (await this.transact(caller, [request], 'single', 'representation')).works[0];
+      }
+      throw e;
     }
     return plan.works[0];
   }

@@ -120,7 +120,15 @@ export interface VersionWrite {
   links: LocalReference[];
   /** true: no row exists yet for (id, type); false: the row exists (update, re-create after delete, delete). */
   insert: boolean;
+  /**
+   * Unique identifiers (fhir/registries.ts) a group-committed create claims in its own statement; absent: none. A
+   * write planned in a transaction claims them there instead (bundle-plan.ts step 7b), never here.
+   */
+  claims?: { system: string; value: string }[];
 }
+
+/** SQLSTATE of a write statement refused because an identifier it claims is taken (migration 20261205000900). */
+export const CLAIM_TAKEN = 'AR409';
 
 /** A written version as the database stored it. */
 export interface WrittenVersion {
@@ -152,6 +160,8 @@ interface Shape {
   dict: boolean;
   /** Every version also gets its event_outbox row (DESIGN.md §4: the outbox) from this statement. */
   outbox: boolean;
+  /** Claims of unique identifiers (VersionWrite.claims): all taken, or the statement fails with CLAIM_TAKEN. */
+  claims: boolean;
 }
 
 /**
@@ -259,6 +269,19 @@ function buildSql(shape: Shape): string {
   ctes.push(...rows.ctes);
   n = rows.n;
   if (shape.dict) ctes.push(stringDictionaryCte(`$${n++}`));
+  let claimed = '';
+  if (shape.claims) {
+    // ON CONFLICT DO NOTHING waits for a concurrent writer of the same identifier, then skips it if that one
+    // committed; the final SELECT's arogya_claims_taken fails the statement when a claim was not taken.
+    const [system, value, type, id, asked] = [n++, n++, n++, n++, n++];
+    ctes.push(`
+  ins_claim AS (
+    INSERT INTO business_claim (system, value, resource_type, resource_id)
+    SELECT * FROM unnest($${system}::text[], $${value}::text[], $${type}::text[], $${id}::text[]) ON CONFLICT (value, system) DO NOTHING
+    RETURNING 1
+  ),`);
+    claimed = ` WHERE arogya_claims_taken((SELECT count(*) FROM ins_claim), $${asked}::int)`;
+  }
   if (shape.outbox) {
     // one row per version, in the versions' order (the outbox id is the order events are handed on in)
     const [actor, request] = [n++, n++];
@@ -289,7 +312,7 @@ function buildSql(shape: Shape): string {
     SELECT id, rt, vid, t, body IS NULL, method, body FROM v WHERE ins
   ),${ctes.join('')}
   done AS (SELECT 1)
-  SELECT ord, ${INSTANT_SQL('t')} AS last_updated, CASE WHEN $${n}::bool THEN body::text END AS content FROM v ORDER BY ord`;
+  SELECT ord, ${INSTANT_SQL('t')} AS last_updated, CASE WHEN $${n}::bool THEN body::text END AS content FROM v${claimed} ORDER BY ord`;
 }
 
 const statements = new Map<string, { name: string; text: string }>();
@@ -297,7 +320,7 @@ const statements = new Map<string, { name: string; text: string }>();
 /** A statement's cache key and name part: which parts and index tables it has. */
 function shapeKey(shape: Shape): string {
   const keyed = shape.keyed.length ? `-k${shape.keyed.map((t) => INDEX_TABLES.indexOf(t)).join('.')}` : '';
-  return `${shape.updates ? 'u' : 'i'}${shape.links ? 'l' : ''}${shape.dict ? 'd' : ''}${shape.outbox ? 'o' : ''}-${shape.tables.map((t) => INDEX_TABLES.indexOf(t)).join('.')}${keyed}`;
+  return `${shape.updates ? 'u' : 'i'}${shape.links ? 'l' : ''}${shape.dict ? 'd' : ''}${shape.outbox ? 'o' : ''}${shape.claims ? 'c' : ''}-${shape.tables.map((t) => INDEX_TABLES.indexOf(t)).join('.')}${keyed}`;
 }
 
 function statementFor(shape: Shape): { name: string; text: string } {
@@ -351,6 +374,18 @@ export function versionWritesStatement(
   if (linkOrd.length) values.push(linkOrd, linkType, linkId);
   const { tables, keyed, dictValues } = pushIndexRowValues(writes, values, known);
   if (dictValues.length) values.push(dictValues);
+  const claims = writes.flatMap((w) => (w.claims ?? []).map((c) => ({ ...c, type: w.resourceType, id: w.id })));
+  if (claims.length) {
+    // in a stable order (value, system), so two statements claiming the same identifiers cannot deadlock
+    claims.sort((a, b) => (a.value === b.value ? (a.system < b.system ? -1 : 1) : a.value < b.value ? -1 : 1));
+    values.push(
+      claims.map((c) => c.system),
+      claims.map((c) => c.value),
+      claims.map((c) => c.type),
+      claims.map((c) => c.id),
+      claims.length,
+    );
+  }
   if (outbox) values.push(outbox.actors, outbox.requestIds);
   values.push(returnContent);
   const shape = {
@@ -360,6 +395,7 @@ export function versionWritesStatement(
     keyed,
     dict: dictValues.length > 0,
     outbox: outbox !== undefined,
+    claims: claims.length > 0,
   };
   const { name, text } = statementFor(shape);
   return { name, text, values: values.map(parameterText), dictValues };
@@ -381,7 +417,7 @@ export function rebuildIndexStatement(writes: (IndexedWrite & { resourceType: st
   const values: unknown[] = [writes.map((w) => w.resourceType), writes.map((w) => w.id)];
   const { tables, keyed, dictValues } = pushIndexRowValues(writes, values);
   if (dictValues.length) values.push(dictValues);
-  const shape = { updates: true, links: false, tables, keyed, dict: dictValues.length > 0, outbox: false };
+  const shape = { updates: true, links: false, tables, keyed, dict: dictValues.length > 0, outbox: false, claims: false };
   const key = `rebuild-${shapeKey(shape)}`;
   let s = statements.get(key);
   if (!s) {

@@ -83,6 +83,26 @@ test('50 concurrent creates of one NHID: exactly one is stored', async () => {
   expect(found.body.total).toBe(1);
 });
 
+test('concurrent creates of many NHIDs, some twice (grouped into shared statements): one Patient per NHID, holding its claim', async () => {
+  const single = Array.from({ length: 20 }, () => fresh());
+  const twice = Array.from({ length: 5 }, () => fresh());
+  const bodies = [...single, ...twice, ...twice].map((n) => patient(NHID, n));
+  const results = await Promise.all(bodies.map((body) => server.request('POST', '/Patient', { body })));
+  expect(results.filter((r) => r.status === 201)).toHaveLength(25);
+  expect(results.filter((r) => r.status === 409)).toHaveLength(5);
+  for (const n of [...single, ...twice]) {
+    const found = await server.request('GET', `/Patient?identifier=${NHID}|${n}&_total=accurate`);
+    expect(found.body.total).toBe(1);
+    const { rows } = await server.pool.query('SELECT resource_type, resource_id FROM business_claim WHERE system = $1 AND value = $2', [NHID, n]);
+    expect(rows).toEqual([{ resource_type: 'Patient', resource_id: found.body.entry[0].resource.id }]);
+  }
+  // each refusal names the holder of its NHID
+  for (const r of results.filter((x) => x.status === 409)) {
+    expect(r.body.issue[0].code).toBe('duplicate');
+    expect(r.body.issue[0].diagnostics).toMatch(/^Patient\/[^ ]+ already has the /);
+  }
+});
+
 test('claims follow the resource: an update keeps its own NHID, may not take another, frees one it drops; a delete frees it', async () => {
   const a = fresh();
   const b = fresh();
