@@ -12,7 +12,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { recordDecision } from '../audit/decisions';
-import type { AuthorizeFlow } from './authorize-flow';
+import { passwordSignIn, type AuthorizeFlow } from './authorize-flow';
 import { opaqueToken, sameSecret } from './opaque';
 import { cookies, paramsOf, sendPage, setCookie } from './page-http';
 import { ACCOUNT_PATH, accountPage, type AllowedApp } from './pages/account';
@@ -71,24 +71,12 @@ async function signIn(f: AuthorizeFlow, req: FastifyRequest, reply: FastifyReply
   if (!cookie || !csrf || !sameSecret(cookie, csrf)) {
     return showSignIn(f, reply, 403, 'This form was not sent from the page this server gave your browser (check that cookies are allowed).');
   }
-  const username = (form.get('username') ?? '').trim();
-  const password = form.get('password') ?? '';
-  if (!username || !password) return showSignIn(f, reply, 400, 'Enter your username and your password.', username.slice(0, 200));
-  if (username.length > 200) return showSignIn(f, reply, 401, 'The username or the password is not right.');
-  const wait = await f.limiter.retryAfter(username, req.ip);
-  if (wait > 0) {
-    recordDecision(req, { kind: 'login', outcome: 'failure', user: username, reason: 'rate limited' });
-    reply.header('Retry-After', String(wait));
-    return showSignIn(f, reply, 429, `Too many failed sign-ins. Try again in ${Math.ceil(wait / 60)} minute(s).`, username);
+  const r = await passwordSignIn(f, req, form);
+  if (!('user' in r)) {
+    if (r.retryAfterSeconds) reply.header('Retry-After', String(r.retryAfterSeconds));
+    return showSignIn(f, reply, r.status, r.message, r.username);
   }
-  const user = await f.users.verifyPassword(username, password);
-  if (!user) {
-    recordDecision(req, { kind: 'login', outcome: 'failure', user: username, reason: 'wrong username or password' });
-    await f.limiter.failed(username, req.ip);
-    return showSignIn(f, reply, 401, 'The username or the password is not right.', username);
-  }
-  await f.limiter.succeeded(username);
-  recordDecision(req, { kind: 'login', outcome: 'success', fhirUser: user.fhirUser, user: user.id });
+  const { user } = r;
   setCookie(reply, f, SIGN_IN_COOKIE, '', 0);
   // With sessions off (AROGYA_SIGNIN_SESSION_SECONDS=0) the account page still gets one, for 15 minutes: no
   // authorization uses it (authorize.ts looks at sessions only while they are on).

@@ -29,7 +29,7 @@ import { pickerPage } from './pages/picker';
 import { recordDecision } from '../audit/decisions';
 import { signInPage } from './pages/sign-in';
 import { SESSION_COOKIE, setSessionCookie, type SignInSession } from './sessions';
-import type { AuthorizeFlow } from './authorize-flow';
+import { passwordSignIn, type AuthorizeFlow } from './authorize-flow';
 import { PAGES_CSS, SMART_STYLE } from './pages/style';
 import type { AuthUser } from './users';
 
@@ -224,26 +224,10 @@ async function signInStep(f: AuthorizeFlow, req: FastifyRequest, reply: FastifyR
     });
     return reply.redirect(started.url, 303);
   }
-  const username = (form.get('username') ?? '').trim();
-  const password = form.get('password') ?? '';
-  if (!username || !password) return showSignIn(f, reply, p, 400, 'Enter your username and your password.', username.slice(0, 200));
-  // no username is longer (users.ts); a longer one is not looked up, counted or echoed
-  if (username.length > 200) return showSignIn(f, reply, p, 401, 'The username or the password is not right.');
-  const wait = await f.limiter.retryAfter(username, req.ip);
-  if (wait > 0) {
-    recordDecision(req, { kind: 'login', outcome: 'failure', clientId: p.params.clientId, user: username, reason: 'rate limited' });
-    reply.header('Retry-After', String(wait));
-    return showSignIn(f, reply, p, 429, `Too many failed sign-ins. Try again in ${Math.ceil(wait / 60)} minute(s).`, username);
-  }
-  const user = await f.users.verifyPassword(username, password);
-  if (!user) {
-    recordDecision(req, { kind: 'login', outcome: 'failure', clientId: p.params.clientId, user: username, reason: 'wrong username or password' });
-    await f.limiter.failed(username, req.ip);
-    return showSignIn(f, reply, p, 401, 'The username or the password is not right.', username);
-  }
-  await f.limiter.succeeded(username);
-  recordDecision(req, { kind: 'login', outcome: 'success', clientId: p.params.clientId, fhirUser: user.fhirUser, user: user.id });
-  return signedIn(f, req, reply, p, user);
+  const r = await passwordSignIn(f, req, form, p.params.clientId);
+  if ('user' in r) return signedIn(f, req, reply, p, r.user);
+  if (r.retryAfterSeconds) reply.header('Retry-After', String(r.retryAfterSeconds));
+  return showSignIn(f, reply, p, r.status, r.message, r.username);
 }
 
 async function pickerStep(f: AuthorizeFlow, reply: FastifyReply, p: PendingRequest, user: AuthUser, form: URLSearchParams) {

@@ -301,3 +301,28 @@ describeAuth('the account page: the apps a person allowed, and withdrawing them'
     expect(events.body.entry.map((e: any) => e.resource.outcomeDesc)).toContain('the user withdrew access');
   });
 });
+
+describeAuth("the account page's sign-in is the authorization flow's password check", () => {
+  const server = useServer({ config: { signInLimitPerUser: 3, signInLimitPerAddress: 1000 } });
+  beforeAll(async () => {
+    await addUser(server, DOCTOR.username, DOCTOR.password, 'Practitioner/iyer');
+  });
+
+  test('failed sign-ins count against the user: the fourth try is a 429 with Retry-After, even with the right password; each is audited', async () => {
+    const me = new Browser();
+    for (let i = 0; i < 3; i++) {
+      const page = await me.submit(await me.get(`${server.origin}/auth/account`), { username: DOCTOR.username, password: `guess ${i}` });
+      expect(page.status).toBe(401);
+      expect(page.html).toContain('The username or the password is not right.');
+    }
+    const limited = await me.submit(await me.get(`${server.origin}/auth/account`), DOCTOR);
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(limited.html).toContain('Too many failed sign-ins');
+    await server.app.audit!.flush();
+    const events = await server.request('GET', '/AuditEvent?subtype=110122');
+    const reasons = (events.body.entry ?? []).map((e: { resource: { outcomeDesc?: string } }) => e.resource.outcomeDesc);
+    expect(reasons.filter((r: string | undefined) => r?.includes('wrong username or password'))).toHaveLength(3);
+    expect(reasons.filter((r: string | undefined) => r?.includes('rate limited'))).toHaveLength(1);
+  });
+});
