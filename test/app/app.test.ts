@@ -380,9 +380,12 @@ describeBrowser('clinician app in Chromium, on the demo network', () => {
     await checkScreen(page, 'dashboard-before');
     await page.evaluate(() => ((globalThis as any).__sameDocument = true));
 
-    // the doctor concludes the visit (another client, through the API): dispensing and billing run
+    // the doctor concludes the visit (another client, through the API): dispensing and billing run. It ends now, or
+    // (before this visit's start time of day in India, e.g. a run at 00:30 UTC = 06:00 IST) a quarter of an hour
+    // after its start: an end before the start is an invalid period (per-1), refused with a 400.
+    const end = new Date(Math.max(Date.now(), Date.parse(encounter.period.start) + 15 * 60_000)).toISOString();
     const put = await server.request('PUT', `/Encounter/${visit.id}`, {
-      body: { ...encounter, status: 'finished', period: { ...encounter.period, end: new Date().toISOString() } },
+      body: { ...encounter, status: 'finished', period: { ...encounter.period, end } },
       headers: { 'if-match': `W/"${encounter.meta.versionId}"` },
     });
     expect(put.status).toBe(200);
