@@ -61,22 +61,50 @@ function machineTicks(): { busy: number; total: number } | undefined {
 }
 
 /**
- * CPU-seconds used so far by the PostgreSQL processes serving database `db` (backends and autovacuum workers,
- * whose command lines name it): on a cluster shared with other work, the part a benchmark's own load costs.
+ * CPU-seconds used by the PostgreSQL processes serving database `db` (backends and autovacuum workers, whose command
+ * lines name it): on a cluster shared with other work, the part a benchmark's own load costs. A process's CPU is
+ * only readable while it lives, so `sample()` is to be called often (`every`): a process that has exited keeps
+ * what it had used at its last reading, instead of vanishing from the sum (which made a step's CPU negative when
+ * the loader's connections or an autovacuum worker ended). A pid reused by a new process is told by its ticks
+ * going down.
  */
-export function databaseCpuSeconds(db: string): number {
-  let ticks = 0;
-  for (const p of allProcesses()) {
-    if (p.comm !== 'postgres') continue;
-    let cmd: string;
-    try {
-      cmd = fs.readFileSync(`/proc/${p.pid}/cmdline`, 'utf8');
-    } catch {
-      continue;
+export class DatabaseCpu {
+  private readonly last = new Map<number, number>();
+  private gone = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly db: string) {}
+
+  /** Reads the database's processes now; returns its CPU-seconds since this tracker's first sample. */
+  sample(): number {
+    for (const p of allProcesses()) {
+      if (p.comm !== 'postgres') continue;
+      let cmd: string;
+      try {
+        cmd = fs.readFileSync(`/proc/${p.pid}/cmdline`, 'utf8');
+      } catch {
+        continue;
+      }
+      if (!cmd.split(' ').includes(this.db)) continue;
+      const before = this.last.get(p.pid);
+      if (before !== undefined && p.ticks < before) this.gone += before; // the pid is another process's now
+      this.last.set(p.pid, p.ticks);
     }
-    if (cmd.split(' ').includes(db)) ticks += p.ticks;
+    let ticks = this.gone;
+    for (const t of this.last.values()) ticks += t;
+    return ticks / TICKS_PER_SECOND;
   }
-  return ticks / TICKS_PER_SECOND;
+
+  /** Samples every `ms` until stop() (the process may exit meanwhile: the timer does not hold it). */
+  every(ms: number): this {
+    this.timer ??= setInterval(() => this.sample(), ms).unref();
+    return this;
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
 }
 
 export interface CpuSnapshot {

@@ -21,7 +21,6 @@
  * which parts run), BENCH_VISITS (300 visits per workflow phase), BENCH_VISIT_CONCURRENCY (8 requests in flight),
  * BENCH_SUB_COUNT (1000 active Subscriptions), BENCH_SUB_SAMPLES (200 notified writes).
  */
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -48,7 +47,7 @@ import {
   formatSteps,
   loadWarning,
 } from './report';
-import { serverErrors, startServer, type BenchServer } from './server';
+import { adminEnv, adminToken, benchAdmin, serverErrors, startServer, type BenchServer } from './server';
 import { benchWorkflows } from './workflows';
 import { formatSubscriptionLatency, measureSubscriptionLatency } from './subscriptions';
 
@@ -84,12 +83,11 @@ const VISITS = intEnv('BENCH_VISITS', 300, 10);
 /** µs of CPU per request, all processes of the phase (issue 9). */
 const TARGETS = { create: 1_400, read: 200 };
 /** The bench's admin client (client_credentials, system/*.cruds), given to the server like AROGYA_ADMIN_CLIENT_* in production. */
-const ADMIN = { id: 'bench-admin', secret: crypto.randomBytes(24).toString('base64url') };
+const ADMIN = benchAdmin();
 const SMART_ENV = {
   AROGYA_AUTH: 'smart',
   AROGYA_AUDIT: process.env.BENCH_AUDIT === 'off' ? 'off' : 'on', // BENCH_AUDIT=off: the token's cost alone
-  AROGYA_ADMIN_CLIENT_ID: ADMIN.id,
-  AROGYA_ADMIN_CLIENT_SECRET: ADMIN.secret,
+  ...adminEnv(ADMIN),
   AROGYA_ACCESS_TOKEN_TTL: '3600',
 };
 const AUDIT_FLUSH_MS = intEnv('BENCH_AUDIT_FLUSH_MS', 200, 10);
@@ -134,21 +132,6 @@ function checkpoint(): void {
 }
 
 // ------------------------------------------------------------------------------------------------------------
-
-/** An access token of the bench's admin client from the server's token endpoint (client_credentials). */
-async function adminToken(base: string): Promise<string> {
-  const res = await fetch(`${base.replace(/\/fhir$/, '')}/auth/token`, {
-    method: 'POST',
-    headers: {
-      authorization: `Basic ${Buffer.from(`${ADMIN.id}:${ADMIN.secret}`).toString('base64')}`,
-      'content-type': 'application/x-www-form-urlencoded',
-    },
-    body: 'grant_type=client_credentials&scope=system%2F*.cruds',
-  });
-  const body = (await res.json()) as { access_token?: string };
-  if (!res.ok || !body.access_token) throw new Error(`the token endpoint answered HTTP ${res.status}`);
-  return body.access_token;
-}
 
 async function validatePayload(base: string, auth: Record<string, string>): Promise<string> {
   const res = await fetch(`${base}/Patient/$validate`, {
@@ -283,7 +266,7 @@ async function serverPhases(dbUrl: string, round: number): Promise<ServerPhases>
       env: { ...env, AROGYA_AUDIT_FLUSH_MS: String(AUDIT_FLUSH_MS) },
     });
   server = await start(SMART_ENV);
-  const auth = { authorization: `Bearer ${await adminToken(server.base)}` };
+  const auth = { authorization: `Bearer ${await adminToken(server.base, ADMIN)}` };
   step(`server ready at ${server.base} (pid ${server.pid}, ${WORKERS} workers, SMART on, audit on, admin bearer token)`);
   const validation = await validatePayload(server.base, auth);
   step(`payload: Patient, ${Buffer.byteLength(PATIENT_JSON)} bytes of JSON; POST Patient/$validate: ${validation}`);
@@ -343,7 +326,7 @@ async function serverPhases(dbUrl: string, round: number): Promise<ServerPhases>
   step(`server ready at ${offServer.base} (pid ${offServer.pid}, ${WORKERS} workers, AROGYA_AUTH=off: no token, no audit)`);
   server = await start(SMART_ENV);
   const onServer = server;
-  const token = { authorization: `Bearer ${await adminToken(onServer.base)}` };
+  const token = { authorization: `Bearer ${await adminToken(onServer.base, ADMIN)}` };
   step(`server ready at ${onServer.base} (pid ${onServer.pid}, ${WORKERS} workers, SMART on, audit on, admin bearer token)`);
   const slice = SECONDS / 4;
   const slices = { on: [] as { read: PhaseResult; search: PhaseResult }[], off: [] as { read: PhaseResult; search: PhaseResult }[] };

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import pg from 'pg';
 import { migrateLatest } from '../../server/database/migrate';
-import { databaseCpuSeconds } from './cpu';
+import { DatabaseCpu } from './cpu';
 import { createPool } from '../../server/database/pool';
 import { Repository } from '../../server/repository/repository';
 import { GROUP_SIZE, ORGANIZATIONS, POPULATION_VERSION, PRACTITIONERS, patientGroup, sharedResources } from './search-population';
@@ -113,6 +113,7 @@ export async function ensurePopulation(patients: number, log: (m: string) => voi
       );
       log(rates.summary());
     } finally {
+      rates.stop();
       await db.query('INSERT INTO bench_population_time (seconds) VALUES ($1)', [(Date.now() - t0) / 1000]).catch(() => undefined);
     }
     const { rows: spent } = await db.query<{ s: string }>('SELECT coalesce(sum(seconds), 0) AS s FROM bench_population_time');
@@ -144,13 +145,16 @@ const RATE_STEP = 100_000;
 export class LoadRates {
   private readonly marks: { at: number; cpu: number }[] = [];
   private readonly start: { at: number; cpu: number };
-  constructor(private readonly db: string) {
+  /** The database's processes, read every 200 ms so that those ending between two marks are counted. */
+  private readonly database: DatabaseCpu;
+  constructor(db: string) {
+    this.database = new DatabaseCpu(db).every(200);
     this.start = this.sample();
   }
 
   private sample(): { at: number; cpu: number } {
     const own = process.cpuUsage();
-    return { at: Date.now(), cpu: (own.user + own.system) / 1e6 + databaseCpuSeconds(this.db) };
+    return { at: Date.now(), cpu: (own.user + own.system) / 1e6 + this.database.sample() };
   }
 
   private step(i: number): { rate: number; micros: number } {
@@ -168,6 +172,10 @@ export class LoadRates {
         `  ${(this.marks.length * RATE_STEP).toLocaleString('en')} written: the last 100k at ${Math.round(rate).toLocaleString('en')}/s, ${Math.round(micros).toLocaleString('en')} µs of CPU per resource`,
       );
     }
+  }
+
+  stop(): void {
+    this.database.stop();
   }
 
   summary(): string {

@@ -40,7 +40,7 @@ import {
   patientGroup,
   patientId,
 } from './search-population';
-import { serverErrors, startServer, type BenchServer } from './server';
+import { adminEnv, adminToken, benchAdmin, serverErrors, startServer, type BenchServer } from './server';
 
 function intEnv(name: string, fallback: number): number {
   const v = Number(process.env[name] ?? fallback);
@@ -278,11 +278,11 @@ interface ReindexReport {
   rows: number;
 }
 
-async function reindexPhase(base: string, db: pg.Client): Promise<ReindexReport> {
+async function reindexPhase(base: string, db: pg.Client, auth: Record<string, string>): Promise<ReindexReport> {
   const json = async (method: string, url: string, body?: unknown): Promise<{ status: number; body: Record<string, any> }> => {
     const res = await fetch(`${base}${url}`, {
       method,
-      headers: { 'content-type': 'application/fhir+json' },
+      headers: { 'content-type': 'application/fhir+json', ...auth },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.text();
@@ -321,7 +321,11 @@ async function reindexPhase(base: string, db: pg.Client): Promise<ReindexReport>
       const g = anyPatient();
       const body = JSON.stringify(patientGroup(g)[0]);
       const t = performance.now();
-      const res = await fetch(`${base}/Patient/${patientId(g)}`, { method: 'PUT', headers: { 'content-type': 'application/fhir+json' }, body });
+      const res = await fetch(`${base}/Patient/${patientId(g)}`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/fhir+json', ...auth },
+        body,
+      });
       await res.arrayBuffer();
       if (res.status === 200) latencies.push(performance.now() - t);
       else writeErrors++;
@@ -425,8 +429,11 @@ async function main(): Promise<void> {
   step(`database ${new URL(population.url).pathname.slice(1)}: ${sizes[0].size}, PostgreSQL ${sizes[0].version}`);
   if (!searchParam('Patient', 'identifier')) throw new Error('search registry not loaded');
 
-  server = await startServer({ databaseUrl: population.url, workers: WORKERS, logFile: path.join(workDir, 'server.log') });
-  step(`server ready at ${server.base} (${WORKERS} workers)`);
+  // as deployed: SMART on, every request with the bench admin client's bearer token, the audit log on
+  const admin = benchAdmin();
+  server = await startServer({ databaseUrl: population.url, workers: WORKERS, logFile: path.join(workDir, 'server.log'), env: adminEnv(admin) });
+  const auth = { authorization: `Bearer ${await adminToken(server.base, admin)}` };
+  step(`server ready at ${server.base} (${WORKERS} workers, SMART on with the admin client's bearer token, audit on)`);
 
   const shapes = SHAPES.filter((s) => !ONLY || ONLY.includes(s.key));
   const results: { shape: Shape; result: PhaseResult; plans: PlanReport[]; sample: string; matches: number; total?: number }[] = [];
@@ -438,7 +445,7 @@ async function main(): Promise<void> {
     let total: number | undefined;
     for (let attempt = 0; attempt < 20 && matches === 0; attempt++) {
       sample = shape.query();
-      const res = await fetch(`${server.base}/${shape.type}?${sample}`);
+      const res = await fetch(`${server.base}/${shape.type}?${sample}`, { headers: auth });
       const body = (await res.json()) as { total?: number; entry?: { search: { mode: string } }[]; issue?: { diagnostics: string }[] };
       if (res.status !== 200) throw new Error(`${shape.type}?${sample} answered ${res.status}: ${body.issue?.[0]?.diagnostics}`);
       matches = (body.entry ?? []).filter((e) => e.search.mode === 'match').length;
@@ -456,7 +463,7 @@ async function main(): Promise<void> {
       seconds: SECONDS,
       serverPid: server.pid,
       postmasterPid,
-      requests: [{ method: 'GET', setupRequest: (req) => ({ ...req, path: `/fhir/${shape.type}?${shape.query()}` }) }],
+      requests: [{ method: 'GET', headers: auth, setupRequest: (req) => ({ ...req, path: `/fhir/${shape.type}?${shape.query()}` }) }],
     });
     results.push({ shape, result, plans, sample, matches, total });
     if (interrupted) return;
@@ -467,7 +474,7 @@ async function main(): Promise<void> {
     step(
       `custom SearchParameter '${CUSTOM_CODE}' (token, Patient.identifier.where(system=NHID).value): POST, reindex with 4 writers running, search, DELETE`,
     );
-    reindex = await reindexPhase(server.base, db);
+    reindex = await reindexPhase(server.base, db, auth);
   }
   const errors = serverErrors(server.logFile);
   await server.stop();

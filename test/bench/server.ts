@@ -4,6 +4,7 @@
  * log file; error-level lines are echoed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { freePort } from '../../server/database/embedded';
@@ -113,4 +114,34 @@ export function serverErrors(logFile: string, max = 5): string[] {
     if (summary !== undefined) counts.set(summary, (counts.get(summary) ?? 0) + 1);
   }
   return [...counts].slice(0, max).map(([line, n]) => (n > 1 ? `${line} (×${n})` : line));
+}
+
+/** A bench's admin client (client_credentials, system/*.cruds), given to its servers as AROGYA_ADMIN_CLIENT_* is in production. */
+export interface BenchAdmin {
+  id: string;
+  secret: string;
+}
+
+export function benchAdmin(): BenchAdmin {
+  return { id: 'bench-admin', secret: crypto.randomBytes(24).toString('base64url') };
+}
+
+/** The server environment that makes `admin` its bootstrap admin client (SMART on, the default). */
+export function adminEnv(admin: BenchAdmin): Record<string, string> {
+  return { AROGYA_ADMIN_CLIENT_ID: admin.id, AROGYA_ADMIN_CLIENT_SECRET: admin.secret };
+}
+
+/** An access token of `admin` from the token endpoint of the server at `base` (its FHIR base). */
+export async function adminToken(base: string, admin: BenchAdmin): Promise<string> {
+  const res = await fetch(`${base.replace(/\/fhir$/, '')}/auth/token`, {
+    method: 'POST',
+    headers: {
+      authorization: `Basic ${Buffer.from(`${admin.id}:${admin.secret}`).toString('base64')}`,
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    body: 'grant_type=client_credentials&scope=system%2F*.cruds',
+  });
+  const body = (await res.json()) as { access_token?: string };
+  if (!res.ok || !body.access_token) throw new Error(`the token endpoint answered HTTP ${res.status}`);
+  return body.access_token;
 }

@@ -16,7 +16,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { openBenchDatabase } from './database';
-import { startServer } from './server';
+import { adminEnv, adminToken, benchAdmin, startServer, type BenchAdmin } from './server';
 
 export interface SubscriptionLatency {
   subscriptions: number;
@@ -37,7 +37,7 @@ export async function measureSubscriptionLatency(opts: {
   databaseUrl: string;
   workers: number;
   logFile: string;
-  admin: { id: string; secret: string };
+  admin: BenchAdmin;
   count?: number;
   samples?: number;
 }): Promise<SubscriptionLatency> {
@@ -64,22 +64,10 @@ export async function measureSubscriptionLatency(opts: {
     databaseUrl: opts.databaseUrl,
     workers: opts.workers,
     logFile: opts.logFile,
-    env: {
-      AROGYA_ADMIN_CLIENT_ID: opts.admin.id,
-      AROGYA_ADMIN_CLIENT_SECRET: opts.admin.secret,
-      AROGYA_SUBSCRIPTION_ALLOW: '127.0.0.1',
-    },
+    env: { ...adminEnv(opts.admin), AROGYA_SUBSCRIPTION_ALLOW: '127.0.0.1' },
   });
   try {
-    const tokenRes = await fetch(`${server.base.replace(/\/fhir$/, '')}/auth/token`, {
-      method: 'POST',
-      headers: {
-        authorization: `Basic ${Buffer.from(`${opts.admin.id}:${opts.admin.secret}`).toString('base64')}`,
-        'content-type': 'application/x-www-form-urlencoded',
-      },
-      body: 'grant_type=client_credentials&scope=system%2F*.cruds',
-    });
-    const token = ((await tokenRes.json()) as { access_token: string }).access_token;
+    const token = await adminToken(server.base, opts.admin);
     const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json' };
     const run = crypto.randomBytes(4).toString('hex');
     const code = (i: number) => `bench-${run}-${i}`;
@@ -170,7 +158,7 @@ async function main(): Promise<void> {
       databaseUrl: db.url,
       workers: Number(process.env.BENCH_WORKERS ?? os.availableParallelism()),
       logFile: path.join(dir, 'server.log'),
-      admin: { id: 'bench-admin', secret: crypto.randomBytes(24).toString('base64url') },
+      admin: benchAdmin(),
       count: Number(process.env.BENCH_SUB_COUNT ?? 1000),
       samples: Number(process.env.BENCH_SUB_SAMPLES ?? 200),
     });
