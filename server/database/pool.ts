@@ -104,14 +104,21 @@ export function connect(pool: pg.Pool, maxWaitMs?: number): Promise<pg.PoolClien
 }
 
 /**
- * Run `fn` in one transaction (`begin` may set its isolation level); rolls back on any error and rethrows it.
- * `maxWaitMs` bounds the wait for the connection (see `connect`).
+ * Run `fn` in one transaction (`begin` may set its isolation level, or be a simple query of several statements
+ * that starts with BEGIN: `fn` gets its result); rolls back on any error and rethrows it. `maxWaitMs` bounds the
+ * wait for the connection (see `connect`).
  */
-export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>, begin = 'BEGIN', maxWaitMs?: number): Promise<T> {
+export async function inTransaction<T>(
+  pool: pg.Pool,
+  fn: (client: pg.PoolClient, begun: pg.QueryResult | pg.QueryResult[]) => Promise<T>,
+  begin = 'BEGIN',
+  maxWaitMs?: number,
+): Promise<T> {
   const client = await connect(pool, maxWaitMs);
   try {
-    await client.query(begin);
-    const result = await fn(client);
+    // (a simple query of several statements answers with one result per statement)
+    const begun = (await client.query(begin)) as pg.QueryResult | pg.QueryResult[];
+    const result = await fn(client, begun);
     await client.query('COMMIT');
     return result;
   } catch (e) {

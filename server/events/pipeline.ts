@@ -21,6 +21,7 @@ import PgBoss from 'pg-boss';
 import type { FastifyBaseLogger } from 'fastify';
 import type { QueryResult } from 'pg';
 import type { Pool, PoolClient } from '../database/pool';
+import { inTransaction } from '../database/pool';
 import { errorForLog } from '../logging';
 import type { Actor } from '../repository/caller';
 import { EVENTS_APPLICATION_NAME } from '../repository/history';
@@ -193,20 +194,13 @@ export class EventPipeline {
   }
 
   /** One dispatch transaction: takes a batch of outbox rows and hands it on (dispatchBatch); rolled back on any error. */
-  private async dispatchOnce(): Promise<{ rows: number; jobs: number }> {
-    const client = await this.opts.pool.connect();
-    try {
-      // (a multi-statement simple query: one result per statement, the DELETE's last)
-      const results = (await client.query(this.dispatchStart)) as unknown as QueryResult<OutboxRow>[];
-      const done = await this.dispatchBatch(client, results[results.length - 1].rows);
-      await client.query('COMMIT');
-      return done;
-    } catch (e) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw e;
-    } finally {
-      client.release();
-    }
+  private dispatchOnce(): Promise<{ rows: number; jobs: number }> {
+    return inTransaction(
+      this.opts.pool,
+      // the start is several statements, the DELETE's result last
+      (client, begun) => this.dispatchBatch(client, (begun as QueryResult<OutboxRow>[]).at(-1)!.rows),
+      this.dispatchStart,
+    );
   }
 
   /** Hands on one batch of outbox rows, taken in `client`'s transaction: how many rows and how many jobs it queued. */
