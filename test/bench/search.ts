@@ -12,7 +12,8 @@
  *
  * Env: DATABASE_URL (a PostgreSQL we may create databases on; default postgres://postgres@127.0.0.1:5432),
  * BENCH_SEARCH_DB (arogya_bench_search), BENCH_SEARCH_PATIENTS (100000), BENCH_SECONDS (10), BENCH_WARMUP (2),
- * BENCH_CONNECTIONS (16), BENCH_WORKERS (2), BENCH_SEARCH_SHAPES (comma-separated shape keys to run).
+ * BENCH_CONNECTIONS (16), BENCH_WORKERS (2), BENCH_SEARCH_SHAPES (comma-separated shape keys to run), BENCH_AUTH=off
+ * (the server with AROGYA_AUTH=off: no token, no audit; default as deployed).
  * `--load-only` loads the population and exits. It reports; it never fails on a figure.
  */
 import fs from 'node:fs';
@@ -55,6 +56,7 @@ const CONNECTIONS = intEnv('BENCH_CONNECTIONS', 16);
 const WORKERS = intEnv('BENCH_WORKERS', 2);
 const ONLY = process.env.BENCH_SEARCH_SHAPES?.split(',').map((s) => s.trim());
 const REINDEX = process.env.BENCH_SEARCH_REINDEX !== '0';
+const AUTH_OFF = process.env.BENCH_AUTH === 'off';
 
 const started = Date.now();
 const say = (msg: string): void => console.log(msg);
@@ -429,11 +431,15 @@ async function main(): Promise<void> {
   step(`database ${new URL(population.url).pathname.slice(1)}: ${sizes[0].size}, PostgreSQL ${sizes[0].version}`);
   if (!searchParam('Patient', 'identifier')) throw new Error('search registry not loaded');
 
-  // as deployed: SMART on, every request with the bench admin client's bearer token, the audit log on
+  // as deployed: SMART on, every request with the bench admin client's bearer token, the audit log on;
+  // BENCH_AUTH=off: AROGYA_AUTH=off, no token, no audit (to tell their cost from the rest's)
   const admin = benchAdmin();
-  server = await startServer({ databaseUrl: population.url, workers: WORKERS, logFile: path.join(workDir, 'server.log'), env: adminEnv(admin) });
-  const auth = { authorization: `Bearer ${await adminToken(server.base, admin)}` };
-  step(`server ready at ${server.base} (${WORKERS} workers, SMART on with the admin client's bearer token, audit on)`);
+  const env = AUTH_OFF ? { AROGYA_AUTH: 'off' } : adminEnv(admin);
+  server = await startServer({ databaseUrl: population.url, workers: WORKERS, logFile: path.join(workDir, 'server.log'), env });
+  const auth: Record<string, string> = AUTH_OFF ? {} : { authorization: `Bearer ${await adminToken(server.base, admin)}` };
+  step(
+    `server ready at ${server.base} (${WORKERS} workers, ${AUTH_OFF ? 'AROGYA_AUTH=off: no token, no audit' : "SMART on with the admin client's bearer token, audit on"})`,
+  );
 
   const shapes = SHAPES.filter((s) => !ONLY || ONLY.includes(s.key));
   const results: { shape: Shape; result: PhaseResult; plans: PlanReport[]; sample: string; matches: number; total?: number }[] = [];
