@@ -22,7 +22,7 @@ import { isJsonObject, parseFhirJson, toJson } from '../fhir/json';
 import { OperationOutcomeError, issue, type Issue } from '../fhir/outcome';
 import type { ImportItem } from '../repository/bulk-import';
 import { SYSTEM_CALLER, type Actor, type Caller } from '../repository/caller';
-import type { AccessRestriction } from '../repository/search/compile/access';
+import { unresolvedWhy, type AccessRestriction } from '../repository/search/compile/access';
 import { JobStopped } from './export';
 import { NdjsonWriter, jobDir, removeDir } from './files';
 import { openSource, resolveSource } from './sources';
@@ -174,7 +174,7 @@ export async function runImport(ctx: JobContext, job: BulkJob<ImportParams>, sig
 
     if (deferIntegrity) {
       await checkpoint('checking references', true);
-      await reportDanglingReferences(ctx, job.id, errorWriters, checkpoint);
+      await reportDanglingReferences(ctx, caller, job.id, errorWriters, checkpoint);
     }
   } finally {
     for (const w of errorWriters) await w.close().catch(() => undefined);
@@ -202,18 +202,20 @@ export async function runImport(ctx: JobContext, job: BulkJob<ImportParams>, sig
 /** Every reference of the imported resources that names no current resource, as an error of its file and line. */
 async function reportDanglingReferences(
   ctx: JobContext,
+  caller: Caller,
   jobId: string,
   errorWriters: NdjsonWriter[],
   checkpoint: (text: string) => Promise<void>,
 ): Promise<void> {
-  await ctx.repo.danglingImportReferences(jobId, async (refs) => {
+  const why = unresolvedWhy(caller.access);
+  await ctx.repo.danglingImportReferences(caller, jobId, async (refs) => {
     for (const r of refs) {
       await errorWriters[r.input].write([
         lineOutcome(r.line, [
           issue(
             'error',
             'not-found',
-            `${r.resourceType}/${r.id} was imported, but its reference to ${r.targetType}/${r.targetId} does not resolve: no such resource on this server`,
+            `${r.resourceType}/${r.id} was imported, but its reference to ${r.targetType}/${r.targetId} does not resolve: ${why}`,
           ),
         ]),
       ]);

@@ -6,6 +6,9 @@
 import Cursor from 'pg-cursor';
 import { inTransaction, type Pool, type PoolClient } from '../database/pool';
 import type { JsonObject } from '../fhir/json';
+import type { Caller } from './caller';
+import { referenceable } from './search/compile/access';
+import { SqlBuilder } from './search/compile/sql';
 
 export interface ImportItem {
   /** The line of the input file the resource came from. */
@@ -46,7 +49,16 @@ export async function forgetImport(pool: Pool, jobId: string): Promise<void> {
 }
 
 /** Every reference of the job's recorded resources that names no current resource, in input and line order, a batch at a time. */
-export async function danglingReferences(pool: Pool, jobId: string, batch: (refs: DanglingReference[]) => Promise<void>): Promise<void> {
+export async function danglingReferences(
+  pool: Pool,
+  caller: Caller,
+  jobId: string,
+  batch: (refs: DanglingReference[]) => Promise<void>,
+): Promise<void> {
+  // A restricted importer's references to what it may not reference are reported as dangling too (as the write
+  // engine's 422 does), so the error file never tells it whether an id it cannot see exists.
+  const b = new SqlBuilder([jobId]);
+  const ok = referenceable(b, 't', caller.access, caller.actor.reference);
   const client = await pool.connect();
   let broken: Error | undefined;
   try {
@@ -57,9 +69,10 @@ export async function danglingReferences(pool: Pool, jobId: string, batch: (refs
            FROM bulk_import_written w
            JOIN resource_link l ON l.id = w.id AND l.resource_type = w.resource_type
           WHERE w.job_id = $1
-            AND NOT EXISTS (SELECT 1 FROM resource t WHERE t.id = l.target_id AND t.resource_type = l.target_type AND NOT t.deleted)
+            AND NOT EXISTS (SELECT 1 FROM resource t WHERE t.id = l.target_id AND t.resource_type = l.target_type AND NOT t.deleted
+                              AND ${ok})
           ORDER BY w.input, w.line, l.target_type, l.target_id`,
-        [jobId],
+        b.params,
       ),
     );
     try {

@@ -40,7 +40,16 @@ import { newResourceId } from './ids';
 import type { Pool, PoolClient } from '../database/pool';
 import type { Caller } from './caller';
 import { DeadlineExceeded, type Deadline } from './deadline';
-import { outsideAccess, requirePermission, SEE, unrestrictedFor, visible, type AccessPermission } from './search/compile/access';
+import {
+  outsideAccess,
+  referenceable,
+  requirePermission,
+  SEE,
+  unresolvedWhy,
+  unrestrictedFor,
+  visible,
+  type AccessPermission,
+} from './search/compile/access';
 import { SqlBuilder } from './search/compile/sql';
 import { parseConditionalReference, rewriteLinks } from '../fhir/bundle-links';
 import type { EntryRequest } from '../fhir/bundle-request';
@@ -104,6 +113,7 @@ export const MAX_CRITERIA = 4000;
 const MAX_LISTED_REFERRERS = 20;
 /** A referrer the caller may not see, in a 409's list. */
 const HIDDEN_REFERRER = '';
+
 /** Longest stretch (ms) of CPU work on a bundle's entries before other requests get a turn. */
 const SLICE_MS = 10;
 
@@ -1007,14 +1017,16 @@ export class BundlePlan {
     const found = new Set<string>();
     if (outside.size) {
       const list = [...outside.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : a.type < b.type ? -1 : 1));
-      // Targets are checked for existence, not against the caller's access: a write-only scope must be able to
-      // reference its own patient. A resource the write would put outside the caller's access is refused after
-      // (step 8); whether an id the caller cannot see exists is all a 422 here could tell (README: what is left).
+      // A restricted caller may reference only what it may use or act in (referenceable: its patient, its own
+      // fhirUser); anything else is answered like a missing target, so a 422 never tells whether an id it cannot
+      // see exists. A resource the write would put outside the caller's access is refused after (step 8).
+      const b = new SqlBuilder([list.map((t) => t.id), list.map((t) => t.type)]);
+      const ok = referenceable(b, 'r', this.caller.access, this.caller.actor.reference);
       const { rows } = await this.client.query<{ id: string; resource_type: string }>(
         `SELECT r.id, r.resource_type FROM resource r
            JOIN unnest($1::text[], $2::text[]) AS t(id, rt) ON r.id = t.id AND r.resource_type = t.rt
-          WHERE NOT r.deleted ORDER BY r.id, r.resource_type FOR KEY SHARE OF r`,
-        [list.map((t) => t.id), list.map((t) => t.type)],
+          WHERE NOT r.deleted AND ${ok} ORDER BY r.id, r.resource_type FOR KEY SHARE OF r`,
+        b.params,
       );
       for (const r of rows) found.add(key(r.resource_type, r.id));
     }
@@ -1025,7 +1037,7 @@ export class BundlePlan {
           if (l.targetType === v.resourceType && l.targetId === v.id) continue;
           const k = key(l.targetType, l.targetId);
           if (live.has(k) || found.has(k)) continue;
-          const why = goneKeys.has(k) ? 'it is deleted by this Bundle' : 'no such resource on this server';
+          const why = goneKeys.has(k) ? 'it is deleted by this Bundle' : unresolvedWhy(this.caller.access);
           missing.push(issue('error', 'not-found', `Reference to ${k} does not resolve: ${why}`, l.path));
         }
       }

@@ -131,9 +131,9 @@ export class Repository extends Reads implements WritePlanner {
     return forgetImport(this.pool, jobId);
   }
 
-  /** The references of a bulk import job's resources that name no current resource (bulk-import.ts). */
-  danglingImportReferences(jobId: string, batch: (refs: DanglingReference[]) => Promise<void>): Promise<void> {
-    return danglingReferences(this.pool, jobId, batch);
+  /** The references of a bulk import job's resources that name no current resource the caller may reference (bulk-import.ts). */
+  danglingImportReferences(caller: Caller, jobId: string, batch: (refs: DanglingReference[]) => Promise<void>): Promise<void> {
+    return danglingReferences(this.pool, caller, jobId, batch);
   }
 
   /**

@@ -27,6 +27,9 @@ const obs = (id: string, patient: string, category: Json): Json => ({
   subject: { reference: `Patient/${patient}` },
 });
 
+/** An Observation in no patient's compartment. */
+const withoutSubject = ({ subject: _subject, ...rest }: Json): Json => rest;
+
 beforeAll(async () => {
   repo = new Repository(server.pool, { referentialIntegrity: true, baseUrl: server.base, timeZone: 'UTC' });
   const data: Json[] = [
@@ -59,21 +62,27 @@ async function ids(c: Caller, type: string, query = ''): Promise<string[]> {
 const patientA = () => caller('patient/*.cruds', { patient: 'a' });
 
 describe('writes of a patient-scoped token', () => {
-  test('create inside the compartment; outside it 403 and nothing written', async () => {
+  test('create inside the compartment; outside it refused and nothing written', async () => {
     const made = await repo.create(patientA(), obs('x', 'a', LAB), 'Observation');
     expect(made.outcome).toBe('created');
-    await expect(repo.create(patientA(), obs('x', 'b', LAB), 'Observation')).rejects.toMatchObject({ status: 403 });
+    // naming another patient: that reference does not resolve for this caller (422, as if b did not exist)
+    await expect(repo.create(patientA(), obs('x', 'b', LAB), 'Observation')).rejects.toMatchObject({ status: 422, issues: [{ code: 'not-found' }] });
+    // naming no patient at all: outside the compartment (403)
+    await expect(repo.create(patientA(), withoutSubject(obs('x', 'a', LAB)), 'Observation')).rejects.toMatchObject({ status: 403 });
     expect(await ids(SYSTEM_CALLER, 'Observation', 'subject=Patient/b')).toEqual(['b-lab', 'b-ref', 'b-vital']);
   });
 
   test('an update may not move a resource out of the compartment (old and new version inside)', async () => {
     const moved = { ...obs('a-vital', 'b', VITAL) };
-    await expect(repo.update(patientA(), 'Observation', 'a-vital', moved)).rejects.toMatchObject({ status: 403 });
+    await expect(repo.update(patientA(), 'Observation', 'a-vital', moved)).rejects.toMatchObject({ status: 422 });
+    const orphaned = withoutSubject(obs('a-vital', 'a', VITAL));
+    await expect(repo.update(patientA(), 'Observation', 'a-vital', orphaned)).rejects.toMatchObject({ status: 403 });
     expect(JSON.parse((await repo.read(SYSTEM_CALLER, 'Observation', 'a-vital')).content!).subject.reference).toBe('Patient/a');
     // nor by patch
     await expect(
       repo.patch(patientA(), 'Observation', { id: 'a-vital' }, (cur) => ({ ...cur, subject: { reference: 'Patient/b' } })),
-    ).rejects.toMatchObject({ status: 403 });
+    ).rejects.toMatchObject({ status: 422 });
+    await expect(repo.patch(patientA(), 'Observation', { id: 'a-vital' }, ({ subject: _s, ...cur }) => cur)).rejects.toMatchObject({ status: 403 });
     // an update that stays inside is fine
     expect((await repo.update(patientA(), 'Observation', 'a-vital', { ...obs('a-vital', 'a', VITAL), status: 'amended' })).outcome).toBe('updated');
   });
@@ -137,7 +146,8 @@ describe('writes of a patient-scoped token', () => {
       type,
       entry: [
         { resource: obs('t1', 'a', LAB), request: { method: 'PUT', url: 'Observation/t1' } },
-        { resource: obs('t2', 'b', LAB), request: { method: 'PUT', url: 'Observation/t2' } },
+        // in no patient's compartment (naming b would be a 422: a reference this caller may not make)
+        { resource: withoutSubject(obs('t2', 'b', LAB)), request: { method: 'PUT', url: 'Observation/t2' } },
         { request: { method: 'GET', url: 'Observation?subject=Patient/b' } },
       ],
     });

@@ -359,19 +359,23 @@ describeAuth('a patient-scoped token sees none of another patient’s data', () 
       headers: { 'content-type': 'application/json-patch+json' },
     });
     expect(patch.status).toBe(404);
-    // a new resource in B's compartment: 403
+    // a new resource in B's compartment: it names B, which A's token may not reference (422, as if B did not exist)
     const created = await req('POST', '/Observation', { body: { ...bObsBody, id: undefined, meta: undefined } });
-    expect(created.status).toBe(403);
-    expect(created.body.issue[0].code).toBe('forbidden');
-    // A's own observation moved to B: 403, unchanged
+    expect(created.status).toBe(422);
+    expect(created.body.issue[0].code).toBe('not-found');
+    // A's own observation moved to B: refused the same way, unchanged
     const aObs = (await server.request('GET', `/Observation?subject=Patient/${a}&_count=1`)).body.entry[0].resource;
     const moved = await req('PUT', `/Observation/${aObs.id}`, { body: { ...aObs, subject: { reference: `Patient/${b}` } } });
-    expect(moved.status).toBe(403);
+    expect(moved.status).toBe(422);
     const movedByPatch = await req('PATCH', `/Observation/${aObs.id}`, {
       body: [{ op: 'replace', path: '/subject/reference', value: `Patient/${b}` }],
       headers: { 'content-type': 'application/json-patch+json' },
     });
-    expect(movedByPatch.status).toBe(403);
+    expect(movedByPatch.status).toBe(422);
+    // a resource of A's that names nobody's patient but would fall outside A's compartment: 403
+    const orphaned = await req('PUT', `/Observation/${aObs.id}`, { body: { ...aObs, subject: undefined, encounter: undefined } });
+    expect(orphaned.status).toBe(403);
+    expect(orphaned.body.issue[0].code).toBe('forbidden');
     expect((await server.request('GET', `/Observation/${aObs.id}`)).body.subject.reference).toBe(`Patient/${a}`);
     // conditional delete: matches only A's resources
     const cond = await req('DELETE', `/Observation?_id=${bObs}`);
@@ -395,6 +399,66 @@ describeAuth('a patient-scoped token sees none of another patient’s data', () 
     expect(tx.status).toBe(404);
     expectNoLeak(tx, [bObs]);
     expect((await server.request('GET', `/Observation/${bObs}`)).body.status).toBe(bObsBody.status);
+  });
+});
+
+describeAuth('references in writes tell a restricted token nothing of what it cannot see', () => {
+  /** Observations these tests create for A, removed after each test (later tests compare with A's original data). */
+  const created: string[] = [];
+  afterEach(async () => {
+    for (const id of created.splice(0)) expect((await server.request('DELETE', `/Observation/${id}`)).status).toBe(204);
+  });
+  const kept = (res: FhirResponse): FhirResponse => {
+    if (res.status === 201) created.push(res.body.id);
+    return res;
+  };
+  /** A 422's diagnostics with the target's id replaced, to compare a hidden target's answer with a missing one's. */
+  const said = (res: FhirResponse, id: string): string => {
+    expect(res.status).toBe(422);
+    return (res.body.issue as Json[]).map((i) => `${i.code}: ${i.diagnostics}`.replaceAll(id, '{id}')).join('\n');
+  };
+  const missing = '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b';
+
+  test('a write-only token references its own patient; another patient, and a Practitioner it may not read, answer as a missing id', async () => {
+    const writeOnly = as(await issue('launch/patient patient/Observation.c', { patient: a }));
+    const obs = (subject: string, performer?: string): Json => ({
+      resourceType: 'Observation',
+      status: 'final',
+      code: { text: 'reference check' },
+      subject: { reference: subject },
+      ...(performer ? { performer: [{ reference: performer }] } : {}),
+    });
+    expect(kept(await writeOnly('POST', '/Observation', { body: obs(`Patient/${a}`) })).status).toBe(201);
+    const hiddenPatient = said(await writeOnly('POST', '/Observation', { body: obs(`Patient/${b}`) }), b);
+    const missingPatient = said(await writeOnly('POST', '/Observation', { body: obs(`Patient/${missing}`) }), missing);
+    expect(hiddenPatient).toBe(missingPatient);
+    expect(hiddenPatient).toContain('none your access token may reference');
+    const practitioner = (await server.request('GET', '/Practitioner?_count=1')).body.entry[0].resource.id as string;
+    const hiddenPerformer = said(
+      await writeOnly('POST', '/Observation', { body: obs(`Patient/${a}`, `Practitioner/${practitioner}`) }),
+      practitioner,
+    );
+    const missingPerformer = said(await writeOnly('POST', '/Observation', { body: obs(`Patient/${a}`, `Practitioner/${missing}`) }), missing);
+    expect(hiddenPerformer).toBe(missingPerformer);
+  });
+
+  test('patient/*.cruds: B’s encounter answers as a missing one; the network’s practitioners stay referenceable', async () => {
+    const req = as(tokenA);
+    const bEncounter = (await server.request('GET', `/Encounter?subject=Patient/${b}&_count=1`)).body.entry[0].resource.id as string;
+    const obs = (encounter: string): Json => ({
+      resourceType: 'Observation',
+      status: 'final',
+      code: { text: 'reference check' },
+      subject: { reference: `Patient/${a}` },
+      encounter: { reference: `Encounter/${encounter}` },
+    });
+    const hidden = said(await req('POST', '/Observation', { body: obs(bEncounter) }), bEncounter);
+    expect(hidden).toBe(said(await req('POST', '/Observation', { body: obs(missing) }), missing));
+    expectNoLeak(await req('POST', '/Observation', { body: obs(bEncounter) }), [bEncounter]);
+    const aEncounter = (await server.request('GET', `/Encounter?subject=Patient/${a}&_count=1`)).body.entry[0].resource.id as string;
+    const practitioner = (await server.request('GET', '/Practitioner?_count=1')).body.entry[0].resource.id as string;
+    const ok = kept(await req('POST', '/Observation', { body: { ...obs(aEncounter), performer: [{ reference: `Practitioner/${practitioner}` }] } }));
+    expect(ok.status).toBe(201);
   });
 });
 

@@ -4,9 +4,11 @@ import {
   compartmentParams,
   inCompartment,
   permits,
+  referenceable,
   requirePermission,
   SEE,
   uniformAccess,
+  unresolvedWhy,
   unrestrictedFor,
   visible,
   type AccessRestriction,
@@ -132,4 +134,30 @@ test('unrestrictedFor: no row-level condition on the type for that use (what let
     filter: { type: 'Observation', criteria: [{ kind: 'id', ids: ['o1'] } as Criterion] },
   });
   expect(unrestrictedFor(lab, 's', 'Observation')).toBe(false);
+});
+
+test('referenceable: what the caller may use in any way, its compartment’s own resource and its fhirUser', () => {
+  expect(referenceable(new SqlBuilder(), 'r', undefined)).toBe('true');
+  expect(referenceable(new SqlBuilder(), 'r', uniformAccess({}))).toBe('true');
+  // write-only for Observations in patient 7's compartment: Patient/7 (the compartment) and the user's own resource
+  const writeOnly: AccessRestriction = {
+    rules: { c: [{ resourceTypes: ['Observation'], compartment: { type: 'Patient', id: '7' } }] },
+    context: 'patient',
+  };
+  const b = new SqlBuilder();
+  const sql = referenceable(b, 't', writeOnly, 'Practitioner/p1');
+  expect(sql).toMatch(
+    /^\(\(t\.resource_type = ANY\(\$1::text\[\]\) AND \(\(t\.resource_type = \$\d+ AND t\.id = \$\d+\) OR EXISTS .*\)\) OR \(t\.resource_type = \$\d+ AND t\.id = \$\d+\) OR \(t\.resource_type = \$\d+ AND t\.id = \$\d+\)\)$/s,
+  );
+  expect(b.params).toEqual(expect.arrayContaining([['Observation'], 'Patient', '7', 'Practitioner', 'p1']));
+  // nothing granted at all: nothing but the user's own resource
+  const none: AccessRestriction = { rules: {}, context: 'user' };
+  expect(referenceable(new SqlBuilder(), 't', none)).toBe('false');
+  const own = new SqlBuilder();
+  expect(referenceable(own, 't', none, 'Practitioner/p1')).toBe('(t.resource_type = $1 AND t.id = $2)');
+  expect(own.params).toEqual(['Practitioner', 'p1']);
+  // the words of a 422: told plainly without a restriction, the same for missing and hidden with one
+  expect(unresolvedWhy(undefined)).toBe('no such resource on this server');
+  expect(unresolvedWhy(uniformAccess({}))).toBe('no such resource on this server');
+  expect(unresolvedWhy(writeOnly)).toBe('no such resource on this server, or none your access token may reference');
 });

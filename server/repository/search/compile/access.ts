@@ -192,6 +192,40 @@ function ruleSql(b: SqlBuilder, alias: string, rule: AccessRule, knownType: stri
 }
 
 /**
+ * Why a reference of `restriction`'s caller does not resolve: for a restricted caller the same words whether the
+ * target is missing or outside its access; unrestricted callers are told plainly.
+ */
+export function unresolvedWhy(restriction: AccessRestriction | undefined): string {
+  return referenceable(new SqlBuilder(), 'r', restriction) === 'true'
+    ? 'no such resource on this server'
+    : 'no such resource on this server, or none your access token may reference';
+}
+
+/**
+ * Whether `${alias}` is a resource the caller may reference in a write: one it may use in any way (read, search,
+ * create, update or delete under some rule), the compartment it acts in (its patient: a `patient/Observation.c`
+ * token writes Observations about a Patient it cannot read), or `self` (its own `fhirUser`). A write's reference
+ * to anything else is refused like a reference to nothing (422 "does not resolve"), so that the answer never tells
+ * a restricted caller whether an id it cannot see exists.
+ */
+export function referenceable(b: SqlBuilder, alias: string, restriction: AccessRestriction | undefined, self?: string): string {
+  if (!restriction) return 'true';
+  const any = visible(b, alias, restriction, undefined, PERMISSIONS);
+  if (any === 'true') return any;
+  const anchors = new Map<string, { type: string; id: string }>();
+  for (const rule of rulesFor(restriction, PERMISSIONS)) {
+    const c = rule.compartment;
+    if (c?.id !== undefined) anchors.set(`${c.type}/${c.id}`, { type: c.type, id: c.id });
+  }
+  const slash = self?.indexOf('/') ?? -1;
+  if (self && slash > 0) anchors.set(self, { type: self.slice(0, slash), id: self.slice(slash + 1) });
+  const ors = any === 'false' ? [] : [`(${any})`];
+  for (const a of anchors.values()) ors.push(`(${alias}.resource_type = ${b.p(a.type)} AND ${alias}.id = ${b.p(a.id)})`);
+  if (ors.length === 0) return 'false';
+  return ors.length === 1 ? ors[0] : `(${ors.join(' OR ')})`;
+}
+
+/**
  * Whether `restriction` puts no row-level condition on resources of `type` for `use`: no restriction at all, or a
  * rule of `use` covering the type with neither a compartment (or one the type is shared outside of) nor a filter —
  * e.g. `system/*.cruds`. Such access needs no check on the rows: what the caller reads or writes of that type is
