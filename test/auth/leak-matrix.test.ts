@@ -460,6 +460,66 @@ describeAuth('references in writes tell a restricted token nothing of what it ca
     const ok = kept(await req('POST', '/Observation', { body: { ...obs(aEncounter), performer: [{ reference: `Practitioner/${practitioner}` }] } }));
     expect(ok.status).toBe(201);
   });
+
+  test('$import by a restricted token words a hidden target’s dangling reference as a missing one’s', async () => {
+    const req = as(tokenA);
+    const bEncounter = (await server.request('GET', `/Encounter?subject=Patient/${b}&_count=1`)).body.entry[0].resource.id as string;
+    const line = (id: string, encounter: string): string =>
+      JSON.stringify({
+        resourceType: 'Observation',
+        id,
+        status: 'final',
+        code: { text: 'import reference check' },
+        subject: { reference: `Patient/${a}` },
+        encounter: { reference: `Encounter/${encounter}` },
+      });
+    const ids = ['leak-import-hidden', 'leak-import-missing'];
+    const upload = await req('POST', '/_bulk/upload', {
+      body: `${line(ids[0], bEncounter)}\n${line(ids[1], missing)}\n`,
+      headers: { 'content-type': 'application/fhir+ndjson' },
+    });
+    expect(upload.status).toBe(201);
+    const kick = await req('POST', '/$import', {
+      headers: { prefer: 'respond-async' },
+      body: {
+        resourceType: 'Parameters',
+        parameter: [
+          {
+            name: 'input',
+            part: [
+              { name: 'type', valueCode: 'Observation' },
+              { name: 'url', valueUri: upload.body.url },
+            ],
+          },
+        ],
+      },
+    });
+    expect(kick.status).toBe(202);
+    const status = kick.headers.get('content-location')!;
+    let done: FhirResponse;
+    for (const deadline = Date.now() + 60_000; ; ) {
+      done = await req('GET', status);
+      if (done.status !== 202) break;
+      if (Date.now() > deadline) throw new Error('the import did not finish');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(done.status).toBe(200);
+    created.push(...ids);
+    const errors = (done.body.error as Json[]).find((e) => e.type === 'OperationOutcome');
+    const text = (await req('GET', errors.url)).text;
+    const said = text
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => (JSON.parse(l).issue as Json[]).map((x) => x.diagnostics as string).join(' '));
+    expect(said).toHaveLength(2);
+    const shape = (t: string, target: string, id: string): string =>
+      t
+        .replace(/^Line \d+: /, '')
+        .replaceAll(target, '{id}')
+        .replace(id, '{obs}');
+    expect(shape(said[0], bEncounter, ids[0])).toBe(shape(said[1], missing, ids[1]));
+    expect(said[0]).toContain('none your access token may reference');
+  });
 });
 
 describeAuth('scopes decide the interactions (403) and granular scopes the resources', () => {
