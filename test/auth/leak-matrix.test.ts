@@ -505,7 +505,7 @@ describeAuth('references in writes tell a restricted token nothing of what it ca
     }
     expect(done.status).toBe(200);
     created.push(...ids);
-    const errors = (done.body.error as Json[]).find((e) => e.type === 'OperationOutcome');
+    const errors = (done.body.error as Json[]).find((e) => e.type === 'OperationOutcome')!;
     const text = (await req('GET', errors.url)).text;
     const said = text
       .split('\n')
