@@ -1,6 +1,8 @@
 /**
- * Group commit for independent autocommit writes (a plain create): concurrent requests of one process share one
- * multi-row write statement instead of paying a statement, a commit and a WAL flush each.
+ * Natural batching of independent statements: concurrent requests of one process share one set-based statement
+ * instead of paying a round trip each (on this kind of machine a socket write and its answer cost more CPU than a
+ * primary-key probe). Two users: group commit of plain creates (write-engine.ts: one multi-row write statement, one
+ * commit and one WAL flush for many), and reads by id on the pool (reads.ts: one `= ANY` probe for many).
  *
  * Natural batching, no timer: a write goes out at once when fewer than `maxInFlight` statements are running (so a
  * lone request waits for nothing); otherwise it queues, and when a running statement ends, everything queued by
@@ -14,8 +16,8 @@
  */
 import { DatabaseError } from 'pg';
 
-/** Writes of type T (a planned version and its caller: write-engine.ts), each answered with an R. */
-export class WriteCoalescer<T, R> {
+/** Work items of type T (a planned version and its caller; a type and id to read), each answered with an R. */
+export class Coalescer<T, R> {
   private queue: { write: T; resolve: (r: R) => void; reject: (e: unknown) => void }[] = [];
   private inFlight = 0;
 
@@ -25,6 +27,7 @@ export class WriteCoalescer<T, R> {
     private readonly maxBatch = 200,
   ) {}
 
+  /** `write`'s answer, from the statement it is sent in (alone, or with whatever queued beside it). */
   write(write: T): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       this.queue.push({ write, resolve, reject });
@@ -43,7 +46,7 @@ export class WriteCoalescer<T, R> {
     }
   }
 
-  private async flush(batch: WriteCoalescer<T, R>['queue']): Promise<void> {
+  private async flush(batch: Coalescer<T, R>['queue']): Promise<void> {
     try {
       const out = await this.execute(batch.map((b) => b.write));
       batch.forEach((b, i) => {

@@ -17,7 +17,7 @@ import type { PlanRequest, Work } from './bundle-plan';
 import { danglingReferences, forgetImport, importBatch, type DanglingReference, type ImportItem } from './bulk-import';
 import type { Caller } from './caller';
 import { assertResourceType } from './identity';
-import { Reads, RegistrySync, type ReadOptions } from './reads';
+import { Reads, readBatcher, RegistrySync, type ReadOptions } from './reads';
 import { compileCriteria } from './search/compile/planner';
 import { requirePermission, type AccessRestriction } from './search/compile/access';
 import { restartReindex, type SearchParameterState } from './search/parameters';
@@ -39,6 +39,8 @@ export interface RepositoryOptions extends ReadOptions {
   referentialIntegrity: boolean;
   /** Concurrent group-commit statements for plain creates (coalesce.ts); default 2. */
   groupCommitStatements?: number;
+  /** Concurrent batched read-by-id statements per process (coalesce.ts, reads.ts readBatcher); default 1. */
+  readStatements?: number;
   /** Hooks of the write engine's commit point (write-engine.ts AfterWriteHook); none by default. */
   afterWrite?: AfterWriteHook[];
   /** Every written version gets its event_outbox row, written by the write statement itself (DESIGN.md §4); off by default. */
@@ -65,7 +67,7 @@ export class Repository extends Reads implements WritePlanner {
     pool: Pool,
     override readonly options: RepositoryOptions,
   ) {
-    super(pool, pool, options, new RegistrySync(pool));
+    super(pool, pool, options, new RegistrySync(pool), readBatcher(pool, options.readStatements ?? 1));
     this.engine = new WriteEngine(this, pool, {
       groupCommitStatements: options.groupCommitStatements,
       afterWrite: options.afterWrite,

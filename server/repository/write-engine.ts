@@ -21,7 +21,7 @@ import { inTransaction } from '../database/pool';
 import { BundlePlan, type PlanMode, type PlanRequest, type PreferReturn, type ReadHandler, type Work } from './bundle-plan';
 import { SYSTEM_CALLER, type Caller } from './caller';
 import type { Deadline } from './deadline';
-import { WriteCoalescer } from './coalesce';
+import { Coalescer } from './coalesce';
 import type { Commit, CommitOptions, StoredVersion, WritePlanner } from './versions';
 
 export type { CommitOptions } from './versions';
@@ -90,7 +90,7 @@ export class WriteEngine {
   /** The commit point's hooks (see AfterWriteHook), called in order. */
   readonly afterWrite: AfterWriteHook[];
   /** Group commit of plain creates: at most this many write statements of them at a time. */
-  private readonly creates: WriteCoalescer<{ write: VersionWrite; caller: Caller }, StoredVersion>;
+  private readonly creates: Coalescer<{ write: VersionWrite; caller: Caller }, StoredVersion>;
   /** search_string_dict values this process knows are committed (writes.ts). */
   private readonly knownDictionaryValues = new KnownDictionaryValues();
   /** `commit`, as the plans call it for their step 8. */
@@ -106,7 +106,7 @@ export class WriteEngine {
   ) {
     this.afterWrite = [...(opts.afterWrite ?? [])];
     this.outbox = opts.outbox ?? false;
-    this.creates = new WriteCoalescer(
+    this.creates = new Coalescer(
       (items) =>
         this.commit(
           this.pool,
