@@ -9,7 +9,7 @@ import path from 'node:path';
 import { SYSTEM_CALLER, type Caller } from '../../server/repository/caller';
 import { Repository } from '../../server/repository/repository';
 import { uniformAccess } from '../../server/repository/search/compile/access';
-import { FIXTURES_DIR, fixturesAvailable, useServer, type Json } from '../harness';
+import { FIXTURES_DIR, fixturesAvailable, useServer } from '../harness';
 
 const DIR = path.join(FIXTURES_DIR, 'synthea', 'fhir-data-pipes-synthea-hiv');
 const INFRASTRUCTURE = ['hospitalInformation1633536936158.json', 'practitionerInformation1633536936158.json'];
