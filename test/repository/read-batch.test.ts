@@ -25,7 +25,10 @@ const server = useServer({
   },
 });
 
-/** The names of the statements the pool ran while `fn` ran. */
+/**
+ * The names of the read-by-id statements (`arogya_read…`) the pool ran while `fn` ran; the server's own background
+ * work on the same pool (dispatcher, audit log, job runners) is left out.
+ */
 async function statementsDuring<T>(fn: () => Promise<T>): Promise<{ result: T; names: string[] }> {
   const names: string[] = [];
   const pool = server.pool as unknown as { query: (...args: unknown[]) => unknown };
@@ -36,7 +39,8 @@ async function statementsDuring<T>(fn: () => Promise<T>): Promise<{ result: T; n
     return query.apply(this, args);
   };
   try {
-    return { result: await fn(), names };
+    const result = await fn();
+    return { result, names: names.filter((n) => n.startsWith('arogya_read')) };
   } finally {
     pool.query = query;
   }
