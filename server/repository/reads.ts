@@ -47,6 +47,8 @@ export type SearchQuery = Omit<SearchRequest, 'restriction'>;
 
 const READ_SQL = `SELECT version_id, ${INSTANT_SQL('last_updated')} AS last_updated, deleted, content FROM resource WHERE id = $1 AND resource_type = $2`;
 const READ_BY_ALIAS = READ_SQL.replace('FROM resource WHERE', 'FROM resource r WHERE');
+/** The prepared single-row read by id (no access condition). */
+const readById = (id: string, resourceType: string) => ({ name: 'arogya_read', text: READ_SQL, values: [id, resourceType] });
 /** Many reads by id in one probe; `i` is each key's position (a key may come twice). */
 const READ_MANY_SQL = `SELECT t.i, r.version_id, ${INSTANT_SQL('r.last_updated')} AS last_updated, r.deleted, r.content
   FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(id, rt, i) JOIN resource r ON r.id = t.id AND r.resource_type = t.rt`;
@@ -70,7 +72,7 @@ export type ReadBatcher = Coalescer<{ resourceType: string; id: string }, ReadRo
 export function readBatcher(pool: Pool, maxInFlight: number): ReadBatcher {
   return new Coalescer(async (keys) => {
     if (keys.length === 1) {
-      const { rows } = await pool.query<ReadRow>({ name: 'arogya_read', text: READ_SQL, values: [keys[0].id, keys[0].resourceType] });
+      const { rows } = await pool.query<ReadRow>(readById(keys[0].id, keys[0].resourceType));
       return [rows[0]];
     }
     const { rows } = await pool.query<ReadRow & { i: string }>({
@@ -135,8 +137,7 @@ export class Reads {
     let row: ReadRow | undefined;
     if (access === 'true' && this.batcher) row = await this.batcher.write({ resourceType, id });
     else {
-      const query =
-        access === 'true' ? { name: 'arogya_read', text: READ_SQL, values: b.params } : preparedStatement(`${READ_BY_ALIAS} AND ${access}`, b.params);
+      const query = access === 'true' ? readById(id, resourceType) : preparedStatement(`${READ_BY_ALIAS} AND ${access}`, b.params);
       row = (await this.db.query<ReadRow>(query)).rows[0];
     }
     if (!row) throw notFound(`${resourceType}/${id} is not known`);

@@ -37,6 +37,35 @@ function as(token: string) {
     server.request(method, p, { ...init, headers: { ...(init.headers ?? {}), authorization: `Bearer ${token}` } });
 }
 
+/** An `$import` kick-off of one NDJSON input (prefer respond-async). */
+function importOf(type: string, url: string): { headers: Record<string, string>; body: Json } {
+  return {
+    headers: { prefer: 'respond-async' },
+    body: {
+      resourceType: 'Parameters',
+      parameter: [
+        {
+          name: 'input',
+          part: [
+            { name: 'type', valueCode: type },
+            { name: 'url', valueUri: url },
+          ],
+        },
+      ],
+    },
+  };
+}
+
+/** A bulk job's status once it is no longer 202 (in progress); throws after 60 s. */
+async function finished(get: ReturnType<typeof as>, status: string, what: string): Promise<FhirResponse> {
+  for (const deadline = Date.now() + 60_000; ; ) {
+    const res = await get('GET', status);
+    if (res.status !== 202) return res;
+    if (Date.now() > deadline) throw new Error(`${what} did not finish`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 /** B's ids found in a response text, except those the request named itself. */
 function leaked(text: string, named: string[] = []): string[] {
   return [...bIds].filter((id) => !named.includes(id) && text.includes(id));
@@ -294,13 +323,7 @@ describeAuth('a patient-scoped token sees none of another patient’s data', () 
       const kick = await get('GET', p, { headers: { prefer: 'respond-async', accept: 'application/fhir+json' } });
       expect(kick.status).toBe(202);
       const status = kick.headers.get('content-location')!;
-      let done: FhirResponse;
-      for (const deadline = Date.now() + 60_000; ; ) {
-        done = await get('GET', status);
-        if (done.status !== 202) break;
-        if (Date.now() > deadline) throw new Error(`export ${p} did not finish`);
-        await new Promise((r) => setTimeout(r, 200));
-      }
+      const done = await finished(get, status, `export ${p}`);
       expect(done.status).toBe(200);
       expectNoLeak(done);
       // another client's token (or the admin's) does not see the job
@@ -325,21 +348,7 @@ describeAuth('a patient-scoped token sees none of another patient’s data', () 
     const get = as(tokenA);
     expect((await get('GET', adminUpload.body.url)).status).toBe(404);
     expect((await get('DELETE', adminUpload.body.url)).status).toBe(404);
-    const imp = await get('POST', '/$import', {
-      headers: { prefer: 'respond-async' },
-      body: {
-        resourceType: 'Parameters',
-        parameter: [
-          {
-            name: 'input',
-            part: [
-              { name: 'type', valueCode: 'Observation' },
-              { name: 'url', valueUri: adminUpload.body.url },
-            ],
-          },
-        ],
-      },
-    });
+    const imp = await get('POST', '/$import', importOf('Observation', adminUpload.body.url));
     expect(imp.status).toBe(400);
     expect((await server.request('GET', adminUpload.body.url)).status).toBe(200);
     const mine = await get('POST', '/_bulk/upload', { body: '\n', headers: ndjson });
@@ -479,30 +488,10 @@ describeAuth('references in writes tell a restricted token nothing of what it ca
       headers: { 'content-type': 'application/fhir+ndjson' },
     });
     expect(upload.status).toBe(201);
-    const kick = await req('POST', '/$import', {
-      headers: { prefer: 'respond-async' },
-      body: {
-        resourceType: 'Parameters',
-        parameter: [
-          {
-            name: 'input',
-            part: [
-              { name: 'type', valueCode: 'Observation' },
-              { name: 'url', valueUri: upload.body.url },
-            ],
-          },
-        ],
-      },
-    });
+    const kick = await req('POST', '/$import', importOf('Observation', upload.body.url));
     expect(kick.status).toBe(202);
     const status = kick.headers.get('content-location')!;
-    let done: FhirResponse;
-    for (const deadline = Date.now() + 60_000; ; ) {
-      done = await req('GET', status);
-      if (done.status !== 202) break;
-      if (Date.now() > deadline) throw new Error('the import did not finish');
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    const done = await finished(req, status, 'the import');
     expect(done.status).toBe(200);
     created.push(...ids);
     const errors = (done.body.error as Json[]).find((e) => e.type === 'OperationOutcome')!;
@@ -538,21 +527,7 @@ describeAuth('scopes decide the interactions (403) and granular scopes the resou
     });
     expect(batch.status).toBe(200);
     expect(batch.body.entry[0].response.status).toMatch(/^403/);
-    const imp = await reader('POST', '/$import', {
-      headers: { prefer: 'respond-async' },
-      body: {
-        resourceType: 'Parameters',
-        parameter: [
-          {
-            name: 'input',
-            part: [
-              { name: 'type', valueCode: 'Observation' },
-              { name: 'url', valueUri: `${server.base}/_bulk/upload/x` },
-            ],
-          },
-        ],
-      },
-    });
+    const imp = await reader('POST', '/$import', importOf('Observation', `${server.base}/_bulk/upload/x`));
     expect([400, 403]).toContain(imp.status);
   });
 
