@@ -111,13 +111,13 @@ export function connect(pool: pg.Pool, maxWaitMs?: number): Promise<pg.PoolClien
 export async function inTransaction<T>(
   pool: pg.Pool,
   fn: (client: pg.PoolClient, begun: pg.QueryResult | pg.QueryResult[]) => Promise<T>,
-  begin = 'BEGIN',
+  begin: string | ((client: pg.PoolClient) => string) = 'BEGIN',
   maxWaitMs?: number,
 ): Promise<T> {
   const client = await connect(pool, maxWaitMs);
   try {
     // (a simple query of several statements answers with one result per statement)
-    const begun = (await client.query(begin)) as pg.QueryResult | pg.QueryResult[];
+    const begun = (await client.query(typeof begin === 'string' ? begin : begin(client))) as pg.QueryResult | pg.QueryResult[];
     const result = await fn(client, begun);
     await client.query('COMMIT');
     return result;

@@ -4,6 +4,7 @@
  * pipeline delivers at least once) has seen the same change.
  */
 import type PgBoss from 'pg-boss';
+import type { QueryResult } from 'pg';
 import type { PoolClient } from '../database/pool';
 import type { Actor } from '../repository/caller';
 
@@ -38,7 +39,13 @@ export interface EventConsumer {
    * state that an event concerns it not at all (FHIR Subscriptions: no active subscription of that resource type)
    * spares the job queue a job per write.
    */
-  wanted?(events: readonly ChangeEvent[], client: PoolClient): Promise<readonly ChangeEvent[]>;
+  wanted?(events: readonly ChangeEvent[], client: PoolClient, probed?: QueryResult): Promise<readonly ChangeEvent[]>;
+  /**
+   * A read-only SELECT (no parameters) whose result `wanted` needs: the dispatcher runs it in its first round trip,
+   * right after it has taken the batch (so what it reads is as new as the events), and passes the result as
+   * `probed` — one round trip fewer per dispatch than `wanted` querying `client` itself.
+   */
+  readonly probe?: string;
   /** Called once the pipeline's job queue runs: a consumer's own queues and workers (subscriptions' deliveries). */
   start?(ctx: ConsumerContext): Promise<void>;
   /** Called when the pipeline has stopped (its workers finished). */

@@ -25,7 +25,7 @@ import { inTransaction } from '../database/pool';
 import { errorForLog } from '../logging';
 import type { Actor } from '../repository/caller';
 import { EVENTS_APPLICATION_NAME } from '../repository/history';
-import type { AfterWriteHook } from '../repository/write-engine';
+import { isPoolClient, type AfterWriteHook } from '../repository/write-engine';
 import type { ChangeEvent, EventConsumer, Interaction } from './event';
 
 export interface EventPipelineOptions {
@@ -57,17 +57,37 @@ interface OutboxRow {
 }
 
 /**
- * A dispatch transaction's first round trip: it begins, names itself as the event pipeline's and takes a batch of
- * outbox rows, in one simple query (an idle poll is then this and a COMMIT). It moves outbox rows to job queues and
- * never writes a resource version, so history's commit horizon (repository/history.ts) does not wait for it; SET
- * LOCAL ends with the transaction.
+ * A dispatch transaction's first round trip: it begins, names itself as the event pipeline's, takes a batch of
+ * outbox rows and runs the consumers' probes (`EventConsumer.probe`), in one simple query (an idle poll is then this
+ * and a COMMIT). The probes come after the DELETE, so what they read is at least as new as the rows it took. It
+ * moves outbox rows to job queues and never writes a resource version, so history's commit horizon
+ * (repository/history.ts) does not wait for it; SET LOCAL ends with the transaction.
+ *
+ * The DELETE and the probes are prepared statements of the connection (planned once, not at every dispatch):
+ * `prepare` — the connection has not prepared them yet — puts their PREPAREs first, in the same round trip.
  */
-function dispatchStart(batchSize: number): string {
+export function dispatchStart(batchSize: number, probes: readonly string[] = [], prepare = true): string {
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`event dispatch batch size ${batchSize}: a positive integer`);
-  return `BEGIN; SET LOCAL application_name = '${EVENTS_APPLICATION_NAME}';
-    DELETE FROM event_outbox WHERE id IN (SELECT id FROM event_outbox ORDER BY id LIMIT ${batchSize} FOR UPDATE SKIP LOCKED)
-    RETURNING id, resource_type, resource_id, version_id, interaction, actor, request_id, recorded`;
+  const statements = [
+    `DELETE FROM event_outbox WHERE id IN (SELECT id FROM event_outbox ORDER BY id LIMIT ${batchSize} FOR UPDATE SKIP LOCKED)
+    RETURNING id, resource_type, resource_id, version_id, interaction, actor, request_id, recorded`,
+    ...probes,
+  ];
+  const name = (i: number): string => `arogya_dispatch_${i}`;
+  return [
+    ...(prepare ? statements.map((sql, i) => `PREPARE ${name(i)} AS ${sql}`) : []),
+    'BEGIN',
+    `SET LOCAL application_name = '${EVENTS_APPLICATION_NAME}'`,
+    ...statements.map((_, i) => `EXECUTE ${name(i)}`),
+  ].join(';\n');
 }
+
+/**
+ * Under load, the least time between the starts of two dispatches that found rows (ms): the wake-ups of many
+ * writes then share one dispatch transaction (two round trips and the DELETE) instead of each asking for its own,
+ * and a change waits at most this long for its turn. A full batch is followed at once.
+ */
+export const BUSY_DISPATCH_GAP_MS = 50;
 
 export const queueOf = (consumer: string): string => `arogya-event-${consumer}`;
 export const deadLetterOf = (consumer: string): string => `arogya-event-${consumer}-dead`;
@@ -82,11 +102,18 @@ export class EventPipeline {
   private wakeChecks = 0;
   private started = false;
   private readonly batchSize: number;
-  private readonly dispatchStart: string;
+  /** Set at start(), when the consumers are known: for a connection that has prepared the DELETE, and for one that has not. */
+  private dispatchStart = { prepared: '', unprepared: '' };
+  private probeCount = 0;
+  /** The pool's connections that have prepared the DELETE and the probes. */
+  private readonly prepared = new WeakSet<PoolClient>();
+  /** When the pending timer fires (epoch ms), and the earliest the next dispatch may start. */
+  private dueAt = 0;
+  private notBefore = 0;
 
   constructor(private readonly opts: EventPipelineOptions) {
     this.batchSize = opts.batchSize ?? 500;
-    this.dispatchStart = dispatchStart(this.batchSize);
+    dispatchStart(this.batchSize); // checks the batch size now
     for (const c of opts.consumers) {
       if (!/^[A-Za-z0-9-]{1,40}$/.test(c.name)) throw new Error(`event consumer name "${c.name}": letters, digits and - only`);
     }
@@ -106,11 +133,11 @@ export class EventPipeline {
 
   /** The write engine hook that wakes this process's dispatcher after its own writes (they commit right after). */
   readonly wake: AfterWriteHook = Object.assign(
-    async (): Promise<void> => {
+    async (client: PoolClient | Pool): Promise<void> => {
       if (!this.started) return;
-      // The hook runs before the write commits (or, after a group commit's lone statement, just after): a dispatch
-      // 5 ms later may come too early, so two more follow.
-      this.wakeChecks = 2;
+      // Inside a transaction the hook runs before the write commits: a dispatch 5 ms later may come too early, so
+      // two more follow. On the pool (a group commit's lone statement) it runs once the write has committed.
+      if (isPoolClient(client)) this.wakeChecks = 2;
       this.schedule(5);
     },
     // (it writes nothing: it only schedules a dispatch)
@@ -147,6 +174,12 @@ export class EventPipeline {
       await this.boss.stop({ graceful: false, wait: true }).catch(() => undefined);
       throw e;
     }
+    const probes = this.opts.consumers.flatMap((c) => (c.probe ? [c.probe] : []));
+    this.probeCount = probes.length;
+    this.dispatchStart = {
+      prepared: dispatchStart(this.batchSize, probes, false),
+      unprepared: dispatchStart(this.batchSize, probes, true),
+    };
     this.started = true;
     this.schedule(0);
   }
@@ -160,19 +193,33 @@ export class EventPipeline {
     for (const c of this.opts.consumers) await c.stop?.();
   }
 
+  /**
+   * Dispatches in `ms`, or when a dispatch is already due sooner, keeps that one (a stream of wake-ups does not
+   * postpone it); never before `notBefore`. While a dispatch runs, another follows it.
+   */
   private schedule(ms: number): void {
     if (!this.started) return;
     if (this.dispatching !== undefined) {
       this.again = true;
       return;
     }
+    const now = Date.now();
+    const at = Math.max(now + ms, this.notBefore);
+    if (this.timer !== undefined && this.dueAt <= at) return;
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.runDispatch(), ms);
+    this.dueAt = at;
+    this.timer = setTimeout(() => this.runDispatch(), at - now);
   }
 
   private runDispatch(): void {
+    this.timer = undefined;
     this.again = false;
+    const began = Date.now();
     this.dispatching = this.dispatchAll()
+      .then((found) => {
+        // rows found: more are likely on their way; let them gather for a while rather than fetch each on its own
+        if (found) this.notBefore = began + BUSY_DISPATCH_GAP_MS;
+      })
       .catch((e) => this.opts.log.warn({ error: errorForLog(e) }, 'event dispatch failed; retried at the next poll'))
       .finally(() => {
         this.dispatching = undefined;
@@ -183,33 +230,53 @@ export class EventPipeline {
   }
 
   /** Hands on outbox rows until none is left (or another process holds the rest). */
-  private async dispatchAll(): Promise<void> {
+  private async dispatchAll(): Promise<boolean> {
     let queued = 0;
+    let found = false;
     for (;;) {
       const { rows, jobs } = await this.dispatchOnce();
       queued += jobs;
+      found ||= rows > 0;
       if (rows < this.batchSize || !this.started) break;
     }
     if (queued > 0) for (const w of this.workerIds) this.boss.notifyWorker(w);
+    return found;
   }
 
   /** One dispatch transaction: takes a batch of outbox rows and hands it on (dispatchBatch); rolled back on any error. */
-  private dispatchOnce(): Promise<{ rows: number; jobs: number }> {
-    return inTransaction(
-      this.opts.pool,
-      // the start is several statements, the DELETE's result last
-      (client, begun) => this.dispatchBatch(client, (begun as QueryResult<OutboxRow>[]).at(-1)!.rows),
-      this.dispatchStart,
-    );
+  private async dispatchOnce(): Promise<{ rows: number; jobs: number }> {
+    let connection: PoolClient | undefined;
+    try {
+      return await inTransaction(
+        this.opts.pool,
+        // the start is several statements (PREPARE, BEGIN, SET): the DELETE's result, then the consumers' probes
+        (client, begun) => {
+          this.prepared.add(client);
+          const results = begun as QueryResult[];
+          const probed = results.slice(results.length - this.probeCount);
+          return this.dispatchBatch(client, (results.at(-1 - this.probeCount) as QueryResult<OutboxRow>).rows, probed);
+        },
+        (client) => {
+          connection = client;
+          return this.prepared.has(client) ? this.dispatchStart.prepared : this.dispatchStart.unprepared;
+        },
+      );
+    } catch (e) {
+      // prepared by an attempt whose transaction failed later: known from now on
+      if (connection && (e as { code?: string }).code === '42P05') this.prepared.add(connection);
+      throw e;
+    }
   }
 
   /** Hands on one batch of outbox rows, taken in `client`'s transaction: how many rows and how many jobs it queued. */
-  private async dispatchBatch(client: PoolClient, rows: OutboxRow[]): Promise<{ rows: number; jobs: number }> {
+  private async dispatchBatch(client: PoolClient, rows: OutboxRow[], probed: QueryResult[]): Promise<{ rows: number; jobs: number }> {
     if (rows.length === 0 || this.opts.consumers.length === 0) return { rows: rows.length, jobs: 0 };
     const events = rows.sort((a, b) => Number(a.id) - Number(b.id)).map(eventOf);
     const jobs: { name: string; data: ChangeEvent }[] = [];
+    let probe = 0;
     for (const c of this.opts.consumers) {
-      const wanted = c.wanted ? await c.wanted(events, client) : events;
+      const result = c.probe ? probed[probe++] : undefined;
+      const wanted = c.wanted ? await c.wanted(events, client, result) : events;
       for (const data of wanted) jobs.push({ name: queueOf(c.name), data });
     }
     if (jobs.length === 0) return { rows: rows.length, jobs: 0 };

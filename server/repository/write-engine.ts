@@ -71,7 +71,8 @@ export function isRetryable(e: unknown): boolean {
   return RETRYABLE.has((e as { code?: string }).code ?? '');
 }
 
-function isPoolClient(c: Pool | PoolClient): c is PoolClient {
+/** A connection checked out of the pool (inside a transaction here), as opposed to the pool itself (autocommit). */
+export function isPoolClient(c: Pool | PoolClient): c is PoolClient {
   return typeof (c as PoolClient).release === 'function';
 }
 

@@ -4,7 +4,7 @@
  * backoff and, after the last retry, lands in the consumer's dead-letter queue.
  */
 import type { ChangeEvent, EventConsumer } from '../../server/events/event';
-import { deadLetterOf } from '../../server/events/pipeline';
+import { BUSY_DISPATCH_GAP_MS, deadLetterOf } from '../../server/events/pipeline';
 import { startServer, type Json, type TestServer } from '../harness';
 
 const received: ChangeEvent[] = [];
@@ -38,11 +38,27 @@ const picky: EventConsumer = {
   handle: async (e) => void pickyReceived.push(e),
 };
 
+/**
+ * Reads the database clock in the dispatcher's first round trip (EventConsumer.probe) and records what `wanted` was
+ * given with each batch: the probe runs after the batch was taken, so it is later than every event in it.
+ */
+const probedBatches: { at: number; events: ChangeEvent[] }[] = [];
+const probing: EventConsumer = {
+  name: 'probing',
+  probe: `SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS at, 'probe' AS marker`,
+  wanted: async (events, _client, probed) => {
+    expect(probed?.rows[0]?.marker).toBe('probe');
+    probedBatches.push({ at: Number(probed?.rows[0]?.at), events: [...events] });
+    return [];
+  },
+  handle: async () => undefined,
+};
+
 let server: TestServer;
 beforeAll(async () => {
   server = await startServer(
     { eventPollMs: 50, eventRetryLimit: 2, eventRetryDelaySeconds: 1, eventExpireSeconds: 30 },
-    { events: { consumers: [recorder, flaky, broken, picky] } },
+    { events: { consumers: [recorder, flaky, broken, picky, probing] } },
   );
 });
 afterAll(async () => server?.close());
@@ -164,4 +180,36 @@ test('a consumer that passes over events (wanted) gets a job only for the ones i
   expect(rows.map((r) => r.id)).toContain(location.body.id);
   expect(rows.map((r) => r.id)).not.toContain(patient.body.id);
   expect(pickyReceived.some((e) => e.resourceType !== 'Location')).toBe(false);
+});
+
+test("a consumer's probe is read with the batch, after it was taken, and its result is passed to wanted", async () => {
+  const created = await server.request('POST', '/Observation', {
+    body: { resourceType: 'Observation', status: 'final', code: { text: 'probe me' } },
+  });
+  expect(created.status).toBe(201);
+  const batch = await until('the batch with the Observation', () => probedBatches.find((b) => b.events.some((e) => e.id === created.body.id)));
+  for (const e of batch.events) expect(batch.at).toBeGreaterThanOrEqual(Date.parse(e.recorded));
+  // the probing consumer wanted none: no job was queued for it
+  const { rows } = await server.pool.query(`SELECT 1 FROM pgboss.job WHERE name = 'arogya-event-probing'`);
+  expect(rows).toHaveLength(0);
+});
+
+test('writes following each other closely share dispatches: at most one per busy interval', async () => {
+  const before = probedBatches.length;
+  const ids: string[] = [];
+  const started = Date.now();
+  for (let i = 0; i < 40; i++) {
+    const res = await server.request('POST', '/Basic', { body: { resourceType: 'Basic', code: { text: `burst ${i}` } } });
+    expect(res.status).toBe(201);
+    ids.push(res.body.id as string);
+  }
+  const elapsed = Date.now() - started;
+  await until('every write of the burst handed on', () =>
+    ids.every((id) => probedBatches.slice(before).some((b) => b.events.some((e) => e.id === id))),
+  );
+  // each write wakes the dispatcher, but a dispatch that found rows is followed by the next one no sooner than
+  // BUSY_DISPATCH_GAP_MS later: the burst's events arrive in about one batch per gap, not one per write
+  const batches = probedBatches.slice(before).filter((b) => b.events.some((e) => ids.includes(e.id)));
+  expect(batches.length).toBeLessThanOrEqual(Math.ceil(elapsed / BUSY_DISPATCH_GAP_MS) + 2);
+  expect(batches.length).toBeLessThan(ids.length);
 });

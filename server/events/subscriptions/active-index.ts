@@ -19,6 +19,7 @@
  * version only); the newer version's own event is matched instead. Deletions never notify (R4).
  */
 import type { FastifyBaseLogger } from 'fastify';
+import type { QueryResult } from 'pg';
 import type { Pool, PoolClient } from '../../database/pool';
 import { isJsonObject, type JsonObject } from '../../fhir/json';
 import { criteriaKey, type Criterion, type ReferenceValue, type TokenValue } from '../../fhir/search/criteria';
@@ -108,6 +109,9 @@ interface Row {
   access: string | null;
 }
 
+/** The subscriptions' generation (bumped by every change of an active Subscription). */
+export const GENERATION_SQL = 'SELECT generation::text AS g FROM subscription_state';
+
 const LOAD_SQL = `SELECT s.generation::text AS generation, r.id, r.version_id, o.updated::text AS owner_updated,
        r.content::text AS content, o.actor::text AS actor, o.access::text AS access
   FROM subscription_state s
@@ -194,12 +198,13 @@ export class SubscriptionIndex {
   /**
    * Of these events, those some active subscription of their resource type might match (deletions never notify).
    * `client` is the dispatch transaction's connection: the generation it reads is at least as new as every event
-   * of the batch, so a subscription committed before any of them is in the index before it is consulted.
+   * of the batch, so a subscription committed before any of them is in the index before it is consulted. `probed`:
+   * GENERATION_SQL's result, read by the dispatcher in its first round trip after taking the batch (same guarantee).
    */
-  async wanted(events: readonly ChangeEvent[], client: PoolClient): Promise<ChangeEvent[]> {
+  async wanted(events: readonly ChangeEvent[], client: PoolClient, probed?: QueryResult): Promise<ChangeEvent[]> {
     const changes = events.filter((e) => e.interaction !== 'delete');
     if (changes.length === 0) return [];
-    const { rows } = await client.query<{ g: string }>('SELECT generation::text AS g FROM subscription_state');
+    const { rows } = (probed as QueryResult<{ g: string }> | undefined) ?? (await client.query<{ g: string }>(GENERATION_SQL));
     // A load already under way may have begun before the newest subscription committed: load until the index is at
     // least as new as the generation this transaction sees.
     const seen = Number(rows[0]?.g ?? 0);

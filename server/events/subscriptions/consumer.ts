@@ -17,6 +17,7 @@
 import crypto from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import type PgBoss from 'pg-boss';
+import type { QueryResult } from 'pg';
 import type { Pool, PoolClient } from '../../database/pool';
 import { isJsonObject, type JsonObject } from '../../fhir/json';
 import { OperationOutcomeError } from '../../fhir/outcome';
@@ -27,11 +28,14 @@ import type { Repository } from '../../repository/repository';
 import type { AccessRestriction } from '../../repository/search/compile/access';
 import type { ChangeEvent, ConsumerContext, EventConsumer } from '../event';
 import type { AllowList } from './address-guard';
-import { SubscriptionIndex } from './active-index';
+import { GENERATION_SQL, SubscriptionIndex } from './active-index';
 import { DeliveryError, RestHookSender, type Notification } from './rest-hook';
 import { SUBSCRIPTION_WS_CHANNEL, type WsNotification } from './ws-channel';
 
 export const REST_HOOK_QUEUE = 'arogya-subscription-rest-hook';
+
+/** How often the rest-hook workers but the first poll when idle (seconds; they are woken when there is work). */
+const IDLE_HELPER_POLL_SECONDS = 30;
 export const REST_HOOK_DEAD_LETTER = 'arogya-subscription-rest-hook-dead';
 
 export interface SubscriptionConsumerOptions {
@@ -87,9 +91,18 @@ export class SubscriptionConsumer implements EventConsumer {
       );
     });
     for (let i = 0; i < this.opts.concurrency; i++) {
-      // fetch again at once after a job (a backlog is not worked off one polling interval per notification)
-      const id: string = await ctx.boss.work<Notification>(REST_HOOK_QUEUE, polling, ([job]) =>
-        this.deliver(job as PgBoss.JobWithMetadata<Notification>).finally(() => ctx.boss.notifyWorker(id)),
+      // Each worker fetches again at once after a job (a backlog is not worked off one polling interval per
+      // notification). This process's own notifications wake every worker (notify); only the first polls at the
+      // pipeline's pace for the others' and for retries coming due, and wakes the rest when it finds one — each
+      // poll is a planned query over pg-boss's partitioned job table, so idle workers polling cost real CPU.
+      const first = i === 0;
+      const id: string = await ctx.boss.work<Notification>(
+        REST_HOOK_QUEUE,
+        first ? polling : { ...polling, pollingIntervalSeconds: IDLE_HELPER_POLL_SECONDS },
+        ([job]) => {
+          if (first) for (const w of this.workers.slice(1)) ctx.boss.notifyWorker(w);
+          return this.deliver(job as PgBoss.JobWithMetadata<Notification>).finally(() => ctx.boss.notifyWorker(id));
+        },
       );
       this.workers.push(id);
     }
@@ -100,9 +113,12 @@ export class SubscriptionConsumer implements EventConsumer {
   }
 
   /** Only events of a resource type some active subscription is on (the index, brought up to date first). */
-  wanted(events: readonly ChangeEvent[], client: PoolClient): Promise<readonly ChangeEvent[]> {
-    return this.index.wanted(events, client);
+  wanted(events: readonly ChangeEvent[], client: PoolClient, probed?: QueryResult): Promise<readonly ChangeEvent[]> {
+    return this.index.wanted(events, client, probed);
   }
+
+  /** The subscriptions' generation, read in the dispatcher's first round trip (see `wanted`). */
+  readonly probe = GENERATION_SQL;
 
   async handle(event: ChangeEvent): Promise<void> {
     const matches = await this.index.match(event);
