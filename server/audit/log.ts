@@ -177,7 +177,12 @@ export class AuditLog {
     for (let i = 0; i < todo.length; i++) {
       const b = todo[i];
       try {
-        await this.pool.query(INSERT_SQL, [timeOrderedUuid(), b.first, b.last, [...b.patients], [...b.agents], `[${b.events.join(',')}]`]);
+        await this.pool.query({
+          // prepared: planned once per connection, not at every flush
+          name: 'arogya_audit_batch',
+          text: INSERT_SQL,
+          values: [timeOrderedUuid(), b.first, b.last, [...b.patients], [...b.agents], `[${b.events.join(',')}]`],
+        });
       } catch (e) {
         // Kept for the next flush, ahead of newer records; the reason is logged without the records.
         const back = todo.slice(i);

@@ -18,6 +18,7 @@
  */
 import '../database/pg-boss-delay'; // before pg-boss loads (see there)
 import PgBoss from 'pg-boss';
+import { preparedBossDb } from '../database/pg-boss-db';
 import type { FastifyBaseLogger } from 'fastify';
 import type { QueryResult } from 'pg';
 import type { Pool, PoolClient } from '../database/pool';
@@ -120,9 +121,7 @@ export class EventPipeline {
     const connectionString = opts.pool.options.connectionString;
     if (!connectionString) throw new Error('the event pipeline needs a pool created from a connection string');
     this.boss = new PgBoss({
-      connectionString,
-      max: 2,
-      application_name: EVENTS_APPLICATION_NAME,
+      db: preparedBossDb({ connectionString, max: 2, application_name: EVENTS_APPLICATION_NAME }),
       schedule: false,
       supervise: true,
       // Expired deliveries (a process died holding them) are found by pg-boss's maintenance: run it often enough.

@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import '../database/pg-boss-delay'; // before pg-boss loads (see there)
 import PgBoss from 'pg-boss';
+import { preparedBossDb } from '../database/pg-boss-db';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config';
 import type { Pool } from '../database/pool';
@@ -60,7 +61,11 @@ export class JobRunner {
     this.ctx = { config: opts.config, repo: opts.repo, store: this.store };
     const connectionString = opts.queuePool.options.connectionString;
     if (!connectionString) throw new Error('the job runner needs a pool created from a connection string');
-    this.boss = new PgBoss({ connectionString, max: 2, application_name: 'arogya-jobs', schedule: true, supervise: true });
+    this.boss = new PgBoss({
+      db: preparedBossDb({ connectionString, max: 2, application_name: 'arogya-jobs' }),
+      schedule: true,
+      supervise: true,
+    });
     this.boss.on('error', (e: Error) => opts.log.error({ error: errorForLog(e) }, 'job queue error'));
   }
 
