@@ -114,7 +114,10 @@ export class WriteEngine {
           items.map((i) => i.write),
           { caller: items.map((i) => i.caller) },
         ),
-      opts.groupCommitStatements ?? 2,
+      // One statement in flight per process: side by side, 16 clients creating Patients cost 0.74-0.82x the CPU per
+      // create with one as with two (bigger batches: fewer statements, commits and round trips, and no two
+      // statements of one process contending for the same index pages), at higher throughput and lower latency.
+      opts.groupCommitStatements ?? 1,
     );
   }
 
