@@ -9,7 +9,7 @@ import { AuditLog } from './audit/log';
 import { authBaseOf, type Config } from './config';
 import type { Pool } from './database/pool';
 import { readiness } from './database/readiness';
-import { requestScope, trackRequestConnections } from './database/request-scope';
+import { requestScope, type RequestScope } from './database/request-scope';
 import { fhirGuard } from './auth/guard';
 import { registerAuth } from './auth/plugin';
 import { ID_TOKEN_TTL_S, createAuthServices, type AuthServices } from './auth/services';
@@ -38,6 +38,13 @@ import { loadProfileSet } from './profiles-load';
 import { loadConformance } from './conformance-load';
 import { registerWebApp, registerWebAppClient } from './web-app';
 import { registerDocs } from './docs/routes';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** A read request's hold on its database connections (database/request-scope.ts); null for other requests. */
+    scope: RequestScope | null;
+  }
+}
 
 export const FHIR_PREFIX = '/fhir';
 /** Largest request line + headers accepted (long GET search URLs). */
@@ -191,15 +198,16 @@ export async function buildApp(config: Config, pool: Pool, opts: AppOptions = {}
   registerAuditHooks(app, audit, FHIR_PREFIX);
   // A read whose client went away is cancelled in the database (searches can be long; nobody waits for them).
   // Writes are left to finish or roll back on their own: concurrent creates share statements (coalesce.ts).
-  trackRequestConnections(pool);
+  app.decorateRequest('scope', null);
   app.addHook('preHandler', (req, reply, done) => {
     if (req.method !== 'GET' && req.method !== 'HEAD' && !req.routeOptions.url?.endsWith('/_search')) return done();
     if (req.ws) return done(); // a websocket upgrade: its work happens later, per message, not in this request
-    const scope = requestScope(pool);
+    const scope = requestScope();
+    req.scope = scope; // the request's Caller carries it to the read path (rest/caller.ts)
     reply.raw.on('close', () => {
       if (!reply.raw.writableFinished) scope.clientGone();
     });
-    scope.run(done);
+    done();
   });
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);

@@ -3,6 +3,7 @@
  * path"): who is acting, what they may see, and which request the work belongs to. The SMART layer will fill
  * `actor` and `access` from the token; the outbox and audit record `actor` and `requestId` at the one commit point.
  */
+import type { RequestScope } from '../database/request-scope';
 import type { AccessRestriction } from './search/compile/access';
 
 export interface Actor {
@@ -40,6 +41,11 @@ export interface Caller {
   workflow?: string;
   /** false: this caller's writes trigger no workflow (bulk `$import`: data migration, not hospital activity). */
   triggers?: boolean;
+  /**
+   * The HTTP request's hold on the connections its reads use (database/request-scope.ts): cancelled in the
+   * database when the client goes away. Absent: reads run on the pool as it is.
+   */
+  scope?: RequestScope;
 }
 
 /** The server acting on its own behalf (jobs, migrations, CLI import, workflows): unrestricted. */

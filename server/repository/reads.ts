@@ -119,6 +119,14 @@ export class Reads {
     private readonly batcher?: ReadBatcher,
   ) {}
 
+  /**
+   * Where `caller`'s reads run: on the pool, through the request's scope (database/request-scope.ts) when it has
+   * one, so that they are cancelled if its client goes away; on a transaction's connection, that connection.
+   */
+  protected dbFor(caller: Caller): Db {
+    return caller.scope && this.db === this.pool ? caller.scope.db(this.pool) : this.db;
+  }
+
   /** Brings this process's search parameter registry up to date (see RegistrySync). */
   syncSearchParameters(force = false): Promise<void> {
     return this.registry.sync(force);
@@ -129,7 +137,7 @@ export class Reads {
     assertResourceType(resourceType);
     assertId(id);
     requirePermission(caller.access, 'r', resourceType);
-    if (resourceType === AUDIT_EVENT) return readAuditEvent(this.db, caller, id, this.options);
+    if (resourceType === AUDIT_EVENT) return readAuditEvent(this.dbFor(caller), caller, id, this.options);
     // Prepared (named): planning costs more than this primary-key probe itself. A token whose access to the type is
     // unrestricted adds nothing to the statement; a compartment adds its condition, one prepared text per shape.
     const b = new SqlBuilder([id, resourceType]);
@@ -138,7 +146,7 @@ export class Reads {
     if (access === 'true' && this.batcher) row = await this.batcher.write({ resourceType, id });
     else {
       const query = access === 'true' ? readById(id, resourceType) : preparedStatement(`${READ_BY_ALIAS} AND ${access}`, b.params);
-      row = (await this.db.query<ReadRow>(query)).rows[0];
+      row = (await this.dbFor(caller).query<ReadRow>(query)).rows[0];
     }
     if (!row) throw notFound(`${resourceType}/${id} is not known`);
     const v: StoredVersion = { resourceType, id, versionId: row.version_id, lastUpdated: row.last_updated, deleted: row.deleted };
@@ -154,9 +162,9 @@ export class Reads {
     assertId(id);
     requirePermission(caller.access, 'r', resourceType);
     if (!/^[1-9]\d{0,9}$/.test(versionId)) throw notFound(`${resourceType}/${id} has no version '${versionId}'`);
-    if (resourceType === AUDIT_EVENT) return readAuditEvent(this.db, caller, id, this.options, versionId);
+    if (resourceType === AUDIT_EVENT) return readAuditEvent(this.dbFor(caller), caller, id, this.options, versionId);
     const b = new SqlBuilder();
-    const { rows } = await this.db.query<{ last_updated: string; deleted: boolean; content: string | null }>(
+    const { rows } = await this.dbFor(caller).query<{ last_updated: string; deleted: boolean; content: string | null }>(
       preparedStatement(
         `SELECT ${INSTANT_SQL('h.last_updated')} AS last_updated, h.deleted, h.content FROM resource_history h
           WHERE h.id = ${b.p(id)} AND h.resource_type = ${b.p(resourceType)} AND h.version_id = ${b.p(Number(versionId))}
@@ -183,10 +191,10 @@ export class Reads {
     else requirePermission(caller.access, 's');
     if (request.types?.includes(AUDIT_EVENT)) {
       if (request.types.length > 1) throw notSupported('AuditEvent is searched on its own (GET [base]/AuditEvent?…), not with other types');
-      return searchAuditEvents(this.db, caller, request, this.options);
+      return searchAuditEvents(this.dbFor(caller), caller, request, this.options);
     }
     await this.syncSearchParameters();
-    const result = await executeSearch(this.db, { ...request, restriction: caller.access }, this.options.profiles?.terminology);
+    const result = await executeSearch(this.dbFor(caller), { ...request, restriction: caller.access }, this.options.profiles?.terminology);
     const audit = caller.audit;
     if (audit) {
       for (const r of result.matches) audit.touched(r.resourceType, r.id, r.versionId, r.content);
@@ -201,7 +209,7 @@ export class Reads {
     if (q.resourceType === AUDIT_EVENT) throw notSupported('AuditEvents have no history: each is recorded once and never changed');
     // instance history reads one resource by id (r); type and system history list what the caller may search (s)
     requirePermission(caller.access, q.id ? 'r' : 's', q.resourceType);
-    const page = await history(this.db, q, caller.access);
+    const page = await history(this.dbFor(caller), q, caller.access);
     const audit = caller.audit;
     if (audit) {
       for (const e of page.entries) audit.touched(e.resourceType, e.id, e.versionId, e.content ?? undefined);
@@ -212,7 +220,7 @@ export class Reads {
 
   /** The pages of `$everything` (everything.ts); the focal resource's own 404/410 is the caller's `read`. */
   async everything(caller: Caller, q: EverythingQuery): Promise<EverythingPage> {
-    const page = await everything(this.db, q, caller.access);
+    const page = await everything(this.dbFor(caller), q, caller.access);
     const audit = caller.audit;
     if (audit) {
       for (const e of page.entries) audit.touched(e.resourceType, e.id, e.versionId, e.content);
@@ -227,7 +235,7 @@ export class Reads {
    */
   async referrers(caller: Caller, resourceType: string, id: string, limit: number): Promise<{ named: string[]; hidden: boolean; more: boolean }> {
     const b = new SqlBuilder();
-    const { rows } = await this.db.query<{ resource_type: string; id: string; shown: boolean }>(
+    const { rows } = await this.dbFor(caller).query<{ resource_type: string; id: string; shown: boolean }>(
       `SELECT DISTINCT l.resource_type, l.id, ${visible(b, 'l', caller.access, undefined, SEE)} AS shown FROM resource_link l
         WHERE l.target_id = ${b.p(id)} AND l.target_type = ${b.p(resourceType)} AND NOT (l.id = ${b.p(id)} AND l.resource_type = ${b.p(resourceType)})
         ORDER BY shown DESC, l.resource_type, l.id LIMIT ${limit + 1}`,

@@ -22,7 +22,9 @@ function optionsOf(config: Config | undefined): AccessOptions | undefined {
  * (AROGYA_AUTH=off) an anonymous, unrestricted caller.
  */
 export function callerOf(req: FastifyRequest): Caller {
-  return callerOfAuth(req.auth, req.server.authServices?.config, req.id, auditTrailOf(req));
+  const caller = callerOfAuth(req.auth, req.server.authServices?.config, req.id, auditTrailOf(req));
+  if (req.scope) caller.scope = req.scope;
+  return caller;
 }
 
 /** The Caller of a verified token (or of none: anonymous) outside a request's handler (a websocket's messages). */
