@@ -61,6 +61,16 @@ export async function createTestDatabase(): Promise<string> {
 }
 
 /**
+ * `url` reaching its database over TCP: the embedded database's URL goes through its Unix socket, in a folder only
+ * its OS user (and root) may enter; it listens on TCP loopback at the same port too, which any user may reach.
+ */
+export function tcpDatabaseUrl(url: string): string {
+  const u = new URL(url);
+  if (decodeURIComponent(u.hostname).startsWith('/')) u.hostname = '127.0.0.1';
+  return u.toString();
+}
+
+/**
  * Requests against a FHIR base URL (a path is taken relative to it); the body parsed as JSON when it is JSON. With
  * `token`, every request carries `Authorization: Bearer <token>` unless it sets its own Authorization header.
  */

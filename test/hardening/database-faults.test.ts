@@ -5,7 +5,7 @@
  */
 import net from 'node:net';
 import pg from 'pg';
-import { startServer, type FhirResponse, type TestServer } from '../harness';
+import { startServer, tcpDatabaseUrl, type FhirResponse, type TestServer } from '../harness';
 
 type Json = Record<string, any>;
 
@@ -165,10 +165,9 @@ describe('the database unreachable', () => {
   let proxy: CuttableProxy;
   beforeAll(async () => {
     // the test databases' PostgreSQL, reached through the proxy
-    const admin = new URL(process.env.AROGYA_TEST_ADMIN_URL!);
-    // the embedded database is reached through its Unix socket, but listens on TCP loopback at the same port too
-    const host = decodeURIComponent(admin.hostname);
-    proxy = new CuttableProxy({ host: host.startsWith('/') ? '127.0.0.1' : host, port: Number(admin.port || 5432) });
+    // (the embedded database is reached through its Unix socket, but listens on TCP loopback at the same port too)
+    const admin = new URL(tcpDatabaseUrl(process.env.AROGYA_TEST_ADMIN_URL!));
+    proxy = new CuttableProxy({ host: admin.hostname, port: Number(admin.port || 5432) });
     await proxy.open();
     server = await startServer(
       { statementTimeoutMs: 5000, poolTimeoutMs: 3000, readyTimeoutMs: 1000 },

@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../../server/database/embedded';
-import { createTestDatabase, fhirClient } from '../harness';
+import { createTestDatabase, fhirClient, tcpDatabaseUrl } from '../harness';
 import { kickOff, waitForJob } from '../bulk/helpers';
 import { MAIN, ROOT, killIfRunning, procAuth, start, waitReady, type Proc } from './processes';
 
@@ -102,7 +102,8 @@ test('the runtime stage reproduced: production dependencies, read-only app, user
       HOME: app,
       PORT: String(port),
       HOST: '127.0.0.1',
-      DATABASE_URL: await createTestDatabase(),
+      // the server runs as nobody: not through the embedded database's socket, in a folder of its OS user only
+      DATABASE_URL: tcpDatabaseUrl(await createTestDatabase()),
       AROGYA_WORKERS: '1',
       LOG_LEVEL: 'warn',
     };
