@@ -15,7 +15,7 @@
  * the audit INSERTs of its requests are counted in it.
  *
  * Env: DATABASE_URL (external PostgreSQL, else embedded), BENCH_ROUNDS (3), BENCH_SECONDS (10), BENCH_WARMUP (2),
- * BENCH_READ_WARMUP (12: each fresh read-phase server's warm-up),
+ * BENCH_READ_WARMUP (12: each fresh read-phase server's warm-up), BENCH_CREATE_WARMUP (30: each create phase's warm-up),
  * BENCH_CONNECTIONS (16), BENCH_WORKERS (server workers, default one per core), BENCH_RAW_THREADS (auto),
  * BENCH_CPU_PROF=1 (profile the server workers with --cpu-prof and summarise each phase), BENCH_PARTS (`core,workflows,subscriptions`:
  * which parts run), BENCH_VISITS (300 visits per workflow phase), BENCH_VISIT_CONCURRENCY (8 requests in flight),
@@ -66,6 +66,17 @@ const WARMUP = intEnv('BENCH_WARMUP', 2);
  * would compare a warming server with a warm one.
  */
 const READ_WARMUP = intEnv('BENCH_READ_WARMUP', Math.max(WARMUP, 12));
+/**
+ * Warm-up of each create phase (BENCH_CREATE_WARMUP, s). A create runs about four times the JavaScript of a read
+ * (parse, validation, extraction of ~44 index rows, the write statement) on a fresh server, and it takes that server
+ * 20–40 s to settle: measured in consecutive 5 s windows on one server (16 connections, SMART + audit on), CPU per
+ * create fell from 3,926 µs in the first window (node 2,236, PostgreSQL 1,348, load generator 342) through 2,708,
+ * 2,205, 2,006 to 1,694–1,761 from the 35th second (node 640–670, PostgreSQL 960–990, load generator ~95): the JIT's
+ * tiers, V8's young generation growing to its size, each pooled connection's prepared statements, the load
+ * generator's own JIT. With the old 2 s the phase measured mostly the warm-up (node ~1,100–1,270 µs a create);
+ * 30 s lets it measure the server production runs.
+ */
+const CREATE_WARMUP = intEnv('BENCH_CREATE_WARMUP', Math.max(WARMUP, 30));
 const CONNECTIONS = intEnv('BENCH_CONNECTIONS', 16, 1);
 const WORKERS = intEnv('BENCH_WORKERS', os.availableParallelism(), 1);
 const RAW_THREADS = process.env.BENCH_RAW_THREADS ? intEnv('BENCH_RAW_THREADS', 0) : undefined; // unset: probe
@@ -274,12 +285,12 @@ async function serverPhases(dbUrl: string, round: number): Promise<ServerPhases>
 
   const srv = server;
   const createPhase = async (name: string, body: (n: number) => string): Promise<PhaseResult> => {
-    step(`${name}: POST /fhir/Patient, ${CONNECTIONS} connections, ${WARMUP} s warm-up + ${SECONDS} s`);
+    step(`${name}: POST /fhir/Patient, ${CONNECTIONS} connections, ${CREATE_WARMUP} s warm-up + ${SECONDS} s`);
     const result = await measureHttp({
       name,
       url: srv.base,
       connections: CONNECTIONS,
-      warmupSeconds: WARMUP,
+      warmupSeconds: CREATE_WARMUP,
       seconds: SECONDS,
       serverPid: srv.pid,
       postmasterPid: db?.postmasterPid,
@@ -457,7 +468,9 @@ async function benchRound(
     { name: 'read', server: srv.read, raw: select.result, targetMicros: TARGETS.read },
   ];
   say('');
-  say(`Round ${round}: ${CONNECTIONS} concurrent connections/clients, ${SECONDS} s measured after ${WARMUP} s warm-up; ${bench.description}`);
+  say(
+    `Round ${round}: ${CONNECTIONS} concurrent connections/clients, ${SECONDS} s measured after a warm-up (creates ${CREATE_WARMUP} s, reads ${READ_WARMUP} s, raw ${WARMUP} s); ${bench.description}`,
+  );
   say(
     `  server: node dist/server/main.js serve, ${WORKERS} workers, validation + indexing + referential integrity on (defaults), SMART on with the admin client's bearer token, audit on`,
   );
