@@ -14,7 +14,15 @@
  * by several requests — batched reads by id, group-committed creates — runs on the pool itself, in no request's
  * scope: one client going away must not cancel the others' statement.
  */
-import pg from 'pg';
+import pg, { DatabaseError } from 'pg';
+
+/**
+ * What a statement of a request whose client has gone meets instead of the database: the error a cancelled statement
+ * raises (57014), so that it ends the request's work the same way (database/errors.ts: a 503 nobody receives).
+ */
+function clientGoneError(): DatabaseError {
+  return Object.assign(new DatabaseError('canceling statement: the client went away', 0, 'error'), { code: '57014' });
+}
 
 const doomed = new WeakSet<pg.PoolClient>();
 
@@ -48,7 +56,6 @@ export function requestScope(): RequestScope {
   let gone = false;
   const views = new Map<pg.Pool, pg.Pool>();
   const track = (pool: pg.Pool, client: pg.PoolClient): void => {
-    if (gone) return; // checked out after the client left: its statement runs as any other
     held.set(client, pool);
     const release = client.release.bind(client);
     client.release = (err?: Error | boolean) => {
@@ -66,13 +73,29 @@ export function requestScope(): RequestScope {
     return Object.create(pool, {
       connect: {
         value: (cb?: ConnectCallback) => {
+          // The client has left: no new statement starts for it (one in flight is cancelled by clientGone).
+          if (gone) {
+            if (!cb) return Promise.reject(clientGoneError());
+            queueMicrotask(() => cb(clientGoneError(), undefined, () => undefined));
+            return undefined;
+          }
           if (cb) {
             return connect((err, client) => {
+              // checked out while the client left: released and refused, as one checked out afterwards
+              if (client && gone) {
+                client.release();
+                cb(clientGoneError(), undefined, () => undefined);
+                return;
+              }
               if (client) track(pool, client);
               cb(err, client, (r) => client?.release(r as Error));
             });
           }
           return (connect() as Promise<pg.PoolClient>).then((client) => {
+            if (gone) {
+              client.release();
+              throw clientGoneError();
+            }
             track(pool, client);
             return client;
           });
