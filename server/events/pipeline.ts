@@ -62,17 +62,22 @@ interface OutboxRow {
  * outbox rows and runs the consumers' probes (`EventConsumer.probe`), in one simple query (an idle poll is then this
  * and a COMMIT). The probes come after the DELETE, so what they read is at least as new as the rows it took. It
  * moves outbox rows to job queues and never writes a resource version, so history's commit horizon
- * (repository/history.ts) does not wait for it; SET LOCAL ends with the transaction.
+ * (repository/history.ts) does not wait for it; SET LOCAL ends with the transaction. `dispatchResults` picks the
+ * DELETE's and the probes' results out of the round trip's.
  *
  * The DELETE and the probes are prepared statements of the connection (planned once, not at every dispatch):
  * `prepare` — the connection has not prepared them yet — puts their PREPAREs first, in the same round trip.
+ *
+ * The DELETE is planned with sequential and bitmap scans off. event_outbox is a queue: under write load it holds a
+ * few undispatched rows behind thousands of dead ones until autovacuum comes (up to a minute), and a plan made when
+ * it was small — the connection's first dispatch, or after an autovacuum found it empty — is kept by the prepared
+ * statement: a sequential scan (and a hash join, with `id IN (…)`) that then reads every page of the table at every
+ * dispatch, 17–21 ms under load. A plain primary-key scan walks the dead rows' index entries once and marks them
+ * dead; later scans step over them. (ANY of an array, not IN: a probe per row taken, never a join.)
  */
 export function dispatchStart(batchSize: number, probes: readonly string[] = [], prepare = true): string {
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`event dispatch batch size ${batchSize}: a positive integer`);
   const statements = [
-    // \`id = ANY (ARRAY(…))\`, not \`id IN (…)\`: the planner turned IN into a hash join over a sequential scan of the
-    // whole table, and a queue table between two autovacuums is mostly dead rows — hundreds of pages read at every
-    // dispatch under write load. ANY of an array is a primary-key probe per row taken, whatever the statistics say.
     `DELETE FROM event_outbox WHERE id = ANY (ARRAY(SELECT id FROM event_outbox ORDER BY id LIMIT ${batchSize} FOR UPDATE SKIP LOCKED))
     RETURNING id, resource_type, resource_id, version_id, interaction, actor, request_id, recorded`,
     ...probes,
@@ -82,8 +87,22 @@ export function dispatchStart(batchSize: number, probes: readonly string[] = [],
     ...(prepare ? statements.map((sql, i) => `PREPARE ${name(i)} AS ${sql}`) : []),
     'BEGIN',
     `SET LOCAL application_name = '${EVENTS_APPLICATION_NAME}'`,
-    ...statements.map((_, i) => `EXECUTE ${name(i)}`),
+    ...QUEUE_SCAN.map(([p, v]) => `SET LOCAL ${p} = ${v}`),
+    `EXECUTE ${name(0)}`,
+    ...QUEUE_SCAN.map(([p]) => `SET LOCAL ${p} TO DEFAULT`),
+    ...probes.map((_, i) => `EXECUTE ${name(i + 1)}`),
   ].join(';\n');
+}
+
+/** The planner settings of the dispatch DELETE (dispatchStart), restored to their defaults after it. */
+const QUEUE_SCAN = [
+  ['enable_seqscan', 'off'],
+  ['enable_bitmapscan', 'off'],
+] as const;
+
+/** The DELETE's and the probes' results among those of a dispatchStart round trip (its last statements). */
+export function dispatchResults<T>(results: readonly T[], probeCount: number): { deleted: T; probed: T[] } {
+  return { deleted: results[results.length - 1 - probeCount - QUEUE_SCAN.length], probed: results.slice(results.length - probeCount) };
 }
 
 /**
@@ -254,9 +273,8 @@ export class EventPipeline {
         // the start is several statements (PREPARE, BEGIN, SET): the DELETE's result, then the consumers' probes
         (client, begun) => {
           this.prepared.add(client);
-          const results = begun as QueryResult[];
-          const probed = results.slice(results.length - this.probeCount);
-          return this.dispatchBatch(client, (results.at(-1 - this.probeCount) as QueryResult<OutboxRow>).rows, probed);
+          const { deleted, probed } = dispatchResults(begun as QueryResult[], this.probeCount);
+          return this.dispatchBatch(client, (deleted as QueryResult<OutboxRow>).rows, probed);
         },
         (client) => {
           connection = client;
