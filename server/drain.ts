@@ -17,13 +17,15 @@ export function drainable(app: FastifyInstance): () => Promise<void> {
     open.add(res);
     res.once('close', () => open.delete(res));
   });
-  app.addHook('onRequest', async () => {
-    if (draining)
-      throw new OperationOutcomeError(503, [issue('error', 'transient', 'The server is shutting down: retry the request')], { 'Retry-After': '1' });
+  // Callback-style hooks (as app.ts's): an async hook costs every request a promise and a turn of the microtask queue.
+  app.addHook('onRequest', (_req, _reply, done) => {
+    if (!draining) return done();
+    done(new OperationOutcomeError(503, [issue('error', 'transient', 'The server is shutting down: retry the request')], { 'Retry-After': '1' }));
   });
   // Every response from then on closes its connection, so no keep-alive connection lingers.
-  app.addHook('onSend', async (_req, reply) => {
+  app.addHook('onSend', (_req, reply, payload, done) => {
     if (draining) reply.header('Connection', 'close');
+    done(null, payload);
   });
   return async () => {
     draining = true;
