@@ -40,23 +40,22 @@ beforeAll(async () => {
   await client.query('ANALYZE event_outbox');
   await dispatch();
   // Then writes come, and the dispatches that followed left their rows dead: 16 live rows behind ~20,000 dead ones.
-  await append(20_000);
-  await client.query('DELETE FROM event_outbox WHERE id <= 19_989');
+  await append(20000);
+  await client.query('DELETE FROM event_outbox WHERE id <= 19989');
 });
 
 afterAll(() => client?.end());
 
 test('a dispatch takes its batch through the primary key, never a sequential scan of the dead rows', async () => {
-  // The first scan over the dead rows' index entries marks them dead (kill bits); the dispatches after it step over
-  // them. A sequential scan gains nothing from that: it reads every page each time.
-  await dispatch();
+  const pages = Number((await client.query<{ n: string }>(`SELECT pg_relation_size('event_outbox') / 8192 AS n`)).rows[0].n);
+  expect(pages).toBeGreaterThan(200); // what a sequential scan would read at every dispatch
   const { plan } = await dispatch(true);
   expect(plan).not.toMatch(/Seq Scan|Bitmap/);
+  // the rows taken (inside) and the rows deleted (outside) are both found through the primary key
+  expect(plan.match(/Index Scan using event_outbox_pkey on event_outbox/g)).toHaveLength(2);
   expect(plan).toMatch(/Delete on event_outbox[^\n]*rows=16 /); // the 16 live rows, taken and deleted
-  const pages = Number((await client.query<{ n: string }>(`SELECT pg_relation_size('event_outbox') / 8192 AS n`)).rows[0].n);
-  const read = Number(/Buffers: shared hit=(\d+)/.exec(plan)?.[1]);
-  expect(pages).toBeGreaterThan(200);
-  expect(read).toBeLessThan(pages / 2);
+  // (How many pages the index scan reads depends on whether the dead entries are marked dead yet, which another
+  // transaction of the cluster can hold back: not asserted.)
 });
 
 test('the rows a dispatch takes are the oldest ones, each once', async () => {
