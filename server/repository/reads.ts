@@ -47,8 +47,8 @@ export type SearchQuery = Omit<SearchRequest, 'restriction'>;
 
 const READ_SQL = `SELECT version_id, ${INSTANT_SQL('last_updated')} AS last_updated, deleted, content FROM resource WHERE id = $1 AND resource_type = $2`;
 const READ_BY_ALIAS = READ_SQL.replace('FROM resource WHERE', 'FROM resource r WHERE');
-/** The prepared single-row read by id (no access condition). */
-const readById = (id: string, resourceType: string) => ({ name: 'arogya_read', text: READ_SQL, values: [id, resourceType] });
+/** The prepared single-row read by id (no access condition); also the bench's read floor (test/bench/floor-server.ts). */
+export const readById = (id: string, resourceType: string) => ({ name: 'arogya_read', text: READ_SQL, values: [id, resourceType] });
 /** Many reads by id in one probe; `i` is each key's position (a key may come twice). */
 const READ_MANY_SQL = `SELECT t.i, r.version_id, ${INSTANT_SQL('r.last_updated')} AS last_updated, r.deleted, r.content
   FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(id, rt, i) JOIN resource r ON r.id = t.id AND r.resource_type = t.rt`;

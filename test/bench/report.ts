@@ -9,6 +9,11 @@ export interface Comparison {
   raw: PhaseResult;
   /** Most CPU (µs, all processes of the phase) a server request may cost (issue 9). */
   targetMicros: number;
+  /**
+   * The same requests answered with nothing of a FHIR server in the way (floor-server.ts: node:http and the
+   * request's own statement), where the bench measures one: the least the request can cost over HTTP here.
+   */
+  floor?: PhaseResult;
 }
 
 export function table(rows: string[][], rightAligned: (col: number) => boolean): string {
@@ -35,7 +40,22 @@ const verdict = (micros: number, target: number): string => (micros <= target ? 
 
 export function formatResults(cs: Comparison[]): string {
   const rows = [
-    ['', 'server req/s', 'p50 ms', 'p99 ms', 'non-2xx', 'raw req/s', 'p50 ms', 'p99 ms', 'req/s server/raw', 'CPU µs/req', 'raw µs', 'target', ''],
+    [
+      '',
+      'server req/s',
+      'p50 ms',
+      'p99 ms',
+      'non-2xx',
+      'raw req/s',
+      'p50 ms',
+      'p99 ms',
+      'req/s server/raw',
+      'CPU µs/req',
+      'raw µs',
+      'floor µs',
+      'target',
+      '',
+    ],
   ];
   for (const c of cs) {
     const micros = cpuPerRequest(c.server) * 1e6;
@@ -51,6 +71,7 @@ export function formatResults(cs: Comparison[]): string {
       `${num((100 * c.server.perSecond) / c.raw.perSecond, 1)} %`,
       num(micros),
       num(cpuPerRequest(c.raw) * 1e6),
+      c.floor ? num(cpuPerRequest(c.floor) * 1e6) : '-',
       `≤ ${num(c.targetMicros)}`,
       verdict(micros, c.targetMicros),
     ]);
@@ -63,8 +84,10 @@ export function formatResults(cs: Comparison[]): string {
       );
     }
     if (c.raw.errors) notes.push(`  ${c.raw.name}: ${c.raw.errors} errors ${Object.keys(c.raw.statusCodes).join('; ')}`);
+    if (c.floor && (c.floor.non2xx || c.floor.errors))
+      notes.push(`  ${c.floor.name}: ${c.floor.non2xx} non-2xx, ${c.floor.errors} connection errors — its figure is not valid`);
   }
-  return table(rows, (col) => col > 0 && col < 12) + (notes.length ? `\n${notes.join('\n')}` : '');
+  return table(rows, (col) => col > 0 && col < 13) + (notes.length ? `\n${notes.join('\n')}` : '');
 }
 
 export function median(xs: number[]): number {
@@ -79,7 +102,20 @@ export function median(xs: number[]): number {
  */
 export function formatMedians(rounds: Comparison[][]): string {
   const rows = [
-    ['median of rounds', 'CPU µs/req each round', 'median', 'node', 'postgres', 'loadgen', 'raw µs', 'raw/server', 'req/s server/raw', 'target', ''],
+    [
+      'median of rounds',
+      'CPU µs/req each round',
+      'median',
+      'node',
+      'postgres',
+      'loadgen',
+      'raw µs',
+      'raw/server',
+      'req/s server/raw',
+      'floor µs',
+      'target',
+      '',
+    ],
   ];
   for (const [k, first] of rounds[0].entries()) {
     const cs = rounds.map((r) => r[k]);
@@ -87,6 +123,7 @@ export function formatMedians(rounds: Comparison[][]): string {
     const all = cs.map((c) => cpuPerRequest(c.server) * 1e6);
     const raw = median(cs.map((c) => cpuPerRequest(c.raw) * 1e6));
     const m = median(all);
+    const floors = cs.flatMap((c) => (c.floor ? [cpuPerRequest(c.floor) * 1e6] : []));
     rows.push([
       first.name,
       all.map((x) => num(x)).join(', '),
@@ -97,11 +134,36 @@ export function formatMedians(rounds: Comparison[][]): string {
       num(raw),
       `${num((100 * raw) / m, 1)} %`,
       `${num(median(cs.map((c) => (100 * c.server.perSecond) / c.raw.perSecond)), 1)} %`,
+      floors.length ? num(median(floors)) : '-',
       `≤ ${num(first.targetMicros)}`,
       verdict(m, first.targetMicros),
     ]);
   }
-  return table(rows, (col) => col > 1 && col < 10);
+  return table(rows, (col) => col > 1 && col < 11);
+}
+
+/**
+ * Where a target stands against its floor (Comparison.floor): the floor's own split, and how much of the
+ * request's cost is above it. A target below its floor cannot be met by any server on this machine.
+ */
+export function formatFloors(rounds: Comparison[][]): string {
+  const lines: string[] = [];
+  for (const [k, first] of rounds[0].entries()) {
+    const cs = rounds.map((r) => r[k]).filter((c) => c.floor);
+    if (!cs.length) continue;
+    const per = (p: PhaseResult, f: (p: PhaseResult) => number): number => (f(p) * 1e6) / p.requests;
+    const floor = median(cs.map((c) => cpuPerRequest(c.floor!) * 1e6));
+    const server = median(cs.map((c) => cpuPerRequest(c.server) * 1e6));
+    const part = (f: (p: PhaseResult) => number): string =>
+      `${num(median(cs.map((c) => per(c.server, f))))} vs ${num(median(cs.map((c) => per(c.floor!, f))))}`;
+    lines.push(
+      `${first.name}: floor ${num(floor)} µs (${cs.map((c) => num(cpuPerRequest(c.floor!) * 1e6)).join(', ')}); the server ${num(server)} µs = ` +
+        `${num(server / floor, 2)}× the floor (node ${part((p) => p.cpu.server)}, postgres ${part((p) => p.cpu.postgres)}, ` +
+        `load generator ${part((p) => p.cpu.loadGenerator)}); target ≤ ${num(first.targetMicros)} µs = ${num(first.targetMicros / floor, 2)}× the floor` +
+        (first.targetMicros < floor ? ' — below the floor: no server on this machine can meet it' : ''),
+    );
+  }
+  return lines.join('\n');
 }
 
 export function formatCpu(phases: PhaseResult[]): string {

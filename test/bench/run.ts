@@ -41,6 +41,7 @@ import {
   formatAuthMedians,
   formatCpu,
   formatCpuRatios,
+  formatFloors,
   formatMedians,
   formatProfile,
   formatResults,
@@ -116,6 +117,8 @@ const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'arogya-bench-run-'));
 let server: BenchServer | undefined;
 /** The second server of the read phases (AROGYA_AUTH=off), while it runs. */
 let extraServer: BenchServer | undefined;
+/** The read's floor (floor-server.ts: node:http and the read's SELECT, nothing else), while it runs. */
+let floorServer: BenchServer | undefined;
 let db: BenchDatabase | undefined;
 let interrupted = false;
 let keepWorkDir = false;
@@ -125,6 +128,7 @@ async function cleanup(): Promise<void> {
   await stopRaw().catch(() => undefined);
   await server?.stop().catch(() => undefined);
   await extraServer?.stop().catch(() => undefined);
+  await floorServer?.stop().catch(() => undefined);
   await db?.close().catch(() => undefined);
   if (!keepWorkDir) fs.rmSync(workDir, { recursive: true, force: true });
 }
@@ -185,6 +189,32 @@ async function createPatients(base: string, n: number, first: number, auth: Reco
   return { ids, nhids };
 }
 
+/** GET Patient/{id} over `ids`, round-robin. */
+async function readPhase(
+  label: string,
+  srv: BenchServer,
+  ids: string[],
+  auth: Record<string, string>,
+  timing: { warmupSeconds: number; seconds: number },
+): Promise<PhaseResult> {
+  step(
+    `read (${label}): GET /fhir/Patient/{id} over ${ids.length} ids, ${CONNECTIONS} connections, ${timing.warmupSeconds} s warm-up + ${timing.seconds} s`,
+  );
+  let cursor = 0;
+  const read = await measureHttp({
+    name: `read (${label})`,
+    url: srv.base,
+    connections: CONNECTIONS,
+    ...timing,
+    serverPid: srv.pid,
+    postmasterPid: db?.postmasterPid,
+    settleMs: SETTLE_MS,
+    requests: [{ method: 'GET', headers: auth, setupRequest: (req) => ({ ...req, path: `/fhir/Patient/${ids[cursor++ % ids.length]}` }) }],
+  });
+  checkpoint();
+  return read;
+}
+
 /** The read and search phases (the same for both servers): GET Patient/{id}, GET Patient?identifier={NHID}. */
 async function readAndSearch(
   label: string,
@@ -201,18 +231,7 @@ async function readAndSearch(
     postmasterPid: db?.postmasterPid,
     settleMs: SETTLE_MS,
   };
-  step(
-    `read (${label}): GET /fhir/Patient/{id} over ${patients.ids.length} ids, ${CONNECTIONS} connections, ${timing.warmupSeconds} s warm-up + ${timing.seconds} s`,
-  );
-  let cursor = 0;
-  const read = await measureHttp({
-    ...common,
-    name: `read (${label})`,
-    requests: [
-      { method: 'GET', headers: auth, setupRequest: (req) => ({ ...req, path: `/fhir/Patient/${patients.ids[cursor++ % patients.ids.length]}` }) },
-    ],
-  });
-  checkpoint();
+  const read = await readPhase(label, srv, patients.ids, auth, timing);
   step(`search (${label}): GET /fhir/Patient?identifier={NHID system}|{NHID} over ${patients.nhids.length} NHIDs (one match each)`);
   let k = 0;
   const search = await measureHttp({
@@ -238,6 +257,8 @@ interface ServerPhases {
   /** The same creates claiming the HMS Patient profile. */
   createProfiled: PhaseResult;
   read: PhaseResult;
+  /** The read's floor: the same reads answered by floor-server.ts (node:http + the read's SELECT). */
+  readFloor: PhaseResult;
   auth: AuthComparison[];
   validation: string;
   profile?: Record<string, ProfileSummary | undefined>;
@@ -268,8 +289,9 @@ async function stopServer(srv: BenchServer): Promise<void> {
 
 async function serverPhases(dbUrl: string, round: number): Promise<ServerPhases> {
   const profDir = path.join(workDir, 'cpu-prof');
-  const start = (env: Record<string, string>, logName = 'server.log'): Promise<BenchServer> =>
+  const start = (env: Record<string, string>, logName = 'server.log', entry?: string[]): Promise<BenchServer> =>
     startServer({
+      entry,
       databaseUrl: dbUrl,
       workers: WORKERS,
       logFile: path.join(workDir, logName),
@@ -339,11 +361,18 @@ async function serverPhases(dbUrl: string, round: number): Promise<ServerPhases>
   const onServer = server;
   const token = { authorization: `Bearer ${await adminToken(onServer.base, ADMIN)}` };
   step(`server ready at ${onServer.base} (pid ${onServer.pid}, ${WORKERS} workers, SMART on, audit on, admin bearer token)`);
+  // The read's floor (issue 9): the same reads answered by node:http and the read's own SELECT, nothing else —
+  // what no FHIR server on this machine can go below. Its slices sit between the others', so drift cancels out of
+  // the server/floor ratio as it does out of on/off.
+  const floor = await start({}, 'floor-server.log', ['test/bench/floor-server.js']);
+  floorServer = floor;
+  step(`read floor ready at ${floor.base} (pid ${floor.pid}, ${WORKERS} workers: node:http + the read's SELECT, no FHIR server)`);
   const slice = SECONDS / 4;
   const slices = { on: [] as { read: PhaseResult; search: PhaseResult }[], off: [] as { read: PhaseResult; search: PhaseResult }[] };
+  const floorSlices: PhaseResult[] = [];
   const [a, b]: ('on' | 'off')[] = round % 2 === 1 ? ['on', 'off'] : ['off', 'on'];
   const order = [a, b, b, a, b, a, a, b];
-  for (const mode of order) {
+  for (const [k, mode] of order.entries()) {
     const first = slices[mode].length === 0;
     const timing = { warmupSeconds: first ? READ_WARMUP : 0, seconds: slice };
     slices[mode].push(
@@ -351,10 +380,14 @@ async function serverPhases(dbUrl: string, round: number): Promise<ServerPhases>
         ? await readAndSearch('token + audit', onServer, patients, token, timing)
         : await readAndSearch('auth off', offServer, patients, {}, timing),
     );
+    if (k % 2 === 1)
+      floorSlices.push(await readPhase('floor', floor, patients.ids, {}, { warmupSeconds: floorSlices.length ? 0 : READ_WARMUP, seconds: slice }));
   }
   await stopServer(onServer);
   await stopServer(offServer);
+  await stopServer(floor);
   extraServer = undefined;
+  floorServer = undefined;
   const merged = (label: string, parts: { read: PhaseResult; search: PhaseResult }[]): { read: PhaseResult; search: PhaseResult } => ({
     read: mergePhases(
       `read (${label})`,
@@ -381,6 +414,7 @@ async function serverPhases(dbUrl: string, round: number): Promise<ServerPhases>
     create,
     createProfiled,
     read: on.read,
+    readFloor: mergePhases('read floor (node:http + SELECT)', floorSlices),
     auth: [
       { name: 'read', on: on.read, off: off.read },
       { name: 'search', on: on.search, off: off.search },
@@ -465,7 +499,7 @@ async function benchRound(
 
   const comparisons: Comparison[] = [
     { name: 'create', server: srv.create, raw: insert.result, targetMicros: TARGETS.create },
-    { name: 'read', server: srv.read, raw: select.result, targetMicros: TARGETS.read },
+    { name: 'read', server: srv.read, raw: select.result, targetMicros: TARGETS.read, floor: srv.readFloor },
   ];
   say('');
   say(
@@ -479,6 +513,7 @@ async function benchRound(
   say('  raw statements: INSERT INTO bench_raw VALUES ($1, $2) / SELECT content FROM bench_raw WHERE id = $1 (prepared, autocommit)');
   say('');
   say(formatResults(comparisons));
+  say(formatFloors([comparisons]));
   say('');
   say('Token + audit vs AROGYA_AUTH=off (same database and requests; CPU µs per request, all processes of the phase):');
   say(formatAuth(srv.auth));
@@ -491,6 +526,7 @@ async function benchRound(
     srv.createProfiled,
     insert.result,
     srv.read,
+    srv.readFloor,
     select.result,
     ...srv.auth.slice(1).map((a) => a.on),
     ...srv.auth.map((a) => a.off),
@@ -540,6 +576,13 @@ async function main(): Promise<void> {
     say('');
     say(`Over the ${ROUNDS} rounds (the targets are medians of CPU per request, all processes of the phase):`);
     say(formatMedians(rounds));
+  }
+  if (PARTS.has('core')) {
+    say('');
+    say(
+      `Against the floor over ${ROUNDS} round(s) (medians; floor: node:http + the request's own statement, nothing else — test/bench/floor-server.ts):`,
+    );
+    say(formatFloors(rounds));
   }
   if (PARTS.has('core')) {
     say('');

@@ -26,6 +26,8 @@ export interface ServerOptions {
   nodeFlags?: string[];
   /** extra environment, e.g. AROGYA_AUTH and the admin client's credentials */
   env?: Record<string, string>;
+  /** the script and its arguments, under dist/ (default: the server, `server/main.js serve`) */
+  entry?: string[];
 }
 
 async function waitReady(base: string, child: ChildProcess, timeoutMs: number): Promise<void> {
@@ -48,7 +50,8 @@ async function waitReady(base: string, child: ChildProcess, timeoutMs: number): 
 export async function startServer(opts: ServerOptions): Promise<BenchServer> {
   const port = await freePort();
   const log = fs.openSync(opts.logFile, 'a');
-  const child = spawn(process.execPath, [...(opts.nodeFlags ?? []), path.join(PROJECT_ROOT, 'dist', 'server', 'main.js'), 'serve'], {
+  const [script, ...args] = opts.entry ?? ['server/main.js', 'serve'];
+  const child = spawn(process.execPath, [...(opts.nodeFlags ?? []), path.join(PROJECT_ROOT, 'dist', script), ...args], {
     cwd: PROJECT_ROOT,
     env: {
       ...process.env,
