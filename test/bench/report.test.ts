@@ -42,7 +42,11 @@ describe('formatFloors', () => {
   });
 
   it('takes medians over rounds and claims nothing when the target is above the floor', () => {
-    const text = formatFloors([[create, read(0.5)], [create, read(0.7)], [create, read(0.2)]]);
+    const text = formatFloors([
+      [create, read(0.5)],
+      [create, read(0.7)],
+      [create, read(0.2)],
+    ]);
     // floors 165, 185, 135 µs: median 165
     expect(text).toContain('read: floor 165 µs (165, 185, 135)');
     expect(text).toContain('target ≤ 200 µs = 1.21× the floor');

@@ -26,6 +26,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { openBenchDatabase, type BenchDatabase } from './database';
+import { FLOOR_TABLE } from './floor-server';
 import { measureHttp, mergePhases, stopLoad, type PhaseResult } from './http-load';
 import { measureSteps } from './inprocess';
 import { PATIENT_JSON, bodyWithNhid, nhid, profiledBodyWithNhid } from './payload';
@@ -256,6 +257,8 @@ interface ServerPhases {
   create: PhaseResult;
   /** The same creates claiming the HMS Patient profile. */
   createProfiled: PhaseResult;
+  /** The create's floor: the same creates answered by floor-server.ts (node:http + one INSERT of the body). */
+  createFloor: PhaseResult;
   read: PhaseResult;
   /** The read's floor: the same reads answered by floor-server.ts (node:http + the read's SELECT). */
   readFloor: PhaseResult;
@@ -298,6 +301,11 @@ async function serverPhases(dbUrl: string, round: number): Promise<ServerPhases>
       nodeFlags: CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [],
       env: { ...env, AROGYA_AUDIT_FLUSH_MS: String(AUDIT_FLUSH_MS) },
     });
+  // The floors (issue 9, floor-server.ts): the same creates and reads answered by node:http and one statement each,
+  // nothing of a FHIR server — what no server can go below on this machine, measured beside the server's own.
+  const floor = await start({}, 'floor-server.log', ['test/bench/floor-server.js']);
+  floorServer = floor;
+  step(`floor server ready at ${floor.base} (pid ${floor.pid}, ${WORKERS} workers: node:http + one statement per request)`);
   server = await start(SMART_ENV);
   const auth = { authorization: `Bearer ${await adminToken(server.base, ADMIN)}` };
   step(`server ready at ${server.base} (pid ${server.pid}, ${WORKERS} workers, SMART on, audit on, admin bearer token)`);
@@ -306,15 +314,15 @@ async function serverPhases(dbUrl: string, round: number): Promise<ServerPhases>
   checkpoint();
 
   const srv = server;
-  const createPhase = async (name: string, body: (n: number) => string): Promise<PhaseResult> => {
-    step(`${name}: POST /fhir/Patient, ${CONNECTIONS} connections, ${CREATE_WARMUP} s warm-up + ${SECONDS} s`);
+  const createPhase = async (name: string, body: (n: number) => string, target = srv, warmupSeconds = CREATE_WARMUP): Promise<PhaseResult> => {
+    step(`${name}: POST /fhir/Patient, ${CONNECTIONS} connections, ${warmupSeconds} s warm-up + ${SECONDS} s`);
     const result = await measureHttp({
       name,
-      url: srv.base,
+      url: target.base,
       connections: CONNECTIONS,
-      warmupSeconds: CREATE_WARMUP,
+      warmupSeconds,
       seconds: SECONDS,
-      serverPid: srv.pid,
+      serverPid: target.pid,
       postmasterPid: db?.postmasterPid,
       settleMs: SETTLE_MS,
       requests: [
@@ -340,6 +348,8 @@ async function serverPhases(dbUrl: string, round: number): Promise<ServerPhases>
     create = await createPhase('create', bodyWithNhid);
     createProfiled = await createPhase('create, profiled', profiledBodyWithNhid);
   }
+  // (a few lines of JavaScript: its warm-up is the read servers', not the creates' 30 s)
+  const createFloor = await createPhase('create floor (node:http + INSERT)', bodyWithNhid, floor, READ_WARMUP);
 
   const patients = await createPatients(server.base, READ_IDS, nhidCounter, auth);
   nhidCounter += READ_IDS;
@@ -361,12 +371,8 @@ async function serverPhases(dbUrl: string, round: number): Promise<ServerPhases>
   const onServer = server;
   const token = { authorization: `Bearer ${await adminToken(onServer.base, ADMIN)}` };
   step(`server ready at ${onServer.base} (pid ${onServer.pid}, ${WORKERS} workers, SMART on, audit on, admin bearer token)`);
-  // The read's floor (issue 9): the same reads answered by node:http and the read's own SELECT, nothing else —
-  // what no FHIR server on this machine can go below. Its slices sit between the others', so drift cancels out of
-  // the server/floor ratio as it does out of on/off.
-  const floor = await start({}, 'floor-server.log', ['test/bench/floor-server.js']);
-  floorServer = floor;
-  step(`read floor ready at ${floor.base} (pid ${floor.pid}, ${WORKERS} workers: node:http + the read's SELECT, no FHIR server)`);
+  // The read's floor: its slices sit between the others', so drift cancels out of the server/floor ratio as it does
+  // out of on/off.
   const slice = SECONDS / 4;
   const slices = { on: [] as { read: PhaseResult; search: PhaseResult }[], off: [] as { read: PhaseResult; search: PhaseResult }[] };
   const floorSlices: PhaseResult[] = [];
@@ -413,6 +419,7 @@ async function serverPhases(dbUrl: string, round: number): Promise<ServerPhases>
   return {
     create,
     createProfiled,
+    createFloor,
     read: on.read,
     readFloor: mergePhases('read floor (node:http + SELECT)', floorSlices),
     auth: [
@@ -483,7 +490,7 @@ async function benchRound(
   let insert: { result: PhaseResult; how: string };
   let select: { result: PhaseResult; how: string };
   try {
-    await admin.query('DROP TABLE IF EXISTS bench_raw');
+    await admin.query(`DROP TABLE IF EXISTS bench_raw, ${FLOOR_TABLE}`);
     await admin.query('CREATE TABLE bench_raw (id uuid PRIMARY KEY, content jsonb)');
     insert = await rawPhase(bench.url, 'insert', []);
     await admin.query('VACUUM (ANALYZE) bench_raw'); // as after the server's creates
@@ -498,7 +505,7 @@ async function benchRound(
   }
 
   const comparisons: Comparison[] = [
-    { name: 'create', server: srv.create, raw: insert.result, targetMicros: TARGETS.create },
+    { name: 'create', server: srv.create, raw: insert.result, targetMicros: TARGETS.create, floor: srv.createFloor },
     { name: 'read', server: srv.read, raw: select.result, targetMicros: TARGETS.read, floor: srv.readFloor },
   ];
   say('');
@@ -524,6 +531,7 @@ async function benchRound(
   const phases = [
     srv.create,
     srv.createProfiled,
+    srv.createFloor,
     insert.result,
     srv.read,
     srv.readFloor,
