@@ -268,7 +268,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     baseUrl,
     auth,
     audit: boolEnv(env, 'AROGYA_AUDIT', auth === 'smart'),
-    auditFlushMs: intEnv(env, 'AROGYA_AUDIT_FLUSH_MS', 200, 10, 10_000),
+    auditFlushMs: intEnv(env, 'AROGYA_AUDIT_FLUSH_MS', 50, 10, 10_000), // (audit/log.ts: why so short)
     bodyLimit: intEnv(env, 'AROGYA_BODY_LIMIT', 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     referentialIntegrity: boolEnv(env, 'AROGYA_REFERENTIAL_INTEGRITY', true),
     workers: intEnv(env, 'AROGYA_WORKERS', cpus, 1, 256),

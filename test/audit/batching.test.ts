@@ -5,6 +5,7 @@
  */
 import pg from 'pg';
 import { AuditLog, isoInstant } from '../../server/audit/log';
+import { loadConfig } from '../../server/config';
 import { createTestDatabase, startServer } from '../harness';
 
 async function rowsIn(databaseUrl: string, sql: string, values: unknown[] = []): Promise<number> {
@@ -97,4 +98,32 @@ test("an event's time is written as toISOString writes it (formatted once a seco
   const instants = [0, 5, 50, 999, 1000, Date.UTC(2026, 11, 31, 23, 59, 59, 999), Date.UTC(2027, 0, 1), Date.now()];
   for (let i = 0; i < 1000; i++) instants.push(Math.floor(Math.random() * 4e12));
   for (const ms of instants) expect(isoInstant(ms)).toBe(new Date(ms).toISOString());
+});
+
+test('by default a batch waits at most 50 ms and holds at most 200 events (shorter than the young generation lives)', async () => {
+  expect(loadConfig({}).auditFlushMs).toBe(50);
+  const url = await createTestDatabase();
+  const pool = new pg.Pool({ connectionString: url, max: 2 });
+  const warnings: string[] = [];
+  try {
+    // a long interval: only the default count can write the first 200 at once
+    const log = new AuditLog(pool, { flushMs: 60_000, warn: (m) => warnings.push(m) });
+    const event = (i: number) => log.record({ type: 'rest', subtype: 'read', action: 'R', outcome: 0, requestId: `d${i}` });
+    for (let i = 0; i < 199; i++) event(i);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(log.pending).toBe(199); // one short of a full batch: it waits
+    event(199);
+    const count = () => rowsIn(url, `SELECT 1 FROM audit_event WHERE request_id LIKE 'd%'`);
+    const deadline = Date.now() + 10_000;
+    while ((await count()) < 200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(await count()).toBe(200);
+    expect(await rowsIn(url, 'SELECT 1 FROM audit_batch')).toBe(1);
+    event(200);
+    expect(log.pending).toBe(1); // the next batch waits for its interval
+    await log.flush();
+    expect(await count()).toBe(201);
+    expect(warnings).toEqual([]);
+  } finally {
+    await pool.end();
+  }
 });
