@@ -190,6 +190,18 @@ async function createPatients(base: string, n: number, first: number, auth: Reco
   return { ids, nhids };
 }
 
+/** What every measured HTTP phase against `srv` shares: its load, timing and CPU accounting. */
+function phaseOn(srv: BenchServer, timing: { warmupSeconds: number; seconds: number }) {
+  return {
+    url: srv.base,
+    connections: CONNECTIONS,
+    ...timing,
+    serverPid: srv.pid,
+    postmasterPid: db?.postmasterPid,
+    settleMs: SETTLE_MS,
+  };
+}
+
 /** GET Patient/{id} over `ids`, round-robin. */
 async function readPhase(
   label: string,
@@ -203,13 +215,8 @@ async function readPhase(
   );
   let cursor = 0;
   const read = await measureHttp({
+    ...phaseOn(srv, timing),
     name: `read (${label})`,
-    url: srv.base,
-    connections: CONNECTIONS,
-    ...timing,
-    serverPid: srv.pid,
-    postmasterPid: db?.postmasterPid,
-    settleMs: SETTLE_MS,
     requests: [{ method: 'GET', headers: auth, setupRequest: (req) => ({ ...req, path: `/fhir/Patient/${ids[cursor++ % ids.length]}` }) }],
   });
   checkpoint();
@@ -224,19 +231,11 @@ async function readAndSearch(
   auth: Record<string, string>,
   timing: { warmupSeconds: number; seconds: number } = { warmupSeconds: WARMUP, seconds: SECONDS },
 ): Promise<{ read: PhaseResult; search: PhaseResult }> {
-  const common = {
-    url: srv.base,
-    connections: CONNECTIONS,
-    ...timing,
-    serverPid: srv.pid,
-    postmasterPid: db?.postmasterPid,
-    settleMs: SETTLE_MS,
-  };
   const read = await readPhase(label, srv, patients.ids, auth, timing);
   step(`search (${label}): GET /fhir/Patient?identifier={NHID system}|{NHID} over ${patients.nhids.length} NHIDs (one match each)`);
   let k = 0;
   const search = await measureHttp({
-    ...common,
+    ...phaseOn(srv, timing),
     name: `search (${label})`,
     requests: [
       {
@@ -317,14 +316,8 @@ async function serverPhases(dbUrl: string, round: number): Promise<ServerPhases>
   const createPhase = async (name: string, body: (n: number) => string, target = srv, warmupSeconds = CREATE_WARMUP): Promise<PhaseResult> => {
     step(`${name}: POST /fhir/Patient, ${CONNECTIONS} connections, ${warmupSeconds} s warm-up + ${SECONDS} s`);
     const result = await measureHttp({
+      ...phaseOn(target, { warmupSeconds, seconds: SECONDS }),
       name,
-      url: target.base,
-      connections: CONNECTIONS,
-      warmupSeconds,
-      seconds: SECONDS,
-      serverPid: target.pid,
-      postmasterPid: db?.postmasterPid,
-      settleMs: SETTLE_MS,
       requests: [
         {
           method: 'POST',
